@@ -1,0 +1,16 @@
+"""stein_jax: Stein variational methods in JAX.
+
+Core API (pure functions):
+  svgd_direction: SVGD / importance-weighted SVGD direction, dense or tiled.
+  ksd: kernel Stein discrepancy (U- and V-statistics), a diagnostic and a loss.
+  kernels: RBF / IMQ kernels and bandwidth rules.
+  sampler: SVGD as an optax-driven sampler (init / step / run).
+"""
+
+from stein_jax import kernels
+from stein_jax import sampler
+from stein_jax.stein import ksd, normalized_weights, svgd_direction
+
+__version__ = "0.1.0"
+
+__all__ = ["kernels", "sampler", "ksd", "normalized_weights", "svgd_direction", "__version__"]

@@ -1,0 +1,299 @@
+"""Tests of the SVGD direction and the kernel Stein discrepancy against brute force."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from stein_jax import kernels, ksd, normalized_weights, svgd_direction
+
+
+# ----------------------------------------------------------- brute-force references
+
+
+def _kernel_terms(xj, xi, h, kern):
+  """k(x_j, x_i) and grad_{x_j} k(x_j, x_i), written out per kernel."""
+  diff = xj - xi
+  r = diff @ diff
+  if kern == "rbf":
+    k = np.exp(-r / h)
+    return k, -2.0 / h * diff * k
+  beta = -0.5
+  k = (1 + r / h) ** beta
+  return k, beta * (1 + r / h) ** (beta - 1) * 2.0 * diff / h
+
+
+def ref_direction(x, s, h, w=None, kern="rbf", repulsion=True):
+  """Double loop over pairs, float64: phi_i = sum_j w_j [k_ji s_j + grad_j k_ji]."""
+  n = len(x)
+  w = np.full(n, 1.0 / n) if w is None else w
+  out = np.zeros_like(x)
+  for i in range(n):
+    for j in range(n):
+      k, g = _kernel_terms(x[j], x[i], h, kern)
+      out[i] += w[j] * (k * s[j] + (g if repulsion else 0.0))
+  return out
+
+
+def ref_stein_kernel(x, y, sx, sy, h, kern="rbf", eps=1e-5):
+  """u_p(x, y) with the trace term by central finite differences of grad_x k."""
+  d = len(x)
+  kxy, gx = _kernel_terms(x, y, h, kern)  # grad wrt first argument
+  _, gy = _kernel_terms(y, x, h, kern)
+  tr = 0.0
+  for a in range(d):
+    e = np.zeros(d); e[a] = eps
+    _, gp = _kernel_terms(x, y + e, h, kern)
+    _, gm = _kernel_terms(x, y - e, h, kern)
+    tr += (gp[a] - gm[a]) / (2 * eps)
+  return kxy * (sx @ sy) + sx @ gy + sy @ gx + tr
+
+
+@pytest.fixture
+def x64():
+  with jax.enable_x64(True):
+    yield
+
+
+def _data(n=9, d=3, seed=0):
+  rng = np.random.default_rng(seed)
+  return rng.normal(size=(n, d)), rng.normal(size=(n, d))
+
+
+# ---------------------------------------------------------------- direction values
+
+
+@pytest.mark.parametrize("kern", ["rbf", "imq"])
+@pytest.mark.parametrize("block", [0, 4, (2, 3)])
+@pytest.mark.parametrize("repulsion", [True, False])
+def test_direction_matches_double_loop(x64, kern, block, repulsion):
+  x, s = _data()
+  h = 1.7
+  got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=h, kernel=kern,
+                       block_size=block, repulsion=repulsion)
+  np.testing.assert_allclose(got, ref_direction(x, s, h, kern=kern, repulsion=repulsion),
+                             rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("block", [0, 5])
+def test_importance_weighted_direction(x64, block):
+  x, s = _data(n=10)
+  lw = np.random.default_rng(1).normal(size=10) * 30.0  # large spread: needs stable softmax
+  w = np.exp(lw - lw.max()); w /= w.sum()
+  got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=0.9, log_weights=jnp.asarray(lw),
+                       block_size=block)
+  np.testing.assert_allclose(got, ref_direction(x, s, 0.9, w), rtol=1e-12, atol=1e-12)
+
+
+def test_weight_groups_normalise_each_group(x64):
+  x, s = _data(n=12)
+  lw = np.random.default_rng(2).normal(size=12)
+  w = np.concatenate([np.exp(g) / np.exp(g).sum() / 3 for g in lw.reshape(3, 4)])
+  got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=1.1, log_weights=jnp.asarray(lw),
+                       weight_groups=3)
+  np.testing.assert_allclose(got, ref_direction(x, s, 1.1, w), rtol=1e-12, atol=1e-12)
+  np.testing.assert_allclose(normalized_weights(jnp.asarray(lw), 3), w, rtol=1e-12)
+
+
+def test_uniform_log_weights_equal_plain_svgd(x64):
+  x, s = _data()
+  plain = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=1.3)
+  weighted = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=1.3,
+                            log_weights=jnp.full((9,), -123.0))
+  np.testing.assert_allclose(plain, weighted, rtol=1e-12)
+
+
+def test_batch_of_particle_sets_equals_per_set_calls(x64):
+  rng = np.random.default_rng(3)
+  x, s = rng.normal(size=(2, 3, 6, 4)), rng.normal(size=(2, 3, 6, 4))
+  got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth="median")
+  for a in range(2):
+    for b in range(3):
+      one = svgd_direction(jnp.asarray(x[a, b]), jnp.asarray(s[a, b]), bandwidth="median")
+      np.testing.assert_allclose(got[a, b], one, rtol=1e-12)
+      h = np.median(np.sum((x[a, b][:, None] - x[a, b][None]) ** 2, -1)[np.triu_indices(6, 1)])
+      np.testing.assert_allclose(one, ref_direction(x[a, b], s[a, b], h), rtol=1e-10)
+
+
+def test_pytree_particles_equal_flattened(x64):
+  rng = np.random.default_rng(4)
+  tree = {"w": rng.normal(size=(5, 2, 3)), "b": rng.normal(size=(5, 2))}
+  sc = {"w": rng.normal(size=(5, 2, 3)), "b": rng.normal(size=(5, 2))}
+  flat = lambda t: np.concatenate([t["b"].reshape(5, -1), t["w"].reshape(5, -1)], 1)
+  got = svgd_direction(jax.tree.map(jnp.asarray, tree), jax.tree.map(jnp.asarray, sc), bandwidth=2.0)
+  want = ref_direction(flat(tree), flat(sc), 2.0)
+  np.testing.assert_allclose(flat(got), want, rtol=1e-12)
+  assert got["w"].shape == (5, 2, 3)
+
+
+def test_feature_kernel_matches_double_loop(x64):
+  """k(x, y) = exp(-||g(x) - g(y)||^2 / h) with a nonlinear g, by brute force."""
+  x, s = _data(n=6, d=3)
+  a = np.random.default_rng(5).normal(size=(3, 4))
+  g = lambda z: np.tanh(z @ a)
+  h = 1.5
+  want = np.zeros_like(x)
+  for i in range(6):
+    for j in range(6):
+      diff = g(x[j]) - g(x[i])
+      k = np.exp(-(diff @ diff) / h)
+      jac = (1 - np.tanh(x[j] @ a) ** 2)[:, None] * a.T  # [m, d]
+      want[i] += (k * s[j] + jac.T @ (-2.0 / h * diff * k)) / 6
+  got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=h,
+                       features=lambda z: jnp.tanh(z @ jnp.asarray(a)))
+  np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_one_particle_is_gradient_ascent():
+  x = jnp.array([[0.3, -1.2]])
+  s = jnp.array([[2.0, 5.0]])
+  for bw in ["median", "median_log", 0.1]:
+    np.testing.assert_allclose(svgd_direction(x, s, bandwidth=bw), s, rtol=1e-6)
+
+
+# -------------------------------------------------------- Stein's identity, targets
+
+
+def test_steins_identity_on_exact_samples():
+  """E_{x~p}[k(x, y) grad log p(x) + grad_x k(x, y)] = 0 for every y."""
+  rng = np.random.default_rng(6)
+  mean = np.array([1.0, -2.0, 0.5])
+  cov = np.array([[2.0, 0.6, 0.0], [0.6, 1.0, 0.3], [0.0, 0.3, 0.5]])
+  x = rng.multivariate_normal(mean, cov, size=20000).astype(np.float32)
+  s = -(x - mean) @ np.linalg.inv(cov)
+  phi = np.asarray(svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth="median"))
+  drive = np.asarray(svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth="median",
+                                    repulsion=False))
+  # The driving and repulsive halves cancel up to Monte Carlo error O(1/sqrt(n)).
+  assert np.abs(phi).mean() < 0.1 * np.abs(drive).mean()
+  assert np.abs(phi).max() < 0.02
+  # With the scores of a shifted target they do not cancel.
+  s_shift = -(x - mean - 0.5) @ np.linalg.inv(cov)
+  phi_shift = np.asarray(svgd_direction(jnp.asarray(x), jnp.asarray(s_shift), bandwidth="median"))
+  assert np.abs(phi_shift).mean() > 10 * np.abs(phi).mean()
+  # The KSD U-statistic of exact samples is ~0; of shifted samples it is not.
+  assert abs(float(ksd(jnp.asarray(x[:3000]), jnp.asarray(s[:3000])))) < 2e-3
+  s_wrong = -(x - mean - 0.5) @ np.linalg.inv(cov)
+  assert float(ksd(jnp.asarray(x[:3000]), jnp.asarray(s_wrong[:3000]))) > 2e-2
+
+
+# -------------------------------------------------------------- blocked == dense
+
+
+def test_blocked_equals_dense_values_and_gradients():
+  rng = np.random.default_rng(7)
+  x = jnp.asarray(rng.normal(size=(37, 5)), jnp.float32)
+  s = jnp.asarray(rng.normal(size=(37, 5)), jnp.float32)
+  lw = jnp.asarray(rng.normal(size=(37,)), jnp.float32)
+  probe = jnp.asarray(rng.normal(size=(37, 5)), jnp.float32)
+  for kern in ["rbf", "imq"]:
+    def loss(x, s, block):
+      phi = svgd_direction(x, s, bandwidth=1.3, kernel=kern, log_weights=lw, block_size=block)
+      return jnp.sum(phi * probe)
+    dense, blocked = loss(x, s, 0), loss(x, s, (8, 16))
+    np.testing.assert_allclose(blocked, dense, rtol=1e-5)
+    gd = jax.grad(loss, argnums=(0, 1))(x, s, 0)
+    gb = jax.grad(loss, argnums=(0, 1))(x, s, (8, 16))
+    for a, b in zip(gd, gb):
+      np.testing.assert_allclose(b, a, rtol=2e-4, atol=1e-5)
+
+
+def test_blocked_gradient_never_holds_n_by_n():
+  """Compiled temporaries of value-and-grad of the tiled form stay O(n * block)."""
+  n, d = 4096, 8
+  x = jnp.ones((n, d)) * jnp.arange(n)[:, None] / n
+  loss = lambda x: jnp.sum(svgd_direction(x, -x, bandwidth=1.0, block_size=(256, 256)) ** 2)
+  stats = jax.jit(jax.value_and_grad(loss)).lower(x).compile().memory_analysis()
+  nn_bytes = n * n * 4
+  assert stats.temp_size_in_bytes < nn_bytes / 8, stats
+
+
+def test_automatic_blocking_respects_budget():
+  x = jax.random.normal(jax.random.key(0), (300, 4))
+  dense = svgd_direction(x, -x, bandwidth=1.0)
+  tiny_budget = svgd_direction(x, -x, bandwidth=1.0, memory_budget_bytes=1000)
+  np.testing.assert_allclose(tiny_budget, dense, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------- KSD
+
+
+@pytest.mark.parametrize("kern", ["rbf", "imq"])
+@pytest.mark.parametrize("block", [0, 3])
+def test_ksd_matches_brute_force(x64, kern, block):
+  x, s = _data(n=7, d=2)
+  h = 1.4
+  u = np.array([[ref_stein_kernel(x[i], x[j], s[i], s[j], h, kern) for j in range(7)]
+                for i in range(7)])
+  v_stat = ksd(jnp.asarray(x), jnp.asarray(s), bandwidth=h, kernel=kern, statistic="v",
+               block_size=block)
+  u_stat = ksd(jnp.asarray(x), jnp.asarray(s), bandwidth=h, kernel=kern, block_size=block)
+  np.testing.assert_allclose(v_stat, u.mean(), rtol=1e-8)
+  np.testing.assert_allclose(u_stat, (u.sum() - np.trace(u)) / 42, rtol=1e-8)
+
+
+def test_ksd_is_differentiable(x64):
+  x, s = _data(n=6, d=2)
+  x, s = jnp.asarray(x), jnp.asarray(s)
+  f = lambda x: ksd(x, -x, bandwidth=1.0, statistic="v")
+  g = jax.grad(f)(x)
+  e = jnp.zeros_like(x).at[2, 1].set(1e-6)
+  np.testing.assert_allclose(g[2, 1], (f(x + e) - f(x - e)) / 2e-6, rtol=1e-6)
+
+
+def test_ksd_batch_shape():
+  x = jax.random.normal(jax.random.key(1), (4, 10, 2))
+  assert ksd(x, -x).shape == (4,)
+
+
+# ----------------------------------------------------------------- bad input, NaN
+
+
+def test_shape_errors_are_clear():
+  x = jnp.zeros((5, 2))
+  with pytest.raises(ValueError, match="does not match"):
+    svgd_direction(x, jnp.zeros((5, 3)))
+  with pytest.raises(ValueError, match="rank >= 2"):
+    svgd_direction(jnp.zeros(5), jnp.zeros(5))
+  with pytest.raises(ValueError, match="log_weights shape"):
+    svgd_direction(x, x, log_weights=jnp.zeros(4))
+  with pytest.raises(ValueError, match="does not divide"):
+    svgd_direction(x, x, log_weights=jnp.zeros(5), weight_groups=2)
+  with pytest.raises(ValueError, match="same leading particle axis"):
+    svgd_direction({"a": jnp.zeros((3, 2)), "b": jnp.zeros((4,))},
+                   {"a": jnp.zeros((3, 2)), "b": jnp.zeros((4,))})
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), "mean", [1.0, 2.0]])
+def test_bad_bandwidth_is_rejected(bad):
+  x = jnp.ones((3, 2))
+  with pytest.raises(ValueError):
+    svgd_direction(x, x, bandwidth=bad)
+
+
+def test_non_finite_scores_raise_eagerly_and_propagate_in_jit():
+  x = jax.random.normal(jax.random.key(2), (6, 2))
+  s = (-x).at[3, 0].set(jnp.nan)
+  with pytest.raises(ValueError, match="non-finite"):
+    svgd_direction(x, s, bandwidth=1.0)
+  phi = jax.jit(lambda x, s: svgd_direction(x, s, bandwidth=1.0))(x, s)
+  assert bool(jnp.all(jnp.isnan(phi[:, 0])))  # never silently dropped
+
+
+# ------------------------------------------------------------------------ retracing
+
+
+def test_jitted_step_does_not_retrace():
+  traces = []
+
+  @jax.jit
+  def step(x):
+    traces.append(1)
+    return x + 0.1 * svgd_direction(x, -x, bandwidth="median_log")
+
+  x = jax.random.normal(jax.random.key(3), (20, 3))
+  for _ in range(5):
+    x = step(x)
+  assert len(traces) == 1
+  # A new kernel object of the same kind hits the cache too (kernels are singletons).
+  assert kernels.rbf() is kernels.rbf() and kernels.imq(-0.5) is kernels.imq(-0.5)
