@@ -1,0 +1,183 @@
+r"""Speed and memory of the SVGD direction, side by side, in one run.
+
+Compares, on the same target (a standard Gaussian, score -x), the same particles
+and a fixed RBF bandwidth, all jitted:
+  * stein_jax: one SVGD step (``svgd_direction`` + an SGD update), matrix form;
+  * blackjax: ``blackjax.vi.svgd`` step (its per-pair double vmap);
+  * pairwise: a per-pair vmap of the SVGD formula (the textbook reference).
+It also measures this machine's float32 matmul GFLOP/s in the same run, and runs
+every case in a fresh subprocess so that the reported peak resident memory (max RSS)
+belongs to that case alone.
+
+    python -m benchmarks.svgd_direction                 # all cases, markdown table
+    python -m benchmarks.svgd_direction --out=benchmarks/results/cpu.json
+
+GFLOP/s of the direction counts 6 n^2 d flops (the pairwise distances, K @ S and
+K @ X, 2 n^2 d each), the convention of the issue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+CASES = [
+    # name, n, d, batch, implementations
+    ("n=100,d=2", 100, 2, 1, ("stein_jax", "blackjax", "pairwise")),
+    ("n=1000,d=100", 1000, 100, 1, ("stein_jax", "blackjax", "pairwise")),
+    ("n=4000,d=100", 4000, 100, 1, ("stein_jax", "blackjax", "pairwise")),
+    ("64 sets x n=100,d=50", 100, 50, 64, ("stein_jax", "blackjax", "pairwise")),
+    ("blocked n=100000,d=16", 100_000, 16, 1, ("stein_jax",)),
+]
+# Per-pair forms hold n x n x d arrays; skip them where that alone exceeds this.
+PAIRWISE_LIMIT_BYTES = 6 * 2**30
+
+
+def _time(fn, *args, repeats: int, min_time: float = 1.0):
+  """Median wall time of fn(*args) after one compiling call."""
+  import jax
+  jax.block_until_ready(fn(*args))
+  times = []
+  start = time.perf_counter()
+  while len(times) < repeats or (time.perf_counter() - start < min_time and len(times) < 50):
+    t = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    times.append(time.perf_counter() - t)
+    if times[-1] > 5.0 and len(times) >= 2:
+      break
+  times.sort()
+  return times[len(times) // 2]
+
+
+def matmul_gflops() -> float:
+  import jax
+  import jax.numpy as jnp
+  a = jax.random.normal(jax.random.key(0), (2048, 2048), jnp.float32)
+  f = jax.jit(lambda a: a @ a)
+  t = _time(f, a, repeats=5)
+  return 2 * 2048**3 / t / 1e9
+
+
+def run_case(impl: str, n: int, d: int, batch: int) -> dict:
+  import jax
+  import jax.numpy as jnp
+  import optax
+
+  h, eps = 1.0 * d, 0.1
+  shape = (batch, n, d) if batch > 1 else (n, d)
+  x = jax.random.normal(jax.random.key(1), shape, jnp.float32)
+
+  if impl == "stein_jax":
+    from stein_jax import svgd_direction
+
+    def step(x):
+      return x + eps * svgd_direction(x, -x, bandwidth=h)
+  elif impl == "blackjax":
+    import blackjax
+    opt = optax.sgd(eps)
+    kernel = blackjax.vi.svgd.build_kernel(opt)
+    grad_fn = lambda p: -p
+
+    def one(x):
+      state = blackjax.vi.svgd.init(x, {"length_scale": h}, opt)
+      return kernel(state, grad_fn, blackjax.vi.svgd.rbf_kernel).particles
+    step = jax.vmap(one) if batch > 1 else one
+  elif impl == "pairwise":
+    def one(x):
+      s = -x
+
+      def term(xj, sj, xi):
+        k = jnp.exp(-jnp.sum((xj - xi) ** 2) / h)
+        return k * sj - 2.0 / h * (xj - xi) * k
+
+      phi = jax.vmap(lambda xi: jnp.mean(jax.vmap(term, (0, 0, None))(x, s, xi), 0))(x)
+      return x + eps * phi
+    step = jax.vmap(one) if batch > 1 else one
+  else:
+    raise ValueError(impl)
+  f = jax.jit(step)
+  t = _time(f, x, repeats=3 if n * n * batch > 1e8 else 10)
+  flops = 6 * n * n * d * batch
+  return {"seconds": t, "gflops": flops / t / 1e9,
+          "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _subprocess(args: list[str]) -> dict:
+  out = subprocess.run([sys.executable, "-m", "benchmarks.svgd_direction", *args],
+                       capture_output=True, text=True, env=os.environ.copy())
+  if out.returncode != 0:
+    return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1][:200]}
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> None:
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p.add_argument("--case", help=argparse.SUPPRESS)  # internal: impl,n,d,batch
+  p.add_argument("--gflops", action="store_true", help=argparse.SUPPRESS)
+  p.add_argument("--out", default=None, help="write the results as JSON here")
+  p.add_argument("--only", default=None, help="substring filter on case names")
+  args = p.parse_args(argv)
+  if args.gflops:
+    print(json.dumps({"gflops": matmul_gflops()}))
+    return
+  if args.case:
+    impl, n, d, batch = args.case.split(",")
+    print(json.dumps(run_case(impl, int(n), int(d), int(batch))))
+    return
+
+  import jax
+  device = f"{jax.devices()[0].device_kind} x{jax.device_count()} ({jax.default_backend()})"
+  machine = {"device": device, "cpus": os.cpu_count(), "platform": platform.platform(),
+             "jax": jax.__version__}
+  machine["matmul_gflops"] = _subprocess(["--gflops"]).get("gflops")
+  rows = []
+  for name, n, d, batch, impls in CASES:
+    if args.only and args.only not in name:
+      continue
+    row = {"case": name, "n": n, "d": d, "batch": batch}
+    for impl in impls:
+      if impl != "stein_jax" and 3 * n * n * d * batch * 4 > PAIRWISE_LIMIT_BYTES:
+        row[impl] = {"error": f"skipped: n*n*d temporaries need "
+                              f"{3 * n * n * d * batch * 4 / 2**30:.0f} GiB"}
+        continue
+      row[impl] = _subprocess(["--case", f"{impl},{n},{d},{batch}"])
+      print(f"  {name:24s} {impl:10s} {row[impl]}", file=sys.stderr, flush=True)
+    rows.append(row)
+
+  gf = machine["matmul_gflops"]
+  print(f"\nMachine: {device}, {os.cpu_count()} CPUs, jax {jax.__version__}; "
+        f"matmul {gf:.1f} GFLOP/s (float32, same run)\n")
+  print("| case | stein_jax | GFLOP/s (of matmul) | peak RSS | blackjax | speed-up | "
+        "per-pair vmap | speed-up |")
+  print("|---|---|---|---|---|---|---|---|")
+  fmt = lambda r: f"{r['seconds'] * 1e3:.2f} ms" if "seconds" in r else r.get("error", "-")
+  for row in rows:
+    ours = row["stein_jax"]
+    cells = [row["case"], fmt(ours)]
+    if "seconds" in ours:
+      cells += [f"{ours['gflops']:.1f} ({100 * ours['gflops'] / gf:.0f}%)",
+                f"{ours['peak_rss_mib']:.0f} MiB"]
+    else:
+      cells += ["-", "-"]
+    for other in ("blackjax", "pairwise"):
+      r = row.get(other)
+      if r is None:
+        cells += ["n/a", "-"]
+      else:
+        ok = "seconds" in r and "seconds" in ours
+        cells += [fmt(r), f"{r['seconds'] / ours['seconds']:.0f}x" if ok else "-"]
+    print("| " + " | ".join(cells) + " |")
+  if args.out:
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    with open(args.out, "w") as f:
+      json.dump({"machine": machine, "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+  main()
