@@ -5,12 +5,14 @@ Core API (pure functions):
   ksd: kernel Stein discrepancy (U- and V-statistics), a diagnostic and a loss.
   kernels: RBF / IMQ kernels and bandwidth rules.
   sampler: SVGD as an optax-driven sampler (init / step / run).
+  amortized: amortized SVGD (fit a network to SVGD-moved outputs).
 """
 
+from stein_jax import amortized
 from stein_jax import kernels
 from stein_jax import sampler
 from stein_jax.stein import ksd, normalized_weights, svgd_direction
 
 __version__ = "0.1.0"
 
-__all__ = ["kernels", "sampler", "ksd", "normalized_weights", "svgd_direction", "__version__"]
+__all__ = ["amortized", "kernels", "sampler", "ksd", "normalized_weights", "svgd_direction", "__version__"]

@@ -1,0 +1,150 @@
+"""Amortized SVGD: train a network to reproduce what SVGD does to its outputs.
+
+A network z = f(params, *inputs) (the Stein VAE encoder f_eta(x, xi), Pu et al.
+2017 sec. 2.3; the SteinGAN generator G(xi; eta), Liu & Wang 2017 sec. 4) produces
+particles; SVGD moves them by eps * phi; the network is then updated to follow:
+
+  * ``"regression"`` (eq. (7) of Pu et al. 2017): K steps of gradient descent on
+        L(params) = 1/2 sum || f(params, *inputs) - stop_gradient(z + eps * phi) ||^2,
+    with any optax optimizer;
+  * ``"chain_rule"`` (eqs. (20)-(21) of Liu & Wang 2017): one step along
+        params <- params + eps * (d f / d params)^T phi,
+    computed with a single vector-Jacobian product and handed to the optimizer as
+    the "gradient" -(d f / d params)^T phi.
+
+With plain SGD at learning rate delta, one regression step equals one chain-rule
+step with learning rate delta * eps (the regression gradient at the current
+params is -eps J^T phi); tests/test_amortized.py checks this identity.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from stein_jax import stein
+
+PyTree = Any
+ApplyFn = Callable[..., jax.Array]
+
+METHODS = ("regression", "chain_rule")
+
+
+class AmortizedInfo(NamedTuple):
+  """Diagnostics of one amortized step.
+
+  Attributes:
+    fit_loss: regression loss 1/2 sum ||f - target||^2 before the update (0 for
+      chain_rule, where there is no target).
+    direction_norm: root-mean-square entry of phi.
+  """
+
+  fit_loss: jax.Array
+  direction_norm: jax.Array
+
+
+def regression_loss(apply_fn: ApplyFn, params: PyTree, inputs: Tuple, targets: jax.Array,
+                    reduction: str = "sum") -> jax.Array:
+  """1/2 sum || f(params, *inputs) - targets ||^2, eq. (7) of Pu et al. 2017.
+
+  ``reduction="mean"`` divides by the number of particles (leading axes of targets
+  except the last), which makes learning rates independent of batch size.
+  """
+  out = apply_fn(params, *inputs)
+  if out.shape != targets.shape:
+    raise ValueError(f"network output shape {out.shape} != target shape {targets.shape}.")
+  sq = 0.5 * jnp.sum((out - jax.lax.stop_gradient(targets)) ** 2)
+  if reduction == "mean":
+    return sq / (targets.size // targets.shape[-1])
+  if reduction != "sum":
+    raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}.")
+  return sq
+
+
+def fit_to_targets(apply_fn: ApplyFn, params: PyTree, opt_state: optax.OptState,
+                   optimizer: optax.GradientTransformation, inputs: Tuple, targets: jax.Array,
+                   num_steps: int = 1, reduction: str = "sum"):
+  """K = num_steps optimizer steps on :func:`regression_loss` (eq. (7), Pu et al.).
+
+  Returns:
+    (params, opt_state, loss before the first step).
+  """
+  if num_steps < 1:
+    raise ValueError(f"num_steps must be >= 1, got {num_steps}.")
+  loss_grad = jax.value_and_grad(
+      lambda p: regression_loss(apply_fn, p, inputs, targets, reduction))
+
+  def body(carry, _):
+    p, s = carry
+    loss, g = loss_grad(p)
+    updates, s = optimizer.update(g, s, p)
+    return (optax.apply_updates(p, updates), s), loss
+
+  (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), None, length=num_steps)
+  return params, opt_state, losses[0]
+
+
+def chain_rule_gradient(apply_fn: ApplyFn, params: PyTree, inputs: Tuple,
+                        phi: jax.Array) -> PyTree:
+  """-(d f / d params)^T phi as a pytree like params (eq. (21), Liu & Wang 2017).
+
+  Feeding it to an optimizer as a gradient moves params along +J^T phi.
+  """
+  _, vjp = jax.vjp(lambda p: apply_fn(p, *inputs), params)
+  (g,) = vjp(phi)
+  return jax.tree_util.tree_map(jnp.negative, g)
+
+
+def amortized_svgd_step(
+    apply_fn: ApplyFn,
+    params: PyTree,
+    opt_state: optax.OptState,
+    optimizer: optax.GradientTransformation,
+    inputs: Tuple,
+    score_fn: Callable[[jax.Array], jax.Array],
+    *,
+    step_size: float = 1.0,
+    method: str = "regression",
+    num_fit_steps: int = 1,
+    reduction: str = "sum",
+    **direction_kwargs,
+):
+  """One amortized SVGD update of a network's parameters.
+
+  Args:
+    apply_fn: f(params, *inputs) -> particles [..., n, d] (leading axes: independent
+      particle sets, e.g. one set per data point).
+    params, opt_state, optimizer: the network's parameters and optax optimizer.
+    inputs: tuple of inputs to apply_fn (e.g. (x, xi) or (xi,)).
+    score_fn: particles [..., n, d] -> grad log p at them.
+    step_size: eps, the SVGD step in the regression target z + eps * phi (for
+      chain_rule it scales the direction; the optimizer's learning rate scales too).
+    method: "regression" (Pu et al. eq. (7), K = num_fit_steps steps) or
+      "chain_rule" (Liu & Wang eq. (21)).
+    reduction: "sum" (as written in eq. (7)) or "mean" over particles for the
+      regression loss; for chain_rule, "mean" divides J^T phi by the number of particles.
+    **direction_kwargs: for :func:`stein_jax.svgd_direction` (bandwidth, kernel,
+      repulsion, log_weights, ...).
+
+  Returns:
+    (params, opt_state, :class:`AmortizedInfo`).
+  """
+  if method not in METHODS:
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+  z = apply_fn(params, *inputs)
+  phi = stein.svgd_direction(jax.lax.stop_gradient(z), score_fn(z), **direction_kwargs)
+  phi = jax.lax.stop_gradient(phi)
+  norm = jnp.sqrt(jnp.mean(phi**2))
+  if method == "regression":
+    params, opt_state, loss = fit_to_targets(apply_fn, params, opt_state, optimizer, inputs,
+                                             z + step_size * phi, num_fit_steps, reduction)
+    return params, opt_state, AmortizedInfo(loss, norm)
+  direction = step_size * phi
+  if reduction == "mean":
+    direction = direction / (z.size // z.shape[-1])
+  g = chain_rule_gradient(apply_fn, params, inputs, direction)
+  updates, opt_state = optimizer.update(g, opt_state, params)
+  return optax.apply_updates(params, updates), opt_state, AmortizedInfo(jnp.zeros(()), norm)
