@@ -48,8 +48,17 @@ def _is_concrete(x) -> bool:
 
 
 def _check_finite(name: str, x) -> None:
-  """Raises on non-finite entries of a concrete array; traced arrays pass (see NaN policy)."""
-  if _is_concrete(x) and not bool(jnp.all(jnp.isfinite(x))):
+  """Raises on non-finite entries of a concrete array; traced arrays pass (see NaN policy).
+
+  The test is on the result of isfinite, not on x: inside jit even a closed-over
+  concrete array yields a tracer once an op touches it.
+  """
+  if not _is_concrete(x):
+    return
+  ok = jnp.all(jnp.isfinite(x))
+  if not _is_concrete(ok):
+    return
+  if not bool(ok):
     bad = int(jnp.sum(~jnp.isfinite(x)))
     raise ValueError(
         f"{name} has {bad} non-finite entries (NaN or inf). Fix the target's score "

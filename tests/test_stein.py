@@ -280,6 +280,13 @@ def test_non_finite_scores_raise_eagerly_and_propagate_in_jit():
   assert bool(jnp.all(jnp.isnan(phi[:, 0])))  # never silently dropped
 
 
+def test_closed_over_concrete_arrays_inside_jit():
+  x = jax.random.normal(jax.random.key(4), (6, 2))
+  phi = jax.jit(lambda: svgd_direction(x, -x, bandwidth=1.0))()
+  np.testing.assert_allclose(phi, svgd_direction(x, -x, bandwidth=1.0), rtol=1e-5, atol=1e-6)
+  assert jnp.isfinite(jax.jit(lambda: ksd(x, -x))())
+
+
 # ------------------------------------------------------------------------ retracing
 
 
