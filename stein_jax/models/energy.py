@@ -1,0 +1,171 @@
+"""Energy-based models: the negative-energy interface and the Gaussian-Bernoulli RBM.
+
+An energy model is a density known up to its normaliser (eq. (6) of Liu & Wang 2017):
+
+  log p(x | theta) = f(x; theta) - log Z(theta).
+
+Any Flax module whose ``__call__(x)`` maps ``[batch, d] -> [batch]`` negative energies ``f`` is an energy model here;
+the objectives in ``stein_jax.objectives.energy`` only need its ``apply`` function and parameters. The helpers below
+evaluate ``f`` and its score ``grad_x f`` with clear errors when the data do not fit the model.
+
+Modules hold architecture only; the exact log-partition function, sampler and log-likelihood of the RBM are in
+``stein_jax.evaluation.rbm``.
+
+References:
+  Liu, Q. and Wang, D. "Learning Deep Energy Models: Contrastive Divergence vs. Amortized MLE", 2017, sec. 2.2, 5.1.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+EnergyApplyFn = Callable[[Any, Array], Array]
+"""``apply_fn(params, x [batch, d]) -> f [batch]``, e.g. ``module.apply`` of an energy module."""
+
+
+def _check_batch(x: Array, what: str = "x") -> None:
+  if jnp.ndim(x) != 2:
+    raise ValueError(
+      f"{what} must be a batch of flat examples of shape [batch, d]; got shape {jnp.shape(x)}. "
+      "Flatten images first, e.g. x.reshape(x.shape[0], -1)."
+    )
+
+
+def energy_values(apply_fn: EnergyApplyFn, params: Any, x: Array) -> Array:
+  """Negative energies ``f(x; params)`` of a batch, with the shape contract checked.
+
+  Args:
+    apply_fn: ``apply_fn(params, x) -> [batch]``, typically ``module.apply``.
+    params: the model's variables (for Flax, ``{"params": ...}``).
+    x: data, ``[batch, d]``.
+
+  Returns:
+    ``[batch]`` negative energies.
+
+  Raises:
+    ValueError: if ``x`` is not ``[batch, d]``, if the model cannot be evaluated on data of that dimension, or if it
+      does not return one value per example.
+  """
+  _check_batch(x)
+  try:
+    f = apply_fn(params, x)
+  except ValueError:
+    raise  # the model's own check (e.g. GaussianBernoulliRBM) already names the mismatch
+  except (TypeError, flax.errors.FlaxError) as err:
+    raise ValueError(
+      f"The energy model could not be evaluated on data of shape {tuple(x.shape)} (dimension d={x.shape[-1]}); "
+      f"check that the data dimension matches the one the model was initialised with. Underlying error: {err}"
+    ) from err
+  if jnp.shape(f) != (x.shape[0],):
+    raise ValueError(
+      f"An energy model must return one negative energy per example, shape ({x.shape[0]},); "
+      f"got shape {jnp.shape(f)} for data of shape {tuple(x.shape)}."
+    )
+  return f
+
+
+def energy_and_score(apply_fn: EnergyApplyFn, params: Any, x: Array) -> tuple[Array, Array]:
+  """Negative energies and their scores ``grad_x f(x; params)``.
+
+  Since examples do not interact, the per-example gradients are the gradient of the batch sum (one backward pass, no
+  vmap needed). This is the score ``grad_x log p(x | params)``: the log-partition function does not depend on x.
+
+  Args:
+    apply_fn: ``apply_fn(params, x) -> [batch]``.
+    params: the model's variables.
+    x: data, ``[batch, d]``.
+
+  Returns:
+    ``(f [batch], score [batch, d])``.
+  """
+  _check_batch(x)
+  f, vjp = jax.vjp(lambda y: energy_values(apply_fn, params, y), x)
+  (score,) = vjp(jnp.ones_like(f))
+  return f, score
+
+
+def energy_score(apply_fn: EnergyApplyFn, params: Any, x: Array) -> Array:
+  """Score ``grad_x f(x; params)`` of an energy model, ``[batch, d] -> [batch, d]``."""
+  return energy_and_score(apply_fn, params, x)[1]
+
+
+def gaussian_bernoulli_negative_energy(weights: Array, visible_bias: Array, hidden_bias: Array, x: Array) -> Array:
+  """Negative energy of a Gaussian-Bernoulli RBM with +-1 hidden units, hidden units summed out (sec. 5.1).
+
+  ``f(x) = b^T x - ||x||^2 / 2 + sum_i log(exp(h_i) + exp(-h_i))`` with ``h = B^T x + c``. This is the marginal of
+  ``p(x, s) ∝ exp(x^T B s + b^T x + c^T s - ||x||^2 / 2)`` over ``s in {-1, +1}^H`` (the paper writes ``x^T B h / 2``
+  in the joint, which is the same model with ``B`` halved; we follow its ``f``).
+
+  Args:
+    weights: ``B``, ``[d, H]``.
+    visible_bias: ``b``, ``[d]``.
+    hidden_bias: ``c``, ``[H]``.
+    x: ``[..., d]``.
+
+  Returns:
+    ``[...]`` negative energies.
+  """
+  pre = x @ weights + hidden_bias
+  return x @ visible_bias - 0.5 * jnp.sum(x * x, axis=-1) + jnp.sum(jnp.logaddexp(pre, -pre), axis=-1)
+
+
+class GaussianBernoulliRBM(nn.Module):
+  """Gaussian-Bernoulli RBM as an energy module, ``[batch, d] -> [batch]`` negative energies (sec. 5.1).
+
+  Parameters: ``B [d, num_hidden]``, ``b [d]``, ``c [num_hidden]``; ``d`` is taken from the data at ``init``.
+  Exact log Z, log-likelihood and sampling: ``stein_jax.evaluation.rbm``.
+
+  Attributes:
+    num_hidden: number of +-1 hidden units ``H`` (the paper uses 10 so that log Z is exact).
+    weight_init: initialiser of ``B``.
+  """
+
+  num_hidden: int
+  weight_init: Callable[..., Array] = nn.initializers.normal(stddev=0.01)
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    dim = x.shape[-1]
+    if self.has_variable("params", "B"):
+      model_dim = self.get_variable("params", "B").shape[0]
+      if model_dim != dim:
+        raise ValueError(
+          f"GaussianBernoulliRBM has {model_dim} visible units but the data have dimension {dim} "
+          f"(shape {tuple(x.shape)}); reshape the data to [batch, {model_dim}] or re-initialise the model."
+        )
+    weights = self.param("B", self.weight_init, (dim, self.num_hidden))
+    visible_bias = self.param("b", nn.initializers.zeros_init(), (dim,))
+    hidden_bias = self.param("c", nn.initializers.zeros_init(), (self.num_hidden,))
+    return gaussian_bernoulli_negative_energy(weights, visible_bias, hidden_bias, x)
+
+
+class IsotropicGaussianEnergy(nn.Module):
+  """``f(x) = -||x - mu||^2 / 2``: the unit-covariance Gaussian ``N(mu, I)`` as an energy module.
+
+  ``log Z = d/2 log(2 pi)`` does not depend on ``mu``, so every training rule's fixed point is known in closed form
+  (``mu`` = data mean for MLE); used to check the direction of each rule.
+
+  Attributes:
+    mean_init: initialiser of ``mu [d]``.
+  """
+
+  mean_init: Callable[..., Array] = nn.initializers.zeros_init()
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    dim = x.shape[-1]
+    if self.has_variable("params", "mu"):
+      model_dim = self.get_variable("params", "mu").shape[0]
+      if model_dim != dim:
+        raise ValueError(
+          f"IsotropicGaussianEnergy has dimension {model_dim} but the data have dimension {dim} "
+          f"(shape {tuple(x.shape)})."
+        )
+    mu = self.param("mu", self.mean_init, (dim,))
+    return -0.5 * jnp.sum((x - mu) ** 2, axis=-1)
