@@ -1,0 +1,184 @@
+"""Config checks and the absl entry point shared by all experiment mains.
+
+Every config (``configs/<experiment>.py`` with ``get_config()``) has the
+shared keys below; ``--config.key=value`` overrides are type-checked by
+``ml_collections`` (an unknown key or a value of the wrong type is a flags
+error before anything runs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from typing import Any, Callable
+
+import ml_collections
+
+# Keys every config has, with the check applied to each.
+SHARED_KEYS = ("seed", "num_steps", "eval_every", "checkpoint_every",
+               "data_dir")
+# Optional shared keys and their defaults.
+OPTIONAL_DEFAULTS = {"log_every": 50, "max_to_keep": 3}
+# Keys that may change between runs in one workdir without making it another
+# run: extending num_steps or changing logging resumes the same run.
+RESUMABLE_KEYS = ("num_steps", "eval_every", "checkpoint_every", "log_every",
+                  "max_to_keep", "workdir", "data_dir")
+
+
+class ConfigError(ValueError):
+  """A config is missing a shared key or has a bad value."""
+
+
+def _is_int(x) -> bool:
+  return isinstance(x, int) and not isinstance(x, bool)
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+  """Checks the shared keys; raises :class:`ConfigError` listing every problem.
+
+  Required: ``seed`` (int), ``num_steps``, ``eval_every``,
+  ``checkpoint_every`` (ints > 0), ``data_dir`` (str or None). Optional:
+  ``log_every``, ``max_to_keep`` (ints > 0).
+  """
+  problems = []
+  for key in SHARED_KEYS:
+    if key not in config:
+      problems.append(f"missing key {key!r}")
+  def positive_int(key):
+    if key in config:
+      v = config[key]
+      if not _is_int(v) or v <= 0:
+        problems.append(f"{key} must be an int > 0, got {v!r}")
+  for key in ("num_steps", "eval_every", "checkpoint_every",
+              *OPTIONAL_DEFAULTS):
+    positive_int(key)
+  if "seed" in config and not _is_int(config.seed):
+    problems.append(f"seed must be an int, got {config.seed!r}")
+  if "data_dir" in config and not (config.data_dir is None
+                                   or isinstance(config.data_dir, str)):
+    problems.append(f"data_dir must be a str or None, got {config.data_dir!r}")
+  if problems:
+    raise ConfigError("invalid config: " + "; ".join(problems) +
+                      ". Fix get_config() or the --config.<key>=<value> flag.")
+
+
+def get_optional(config: ml_collections.ConfigDict, key: str) -> Any:
+  """``config[key]`` or its default from ``OPTIONAL_DEFAULTS``."""
+  return config[key] if key in config else OPTIONAL_DEFAULTS[key]
+
+
+def _normalize(value: Any) -> Any:
+  # Same representation whether it comes from a ConfigDict or from run.json.
+  return json.loads(json.dumps(value, sort_keys=True, default=repr))
+
+
+def flatten_config(config: ml_collections.ConfigDict | dict) -> dict[str, Any]:
+  """``{'model': {'width': 8}}`` -> ``{'model.width': 8}`` (JSON-able values)."""
+  d = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+  out = {}
+  def rec(prefix, node):
+    if isinstance(node, dict) and node:
+      for k, v in node.items():
+        rec(f"{prefix}.{k}" if prefix else str(k), v)
+    else:
+      out[prefix] = _normalize(node)
+  rec("", d)
+  return out
+
+
+def defining_config(config, extra_resumable: tuple[str, ...] = ()
+                    ) -> dict[str, Any]:
+  """The flattened config without keys that may change on resume."""
+  skip = tuple(RESUMABLE_KEYS) + tuple(extra_resumable)
+  return {k: v for k, v in flatten_config(config).items()
+          if not any(k == s or k.startswith(s + ".") for s in skip)}
+
+
+def fingerprint(name: str, defining: dict[str, Any]) -> str:
+  """sha256 of the experiment name and its defining config values."""
+  blob = json.dumps({"experiment": name, "config": defining}, sort_keys=True)
+  return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class _QuietOrbaxInfo:
+  """logging filter: drops records below WARNING emitted from orbax."""
+
+  def filter(self, record) -> bool:
+    return record.levelno >= 30 or "orbax" not in record.pathname
+
+
+def run_main(experiment_factory: Callable[[ml_collections.ConfigDict], Any],
+             argv: list[str] | None = None) -> None:
+  """absl entry point: ``--config=configs/x.py [--config.k=v] --workdir=DIR``.
+
+  Builds the experiment with ``experiment_factory(config)`` and calls
+  :func:`stein_jax.train.loop.train_and_evaluate`. Errors a user can cause
+  (workdir of another run, non-finite loss, bad config, missing data file,
+  unreadable checkpoints, batch size vs devices) print one ``error:`` line
+  and exit with status 1, without a stack trace.
+
+  Args:
+    experiment_factory: e.g. the experiment class.
+    argv: for tests; defaults to ``sys.argv``.
+  """
+  # pylint: disable=g-import-not-at-top
+  from absl import app
+  from absl import flags
+  from absl import logging
+  from ml_collections import config_flags
+
+  from stein_jax.train import checkpoint
+  from stein_jax.train import figures
+  from stein_jax.train import loop
+  from stein_jax.train import sharding
+
+  flag_values = flags.FLAGS
+  if "config" not in flag_values:
+    config_flags.DEFINE_config_file(
+        "config", None, "Config file, e.g. configs/<experiment>.py; override "
+        "fields with --config.<key>=<value>.", lock_config=True)
+  if "workdir" not in flag_values:
+    flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics "
+                        "and figures. Running the same command again resumes.")
+  flags.mark_flags_as_required(["config", "workdir"])
+
+  user_errors = (ConfigError, loop.WorkdirMismatchError,
+                 loop.NonFiniteLossError, checkpoint.CheckpointRestoreError,
+                 sharding.BatchShardingError, FileNotFoundError)
+
+  def main(args):
+    # orbax logs a dozen INFO lines per checkpoint; keep its warnings only.
+    logging.get_absl_handler().addFilter(_QuietOrbaxInfo())
+    figures.use_headless_backend()
+    if len(args) > 1:
+      raise app.UsageError(f"unexpected arguments: {' '.join(args[1:])}")
+    config = flag_values.config
+    try:
+      experiment = experiment_factory(config)
+      loop.train_and_evaluate(experiment, config, flag_values.workdir)
+    except user_errors as e:
+      logging.flush()
+      sys.stdout.flush()
+      print(f"error: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+      sys.exit(1)
+
+  def parse_flags(args):
+    # absl reports flags.Error cleanly, but an unknown --config.<key> surfaces
+    # from ml_collections as KeyError/AttributeError with a stack trace.
+    try:
+      return flag_values(args)
+    except flags.Error as e:
+      message = str(e)
+    except (KeyError, AttributeError) as e:
+      cause = e
+      while isinstance(cause, BaseException) and cause.args:
+        cause = cause.args[0]
+      message = (f"no such config field {str(cause).replace(chr(10), ' ')} "
+                 "(check the spelling of --config.<key>=<value>; "
+                 "get_config() lists the fields)")
+    print(f"FATAL Flags parsing error: {message}\nPass --helpshort or "
+          "--helpfull to see help on flags.", file=sys.stderr)
+    sys.exit(1)
+
+  app.run(main, argv=argv, flags_parser=parse_flags)

@@ -1,0 +1,124 @@
+"""The interface each experiment implements, in one file (after vdm).
+
+An experiment says *what* to train; :func:`stein_jax.train.loop.train_and_evaluate`
+says *how* (jit, sharding, checkpoints, metrics, progress, NaN policy).
+
+Example::
+
+  class GaussianFit(Experiment):
+    name = "gaussian_fit"
+
+    def __init__(self, config):
+      super().__init__(config)
+      self.tx = optax.adam(config.learning_rate)
+
+    def init_state(self, rng, config):
+      params = {"mu": jnp.zeros(config.dim)}
+      return TrainState.create(params=params, tx=self.tx, rng=rng)
+
+    def train_step(self, state, batch):
+      loss, grads = jax.value_and_grad(loss_fn)(state.params, batch["x"])
+      return state.apply_gradients(grads, self.tx), {"loss": loss}
+
+    def batch(self, step):
+      rng = np.random.default_rng([self.config.seed, step])
+      return {"x": rng.normal(size=(self.config.batch_size, self.config.dim))}
+
+    def evaluate(self, state, step, workdir):
+      return {"mu_norm": float(jnp.linalg.norm(state.params["mu"]))}
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Mapping
+
+import jax
+import ml_collections
+
+from stein_jax.train.state import TrainState
+
+PyTree = Any
+
+
+class Experiment(abc.ABC):
+  """One experiment: a model, an objective, its data and its evaluation.
+
+  Attributes:
+    name: short identifier, stored in the run fingerprint (``run.json``); a
+      workdir created by another experiment is refused.
+    config: the run's ``ml_collections.ConfigDict``.
+    resumable_keys: config keys (besides the shared ones such as
+      ``num_steps``) that may change between runs in the same workdir without
+      making it a different run, e.g. an evaluation sample count.
+  """
+
+  name: str = ""
+  resumable_keys: tuple[str, ...] = ()
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    if not self.name:
+      raise TypeError(f"{type(self).__name__} must set a class attribute "
+                      "`name`")
+    self.config = config
+
+  @abc.abstractmethod
+  def init_state(self, rng: jax.Array, config: ml_collections.ConfigDict
+                 ) -> TrainState:
+    """Returns the step-0 state.
+
+    Must be traceable: the loop calls it under ``jax.eval_shape`` to build
+    the checkpoint restore target and under ``jax.jit`` (with replicated
+    output sharding) for a fresh run.
+
+    Args:
+      rng: the run's key, ``jax.random.key(config.seed)``.
+      config: the run's config.
+    """
+
+  @abc.abstractmethod
+  def train_step(self, state: TrainState, batch: PyTree
+                 ) -> tuple[TrainState, Mapping[str, jax.Array]]:
+    """One pure training step; the loop jits it once, donating ``state``.
+
+    Randomness comes from ``state.step_rng()`` (``fold_in(rng, step)``).
+
+    Args:
+      state: the current state (``step`` = number of steps already taken).
+      batch: the global batch for this step (``None`` if :meth:`batch` is).
+
+    Returns:
+      ``(new_state, metrics)``, ``new_state.step == state.step + 1`` and
+      ``metrics`` a dict of scalar arrays, e.g. ``{"loss": loss}``; logged as
+      ``train/<name>`` (averaged over each ``log_every`` window). A non-finite
+      value stops the run (:class:`~stein_jax.train.loop.NonFiniteLossError`).
+    """
+
+  def batch(self, step: int) -> PyTree | None:
+    """This process's batch for ``step`` (a pytree of numpy arrays).
+
+    Must be a deterministic function of ``(config.seed, step)`` so that a
+    resumed run sees the same data as an uninterrupted one. Every leaf has a
+    leading batch axis, sharded across devices; in a multi-host run return
+    this process's part only (see docs/platform.md). Return ``None`` for
+    experiments without data (e.g. sampling a fixed target).
+
+    Args:
+      step: the number of steps taken before this one (``int(state.step)``).
+    """
+    del step
+    return None
+
+  def evaluate(self, state: TrainState, step: int, workdir: str
+               ) -> Mapping[str, float]:
+    """Host-side evaluation; returns scalars logged as ``eval/<name>``.
+
+    May write figures with :func:`stein_jax.train.figures.save_figure`. Called
+    every ``config.eval_every`` steps and at the end.
+    """
+    del state, step, workdir
+    return {}
+
+  def finalize(self, state: TrainState, workdir: str) -> None:
+    """Called once when the run reaches ``num_steps`` (e.g. final figures)."""
+    del state, workdir

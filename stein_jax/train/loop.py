@@ -1,0 +1,298 @@
+"""The training loop shared by all experiments.
+
+``train_and_evaluate(experiment, config, workdir)`` writes::
+
+  WORKDIR/run.json          experiment name + defining config (fingerprint)
+  WORKDIR/checkpoints/<s>/  orbax checkpoints, the last few kept
+  WORKDIR/metrics.jsonl     one JSON record per logged step
+  WORKDIR/tensorboard/      TensorBoard events
+  WORKDIR/figures/          figures written by evaluate/finalize
+
+Running the same command again resumes from the newest readable checkpoint
+and ends with exactly the same parameters and ``metrics.jsonl`` as a run that
+was never interrupted (batches are a function of ``(seed, step)``, step keys
+are ``fold_in(rng, step)``, and records after the restored step are dropped).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any, TextIO
+
+from absl import logging
+import jax
+import ml_collections
+import numpy as np
+
+from stein_jax.train import checkpoint as checkpoint_lib
+from stein_jax.train import config as config_lib
+from stein_jax.train import metrics as metrics_lib
+from stein_jax.train import progress as progress_lib
+from stein_jax.train import sharding as sharding_lib
+from stein_jax.train.experiment import Experiment
+from stein_jax.train.state import TrainState
+
+RUN_FILE = "run.json"
+
+
+class NonFiniteLossError(FloatingPointError):
+  """A training metric became NaN or infinite; the bad state was not saved."""
+
+  def __init__(self, message: str, step: int):
+    super().__init__(message)
+    self.step = step
+
+
+class WorkdirMismatchError(ValueError):
+  """The workdir belongs to another run (other experiment or config)."""
+
+
+def _format_value(v: Any) -> str:
+  return json.dumps(v) if not isinstance(v, str) else repr(v)
+
+
+def check_workdir(workdir: str, experiment: Experiment,
+                  config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """Creates ``workdir`` or checks that it holds this run; writes ``run.json``.
+
+  Raises:
+    WorkdirMismatchError: ``run.json`` names another experiment or other
+      defining config values, or the directory holds checkpoints/metrics
+      but no ``run.json``.
+  """
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise WorkdirMismatchError(f"--workdir {workdir} exists and is not a "
+                               "directory")
+  os.makedirs(workdir, exist_ok=True)
+  defining = config_lib.defining_config(config, experiment.resumable_keys)
+  record = {"experiment": experiment.name,
+            "fingerprint": config_lib.fingerprint(experiment.name, defining),
+            "config": defining}
+  path = os.path.join(workdir, RUN_FILE)
+  if not os.path.exists(path):
+    leftovers = [n for n in (checkpoint_lib.CHECKPOINT_SUBDIR,
+                             metrics_lib.METRICS_FILE)
+                 if os.path.exists(os.path.join(workdir, n))]
+    if leftovers:
+      raise WorkdirMismatchError(
+          f"--workdir {workdir} holds {', '.join(leftovers)} from an unknown "
+          f"run (no {RUN_FILE}); refusing to load it. Use another --workdir.")
+    if jax.process_index() == 0:
+      tmp = path + ".tmp"
+      with open(tmp, "w") as f:
+        json.dump(record, f, indent=1, sort_keys=True)
+      os.replace(tmp, path)
+    return record
+  try:
+    with open(path) as f:
+      stored = json.load(f)
+  except (OSError, json.JSONDecodeError) as e:
+    raise WorkdirMismatchError(f"cannot read {path} ({e}); use another "
+                               "--workdir") from e
+  if stored.get("fingerprint") == record["fingerprint"]:
+    return record
+  diffs = []
+  if stored.get("experiment") != experiment.name:
+    diffs.append(f"experiment: {stored.get('experiment')!r} in the workdir, "
+                 f"{experiment.name!r} now")
+  old, new = stored.get("config", {}), defining
+  for k in sorted(set(old) | set(new)):
+    if k not in new:
+      diffs.append(f"{k}: {_format_value(old[k])} in the workdir, absent now")
+    elif k not in old:
+      diffs.append(f"{k}: absent in the workdir, {_format_value(new[k])} now")
+    elif old[k] != new[k]:
+      diffs.append(f"{k}: {_format_value(old[k])} in the workdir, "
+                   f"{_format_value(new[k])} now")
+  raise WorkdirMismatchError(
+      f"--workdir {workdir} belongs to another run; differences:\n  " +
+      "\n  ".join(diffs or ["(fingerprint differs)"]) +
+      "\nUse another --workdir for a new run, or restore the original config "
+      "to resume. (Only num_steps, eval_every, checkpoint_every, log_every, "
+      "max_to_keep, data_dir may change on resume.)")
+
+
+def _strong(x):
+  # Restored arrays are never weak-typed; make a fresh state match so that a
+  # resumed run compiles the identical program (weak types change promotion).
+  if getattr(x, "weak_type", False):
+    return jax.lax.convert_element_type(x, x.dtype)
+  return x
+
+
+def _check_finite(records: list[tuple[int, dict[str, float]]],
+                  last_good: int | None, ckpt_dir: str) -> None:
+  for step, values in records:
+    bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+    if bad:
+      where = (f"the last good checkpoint (step {last_good}) is kept in "
+               f"{ckpt_dir}" if last_good is not None
+               else "no checkpoint had been saved")
+      raise NonFiniteLossError(
+          f"non-finite training metric at step {step}: "
+          + ", ".join(f"train/{k}={v}" for k, v in sorted(bad.items()))
+          + f". Stopped without saving this state; {where}. Lower the "
+          "learning rate or check the objective, then resume or restart.",
+          step=step)
+
+
+def train_and_evaluate(experiment: Experiment,
+                       config: ml_collections.ConfigDict,
+                       workdir: str,
+                       *,
+                       mesh: jax.sharding.Mesh | None = None,
+                       progress_stream: TextIO | None = None) -> TrainState:
+  """Trains ``experiment`` for ``config.num_steps`` steps, resuming if possible.
+
+  Train metrics are averaged over each ``log_every`` window and written as
+  ``train/<name>``; ``evaluate`` runs every ``eval_every`` steps and at the
+  end (``eval/<name>``); a checkpoint is saved every ``checkpoint_every``
+  steps and at the end. The step is jitted once, with the state donated and
+  replicated and the batch split over ``mesh`` (default: all devices).
+
+  Args:
+    experiment: the experiment to run.
+    config: validated with :func:`stein_jax.train.config.validate_config`.
+    workdir: run directory; see the module docstring.
+    mesh: device mesh with a ``"data"`` axis; default all devices.
+    progress_stream: where progress goes (default stdout).
+
+  Returns:
+    the final state (replicated ``jax.Array`` leaves).
+
+  Raises:
+    ConfigError, WorkdirMismatchError, NonFiniteLossError,
+    CheckpointRestoreError, BatchShardingError.
+  """
+  config_lib.validate_config(config)
+  num_steps = config.num_steps
+  log_every = config_lib.get_optional(config, "log_every")
+  workdir = os.path.abspath(workdir)
+  is_chief = jax.process_index() == 0
+  run_record = check_workdir(workdir, experiment, config)
+
+  mesh = sharding_lib.make_mesh() if mesh is None else mesh
+  rep = sharding_lib.replicated(mesh)
+  rng = jax.random.key(config.seed)
+
+  def init_fn(key):
+    return jax.tree.map(_strong, experiment.init_state(key, config))
+
+  abstract = jax.eval_shape(init_fn, rng)
+  if not isinstance(abstract, TrainState):
+    raise TypeError(f"{type(experiment).__name__}.init_state must return a "
+                    f"TrainState, got {type(abstract).__name__}")
+  state_sharding = jax.tree.map(lambda _: rep, abstract)
+  abstract = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=rep), abstract)
+
+  ckpt = checkpoint_lib.Checkpointer(
+      workdir, max_to_keep=config_lib.get_optional(config, "max_to_keep"))
+  writer = None
+  progress = None
+  try:
+    restored = ckpt.restore_latest(abstract)
+    window = []    # (step, host metrics) since the last log
+    if restored is not None:
+      state, start = restored.state, restored.step
+      # The part of the log window before the checkpoint, so that the next
+      # logged mean is the one an uninterrupted run writes.
+      window = [(int(s), dict(m)) for s, m in restored.meta.get("window", [])]
+      logging.info("Resumed from checkpoint at step %d in %s.", start,
+                   ckpt.directory)
+      if is_chief:
+        dropped = metrics_lib.truncate_metrics(workdir, start)
+        if dropped:
+          logging.info("Dropped %d metric records after step %d.", dropped,
+                       start)
+    else:
+      state = jax.jit(init_fn, out_shardings=state_sharding)(rng)
+      start = int(jax.device_get(state.step))
+    last_saved = start if restored is not None else None
+
+    if start >= num_steps:
+      logging.info("Run in %s is already at step %d >= num_steps=%d.",
+                   workdir, start, num_steps)
+      experiment.finalize(state, workdir)
+      return state
+
+    train_step = jax.jit(
+        experiment.train_step,
+        in_shardings=(state_sharding, sharding_lib.data_sharded(mesh)),
+        out_shardings=(state_sharding, rep),
+        donate_argnums=0)
+
+    writer = metrics_lib.MetricWriter(
+        workdir, resume_step=start if restored is not None else None,
+        enabled=is_chief)
+    progress = progress_lib.Progress(num_steps, start, stream=progress_stream)
+    pending = []   # (step, device metrics) not yet fetched
+    meta = {"fingerprint": run_record["fingerprint"],
+            "experiment": experiment.name}
+    logging.info("Training %s from step %d to %d on %d device(s); workdir %s.",
+                 experiment.name, start, num_steps, mesh.devices.size, workdir)
+
+    step = start
+    while step < num_steps:
+      batch = sharding_lib.shard_batch(experiment.batch(step), mesh)
+      state, step_metrics = train_step(state, batch)
+      step += 1
+      pending.append((step, step_metrics))
+      if step == start + 1:
+        got = int(jax.device_get(state.step))
+        if got != step:
+          raise ValueError(
+              f"{type(experiment).__name__}.train_step must return a state "
+              f"with step incremented by one (expected {step}, got {got}); "
+              "use state.apply_gradients or state.replace(step=state.step+1)")
+
+      is_last = step == num_steps
+      do_log = step % log_every == 0 or is_last
+      do_eval = step % config.eval_every == 0 or is_last
+      do_ckpt = step % config.checkpoint_every == 0 or is_last
+      latest = None
+      if do_log or do_eval:
+        progress.clear()   # log lines (stderr) must not run into the bar
+      if do_log or do_eval or do_ckpt:
+        fetched = jax.device_get(pending)
+        pending = []
+        fetched = [(s, {k: metrics_lib.to_scalar(f"train/{k}", v)
+                        for k, v in m.items()}) for s, m in fetched]
+        _check_finite(fetched, last_saved, ckpt.directory)
+        window.extend(fetched)
+      if do_log and window:
+        names = window[-1][1].keys()
+        latest = {f"train/{k}": float(np.mean([m[k] for _, m in window]))
+                  for k in names}
+        window = []
+        writer.write(step, latest)
+        logging.info("step %d: %s", step, ", ".join(
+            f"{k}={v:.6g}" for k, v in sorted(latest.items())))
+      if do_eval:
+        results = experiment.evaluate(state, step, workdir) or {}
+        results = {(k if "/" in k else f"eval/{k}"): v
+                   for k, v in results.items()}
+        writer.write(step, results)
+        if results:
+          logging.info("step %d: %s", step, ", ".join(
+              f"{k}={metrics_lib.to_scalar(k, v):.6g}"
+              for k, v in sorted(results.items())))
+          latest = dict(latest or {}, **{
+              k: metrics_lib.to_scalar(k, v) for k, v in results.items()})
+      if do_ckpt:
+        ckpt.save(state, dict(meta, window=window))
+        last_saved = step
+      progress.update(step, latest)
+
+    progress.close()
+    progress = None
+    experiment.finalize(state, workdir)
+    return state
+  finally:
+    if progress is not None:
+      progress.close()
+    if writer is not None:
+      writer.close()
+    ckpt.close()

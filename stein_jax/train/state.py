@@ -1,0 +1,87 @@
+"""Training state: one pytree holding everything a step reads and writes.
+
+The optimizer (an ``optax.GradientTransformation``) is *not* part of the state:
+it is a pair of functions, closed over by the experiment's ``train_step``. This
+keeps the state a plain pytree of arrays that can be checkpointed, donated and
+sharded without special cases.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+PyTree = Any
+
+
+class TrainState(flax.struct.PyTreeNode):
+  """State of one run.
+
+  Attributes:
+    step: int32 scalar array, number of optimizer steps taken so far.
+    params: pytree of trainable parameters.
+    opt_state: optax state for ``params`` (``tx.init(params)``).
+    rng: the run's *base* key (a typed ``jax.random.key``). It never changes;
+      a step derives its own key with :meth:`step_rng`, i.e.
+      ``jax.random.fold_in(rng, step)``, so a resumed run draws the same
+      randomness as an uninterrupted one.
+    extra: experiment-specific pytree (e.g. decoder particles, EMA params,
+      a running bandwidth); ``None`` if unused.
+  """
+
+  step: jax.Array
+  params: PyTree
+  opt_state: PyTree
+  rng: jax.Array
+  extra: PyTree = None
+
+  @classmethod
+  def create(cls, *, params: PyTree, tx: optax.GradientTransformation,
+             rng: jax.Array, extra: PyTree = None) -> "TrainState":
+    """Returns a step-0 state with ``opt_state = tx.init(params)``.
+
+    Args:
+      params: pytree of parameters.
+      tx: the optimizer; only used to initialise ``opt_state``.
+      rng: base key; a raw ``uint32[2]`` key is converted to a typed key.
+      extra: experiment-specific pytree.
+    """
+    return cls(step=jnp.zeros((), jnp.int32), params=params,
+               opt_state=tx.init(params), rng=as_typed_key(rng), extra=extra)
+
+  def step_rng(self, *names: int) -> jax.Array:
+    """Key for this step: ``fold_in(rng, step)``, then ``fold_in`` each name.
+
+    Args:
+      *names: optional integers that separate independent streams within a
+        step (e.g. ``state.step_rng(0)`` for dropout, ``step_rng(1)`` for noise).
+    """
+    key = jax.random.fold_in(self.rng, self.step)
+    for n in names:
+      key = jax.random.fold_in(key, n)
+    return key
+
+  def apply_gradients(self, grads: PyTree, tx: optax.GradientTransformation,
+                      **changes) -> "TrainState":
+    """One optimizer update; increments ``step``.
+
+    Args:
+      grads: pytree matching ``params``.
+      tx: the optimizer the state was created with.
+      **changes: other fields to replace (typically ``extra=...``).
+    """
+    updates, opt_state = tx.update(grads, self.opt_state, self.params)
+    params = optax.apply_updates(self.params, updates)
+    return self.replace(step=self.step + 1, params=params,
+                        opt_state=opt_state, **changes)
+
+
+def as_typed_key(rng: jax.Array) -> jax.Array:
+  """Returns ``rng`` as a typed key array (wrapping raw ``uint32[2]`` data)."""
+  if jnp.issubdtype(rng.dtype, jax.dtypes.prng_key):
+    return rng
+  return jax.random.wrap_key_data(rng)
