@@ -1,0 +1,504 @@
+"""Stein VAE and Stein VIWAE (Pu et al. 2017, secs. 2-3) with VAE and IWAE baselines.
+
+Everything here is a pure function over pytrees. Shapes:
+
+  x        [B, dx]            a minibatch of data
+  xi       [S, dz]            encoder noise, shared across the batch (sec. 5)
+  z        [B, S, dz]         latent particles z_jn = f_eta(x_n, xi_j)
+  dec      pytree, leaves [M, ...]: M decoder-parameter particles theta_m (M = 1 is
+           the point estimate); the decoder is ``jax.vmap``-ed over them.
+
+Algorithms (derivations in docs/stein_vae.md and docs/stein_viwae.md):
+
+  * Stein VAE (sec. 2): each data point's S particles move by SVGD on
+    grad_z [mean_m log p(x_n | z, theta_m) + log p(z)] (eq. 6), the encoder is pulled
+    to z + eps * phi by K steps of an optimiser on eq. (7), and the decoder particles
+    move by SVGD on the flattened parameters with a Gaussian prior (eq. 5), or by
+    gradient ascent for M = 1.
+  * Stein VIWAE (sec. 3): the same, with the importance-weighted direction of eq. (12):
+    the S particles form S / k groups of k, each self-normalised with weights
+    log w = log mean_m p(x, z | theta_m) - log q(z | x), log q by the change of
+    variables; the decoder ascends the k-sample bound (eq. 8).
+  * VAE / IWAE: gradient ascent on the reparameterised ELBO / k-sample bound, with the
+    same encoder (any noise encoder with a log-det) and decoder code.
+
+The encoder must be a module of :mod:`stein_jax.models.vae` (``apply(params, x, xi)``
+returns z; a ``forward_and_log_det`` method gives the exact log-det, otherwise it is
+taken with ``jax.jacfwd``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, NamedTuple, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from stein_jax import amortized
+from stein_jax.stein import svgd_direction
+
+Array = jax.Array
+PyTree = Any
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def standard_normal_log_prob(z: Array) -> Array:
+  """log N(z; 0, I), z [..., d] -> [...]."""
+  return -0.5 * jnp.sum(z**2, -1) - 0.5 * z.shape[-1] * _LOG_2PI
+
+
+class LatentModel(NamedTuple):
+  """A latent-variable model p(z) p(x | z, theta) with a noise encoder f_eta(x, xi).
+
+  Attributes:
+    encoder: a noise-encoder module (``stein_jax.models.vae``).
+    decoder: a module mapping z [..., dz] to logits (Bernoulli) or a mean (Gaussian).
+    latent_dim: dz = dim xi.
+    data_dim: dx.
+    likelihood: "bernoulli" (x in [0, 1]) or "gaussian" (x ~ N(mean, noise_std^2 I)).
+    noise_std: the Gaussian likelihood's standard deviation.
+    log_prior: log p(z), z [..., dz] -> [...] (the standard normal by default; the
+      sec. 5.1 mixture is ``stein_jax.data.synthetic_gmm.log_prior``).
+  """
+  encoder: nn.Module
+  decoder: nn.Module
+  latent_dim: int
+  data_dim: int
+  likelihood: str = "bernoulli"
+  noise_std: float = 1.0
+  log_prior: Callable[[Array], Array] = standard_normal_log_prob
+
+
+def check_model(model: LatentModel) -> None:
+  """Raises ValueError for an unknown likelihood or a latent size the encoder does not have."""
+  if model.likelihood not in ("bernoulli", "gaussian"):
+    raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {model.likelihood!r}.")
+  enc_dim = getattr(model.encoder, "latent_dim", model.latent_dim)
+  if enc_dim != model.latent_dim:
+    raise ValueError(f"The encoder's latent_dim is {enc_dim} but the model's latent_dim "
+                     f"(the size of xi) is {model.latent_dim}; they must be equal.")
+  if model.likelihood == "gaussian" and not model.noise_std > 0:
+    raise ValueError(f"noise_std must be positive, got {model.noise_std}.")
+
+
+def check_data(model: LatentModel, x: Array) -> None:
+  """Raises ValueError for data of the wrong shape, or values outside [0, 1] for a Bernoulli.
+
+  Shape is checked always (shapes are static under jit); values only for concrete arrays.
+  """
+  if x.ndim != 2 or x.shape[-1] != model.data_dim:
+    raise ValueError(f"Data must have shape [batch, {model.data_dim}] (flattened), got "
+                     f"{tuple(x.shape)}. For MNIST flatten 28x28 images to 784.")
+  if isinstance(x, jax.core.Tracer):
+    return
+  xn = np.asarray(x)
+  if not np.all(np.isfinite(xn)):
+    raise ValueError("Data contains NaN or inf values.")
+  if model.likelihood == "bernoulli" and (xn.min() < 0 or xn.max() > 1):
+    raise ValueError(f"A Bernoulli likelihood needs data in [0, 1]; got values in "
+                     f"[{xn.min():.3g}, {xn.max():.3g}]. Scale images by 1/255 (and binarize).")
+
+
+def log_likelihood(model: LatentModel, decoder_out: Array, x: Array) -> Array:
+  """log p(x | z) from the decoder's output [..., dx] and x (broadcast) -> [...]."""
+  if model.likelihood == "bernoulli":
+    return jnp.sum(x * decoder_out - jax.nn.softplus(decoder_out), -1)
+  s = model.noise_std
+  return (-0.5 * jnp.sum((x - decoder_out) ** 2, -1) / s**2
+          - x.shape[-1] * (math.log(s) + 0.5 * _LOG_2PI))
+
+
+def num_decoder_particles(dec_params: PyTree) -> int:
+  """M, the leading axis shared by every leaf of the stacked decoder parameters."""
+  sizes = {leaf.shape[0] for leaf in jax.tree_util.tree_leaves(dec_params)}
+  if len(sizes) != 1:
+    raise ValueError(f"Decoder parameters must be stacked with one leading particle axis "
+                     f"(M copies); found leading sizes {sorted(sizes)}.")
+  return sizes.pop()
+
+
+def init_params(key: Array, model: LatentModel, num_decoder: int = 1) -> tuple[PyTree, PyTree]:
+  """(encoder params, decoder params stacked [M, ...]) from independent initialisations."""
+  check_model(model)
+  k_enc, k_dec = jax.random.split(key)
+  x0 = jnp.zeros((1, model.data_dim))
+  xi0 = jnp.zeros((1, model.latent_dim))
+  enc_params = model.encoder.init(k_enc, x0, xi0)
+  dec_keys = jax.random.split(k_dec, num_decoder)
+  dec_params = jax.vmap(lambda k: model.decoder.init(k, xi0))(dec_keys)
+  return enc_params, dec_params
+
+
+# --------------------------------------------------------------------------- encoder
+
+
+def encode(model: LatentModel, enc_params: PyTree, x: Array, xi: Array,
+           with_log_det: bool = False):
+  """z = f_eta(x, xi) for x [..., dx], xi [..., dz] (broadcast); optionally log|det dz/dxi|.
+
+  The log-det is the module's exact ``forward_and_log_det`` where it has one, else
+  ``slogdet(jax.jacfwd)`` per (x, xi) pair (valid only where xi -> z is a bijection).
+  """
+  if xi.shape[-1] != model.latent_dim:
+    raise ValueError(f"xi has size {xi.shape[-1]} but the latent size is {model.latent_dim}.")
+  enc = model.encoder
+  if hasattr(enc, "forward_and_log_det"):
+    z, log_det = enc.apply(enc_params, x, xi, method=enc.forward_and_log_det)
+    return (z, log_det) if with_log_det else z
+  z = enc.apply(enc_params, x, xi)
+  if not with_log_det:
+    return z
+  shape = z.shape[:-1]
+  xb = jnp.broadcast_to(x, shape + x.shape[-1:]).reshape(-1, x.shape[-1])
+  xib = jnp.broadcast_to(xi, shape + xi.shape[-1:]).reshape(-1, xi.shape[-1])
+  jac = jax.vmap(jax.jacfwd(lambda xx, ee: enc.apply(enc_params, xx, ee), argnums=1))(xb, xib)
+  log_det = jnp.linalg.slogdet(jac)[1].reshape(shape)
+  return z, log_det
+
+
+def sample_with_log_q(model: LatentModel, enc_params: PyTree, x: Array, xi: Array):
+  """(z, log q(z | x)) by the change of variables log q0(xi) - log|det dz/dxi| (sec. 5.2)."""
+  z, log_det = encode(model, enc_params, x, xi, with_log_det=True)
+  log_q = standard_normal_log_prob(jnp.broadcast_to(xi, z.shape)) - log_det
+  return z, log_q
+
+
+# ------------------------------------------------------------------------ likelihood
+
+
+def log_joint_per_decoder(model: LatentModel, dec_params: PyTree, x: Array, z: Array) -> Array:
+  """log p(x_n | z_nj, theta_m) + log p(z_nj): x [B, dx], z [B, S, dz] -> [M, B, S]."""
+  out = jax.vmap(lambda p: model.decoder.apply(p, z))(dec_params)  # [M, B, S, dx]
+  return log_likelihood(model, out, x[:, None, :]) + model.log_prior(z)
+
+
+def log_joint(model: LatentModel, dec_params: PyTree, x: Array, z: Array,
+              reduce: str = "mean") -> Array:
+  """log p(x, z) over decoder particles: [B, S].
+
+  reduce="mean" gives mean_m log p(x, z | theta_m) (the log p~ of eq. 6), "logmeanexp"
+  the model-averaged log mean_m p(x, z | theta_m) (sec. 5.2's p(x*, z*)).
+  """
+  lj = log_joint_per_decoder(model, dec_params, x, z)
+  if reduce == "mean":
+    return jnp.mean(lj, 0)
+  if reduce == "logmeanexp":
+    return jax.nn.logsumexp(lj, 0) - math.log(lj.shape[0])
+  raise ValueError(f"reduce must be 'mean' or 'logmeanexp', got {reduce!r}.")
+
+
+def latent_scores(model: LatentModel, dec_params: PyTree, x: Array, z: Array) -> Array:
+  """grad_z [mean_m log p(x_n | z, theta_m) + log p(z)] at z [B, S, dz] (eq. 6)."""
+  return jax.grad(lambda zz: jnp.sum(log_joint(model, dec_params, x, zz)))(z)
+
+
+# ---------------------------------------------------------------- Stein directions
+
+
+def latent_direction(model: LatentModel, dec_params: PyTree, x: Array, z: Array, *,
+                     log_q: Optional[Array] = None, group_size: Optional[int] = None,
+                     bandwidth="median") -> tuple[Array, dict]:
+  """SVGD direction for the latent particles of every data point: phi [B, S, dz].
+
+  Without ``log_q``: eq. (6), plain SVGD over each data point's S particles.
+  With ``log_q`` [B, S] and ``group_size`` k: importance-weighted SVGD, eq. (12) as
+  applied to z in docs/stein_viwae.md: S / k consecutive groups of k, weights
+  softmax over each group of log w = log mean_m p(x, z | theta_m) - log q(z | x),
+  held constant (no gradient flows through them). k = 1 gives eq. (6) exactly.
+  """
+  scores = latent_scores(model, dec_params, x, z)
+  aux = {}
+  if log_q is None:
+    phi = svgd_direction(z, scores, bandwidth=bandwidth)
+    return phi, aux
+  s = z.shape[-2]
+  k = s if group_size is None else int(group_size)
+  if k < 1 or s % k:
+    raise ValueError(f"group_size k={k} must divide the number of latent particles S={s}.")
+  log_w = jax.lax.stop_gradient(log_joint(model, dec_params, x, z, "logmeanexp") - log_q)
+  phi = svgd_direction(z, scores, bandwidth=bandwidth, log_weights=log_w,
+                       weight_groups=s // k)
+  groups = log_w.reshape(log_w.shape[:-1] + (s // k, k))
+  w = jax.nn.softmax(groups, -1)
+  aux["iw_bound"] = jnp.mean(jax.nn.logsumexp(groups, -1) - math.log(k))
+  aux["ess_fraction"] = jnp.mean(1.0 / jnp.sum(w**2, -1)) / k
+  return phi, aux
+
+
+def decoder_objective(model: LatentModel, theta: PyTree, x: Array, z: Array, *,
+                      num_data: int, prior_std: Optional[float] = None,
+                      log_q: Optional[Array] = None, group_size: Optional[int] = None) -> Array:
+  """log p~(theta; D) for ONE decoder (unstacked params): its gradient is the score in eq. (5).
+
+  Stein VAE: (N / B) sum_n mean_j log p(x_n | z_jn, theta) + log p(theta).
+  Stein VIWAE (log_q given): (N / B) sum_n mean_groups log (1/k) sum_i p(x_n, z_i | theta)
+  / q(z_i | x_n) + log p(theta), the k-sample bound of eq. (8) (docs/stein_viwae.md).
+  p(theta) = N(0, prior_std^2 I); prior_std=None drops it (maximum likelihood).
+  """
+  z = jax.lax.stop_gradient(z)
+  out = model.decoder.apply(theta, z)
+  ll = log_likelihood(model, out, x[:, None, :])  # [B, S]
+  if log_q is None:
+    per_point = jnp.mean(ll, -1)
+  else:
+    s = z.shape[-2]
+    k = s if group_size is None else int(group_size)
+    lw = ll + model.log_prior(z) - jax.lax.stop_gradient(log_q)
+    lw = lw.reshape(lw.shape[:-1] + (s // k, k))
+    per_point = jnp.mean(jax.nn.logsumexp(lw, -1) - math.log(k), -1)
+  value = num_data / x.shape[0] * jnp.sum(per_point)
+  if prior_std is not None:
+    sq = sum(jnp.sum(leaf**2) for leaf in jax.tree_util.tree_leaves(theta))
+    value = value - 0.5 * sq / prior_std**2
+  return value
+
+
+def decoder_direction(model: LatentModel, dec_params: PyTree, x: Array, z: Array, *,
+                      num_data: int, prior_std: Optional[float] = 1.0,
+                      log_q: Optional[Array] = None, group_size: Optional[int] = None,
+                      bandwidth="median") -> tuple[PyTree, Array]:
+  """Ascent direction for the stacked decoder particles [M, ...] and mean log p~.
+
+  M = 1: the gradient of :func:`decoder_objective` (point estimate, sec. 2.2's special
+  case). M > 1: SVGD (eq. 5) over the M flattened parameter vectors with those
+  gradients as scores (eq. 12's weighting lives inside the VIWAE objective, see
+  docs/stein_viwae.md).
+  """
+  obj = lambda th: decoder_objective(model, th, x, z, num_data=num_data, prior_std=prior_std,
+                                     log_q=log_q, group_size=group_size)
+  values, scores = jax.vmap(jax.value_and_grad(obj))(dec_params)
+  if num_decoder_particles(dec_params) == 1:
+    return scores, jnp.mean(values)
+  return svgd_direction(dec_params, scores, bandwidth=bandwidth), jnp.mean(values)
+
+
+def stein_directions(model: LatentModel, dec_params: PyTree, x: Array, z: Array, *,
+                     num_data: int, prior_std: Optional[float] = 1.0,
+                     log_q: Optional[Array] = None, group_size: Optional[int] = None,
+                     bandwidth="median", decoder_bandwidth="median"):
+  """:func:`latent_direction` and :func:`decoder_direction` from one decoder forward pass.
+
+  Both scores are vector-Jacobian products of the same per-decoder log-likelihoods
+  ll [M, B, S]: the latent score with cotangent 1/M (eq. 6), the decoder score with
+  cotangent N / (B S) (eq. 5) or, for VIWAE, N / (B G) times the self-normalised weights
+  of each decoder's own k-sample bound (docs/stein_viwae.md). Sharing the forward pass
+  (and, for Stein VAE, the backward pass too) is what keeps a Stein step near an IWAE
+  step's cost. Returns (phi [B, S, dz], decoder direction [M, ...], aux metrics).
+  """
+  z = jax.lax.stop_gradient(z)
+  m_dec = num_decoder_particles(dec_params)
+  b, s = z.shape[0], z.shape[-2]
+
+  def per_decoder_ll(theta_stack, zz):
+    out = jax.vmap(lambda p: model.decoder.apply(p, zz))(theta_stack)
+    return log_likelihood(model, out, x[:, None, :])  # [M, B, S]
+
+  ll, vjp_fn = jax.vjp(per_decoder_ll, dec_params, z)
+  grad_log_pz = jax.grad(lambda zz: jnp.sum(model.log_prior(zz)))(z)
+  log_pz = model.log_prior(z)
+  aux = {}
+  if log_q is None:
+    g_theta, g_z = vjp_fn(jnp.ones_like(ll))
+    scores = g_z / m_dec + grad_log_pz
+    dec_scores = jax.tree_util.tree_map(lambda g: g * (num_data / (b * s)), g_theta)
+    values = num_data / b * jnp.sum(jnp.mean(ll, -1), -1)  # [M]
+    phi = svgd_direction(z, scores, bandwidth=bandwidth)
+  else:
+    k = s if group_size is None else int(group_size)
+    if k < 1 or s % k:
+      raise ValueError(f"group_size k={k} must divide the number of latent particles S={s}.")
+    g = s // k
+    _, g_z = vjp_fn(jnp.ones_like(ll))
+    scores = g_z / m_dec + grad_log_pz
+    lw_m = jax.lax.stop_gradient(ll + log_pz - log_q)  # [M, B, S]: each decoder's weights
+    groups_m = lw_m.reshape(lw_m.shape[:-1] + (g, k))
+    w_m = jax.nn.softmax(groups_m, -1).reshape(lw_m.shape)
+    g_theta, _ = vjp_fn(w_m * (num_data / (b * g)))
+    dec_scores = g_theta
+    values = num_data / b * jnp.sum(jnp.mean(jax.nn.logsumexp(groups_m, -1) - math.log(k), -1), -1)
+    log_w = jax.nn.logsumexp(lw_m, 0) - math.log(m_dec)  # model-averaged joint / q
+    phi = svgd_direction(z, scores, bandwidth=bandwidth, log_weights=log_w, weight_groups=g)
+    groups = log_w.reshape(log_w.shape[:-1] + (g, k))
+    w = jax.nn.softmax(groups, -1)
+    aux["iw_bound"] = jnp.mean(jax.nn.logsumexp(groups, -1) - math.log(k))
+    aux["ess_fraction"] = jnp.mean(1.0 / jnp.sum(w**2, -1)) / k
+  if prior_std is not None:
+    dec_scores = jax.tree_util.tree_map(lambda gr, th: gr - th / prior_std**2, dec_scores,
+                                        dec_params)
+    values = values - 0.5 * sum(jnp.sum(leaf.reshape(m_dec, -1) ** 2, -1)
+                                for leaf in jax.tree_util.tree_leaves(dec_params)) / prior_std**2
+  if m_dec == 1:
+    d_dec = dec_scores
+  else:
+    d_dec = svgd_direction(dec_params, dec_scores, bandwidth=decoder_bandwidth)
+  aux["decoder_objective"] = jnp.mean(values) / num_data
+  aux["log_joint"] = jnp.mean(jnp.mean(ll, 0) + log_pz)
+  return phi, d_dec, aux
+
+
+# ---------------------------------------------------------------- training steps
+
+
+class SteinVAEState(NamedTuple):
+  """Training state of a Stein VAE / VIWAE (or of a VAE / IWAE baseline)."""
+  step: Array
+  enc_params: PyTree
+  dec_params: PyTree  # leaves [M, ...]
+  enc_opt_state: Any
+  dec_opt_state: Any
+
+
+class Trainer(NamedTuple):
+  """``init(key) -> state`` and ``step(state, key, x) -> (state, metrics)``; jit ``step`` at the edge."""
+  init: Callable
+  step: Callable
+
+
+def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
+              dec_optimizer: optax.GradientTransformation, *, num_particles: int = 100,
+              num_decoder: int = 1, group_size: Optional[int] = None, step_size: float = 1.0,
+              encoder_steps: int = 1, num_data: int = 50_000,
+              decoder_prior_std: Optional[float] = 1.0, bandwidth="median",
+              decoder_bandwidth="median") -> Trainer:
+  """Stein VAE (sec. 2; ``group_size=None``) or Stein VIWAE (sec. 3; ``group_size=k``).
+
+  One step on a minibatch x [B, dx]: draw xi [S, dz] (shared across the batch, sec. 5),
+  z = f_eta(x, xi); move z by eps * phi (eq. 6, or eq. 12 with groups of k for VIWAE);
+  move the decoder particles by ``dec_optimizer`` on the ascent direction of
+  :func:`decoder_direction` (eq. 5); pull the encoder to the moved particles with
+  ``encoder_steps`` = K steps of ``enc_optimizer`` (eq. 7).
+
+  Args:
+    model: the :class:`LatentModel`.
+    enc_optimizer, dec_optimizer: optax transformations (the paper: Adam, lr 2e-4).
+      ``optax.set_to_zero()`` for the decoder keeps it fixed (sec. 5.1 studies the encoder).
+    num_particles: S latent particles per data point (the paper's M = 100).
+    num_decoder: M_theta decoder particles (1 = point estimate).
+    group_size: k of Stein VIWAE (must divide S); None for Stein VAE.
+    step_size: eps of z + eps * phi. With K = 1 and Adam it only rescales the gradient
+      (to which Adam is invariant); it matters for K > 1.
+    encoder_steps: K of eq. (7).
+    num_data: N, scaling the decoder's likelihood term against its prior (eq. 5).
+    decoder_prior_std: std of the Gaussian prior on theta; None drops it.
+    bandwidth, decoder_bandwidth: kernel bandwidth rules for z and for theta.
+
+  Returns:
+    A :class:`Trainer`. Metrics: ``log_joint`` (mean log p(x, z) at the particles),
+    ``phi_norm``, ``fit_loss``, ``decoder_objective`` and, for VIWAE, ``iw_bound`` and
+    ``ess_fraction``.
+  """
+  check_model(model)
+  if group_size is not None and (group_size < 1 or num_particles % group_size):
+    raise ValueError(f"group_size={group_size} must divide num_particles={num_particles}.")
+  viwae = group_size is not None
+
+  def init(key: Array) -> SteinVAEState:
+    enc_params, dec_params = init_params(key, model, num_decoder)
+    return SteinVAEState(jnp.zeros((), jnp.int32), enc_params, dec_params,
+                         enc_optimizer.init(enc_params), dec_optimizer.init(dec_params))
+
+  def step(state: SteinVAEState, key: Array, x: Array):
+    check_data(model, x)
+    key = jax.random.fold_in(key, state.step)
+    xi = jax.random.normal(key, (num_particles, model.latent_dim))
+    xb, xib = x[:, None, :], xi[None]
+    if viwae:
+      z, log_q = sample_with_log_q(model, state.enc_params, xb, xib)
+    else:
+      z, log_q = encode(model, state.enc_params, xb, xib), None
+    z = jax.lax.stop_gradient(z)
+    phi, d_dec, aux = stein_directions(
+        model, state.dec_params, x, z, num_data=num_data, prior_std=decoder_prior_std,
+        log_q=log_q, group_size=group_size, bandwidth=bandwidth,
+        decoder_bandwidth=decoder_bandwidth)
+    targets = z + step_size * phi
+    neg = jax.tree_util.tree_map(jnp.negative, d_dec)  # optax minimises
+    upd, dec_opt_state = dec_optimizer.update(neg, state.dec_opt_state, state.dec_params)
+    dec_params = optax.apply_updates(state.dec_params, upd)
+    # eq. (7): K optimiser steps on 1/2 ||f_eta(x, xi) - (z + eps phi)||^2, averaged over
+    # the B x S particles (a constant rescaling of eq. 7 that keeps SGD learning rates
+    # independent of B and S; Adam is invariant to it).
+    enc_params, enc_opt_state, fit = amortized.fit_to_targets(
+        lambda p, xx, ee: encode(model, p, xx, ee), state.enc_params, state.enc_opt_state,
+        enc_optimizer, (xb, xib), targets, num_steps=encoder_steps, reduction="mean")
+    metrics = {"phi_norm": jnp.mean(jnp.linalg.norm(phi, axis=-1)), "fit_loss": fit, **aux}
+    new = SteinVAEState(state.step + 1, enc_params, dec_params, enc_opt_state, dec_opt_state)
+    return new, metrics
+
+  return Trainer(init, step)
+
+
+def bound_loss(model: LatentModel, enc_params: PyTree, dec_params: PyTree, x: Array,
+               xi: Array) -> Array:
+  """Negative k-sample bound (eq. 8), mean over the batch: xi [B, k, dz] (k = 1: the ELBO).
+
+  log w = log mean_m p(x, z | theta_m) - log q(z | x), z = f_eta(x, xi) reparameterised,
+  log q by the change of variables (for the Gaussian encoder: the usual density).
+  """
+  z, log_q = sample_with_log_q(model, enc_params, x[:, None, :], xi)
+  lw = log_joint(model, dec_params, x, z, "logmeanexp") - log_q
+  k = xi.shape[-2]
+  return -jnp.mean(jax.nn.logsumexp(lw, -1) - math.log(k))
+
+
+def importance_weighted_vae(model: LatentModel, optimizer: optax.GradientTransformation, *,
+                            num_samples: int = 1, num_decoder: int = 1) -> Trainer:
+  """VAE (``num_samples=1``: reparameterised ELBO, eq. 1) or IWAE (k samples, eq. 8) baseline.
+
+  Encoder and decoder parameters are updated jointly by ``optimizer`` on
+  :func:`bound_loss`, with independent noise xi [B, k, dz] per data point.
+  Metrics: ``bound`` (the minibatch's mean bound, nats).
+  """
+  check_model(model)
+
+  def init(key: Array) -> SteinVAEState:
+    enc_params, dec_params = init_params(key, model, num_decoder)
+    opt_state = optimizer.init((enc_params, dec_params))
+    return SteinVAEState(jnp.zeros((), jnp.int32), enc_params, dec_params, opt_state, ())
+
+  def step(state: SteinVAEState, key: Array, x: Array):
+    check_data(model, x)
+    key = jax.random.fold_in(key, state.step)
+    xi = jax.random.normal(key, (x.shape[0], num_samples, model.latent_dim))
+    params = (state.enc_params, state.dec_params)
+    loss, g = jax.value_and_grad(lambda p: bound_loss(model, p[0], p[1], x, xi))(params)
+    upd, opt_state = optimizer.update(g, state.enc_opt_state, params)
+    enc_params, dec_params = optax.apply_updates(params, upd)
+    new = SteinVAEState(state.step + 1, enc_params, dec_params, opt_state, ())
+    return new, {"bound": -loss}
+
+  return Trainer(init, step)
+
+
+METHODS = ("stein_vae", "stein_viwae", "vae", "iwae")
+
+
+def make_trainer(method: str, model: LatentModel, optimizer: optax.GradientTransformation, *,
+                 num_particles: int = 100, k: int = 50, num_decoder: int = 1,
+                 decoder_optimizer: Optional[optax.GradientTransformation] = None,
+                 **stein_kwargs) -> Trainer:
+  """One registry for the four methods of Table 1: "stein_vae", "stein_viwae", "vae", "iwae".
+
+  ``num_particles`` is the Stein methods' S; ``k`` the VIWAE group size and the IWAE
+  sample count. ``decoder_optimizer`` defaults to ``optimizer``.
+  """
+  if method == "stein_vae":
+    return stein_vae(model, optimizer, decoder_optimizer or optimizer,
+                     num_particles=num_particles, num_decoder=num_decoder, **stein_kwargs)
+  if method == "stein_viwae":
+    return stein_vae(model, optimizer, decoder_optimizer or optimizer,
+                     num_particles=num_particles, num_decoder=num_decoder, group_size=k,
+                     **stein_kwargs)
+  if method == "vae":
+    return importance_weighted_vae(model, optimizer, num_samples=1, num_decoder=num_decoder)
+  if method == "iwae":
+    return importance_weighted_vae(model, optimizer, num_samples=k, num_decoder=num_decoder)
+  raise ValueError(f"Unknown method {method!r}: use one of {METHODS}.")
