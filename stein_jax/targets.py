@@ -42,9 +42,9 @@ class Target(NamedTuple):
     return jax.vmap(g)(flat).reshape(x.shape)
 
 
-MIX_MEANS = np.array([[-3.0, 0.0], [3.0, 0.0], [0.0, 4.0]], np.float32)
+MIX_MEANS = np.array([[-2.0, 0.0], [2.0, 0.0], [0.0, 3.5]], np.float32)
 MIX_WEIGHTS = np.array([0.5, 0.3, 0.2], np.float32)
-MIX_STD = 0.8
+MIX_STD = 1.0
 
 
 def _mixture_component_logps(x):
