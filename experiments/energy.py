@@ -1,0 +1,263 @@
+r"""Energy models on the platform: the Gaussian-Bernoulli RBM of Fig. 1a of Liu & Wang 2017 (sec. 5.1).
+
+    python -m experiments.energy --config=configs/rbm_mnist.py:steincd --workdir=DIR [--config.data_dir=...]
+
+``config.method`` picks the training rule of ``stein_jax.objectives.energy``:
+
+=========== ===================================================================================
+steincd     Stein contrastive divergence, Algorithm 1 (one SVGD step on the minibatch, eq. (13))
+stein_sm    Stein score matching, eq. (15) (half the squared kernel Stein discrepancy)
+cd1, cd10   CD-k with Langevin dynamics from the data, k = 1 and 10 (the paper's baselines)
+mle         exact maximum likelihood, gradient of the exact log Z (the ceiling)
+=========== ===================================================================================
+
+Evaluations log the exact average log-likelihood (nats per image, in the preprocessed space of
+``configs/rbm_mnist.py``) as ``test/loglik``, ``valid/loglik`` and ``train_subset/loglik``. ``finalize`` writes
+``DIR/figures/samples.png`` (exact samples and long Langevin chains from noise, mapped back to pixels),
+``DIR/figures/loglik.png`` (the run's curves) and ``DIR/final.json``.
+
+A chain that diverges (NaN / inf negatives) turns the step's loss into NaN, so the platform stops the run with
+``NonFiniteLossError`` naming the step.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from stein_jax import data as data_lib
+from stein_jax.evaluation import rbm as rbm_eval
+from stein_jax.models.energy import GaussianBernoulliRBM, energy_and_score
+from stein_jax.objectives import energy as energy_objectives
+from stein_jax.train import Experiment, TrainState, read_metrics, run_main, save_figure
+from stein_jax.train.figures import new_figure
+
+METHODS = ("steincd", "stein_sm", "cd1", "cd10", "mle")
+PREPROCESSINGS = ("center_scale", "unit")
+SYNTHETIC_DATA_SEED = 1234  # the synthetic data set does not change with config.seed
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+
+class EnergyData:
+  """Preprocessed train / valid / test arrays and the map back to pixels.
+
+  Attributes:
+    train, valid, test, train_subset: float32 ``[n, d]`` in the model's space.
+    mean: ``[d]`` subtracted before scaling (zeros for "unit").
+    scale: scalar divisor.
+  """
+
+  def __init__(self, train, valid, test, num_eval_train, preprocess):
+    if preprocess not in PREPROCESSINGS:
+      raise ValueError(f"config.preprocess must be one of {PREPROCESSINGS}; got {preprocess!r}.")
+    if preprocess == "center_scale":
+      self.mean = train.mean(0).astype(np.float32)
+      self.scale = np.float32((train - self.mean).std())
+    else:
+      self.mean = np.zeros(train.shape[1], np.float32)
+      self.scale = np.float32(1.0)
+    fwd = lambda x: ((x - self.mean) / self.scale).astype(np.float32)
+    self.train, self.valid, self.test = fwd(train), fwd(valid), fwd(test)
+    self.train_subset = self.train[:num_eval_train]
+
+  def to_pixels(self, x):
+    return np.clip(np.asarray(x) * self.scale + self.mean, 0.0, 1.0)
+
+
+def _synthetic_rbm_data(dim: int, num_hidden: int):
+  """Samples of a fixed random RBM (train 2000, valid 500, test 500), as pixel-like arrays."""
+  key = jax.random.key(SYNTHETIC_DATA_SEED)
+  k_w, k_b, k_s = jax.random.split(key, 3)
+  params = rbm_eval.RBMParams(
+      jax.random.normal(k_w, (dim, num_hidden)) * 0.7, jax.random.normal(k_b, (dim,)), jnp.zeros(num_hidden))
+  x, _ = rbm_eval.sample(k_s, params, 3000)
+  x = np.asarray(x, np.float32)
+  return x[:2000], x[2000:2500], x[2500:]
+
+
+@functools.lru_cache(maxsize=4)
+def load_energy_data(dataset: str, data_dir: str | None, preprocess: str, num_eval_train: int,
+                     synthetic_dim: int = 16, num_hidden: int = 10) -> EnergyData:
+  """The data of ``config`` (cached per process, so a sweep loads MNIST once)."""
+  if dataset == "mnist":
+    split = lambda name: data_lib.load("mnist", name, data_dir).x
+    train, valid, test = split("train"), split("valid"), split("test")
+  elif dataset == "synthetic_rbm":
+    train, valid, test = _synthetic_rbm_data(synthetic_dim, num_hidden)
+  else:
+    raise ValueError(f"config.dataset must be 'mnist' or 'synthetic_rbm'; got {dataset!r}.")
+  return EnergyData(train, valid, test, num_eval_train, preprocess)
+
+
+# ------------------------------------------------------------------------------------------------ rules
+
+
+def rule_and_hyperparameters(config):
+  """``(rule, hyper-parameters)`` of ``config.method``, a function of ``stein_jax.objectives.energy``."""
+  method = config.method
+  if method == "steincd":
+    return energy_objectives.get_energy_objective("steincd"), {"step_size": config.svgd_step_size}
+  if method == "stein_sm":
+    return energy_objectives.get_energy_objective("stein_score_matching"), {}
+  if method in ("cd1", "cd10"):
+    return energy_objectives.get_energy_objective("cd_langevin"), {
+        "num_steps": 1 if method == "cd1" else 10, "step_size": config.langevin_step_size}
+  if method == "mle":
+    return energy_objectives.get_energy_objective("rbm_exact_mle"), {}
+  raise ValueError(f"config.method must be one of {METHODS}; got {method!r}.")
+
+
+@functools.partial(jax.jit, static_argnames=("num_steps",))
+def langevin_chains(rng, variables, x0, *, num_steps: int, step_size: float):
+  """``num_steps`` of unadjusted Langevin dynamics on the RBM from ``x0 [n, d]`` (for sample figures)."""
+  apply_fn = GaussianBernoulliRBM(variables["params"]["c"].shape[0]).apply
+
+  def step(t, y):
+    _, score = energy_and_score(apply_fn, variables, y)
+    return y + 0.5 * step_size * score + jnp.sqrt(step_size) * jax.random.normal(jax.random.fold_in(rng, t), y.shape)
+
+  return jax.lax.fori_loop(0, num_steps, step, x0)
+
+
+@jax.jit
+def _mean_loglik(variables, x):
+  return rbm_eval.mean_log_likelihood(variables, x)
+
+
+# ------------------------------------------------------------------------------------------------ experiment
+
+
+class EnergyExperiment(Experiment):
+  """Gaussian-Bernoulli RBM trained by one rule of ``stein_jax.objectives.energy`` (config ``configs/rbm_mnist.py``).
+
+  State: ``params`` are the module's variables ``{"params": {"B" [d, H], "b" [d], "c" [H]}}``; Adam.
+  """
+
+  name = "energy_rbm"
+  resumable_keys = ("num_samples", "langevin_chain_steps", "langevin_chain_step_size", "num_eval_train")
+
+  def __init__(self, config):
+    super().__init__(config)
+    if config.method not in METHODS:
+      raise ValueError(f"config.method must be one of {METHODS}; got {config.method!r}.")
+    if config.num_hidden > rbm_eval.MAX_EXACT_HIDDEN:
+      raise ValueError(
+          f"config.num_hidden={config.num_hidden} exceeds MAX_EXACT_HIDDEN={rbm_eval.MAX_EXACT_HIDDEN}: the exact "
+          "log-likelihood (and the 'mle' rule) enumerate all 2**num_hidden hidden states. Use at most "
+          f"{rbm_eval.MAX_EXACT_HIDDEN} hidden units.")
+    self.rule, self.hyperparameters = rule_and_hyperparameters(config)
+    self.data = load_energy_data(config.dataset, config.data_dir, config.preprocess, config.num_eval_train,
+                                 config.synthetic_dim, config.num_hidden)
+    dim = self.data.train.shape[1]
+    if dim != config.num_visible:
+      raise ValueError(
+          f"The {config.dataset!r} data have dimension {dim} but the model has config.num_visible="
+          f"{config.num_visible} visible units; set --config.num_visible={dim} or use data of dimension "
+          f"{config.num_visible}.")
+    self.model = GaussianBernoulliRBM(config.num_hidden, weight_init=jax.nn.initializers.normal(config.init_scale))
+    self.tx = optax.adam(config.learning_rate)
+    self.batcher = data_lib.Batcher(self.data.train, config.batch_size, config.seed)
+    self._eval_sets = {"test": jnp.asarray(self.data.test), "valid": jnp.asarray(self.data.valid),
+                       "train_subset": jnp.asarray(self.data.train_subset)}
+
+  def init_state(self, rng, config):
+    variables = self.model.init(rng, jnp.zeros((1, config.num_visible), jnp.float32))
+    return TrainState.create(params=variables, tx=self.tx, rng=jax.random.fold_in(rng, 1))
+
+  def train_step(self, state, batch):
+    x = batch["x"]
+
+    def loss_fn(params):
+      return self.rule(state.step_rng(), self.model.apply, params, x, **self.hyperparameters)
+
+    (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    finite = metrics.pop("finite") & jnp.all(jnp.asarray([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
+    # A divergent chain makes the logged loss NaN, which the platform reports with its step.
+    metrics["loss"] = jnp.where(finite, loss, jnp.nan)
+    metrics["grad_norm"] = optax.tree.norm(grads)
+    return state.apply_gradients(grads, self.tx), metrics
+
+  def batch(self, step):
+    return {"x": self.batcher.batch(step)["x"]}
+
+  def evaluate(self, state, step, workdir):
+    variables = jax.device_get(state.params)
+    return {f"{name}/loglik": float(_mean_loglik(variables, x)) for name, x in self._eval_sets.items()}
+
+  def finalize(self, state, workdir):
+    config = self.config
+    variables = jax.device_get(state.params)
+    final = {name: float(_mean_loglik(variables, x)) for name, x in self._eval_sets.items()}
+    final.update(method=config.method, seed=config.seed, num_steps=int(jax.device_get(state.step)))
+    if jax.process_index() == 0:
+      with open(os.path.join(workdir, "final.json"), "w") as f:
+        json.dump(final, f, indent=1)
+    self._plot_samples(variables, workdir)
+    self._plot_curves(workdir)
+
+  def _plot_samples(self, variables, workdir):
+    config = self.config
+    rng = jax.random.fold_in(jax.random.key(config.seed), 7)
+    n = config.num_samples
+    exact, _ = rbm_eval.sample(rng, variables, n)
+    x0 = jax.random.normal(jax.random.fold_in(rng, 1), (n, config.num_visible))
+    chains = langevin_chains(jax.random.fold_in(rng, 2), variables, x0, num_steps=config.langevin_chain_steps,
+                             step_size=config.langevin_chain_step_size)
+    mean = rbm_eval.rbm_mean(variables)
+    panels = [("exact samples", exact), (f"Langevin, {config.langevin_chain_steps} steps from N(0, I)", chains),
+              ("data (test)", self.data.test[:n])]
+    side = int(round(config.num_visible ** 0.5))
+    fig = new_figure(figsize=(4 * len(panels) + 2, 4.4))
+    axes = fig.subplots(1, len(panels) + 1)
+    for ax, (title, x) in zip(axes, panels):
+      ax.imshow(_grid(self.data.to_pixels(x), side), cmap="gray", vmin=0, vmax=1)
+      ax.set_title(title, fontsize=9)
+    axes[-1].imshow(_grid(self.data.to_pixels(mean[None]), side), cmap="gray", vmin=0, vmax=1)
+    axes[-1].set_title("model mean E[x]", fontsize=9)
+    for ax in axes:
+      ax.axis("off")
+    fig.suptitle(f"RBM ({config.method}, seed {config.seed}), pixels = x' * scale + mean, clipped to [0, 1]",
+                 fontsize=10)
+    save_figure(fig, workdir, "samples")
+
+  def _plot_curves(self, workdir):
+    records = [r for r in read_metrics(workdir) if "test/loglik" in r]
+    if not records:
+      return
+    fig = new_figure(figsize=(5, 3.5))
+    ax = fig.add_subplot()
+    for name in ("test", "train_subset"):
+      ax.plot([r["step"] for r in records], [float(r[f"{name}/loglik"]) for r in records], label=name)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("log-likelihood (nats / image)")
+    ax.set_title(f"{self.config.method}, seed {self.config.seed}")
+    ax.legend()
+    fig.tight_layout()
+    save_figure(fig, workdir, "loglik")
+
+
+def _grid(x, side):
+  """``[n, side*side]`` images as one ``[rows*side, cols*side]`` mosaic (non-square data as one row each)."""
+  x = np.asarray(x)
+  n = x.shape[0]
+  if side * side != x.shape[1]:
+    return x
+  cols = int(np.ceil(np.sqrt(n)))
+  rows = int(np.ceil(n / cols))
+  canvas = np.ones((rows * side, cols * side), np.float32)
+  for i in range(n):
+    r, c = divmod(i, cols)
+    canvas[r * side:(r + 1) * side, c * side:(c + 1) * side] = x[i].reshape(side, side)
+  return canvas
+
+
+if __name__ == "__main__":
+  run_main(EnergyExperiment)
