@@ -162,7 +162,38 @@ def median_sq_distance(x: Array, max_points: int = MEDIAN_MAX_POINTS) -> Array:
   x = x - jnp.mean(x, axis=0)
   r = pairwise_sq_dists(x, x)
   iu = np.triu_indices(n, k=1)
-  return jnp.median(r[iu])
+  return _median_nonneg(r[iu])
+
+
+def _kth_smallest_nonneg_f32(v: Array, k: int) -> Array:
+  """The k-th smallest (0-based) entry of a non-negative float32 vector, exactly.
+
+  Bisection on the int32 bit patterns (ordered like the values for x >= 0): 32 passes
+  of a count. XLA's CPU sort behind ``jnp.median`` made the median rule ~20x slower
+  than this for the [B, n(n-1)/2] distances of a batched SVGD step.
+  """
+  bits = jax.lax.bitcast_convert_type(v, jnp.int32)
+
+  def body(_, lohi):
+    lo, hi = lohi
+    mid = lo + (hi - lo) // 2
+    enough = jnp.sum(bits <= mid) >= k + 1
+    return jnp.where(enough, lo, mid + 1), jnp.where(enough, mid, hi)
+
+  _, hi = jax.lax.fori_loop(0, 32, body, (jnp.int32(0), jnp.int32(0x7F800000)))
+  return jax.lax.bitcast_convert_type(hi, jnp.float32)
+
+
+def _median_nonneg(v: Array) -> Array:
+  """jnp.median of a vector of non-negative values (NaN if any is NaN)."""
+  if v.dtype != jnp.float32:
+    return jnp.median(v)
+  m = v.shape[0]
+  if m % 2:
+    med = _kth_smallest_nonneg_f32(v, m // 2)
+  else:
+    med = 0.5 * (_kth_smallest_nonneg_f32(v, m // 2 - 1) + _kth_smallest_nonneg_f32(v, m // 2))
+  return jnp.where(jnp.any(jnp.isnan(v)), jnp.nan, med)
 
 
 def _finite_positive(h: Array, dtype) -> Array:

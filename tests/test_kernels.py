@@ -92,3 +92,20 @@ def test_pairwise_distances_are_exact_after_centring():
   with jax.enable_x64(True):
     r = kernels.pairwise_sq_dists(jnp.asarray(x), jnp.asarray(x))
   np.testing.assert_allclose(r, np.sum((x[:, None] - x[None]) ** 2, -1), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("m", [1, 2, 7, 10, 501])
+def test_bisection_median_equals_numpy(m):
+  rng = np.random.default_rng(m)
+  v = (rng.exponential(size=m) * 10.0 ** rng.integers(-30, 30, size=m)).astype(np.float32)
+  v[: m // 3] = v[0]  # ties
+  if m > 2:
+    v[1] = 0.0
+  got = kernels._median_nonneg(jnp.asarray(v))
+  np.testing.assert_allclose(got, np.median(v.astype(np.float64)), rtol=1e-6)
+
+
+def test_bisection_median_inf_and_nan():
+  v = jnp.array([1.0, jnp.inf, jnp.inf], jnp.float32)
+  assert float(kernels._median_nonneg(v)) == float("inf")
+  assert np.isnan(float(kernels._median_nonneg(jnp.array([1.0, jnp.nan, 2.0], jnp.float32))))
