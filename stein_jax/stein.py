@@ -65,6 +65,25 @@ def _check_finite(name: str, x) -> None:
         "function or the step size; inside jit such values propagate as NaN instead.")
 
 
+def _prepare_pair(particles, scores) -> Tuple[Array, Array]:
+  """Validated floating [..., n, d] arrays (particles' dtype), finite when concrete."""
+  x, s = jnp.asarray(particles), jnp.asarray(scores)
+  _check_pair(x, s)
+  if not jnp.issubdtype(x.dtype, jnp.floating):
+    x = x.astype(jnp.float32)
+  s = s.astype(x.dtype)
+  _check_finite("particles", x)
+  _check_finite("scores", s)
+  return x, s
+
+
+def _split_bandwidth(bandwidth):
+  """(traced fixed h or None, static rule or None): fixed values are not jit-static."""
+  if isinstance(bandwidth, str) or callable(bandwidth):
+    return None, bandwidth
+  return jnp.asarray(bandwidth), None
+
+
 def _check_pair(particles: Array, scores: Array) -> None:
   if particles.ndim < 2:
     raise ValueError(
@@ -369,22 +388,15 @@ def svgd_direction(
   """
   kernel = kernels_lib.get_kernel(kernel)
   kernels_lib.check_bandwidth(bandwidth)
-  is_array = isinstance(particles, (jax.Array, np.ndarray))
-  if is_array:
-    x = jnp.asarray(particles)
-    s = jnp.asarray(scores)
-    unflatten = None
+  unflatten = None
+  if isinstance(particles, (jax.Array, np.ndarray)):
+    x, s = particles, scores
   else:
-    x, unflatten = _flatten_tree(particles, "particles")
-    s, _ = _flatten_tree(scores, "scores")
     if jax.tree_util.tree_structure(particles) != jax.tree_util.tree_structure(scores):
       raise ValueError("particles and scores must be pytrees of the same structure.")
-  _check_pair(x, s)
-  if not jnp.issubdtype(x.dtype, jnp.floating):
-    x = x.astype(jnp.float32)
-  s = s.astype(x.dtype)
-  _check_finite("particles", x)
-  _check_finite("scores", s)
+    x, unflatten = _flatten_tree(particles, "particles")
+    s, _ = _flatten_tree(scores, "scores")
+  x, s = _prepare_pair(x, s)
   batch_shape, (n, d) = x.shape[:-2], x.shape[-2:]
   if log_weights is not None:
     log_weights = jnp.asarray(log_weights)
@@ -397,10 +409,7 @@ def svgd_direction(
   block = None
   if features is None:
     block = choose_block(n, x.dtype, batch, kernel, memory_budget_bytes, block_size)
-  h_value = None
-  rule = bandwidth
-  if not isinstance(bandwidth, str) and not callable(bandwidth):
-    h_value, rule = jnp.asarray(bandwidth), None
+  h_value, rule = _split_bandwidth(bandwidth)
   impl = _direction_jit if features is None else _direction_impl
   out = impl(
       x.reshape((batch, n, d)), s.reshape((batch, n, d)),
@@ -502,22 +511,14 @@ def ksd(
     raise ValueError(f"statistic must be 'u' or 'v', got {statistic!r}.")
   kernel = kernels_lib.get_kernel(kernel)
   kernels_lib.check_bandwidth(bandwidth)
-  x, s = jnp.asarray(particles), jnp.asarray(scores)
-  _check_pair(x, s)
-  if not jnp.issubdtype(x.dtype, jnp.floating):
-    x = x.astype(jnp.float32)
-  s = s.astype(x.dtype)
-  _check_finite("particles", x)
-  _check_finite("scores", s)
+  x, s = _prepare_pair(particles, scores)
   n = x.shape[-2]
   if statistic == "u" and n < 2:
     raise ValueError("The U-statistic needs n >= 2 particles; use statistic='v'.")
   batch_shape = x.shape[:-2]
   batch = int(np.prod(batch_shape)) if batch_shape else 1
   block = choose_block(n, x.dtype, 2 * batch, None, memory_budget_bytes, block_size)
-  h_value, rule = None, bandwidth
-  if not isinstance(bandwidth, str) and not callable(bandwidth):
-    h_value, rule = jnp.asarray(bandwidth), None
+  h_value, rule = _split_bandwidth(bandwidth)
   fn = functools.partial(_ksd_impl, bandwidth=rule, kernel=kernel, statistic=statistic,
                          block=block, precision=precision)
   xb, sb = x.reshape((batch,) + x.shape[-2:]), s.reshape((batch,) + s.shape[-2:])
