@@ -1,0 +1,448 @@
+r"""Stein VAE / Stein VIWAE with VAE and IWAE baselines (Pu et al. 2017, secs. 5.1-5.2).
+
+    python -m experiments.stein_vae --config=configs/stein_vae_gmm.py --workdir=/tmp/svae_gmm
+    python -m experiments.stein_vae --config=configs/stein_vae_gmm.py \
+        --config.observation=paper --config.method=vae --workdir=/tmp/svae_gmm_vae
+    STEIN_JAX_DATA_DIR=/path/to/data python -m experiments.stein_vae \
+        --config=configs/stein_vae_mnist.py --workdir=/tmp/svae_mnist
+
+Two experiments share one training step (the objectives of
+``stein_jax.objectives.stein_vae``, selected by ``config.method``):
+
+  * GMM (sec. 5.1, ``config.dataset = "gmm"``): the two-component mixture prior with
+    x = theta z + noise (``observation="paper"``) or the truly bimodal x = z_1 - z_2
+    (``"bimodal"``). Evaluations log ``eval/posterior_mmd`` (mean over the test points of
+    the MMD^2 between encoder samples and exact posterior samples) and, bimodal only,
+    ``eval/mode_weight_error`` (max over test points of |encoder mass on a mode - exact
+    weight|) and ``eval/outside_mass`` (mean fraction of encoder samples more than 3
+    posterior standard deviations, Mahalanobis, from both modes; exact: 0.011), draw encoder samples over each test point's exact posterior density and
+    write the per-test-point numbers to ``WORKDIR/gmm_eval.json``.
+  * MNIST (sec. 5.2, ``config.dataset = "binarized_mnist"``): evaluations log
+    ``test/nll_elbo``, ``test/nll_s_elbo`` (nats, positive) and ``test/seconds_per_image``.
+
+Remedies for SVGD's lack of mass transport between modes (docs/results/stein_vae_gmm.md):
+``encoder_init="prior_moments"`` starts q(z | x) at the prior's mean and covariance for
+every x; ``bandwidth_anneal_steps`` / ``bandwidth_anneal_factor`` start with a kernel
+``factor`` times wider than the median rule and decay it geometrically to the median rule.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from stein_jax import data as data_lib
+from stein_jax import kernels
+from stein_jax.data import synthetic_gmm as gmm
+from stein_jax.evaluation import bounds
+from stein_jax.evaluation.mmd import mmd
+from stein_jax.models import vae as vae_models
+from stein_jax.objectives import stein_vae as sv
+from stein_jax.train import ConfigError, Experiment, TrainState, run_main, save_figure
+from stein_jax.train.state import as_typed_key
+
+ENCODERS = ("auto", "gaussian", "mlp", "flow")
+
+
+def _get(config, key, default):
+  return config[key] if key in config else default
+
+
+class SteinVAEExperiment(Experiment):
+  """Shared part: model, trainer, state conversion, config checks.
+
+  The state is a :class:`TrainState` with ``params = {"enc", "dec"}`` (decoder leaves
+  stacked [M, ...]) and ``opt_state = (encoder opt state, decoder opt state)``, the
+  fields of :class:`stein_jax.objectives.stein_vae.SteinVAEState`.
+  """
+
+  name = "stein_vae"
+
+  def __init__(self, config):
+    super().__init__(config)
+    self._check_config(config)
+    self.model = self.build_model(config)
+    self.trainer = self._make_trainer(bandwidth="median")
+
+  # -------------------------------------------------------------- configuration
+
+  def _check_config(self, config):
+    problems = []
+    if config.method not in sv.METHODS:
+      problems.append(f"method must be one of {sv.METHODS}, got {config.method!r}")
+    if not (isinstance(config.num_particles, int) and config.num_particles >= 1):
+      problems.append(f"num_particles must be an int >= 1, got {config.num_particles!r}")
+    k = config.k
+    if not (isinstance(k, int) and k >= 1):
+      problems.append(f"k must be an int >= 1, got {k!r}")
+    elif config.method == "stein_viwae" and config.num_particles % k:
+      problems.append(f"stein_viwae needs k to divide num_particles; got k={k}, "
+                      f"num_particles={config.num_particles}")
+    if _get(config, "encoder", "auto") not in ENCODERS:
+      problems.append(f"encoder must be one of {ENCODERS}, got {config.encoder!r}")
+    if not config.batch_size >= 1:
+      problems.append(f"batch_size must be >= 1, got {config.batch_size!r}")
+    if not config.learning_rate > 0:
+      problems.append(f"learning_rate must be > 0, got {config.learning_rate!r}")
+    if _get(config, "bandwidth_anneal_steps", 0) < 0:
+      problems.append("bandwidth_anneal_steps must be >= 0")
+    if _get(config, "bandwidth_anneal_factor", 1.0) < 1.0:
+      problems.append("bandwidth_anneal_factor must be >= 1 (a kernel at least as wide "
+                      "as the median rule)")
+    problems += self.check_specific(config)
+    if problems:
+      raise ConfigError("invalid config: " + "; ".join(problems) + ".")
+
+  def check_specific(self, config) -> list:
+    del config
+    return []
+
+  def build_model(self, config) -> sv.LatentModel:
+    raise NotImplementedError
+
+  def encoder_kind(self) -> str:
+    kind = _get(self.config, "encoder", "auto")
+    if kind == "auto":
+      return "gaussian" if self.config.method in ("vae", "iwae") else self.default_stein_encoder
+    return kind
+
+  @property
+  def num_data(self) -> int:
+    raise NotImplementedError
+
+  def _make_trainer(self, bandwidth):
+    cfg = self.config
+    tx = optax.adam(cfg.learning_rate)
+    dec_tx = tx if _get(cfg, "learn_decoder", True) else optax.set_to_zero()
+    kwargs = {}
+    if cfg.method in ("stein_vae", "stein_viwae"):
+      kwargs = dict(decoder_optimizer=dec_tx, step_size=cfg.step_size,
+                    encoder_steps=cfg.encoder_steps, num_data=self.num_data,
+                    decoder_prior_std=_get(cfg, "decoder_prior_std", 1.0),
+                    bandwidth=bandwidth)
+    elif not _get(cfg, "learn_decoder", True):
+      # VAE/IWAE update both with one optimizer: freeze the decoder's part.
+      tx = optax.multi_transform(
+          {"enc": tx, "dec": optax.set_to_zero()},
+          lambda p: (jax.tree_util.tree_map(lambda _: "enc", p[0]),
+                     jax.tree_util.tree_map(lambda _: "dec", p[1])))
+    return sv.make_trainer(cfg.method, self.model, tx, num_particles=cfg.num_particles,
+                           k=cfg.k, num_decoder=_get(cfg, "num_decoder", 1), **kwargs)
+
+  def bandwidth_at(self, step):
+    """Kernel bandwidth rule at ``step``: factor(step) x the median rule h = med^2.
+
+    factor = F^(1 - step / T) for step < T (F = ``bandwidth_anneal_factor``, T =
+    ``bandwidth_anneal_steps``), then 1: a kernel that starts nearly constant over the
+    particle cloud (SVGD then matches the cloud's low moments to the posterior's) and
+    shrinks geometrically to the median rule.
+    """
+    steps = _get(self.config, "bandwidth_anneal_steps", 0)
+    factor0 = float(_get(self.config, "bandwidth_anneal_factor", 1.0))
+    if steps <= 0 or factor0 == 1.0:
+      return "median"
+    frac = jnp.clip(1.0 - step.astype(jnp.float32) / steps, 0.0, 1.0)
+    factor = jnp.exp(frac * math.log(factor0))
+    return lambda z: factor * kernels.median_bandwidth(z)
+
+  # ------------------------------------------------------------------ the state
+
+  def adjust_init(self, enc_params, dec_params):
+    return enc_params, dec_params
+
+  def init_state(self, rng, config):
+    s = self.trainer.init(rng)
+    enc, dec = self.adjust_init(s.enc_params, s.dec_params)
+    s = s._replace(enc_params=enc, dec_params=dec)  # Adam's zero moments do not change
+    return TrainState(step=jnp.zeros((), jnp.int32), params={"enc": s.enc_params,
+                                                             "dec": s.dec_params},
+                      opt_state=(s.enc_opt_state, s.dec_opt_state),
+                      rng=as_typed_key(rng), extra=None)
+
+  def train_step(self, state, batch):
+    x = batch["x"]
+    if _get(self.config, "bandwidth_anneal_steps", 0) > 0 and self.config.method in (
+        "stein_vae", "stein_viwae"):
+      trainer = self._make_trainer(self.bandwidth_at(state.step))
+    else:
+      trainer = self.trainer
+    s = sv.SteinVAEState(state.step, state.params["enc"], state.params["dec"],
+                         state.opt_state[0], state.opt_state[1])
+    new, metrics = trainer.step(s, state.rng, x)
+    out = state.replace(step=state.step + 1,
+                        params={"enc": new.enc_params, "dec": new.dec_params},
+                        opt_state=(new.enc_opt_state, new.dec_opt_state))
+    return out, metrics
+
+  def encoder_samples(self, params, x, num, seed=1234):
+    """num encoder samples for each x [T, dx]: [T, num, dz] (xi independent per x)."""
+    xi = jax.random.normal(jax.random.key(seed), (x.shape[0], num, self.model.latent_dim))
+    return sv.encode(self.model, params["enc"], x[:, None, :], xi)
+
+
+# ------------------------------------------------------------------------ GMM
+
+
+class GMMExperiment(SteinVAEExperiment):
+  """Sec. 5.1: encoders against the exact two-component posterior (Fig. 1)."""
+
+  name = "stein_vae_gmm"
+  default_stein_encoder = "mlp"
+  resumable_keys = ("eval_samples", "mode_samples", "plot")
+
+  def check_specific(self, config):
+    if config.observation not in gmm.OBSERVATION_MATRICES:
+      return [f"observation must be one of {sorted(gmm.OBSERVATION_MATRICES)}, got "
+              f"{config.observation!r}"]
+    if config.encoder_init not in ("default", "prior_moments"):
+      return [f"encoder_init must be 'default' or 'prior_moments', got {config.encoder_init!r}"]
+    return []
+
+  def __init__(self, config):
+    self.data = None
+    super().__init__(config)
+    self.data = gmm.make_dataset(jax.random.key(config.data_seed), config.observation,
+                                 num_train=config.num_train, num_test=config.num_test)
+    self.x_train = np.asarray(self.data.x_train, np.float32)
+    self.post = gmm.exact_posterior(self.data.x_test, config.observation)
+
+  @property
+  def num_data(self):
+    return self.config.num_train
+
+  def build_model(self, config):
+    a = gmm.observation_matrix(config.observation)
+    dx = a.shape[0]
+    hidden = tuple(config.encoder_hidden)
+    kind = self.encoder_kind()
+    if kind == "gaussian":
+      enc = vae_models.GaussianEncoder(gmm.LATENT_DIM, hidden)
+    elif kind == "mlp":
+      enc = vae_models.MLPNoiseEncoder(gmm.LATENT_DIM, hidden)
+    else:
+      enc = vae_models.FlowEncoder(gmm.LATENT_DIM, hidden, num_coupling_layers=4,
+                                   coupling_hidden=hidden[-1])
+    theta = jnp.asarray(a, jnp.float32)
+    init = None if config.learn_decoder else (lambda *_: theta)
+    dec = vae_models.LinearGaussianDecoder(dx, theta_init=init)
+    return sv.LatentModel(enc, dec, gmm.LATENT_DIM, dx, "gaussian", gmm.NOISE_STD,
+                          gmm.log_prior)
+
+  def adjust_init(self, enc_params, dec_params):
+    if self.config.encoder_init != "prior_moments" or self.encoder_kind() != "mlp":
+      return enc_params, dec_params
+    return prior_moments_init(enc_params, self.model.data_dim), dec_params
+
+  def batch(self, step):
+    rng = np.random.default_rng([self.config.seed, step])
+    idx = rng.integers(0, self.x_train.shape[0], self.config.batch_size)
+    return {"x": self.x_train[idx]}
+
+  def evaluate(self, state, step, workdir):
+    cfg = self.config
+    n = cfg.eval_samples
+    z = self.encoder_samples(state.params, self.data.x_test, n)  # [T, n, 2]
+    exact = gmm.posterior_sample(jax.random.key(4321), self.post, n)
+    bounds.check_finite("GMM encoder samples", z)
+    mmds = np.array([float(mmd(z[t], exact[t])) for t in range(z.shape[0])])
+    w_exact = np.asarray(jnp.exp(self.post.log_weights))
+    w_enc = np.asarray(gmm.mode_weights(self.post, self.encoder_samples(
+        state.params, self.data.x_test, _get(cfg, "mode_samples", n), seed=99)))
+    outside = outside_mass(self.post, self.encoder_samples(
+        state.params, self.data.x_test, _get(cfg, "mode_samples", n), seed=99))
+    out = {"posterior_mmd": float(mmds.mean()), "outside_mass": float(outside.mean())}
+    details = {"step": int(step), "method": cfg.method, "observation": cfg.observation,
+               "num_particles": cfg.num_particles, "mmd": mmds.tolist(),
+               "mode_weights_encoder": w_enc.tolist(), "mode_weights_exact": w_exact.tolist(),
+               "outside_mass": outside.tolist(), "outside_mass_exact": OUTSIDE_MASS_EXACT}
+    if cfg.observation == "bimodal":
+      err = np.abs(w_enc - w_exact).max(-1)
+      out["mode_weight_error"] = float(err.max())
+      details["mode_weight_error"] = err.tolist()
+    if jax.process_index() == 0:
+      os.makedirs(workdir, exist_ok=True)
+      with open(os.path.join(workdir, "gmm_eval.json"), "w") as f:
+        json.dump(details, f, indent=1)
+    if cfg.plot:
+      fig = plot_posteriors(self.post, np.asarray(z), np.asarray(exact), cfg.observation,
+                            f"{cfg.method}, {cfg.observation}, S={cfg.num_particles}, "
+                            f"step {step}", mmds=mmds, weights=w_enc)
+      save_figure(fig, workdir, f"posteriors_step{step:06d}")
+    return out
+
+
+# P(chi^2_2 > 9) = exp(-4.5): the exact posterior's mass beyond 3 "sigmas" of both components.
+OUTSIDE_MASS_EXACT = math.exp(-4.5)
+
+
+def outside_mass(post, z):
+  """Fraction of z [T, n, 2] farther than Mahalanobis distance 3 from every component mean.
+
+  Under the exact posterior (both components share the covariance) this is at most
+  exp(-4.5) = 0.011. It catches encoder mass smeared between the modes, which the
+  mode-weight metric (which side of the valley a sample is on) does not see.
+  """
+  prec = jnp.linalg.inv(post.cov)
+  d = z[..., None, :] - post.means[..., None, :, :]  # [T, n, 2, 2]
+  m2 = jnp.einsum("...ci,ij,...cj->...c", d, prec, d)
+  return np.asarray(jnp.mean(jnp.min(m2, -1) > 9.0, -1))
+
+
+def prior_moments_init(enc_params, data_dim):
+  """MLPNoiseEncoder params with q(z | x) at the prior's mean and covariance for every x.
+
+  The first layer's x-weights are zeroed (no x-dependence at the start: the encoder
+  begins at the prior, as a VAE's does when its KL is 0), and the output layer is
+  affinely re-mapped so that the output cloud over xi ~ N(0, I) has the prior's mean
+  and covariance (measured on 4,096 fixed xi). Uses only the prior, not the posterior.
+  """
+  p = jax.tree_util.tree_map(lambda a: a, enc_params)
+  mlp = p["params"]["MLP_0"]
+  names = sorted(mlp)
+  first, last = mlp[names[0]], mlp[names[-1]]
+  first = dict(first, kernel=first["kernel"].at[:data_dim].set(0.0))
+  hidden = [first] + [mlp[n] for n in names[1:-1]]
+  xi = jax.random.normal(jax.random.key(0), (4096, gmm.LATENT_DIM))
+  h = jnp.concatenate([jnp.zeros((xi.shape[0], data_dim)), xi], -1)
+  for layer in hidden:
+    h = jnp.tanh(h @ layer["kernel"] + layer["bias"])
+  out = h @ last["kernel"]
+  mean = out.mean(0)
+  cov = jnp.cov(out.T) + 1e-6 * jnp.eye(gmm.LATENT_DIM)
+  pm = jnp.asarray(gmm.PRIOR_MEANS, jnp.float32)
+  prior_mean = pm.mean(0)
+  prior_cov = jnp.eye(gmm.LATENT_DIM) + jnp.cov(pm.T, bias=True)
+
+  def sqrtm(c, inv=False):
+    e, v = jnp.linalg.eigh(c)
+    e = 1 / jnp.sqrt(e) if inv else jnp.sqrt(e)
+    return (v * e) @ v.T
+
+  a = sqrtm(cov, inv=True) @ sqrtm(prior_cov)
+  last = dict(last, kernel=last["kernel"] @ a, bias=prior_mean - mean @ a)
+  new_mlp = dict(mlp)
+  new_mlp[names[0]] = first
+  new_mlp[names[-1]] = last
+  return {**p, "params": {**p["params"], "MLP_0": new_mlp}}
+
+
+def draw_posterior_panel(ax, post, i, z, exact, max_points=500):
+  """Encoder samples z [n, 2] (red) over test point i's exact posterior density (blue)."""
+  lo, hi = np.percentile(exact, 0.5, 0), np.percentile(exact, 99.5, 0)
+  span = (hi - lo).max()
+  c = (lo + hi) / 2
+  half = 0.75 * span + 1e-3
+  g0 = np.linspace(c[0] - half, c[0] + half, 120)
+  g1 = np.linspace(c[1] - half, c[1] + half, 120)
+  gx, gy = np.meshgrid(g0, g1)
+  pts = jnp.asarray(np.stack([gx.ravel(), gy.ravel()], 1), jnp.float32)
+  sub = gmm.GMMPosterior(post.log_weights[i], post.means[i], post.cov)
+  logp = np.asarray(gmm.posterior_log_prob(sub, pts)).reshape(gx.shape)
+  ax.contourf(gx, gy, np.exp(logp - logp.max()), levels=15, cmap="Blues")
+  zi = z[:max_points]
+  ax.scatter(zi[:, 0], zi[:, 1], s=1.5, c="crimson", alpha=0.6)
+  ax.set_xlim(g0[0], g0[-1])
+  ax.set_ylim(g1[0], g1[-1])
+  ax.set_xticks([])
+  ax.set_yticks([])
+
+
+def plot_posteriors(post, z, exact, observation, title, mmds=None, weights=None):
+  """One panel per test point: encoder samples over the exact posterior density."""
+  import matplotlib.pyplot as plt
+  t = z.shape[0]
+  cols = min(5, t)
+  rows = -(-t // cols)
+  fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows), squeeze=False)
+  for i in range(t):
+    ax = axes[i // cols][i % cols]
+    draw_posterior_panel(ax, post, i, z[i], exact[i])
+    label = []
+    if mmds is not None:
+      label.append(f"MMD {mmds[i]:.3f}")
+    if weights is not None and observation == "bimodal":
+      label.append(f"w={weights[i][0]:.2f}")
+    ax.set_title(", ".join(label), fontsize=8)
+  for j in range(t, rows * cols):
+    axes[j // cols][j % cols].axis("off")
+  fig.suptitle(title, fontsize=9)
+  fig.tight_layout()
+  return fig
+
+
+# ---------------------------------------------------------------------- MNIST
+
+
+class MNISTExperiment(SteinVAEExperiment):
+  """Sec. 5.2: binarized MNIST density estimation (Table 1, Fig. 3)."""
+
+  name = "stein_vae_mnist"
+  default_stein_encoder = "flow"
+  resumable_keys = ("eval_samples", "test_examples", "eval_batch_size")
+
+  def __init__(self, config):
+    self.train_data = data_lib.load("binarized_mnist", "train", config.data_dir,
+                                    max_examples=config.max_train_examples)
+    self.test_data = data_lib.load("binarized_mnist", "test", config.data_dir,
+                                   max_examples=config.test_examples)
+    super().__init__(config)
+    self.batcher = data_lib.Batcher(self.train_data, config.batch_size, config.seed)
+    sv.check_data(self.model, jnp.asarray(self.batcher.batch(0)["x"]))
+    sv.check_data(self.model, jnp.asarray(self.test_data.x))
+
+  @property
+  def num_data(self):
+    return self.train_data.num_examples
+
+  def check_specific(self, config):
+    if not config.latent_dim >= 1:
+      return [f"latent_dim must be >= 1, got {config.latent_dim!r}"]
+    return []
+
+  def build_model(self, config):
+    hidden = tuple(config.hidden)
+    dz = config.latent_dim
+    kind = self.encoder_kind()
+    if kind == "gaussian":
+      enc = vae_models.GaussianEncoder(dz, hidden)
+    elif kind == "flow":
+      enc = vae_models.FlowEncoder(dz, hidden, num_coupling_layers=config.num_coupling_layers,
+                                   coupling_hidden=config.coupling_hidden)
+    else:
+      enc = vae_models.MLPNoiseEncoder(dz, hidden)
+    dx = int(np.prod(self.train_data.x.shape[1:]))
+    dec = vae_models.BernoulliDecoder(dx, hidden)
+    return sv.LatentModel(enc, dec, dz, dx, "bernoulli")
+
+  def batch(self, step):
+    return {"x": self.batcher.batch(step)["x"].astype(np.float32)}
+
+  def evaluate(self, state, step, workdir):
+    del workdir
+    cfg = self.config
+    res = bounds.evaluate(jax.random.key(cfg.seed + 777), self.model, state.params["enc"],
+                          state.params["dec"], jnp.asarray(self.test_data.x, jnp.float32),
+                          batch_size=min(cfg.eval_batch_size, self.test_data.num_examples),
+                          num_samples=cfg.eval_samples, chunk_size=cfg.eval_chunk_size)
+    return {"test/nll_elbo": res["nll_elbo"], "test/nll_s_elbo": res["nll_s_elbo"],
+            "test/seconds_per_image": res["seconds_per_image"]}
+
+
+def make_experiment(config):
+  """The experiment for ``config.dataset``: "gmm" or "binarized_mnist"."""
+  if config.dataset == "gmm":
+    return GMMExperiment(config)
+  if config.dataset == "binarized_mnist":
+    return MNISTExperiment(config)
+  raise ConfigError(f"invalid config: dataset must be 'gmm' or 'binarized_mnist', got "
+                    f"{config.dataset!r}.")
+
+
+if __name__ == "__main__":
+  run_main(make_experiment)
