@@ -115,6 +115,23 @@ def gaussian_bernoulli_negative_energy(weights: Array, visible_bias: Array, hidd
   return x @ visible_bias - 0.5 * jnp.sum(x * x, axis=-1) + jnp.sum(jnp.logaddexp(pre, -pre), axis=-1)
 
 
+def _check_data_dim(module: nn.Module, param: str, x: Array, size: str) -> int:
+  """The data dimension x.shape[-1], checked against an initialised module's ``param``.
+
+  ``size`` describes the model's size in the message, with ``{}`` for the number.
+  """
+  dim = x.shape[-1]
+  if module.has_variable("params", param):
+    model_dim = module.get_variable("params", param).shape[0]
+    if model_dim != dim:
+      raise ValueError(
+        f"{type(module).__name__} has {size.format(model_dim)} but the data have dimension "
+        f"{dim} (shape {tuple(x.shape)}); reshape the data to [batch, {model_dim}] or re-initialise "
+        "the model."
+      )
+  return dim
+
+
 class GaussianBernoulliRBM(nn.Module):
   """Gaussian-Bernoulli RBM as an energy module, ``[batch, d] -> [batch]`` negative energies (sec. 5.1).
 
@@ -131,14 +148,7 @@ class GaussianBernoulliRBM(nn.Module):
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
-    dim = x.shape[-1]
-    if self.has_variable("params", "B"):
-      model_dim = self.get_variable("params", "B").shape[0]
-      if model_dim != dim:
-        raise ValueError(
-          f"GaussianBernoulliRBM has {model_dim} visible units but the data have dimension {dim} "
-          f"(shape {tuple(x.shape)}); reshape the data to [batch, {model_dim}] or re-initialise the model."
-        )
+    dim = _check_data_dim(self, "B", x, "{} visible units")
     weights = self.param("B", self.weight_init, (dim, self.num_hidden))
     visible_bias = self.param("b", nn.initializers.zeros_init(), (dim,))
     hidden_bias = self.param("c", nn.initializers.zeros_init(), (self.num_hidden,))
@@ -159,13 +169,6 @@ class IsotropicGaussianEnergy(nn.Module):
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
-    dim = x.shape[-1]
-    if self.has_variable("params", "mu"):
-      model_dim = self.get_variable("params", "mu").shape[0]
-      if model_dim != dim:
-        raise ValueError(
-          f"IsotropicGaussianEnergy has dimension {model_dim} but the data have dimension {dim} "
-          f"(shape {tuple(x.shape)})."
-        )
+    dim = _check_data_dim(self, "mu", x, "dimension {}")
     mu = self.param("mu", self.mean_init, (dim,))
     return -0.5 * jnp.sum((x - mu) ** 2, axis=-1)
