@@ -450,3 +450,12 @@ def test_bad_inputs_raise_clear_errors():
     sv.make_trainer("gan", model, optax.adam(1e-3))
   with pytest.raises(ValueError, match="latent_dim >= 2"):
     vae.FlowEncoder(1).init(jax.random.PRNGKey(0), jnp.zeros((1, 3)), jnp.zeros((1, 1)))
+
+
+def test_bound_function_is_built_once_per_model():
+  """Repeated evaluations reuse one jitted bound instead of recompiling it."""
+  model = sv.LatentModel(encoder=vae.AffineEncoder(latent_dim=2),
+                         decoder=vae.LinearGaussianDecoder(output_dim=3), latent_dim=2, data_dim=3,
+                         likelihood="gaussian")
+  assert bounds.make_bound_fn(model, 10, 5) is bounds.make_bound_fn(model, 10, 5)
+  assert bounds.make_bound_fn(model, 10, 5) is not bounds.make_bound_fn(model, 20, 5)

@@ -20,6 +20,7 @@ functions raise :class:`NonFiniteBoundError`.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from typing import Any, Callable, Optional
@@ -87,8 +88,20 @@ def make_bound_fn(model: sv.LatentModel, num_samples: int = 5000,
   if num_samples < 1:
     raise ValueError(f"num_samples must be >= 1, got {num_samples}.")
   sv.check_model(model)
+  try:
+    return _cached_bound_fn(model, num_samples, chunk_size)
+  except TypeError:  # a model with unhashable fields: build (and compile) afresh
+    return _build_bound_fn(model, num_samples, chunk_size)
+
+
+def _build_bound_fn(model, num_samples, chunk_size):
   return jax.jit(lambda key, ep, dp, x: _streaming_bounds(key, model, ep, dp, x,
                                                            num_samples, chunk_size))
+
+
+# One jitted function per (model, num_samples, chunk_size): a training run evaluates
+# every eval_every steps, and a fresh jit per call would recompile the whole bound.
+_cached_bound_fn = functools.lru_cache(maxsize=16)(_build_bound_fn)
 
 
 def elbo(key: Array, model: sv.LatentModel, enc_params: PyTree, dec_params: PyTree, x: Array,
