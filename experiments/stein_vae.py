@@ -252,10 +252,10 @@ class GMMExperiment(SteinVAEExperiment):
     bounds.check_finite("GMM encoder samples", z)
     mmds = np.array([float(mmd(z[t], exact[t])) for t in range(z.shape[0])])
     w_exact = np.asarray(jnp.exp(self.post.log_weights))
-    w_enc = np.asarray(gmm.mode_weights(self.post, self.encoder_samples(
-        state.params, self.data.x_test, _get(cfg, "mode_samples", n), seed=99)))
-    outside = outside_mass(self.post, self.encoder_samples(
-        state.params, self.data.x_test, _get(cfg, "mode_samples", n), seed=99))
+    z_mode = self.encoder_samples(state.params, self.data.x_test, _get(cfg, "mode_samples", n),
+                                  seed=99)
+    w_enc = np.asarray(gmm.mode_weights(self.post, z_mode))
+    outside = outside_mass(self.post, z_mode)
     out = {"posterior_mmd": float(mmds.mean()), "outside_mass": float(outside.mean())}
     details = {"step": int(step), "method": cfg.method, "observation": cfg.observation,
                "num_particles": cfg.num_particles, "mmd": mmds.tolist(),
