@@ -45,6 +45,7 @@ def get_config():
   config.batch_size = 64
   config.learning_rate = 2e-4
   config.step_size = 1.0
+  config.bandwidth = "median"   # "median" (h = med^2) | "median_log" (h = med^2 / log S)
   config.encoder_steps = 1
   config.bandwidth_anneal_steps = 0
   config.bandwidth_anneal_factor = 1.0

@@ -48,6 +48,7 @@ from stein_jax.train import ConfigError, Experiment, TrainState, run_main, save_
 from stein_jax.train.state import as_typed_key
 
 ENCODERS = ("auto", "gaussian", "mlp", "flow")
+BANDWIDTH_RULES = tuple(kernels.BANDWIDTH_RULES)
 
 
 def _get(config, key, default):
@@ -68,7 +69,7 @@ class SteinVAEExperiment(Experiment):
     super().__init__(config)
     self._check_config(config)
     self.model = self.build_model(config)
-    self.trainer = self._make_trainer(bandwidth="median")
+    self.trainer = self._make_trainer(bandwidth=self.bandwidth_rule)
 
   # -------------------------------------------------------------- configuration
 
@@ -90,6 +91,8 @@ class SteinVAEExperiment(Experiment):
       problems.append(f"batch_size must be >= 1, got {config.batch_size!r}")
     if not config.learning_rate > 0:
       problems.append(f"learning_rate must be > 0, got {config.learning_rate!r}")
+    if _get(config, "bandwidth", "median") not in BANDWIDTH_RULES:
+      problems.append(f"bandwidth must be one of {BANDWIDTH_RULES}, got {config.bandwidth!r}")
     if _get(config, "bandwidth_anneal_steps", 0) < 0:
       problems.append("bandwidth_anneal_steps must be >= 0")
     if _get(config, "bandwidth_anneal_factor", 1.0) < 1.0:
@@ -135,8 +138,13 @@ class SteinVAEExperiment(Experiment):
     return sv.make_trainer(cfg.method, self.model, tx, num_particles=cfg.num_particles,
                            k=cfg.k, num_decoder=_get(cfg, "num_decoder", 1), **kwargs)
 
+  @property
+  def bandwidth_rule(self) -> str:
+    """``config.bandwidth``: "median" (h = med^2, default) or "median_log" (h = med^2 / log n)."""
+    return _get(self.config, "bandwidth", "median")
+
   def bandwidth_at(self, step):
-    """Kernel bandwidth rule at ``step``: factor(step) x the median rule h = med^2.
+    """Kernel bandwidth rule at ``step``: factor(step) x the configured rule (``bandwidth_rule``).
 
     factor = F^(1 - step / T) for step < T (F = ``bandwidth_anneal_factor``, T =
     ``bandwidth_anneal_steps``), then 1: a kernel that starts nearly constant over the
@@ -145,11 +153,12 @@ class SteinVAEExperiment(Experiment):
     """
     steps = _get(self.config, "bandwidth_anneal_steps", 0)
     factor0 = float(_get(self.config, "bandwidth_anneal_factor", 1.0))
+    rule = self.bandwidth_rule
     if steps <= 0 or factor0 == 1.0:
-      return "median"
+      return rule
     frac = jnp.clip(1.0 - step.astype(jnp.float32) / steps, 0.0, 1.0)
     factor = jnp.exp(frac * math.log(factor0))
-    return lambda z: factor * kernels.median_bandwidth(z)
+    return lambda z: factor * kernels.resolve_bandwidth(rule, z)
 
   # ------------------------------------------------------------------ the state
 

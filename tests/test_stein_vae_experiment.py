@@ -86,6 +86,12 @@ def test_bandwidth_annealing_schedule():
   for step, factor in [(0, 100.0), (5, 10.0), (10, 1.0), (50, 1.0)]:
     h = float(e.bandwidth_at(jnp.int32(step))(z))
     np.testing.assert_allclose(h, factor * med, rtol=1e-4)
+  # The schedule scales whichever rule config.bandwidth names.
+  config.bandwidth = "median_log"
+  e = exp.make_experiment(config)
+  for step, factor in [(0, 100.0), (10, 1.0)]:
+    h = float(e.bandwidth_at(jnp.int32(step))(z))
+    np.testing.assert_allclose(h, factor * med / math.log(30), rtol=1e-4)
 
 
 def test_median_bandwidth_matches_numpy():
@@ -155,7 +161,8 @@ def test_bad_config_values_are_config_errors():
                      ({"observation": "trimodal"}, "observation must be one of"),
                      ({"method": "stein_viwae", "k": 3}, "k to divide num_particles"),
                      ({"encoder": "resnet"}, "encoder must be one of"),
-                     ({"bandwidth_anneal_factor": 0.5}, "bandwidth_anneal_factor")]:
+                     ({"bandwidth_anneal_factor": 0.5}, "bandwidth_anneal_factor"),
+                     ({"bandwidth": "silverman"}, "bandwidth must be one of")]:
     c = _gmm_config("stein_vae", "bimodal")
     c.update(kw)
     with pytest.raises(ConfigError, match=needle):
