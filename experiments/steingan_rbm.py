@@ -1,0 +1,268 @@
+r"""SteinGAN and SteinCD-GAN(alpha) on the Gaussian-Bernoulli RBM: Fig. 1(b)-(d) of Liu & Wang 2017 (sec. 4, 5.1).
+
+    python -m experiments.steingan_rbm --config=configs/steingan_rbm_mnist.py --workdir=DIR [--config.alpha=0.25]
+
+An energy model (the 10-hidden-unit RBM of ``experiments/energy.py``, same data and preprocessing) and a generator
+``G(xi; eta)`` are trained together by ``stein_jax.objectives.steingan.update`` (Algorithm 2): the generator follows
+the SVGD direction toward the RBM, the RBM contrasts the data with the generator's samples, or, with probability
+``config.alpha`` per example, with the SteinCD negatives of Algorithm 1.
+
+Evaluations log the exact average log-likelihood of the RBM (``test/loglik``, ``valid/loglik``,
+``train_subset/loglik``, nats per image in the preprocessed space, as ``experiments/energy.py``), the classifier
+score of ``num_score_samples`` generated images (``eval/classifier_score``, Fig. 1(b)), the exact mean
+log-density of generated images under the RBM (``eval/generator_logp``) and their pixel spread
+(``eval/sample_pixel_std``, the mean over pixels of the standard deviation across samples: low when the generator
+collapses). ``finalize`` writes ``DIR/figures/samples.png`` (a grid of generator samples: Fig. 1(c), or Fig. 1(d) for
+``use_kernel=False``), ``DIR/figures/curves.png`` and ``DIR/final.json``.
+
+The classifier of the score is trained once on the training images (labels of MNIST; for ``synthetic_rbm`` data
+the argmax of a fixed random projection, 4 classes) and cached under ``config.classifier_cache_dir``, else
+``$STEIN_JAX_CACHE_DIR``, else ``DIR/cache``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from experiments.energy import _grid, load_energy_data
+from stein_jax import data as data_lib
+from stein_jax import kernels
+from stein_jax.evaluation import classifier_score as score_lib
+from stein_jax.evaluation import rbm as rbm_eval
+from stein_jax.models.energy import GaussianBernoulliRBM
+from stein_jax.models.generator import ConvGenerator, MLPGenerator
+from stein_jax.objectives import steingan
+from stein_jax.train import Experiment, TrainState, read_metrics, run_main, save_figure
+from stein_jax.train.figures import new_figure
+
+GENERATORS = ("conv", "mlp")
+NOISES = ("uniform", "normal")
+SYNTHETIC_CLASSES = 4
+LABEL_SEED = 4321
+
+
+def _check_config(config) -> None:
+  def need(ok, message):
+    if not ok:
+      raise ValueError(message)
+
+  need(isinstance(config.alpha, (int, float)) and 0.0 <= config.alpha <= 1.0,
+       f"config.alpha must lie in [0, 1] (0: SteinGAN, 1: SteinCD); got {config.alpha!r}.")
+  need(isinstance(config.use_kernel, bool), f"config.use_kernel must be True or False; got {config.use_kernel!r}.")
+  need(config.generator_update in steingan.GENERATOR_UPDATES,
+       f"config.generator_update must be one of {steingan.GENERATOR_UPDATES}; got {config.generator_update!r}.")
+  need(isinstance(config.discount, (int, float)) and 0.0 <= config.discount < 1.0,
+       f"config.discount (gamma) must lie in [0, 1); got {config.discount!r}.")
+  need(config.generator in GENERATORS, f"config.generator must be one of {GENERATORS}; got {config.generator!r}.")
+  need(config.noise in NOISES, f"config.noise must be one of {NOISES}; got {config.noise!r}.")
+  for key in ("step_size", "cd_step_size", "energy_learning_rate", "generator_learning_rate"):
+    need(config[key] > 0, f"config.{key} must be positive; got {config[key]!r}.")
+  for key in ("noise_dim", "num_fit_steps", "num_score_samples", "num_samples", "batch_size", "generator_hidden",
+              "generator_channels"):
+    need(isinstance(config[key], int) and config[key] >= 1, f"config.{key} must be a positive int; got {config[key]!r}.")
+  need(0.0 <= config.adam_b1 < 1.0, f"config.adam_b1 must lie in [0, 1); got {config.adam_b1!r}.")
+  need(config.num_hidden <= rbm_eval.MAX_EXACT_HIDDEN,
+       f"config.num_hidden={config.num_hidden} exceeds MAX_EXACT_HIDDEN={rbm_eval.MAX_EXACT_HIDDEN}: the exact "
+       "log-likelihood enumerates all 2**num_hidden hidden states.")
+
+
+def _bandwidth(value):
+  if isinstance(value, str) and value not in kernels.BANDWIDTH_RULES:
+    try:
+      value = float(value)
+    except ValueError:
+      raise ValueError(f"config.bandwidth must be one of {sorted(kernels.BANDWIDTH_RULES)} or a positive number; "
+                       f"got {value!r}.") from None
+  kernels.check_bandwidth(value)
+  return value
+
+
+@jax.jit
+def _mean_loglik(variables, x):
+  return rbm_eval.mean_log_likelihood(variables, x)
+
+
+class SteinGANExperiment(Experiment):
+  """RBM + generator trained by SteinCD-GAN(alpha) (config ``configs/steingan_rbm_mnist.py``).
+
+  State: ``params = {"energy": RBM variables, "generator": generator variables}``, ``opt_state`` the same keys
+  (one Adam each); the step is ``stein_jax.objectives.steingan.update``.
+  """
+
+  name = "steingan_rbm"
+  resumable_keys = ("num_score_samples", "num_samples", "classifier_cache_dir", "num_eval_train")
+
+  def __init__(self, config):
+    super().__init__(config)
+    _check_config(config)
+    self.bandwidth = _bandwidth(config.bandwidth)
+    self.data = load_energy_data(config.dataset, config.data_dir, config.preprocess, config.num_eval_train,
+                                 config.synthetic_dim, config.num_hidden)
+    dim = self.data.train.shape[1]
+    if dim != config.num_visible:
+      raise ValueError(
+          f"The {config.dataset!r} data have dimension {dim} but config.num_visible={config.num_visible}; set "
+          f"--config.num_visible={dim}.")
+    side = int(round(dim ** 0.5))
+    if config.generator == "conv" and (side * side != dim or side % 4):
+      raise ValueError(f"config.generator='conv' makes square images with sides divisible by 4, but the data "
+                       f"dimension is {dim}; use --config.generator=mlp.")
+    self.energy = GaussianBernoulliRBM(config.num_hidden, weight_init=jax.nn.initializers.normal(config.init_scale))
+    if config.generator == "conv":
+      self.generator = ConvGenerator(image_shape=(side, side, 1), hidden=config.generator_hidden,
+                                     channels=config.generator_channels, flatten=True)
+    else:
+      self.generator = MLPGenerator(dim, hidden=(config.generator_hidden, config.generator_hidden))
+    self.energy_tx = optax.adam(config.energy_learning_rate, b1=config.adam_b1)
+    self.generator_tx = optax.adam(config.generator_learning_rate, b1=config.adam_b1)
+    self.batcher = data_lib.Batcher(self.data.train, config.batch_size, config.seed)
+    self._eval_sets = {"test": jnp.asarray(self.data.test), "valid": jnp.asarray(self.data.valid),
+                       "train_subset": jnp.asarray(self.data.train_subset)}
+    self._classifier = None
+    self._generate = jax.jit(self.generator.apply)
+
+  # ---------------------------------------------------------------------------------------------- training
+
+  def noise(self, rng, n):
+    shape = (n, self.config.noise_dim)
+    if self.config.noise == "uniform":
+      return jax.random.uniform(rng, shape, minval=-1.0, maxval=1.0)
+    return jax.random.normal(rng, shape)
+
+  def init_state(self, rng, config):
+    energy = self.energy.init(jax.random.fold_in(rng, 0), jnp.zeros((1, config.num_visible), jnp.float32))
+    generator = self.generator.init(jax.random.fold_in(rng, 1), jnp.zeros((1, config.noise_dim), jnp.float32))
+    inner = steingan.init(energy, generator, self.energy_tx, self.generator_tx)
+    return TrainState(step=jnp.zeros((), jnp.int32), params={"energy": inner.energy, "generator": inner.generator},
+                      opt_state={"energy": inner.energy_opt, "generator": inner.generator_opt},
+                      rng=jax.random.fold_in(rng, 2))
+
+  def train_step(self, state, batch):
+    config = self.config
+    x = batch["x"]
+    inner = steingan.SteinGANState(state.params["energy"], state.params["generator"], state.opt_state["energy"],
+                                   state.opt_state["generator"])
+    inner, metrics = steingan.update(
+        state.step_rng(1), inner, x, self.noise(state.step_rng(0), x.shape[0]),
+        energy_apply=self.energy.apply, generator_apply=self.generator.apply, energy_tx=self.energy_tx,
+        generator_tx=self.generator_tx, alpha=float(config.alpha), discount=float(config.discount),
+        use_kernel=bool(config.use_kernel), generator_update=config.generator_update,
+        step_size=float(config.step_size), cd_step_size=float(config.cd_step_size),
+        num_fit_steps=int(config.num_fit_steps), bandwidth=self.bandwidth)
+    # A non-finite step is logged as a NaN loss, which the platform reports with its step.
+    metrics["loss"] = jnp.where(metrics.pop("finite"), metrics["loss"], jnp.nan)
+    new = state.replace(step=state.step + 1, params={"energy": inner.energy, "generator": inner.generator},
+                        opt_state={"energy": inner.energy_opt, "generator": inner.generator_opt})
+    return new, metrics
+
+  def batch(self, step):
+    return {"x": self.batcher.batch(step)["x"]}
+
+  # ---------------------------------------------------------------------------------------------- evaluation
+
+  def classifier(self, workdir):
+    """The cached classifier of the score (trained on first use)."""
+    if self._classifier is None:
+      config = self.config
+      cache = config.classifier_cache_dir or os.environ.get(data_lib.ENV_CACHE_DIR) or os.path.join(workdir, "cache")
+      if config.dataset == "mnist":
+        self._classifier = score_lib.mnist_classifier(config.data_dir, cache, num_epochs=config.classifier_epochs)
+      else:
+        x_train, x_test = self.data.to_pixels(self.data.train), self.data.to_pixels(self.data.test)
+        proj = np.random.default_rng(LABEL_SEED).normal(size=(x_train.shape[1], SYNTHETIC_CLASSES))
+        label = lambda x: np.argmax((x - x_train.mean(0)) @ proj, axis=1)
+        self._classifier = score_lib.cached_classifier(
+            f"{config.dataset}{x_train.shape[1]}", x_train.astype(np.float32), label(x_train),
+            x_test.astype(np.float32), label(x_test), num_classes=SYNTHETIC_CLASSES, cache_dir=cache,
+            hidden=(64,), num_epochs=config.classifier_epochs, batch_size=min(128, x_train.shape[0]))
+    return self._classifier
+
+  def samples(self, generator_params, n, seed_offset=0):
+    """``n`` generator samples ``[n, d]`` in the model's space, from a fixed evaluation noise."""
+    rng = jax.random.fold_in(jax.random.key(self.config.seed + 10_000), seed_offset)
+    out = []
+    for i, start in enumerate(range(0, n, 1000)):
+      out.append(np.asarray(self._generate(generator_params, self.noise(jax.random.fold_in(rng, i),
+                                                                          min(1000, n - start)))))
+    return np.concatenate(out, axis=0)
+
+  def _generator_metrics(self, params, workdir):
+    x = self.samples(params["generator"], self.config.num_score_samples)
+    clf = self.classifier(workdir)
+    pixels = self.data.to_pixels(x).astype(np.float32)
+    return {
+        "classifier_score": score_lib.classifier_score(clf.apply_fn, clf.params, pixels),
+        "generator_logp": float(_mean_loglik(params["energy"], jnp.asarray(x[:5000]))),
+        "sample_pixel_std": float(pixels.std(0).mean()),
+    }
+
+  def evaluate(self, state, step, workdir):
+    params = jax.device_get(state.params)
+    out = {f"{name}/loglik": float(_mean_loglik(params["energy"], x)) for name, x in self._eval_sets.items()}
+    out.update(self._generator_metrics(params, workdir))
+    return out
+
+  def finalize(self, state, workdir):
+    config = self.config
+    params = jax.device_get(state.params)
+    final = {name: float(_mean_loglik(params["energy"], x)) for name, x in self._eval_sets.items()}
+    final.update(self._generator_metrics(params, workdir))
+    clf = self.classifier(workdir)
+    final["classifier_test_accuracy"] = clf.test_accuracy
+    final["classifier_score_test_data"] = score_lib.classifier_score(
+        clf.apply_fn, clf.params, self.data.to_pixels(self.data.test).astype(np.float32))
+    final.update(alpha=config.alpha, use_kernel=config.use_kernel, generator_update=config.generator_update,
+                 discount=config.discount, seed=config.seed, num_steps=int(jax.device_get(state.step)),
+                 num_score_samples=config.num_score_samples)
+    if jax.process_index() == 0:
+      with open(os.path.join(workdir, "final.json"), "w") as f:
+        json.dump(final, f, indent=1)
+    self._plot_samples(params, final["num_steps"], workdir)
+    self._plot_curves(workdir)
+
+  def _title(self):
+    config = self.config
+    name = f"SteinCD-GAN({config.alpha:g})" if 0 < config.alpha < 1 else (
+        "SteinCD" if config.alpha == 1 else "SteinGAN")
+    return name + ("" if config.use_kernel else " without kernel")
+
+  def _plot_samples(self, params, step, workdir):
+    config = self.config
+    side = int(round(config.num_visible ** 0.5))
+    x = self.samples(params["generator"], config.num_samples, seed_offset=1)
+    fig = new_figure(figsize=(9, 4.8))
+    axes = fig.subplots(1, 2)
+    for ax, (title, v) in zip(axes, [(f"generator samples, {self._title()}", x),
+                                     ("data (test)", self.data.test[:config.num_samples])]):
+      ax.imshow(_grid(self.data.to_pixels(v), side), cmap="gray", vmin=0, vmax=1)
+      ax.set_title(title, fontsize=9)
+      ax.axis("off")
+    fig.suptitle(f"seed {config.seed}, step {step}: pixels = x' * scale + mean, clipped to [0, 1]", fontsize=9)
+    save_figure(fig, workdir, "samples")
+
+  def _plot_curves(self, workdir):
+    records = [r for r in read_metrics(workdir) if "test/loglik" in r]
+    if not records:
+      return
+    fig = new_figure(figsize=(9, 3.5))
+    ax1, ax2 = fig.subplots(1, 2)
+    steps = [r["step"] for r in records]
+    ax1.plot(steps, [float(r["test/loglik"]) for r in records])
+    ax1.set_ylabel("test log-likelihood (nats / image)")
+    ax2.plot(steps, [float(r["eval/classifier_score"]) for r in records])
+    ax2.set_ylabel("classifier score")
+    for ax in (ax1, ax2):
+      ax.set_xlabel("iteration")
+    fig.suptitle(self._title(), fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, workdir, "curves")
+
+
+if __name__ == "__main__":
+  run_main(SteinGANExperiment)
