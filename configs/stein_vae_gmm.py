@@ -42,6 +42,7 @@ def get_config():
   config.decoder_prior_std = 1.0
   config.batch_size = 100
   config.learning_rate = 1e-3      # Adam
+  config.lr_decay = "constant"     # "constant" | "cosine" (to 0 over num_steps)
   config.step_size = 1.0           # eps of z + eps * phi
   config.bandwidth = "median"      # SVGD kernel rule: "median" (h = med^2) | "median_log" (h = med^2 / log S)
   config.encoder_steps = 1         # K of eq. (7)

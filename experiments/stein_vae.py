@@ -91,6 +91,8 @@ class SteinVAEExperiment(Experiment):
       problems.append(f"batch_size must be >= 1, got {config.batch_size!r}")
     if not config.learning_rate > 0:
       problems.append(f"learning_rate must be > 0, got {config.learning_rate!r}")
+    if _get(config, "lr_decay", "constant") not in ("constant", "cosine"):
+      problems.append(f"lr_decay must be 'constant' or 'cosine', got {config.lr_decay!r}")
     if _get(config, "bandwidth", "median") not in BANDWIDTH_RULES:
       problems.append(f"bandwidth must be one of {BANDWIDTH_RULES}, got {config.bandwidth!r}")
     if _get(config, "bandwidth_anneal_steps", 0) < 0:
@@ -121,7 +123,7 @@ class SteinVAEExperiment(Experiment):
 
   def _make_trainer(self, bandwidth):
     cfg = self.config
-    tx = optax.adam(cfg.learning_rate)
+    tx = optax.adam(self.learning_rate_schedule())
     dec_tx = tx if _get(cfg, "learn_decoder", True) else optax.set_to_zero()
     kwargs = {}
     if cfg.method in ("stein_vae", "stein_viwae"):
@@ -137,6 +139,15 @@ class SteinVAEExperiment(Experiment):
                      jax.tree_util.tree_map(lambda _: "dec", p[1])))
     return sv.make_trainer(cfg.method, self.model, tx, num_particles=cfg.num_particles,
                            k=cfg.k, num_decoder=_get(cfg, "num_decoder", 1), **kwargs)
+
+  def learning_rate_schedule(self):
+    """Adam's learning rate: ``config.learning_rate``, constant or (``lr_decay="cosine"``)
+    cosine-decayed to 0 over ``num_steps`` (a decayed rate freezes the encoder's final state
+    instead of leaving it jittering with the last minibatches)."""
+    cfg = self.config
+    if _get(cfg, "lr_decay", "constant") == "cosine":
+      return optax.cosine_decay_schedule(cfg.learning_rate, max(int(cfg.num_steps), 1))
+    return cfg.learning_rate
 
   @property
   def bandwidth_rule(self) -> str:

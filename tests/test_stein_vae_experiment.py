@@ -162,7 +162,8 @@ def test_bad_config_values_are_config_errors():
                      ({"method": "stein_viwae", "k": 3}, "k to divide num_particles"),
                      ({"encoder": "resnet"}, "encoder must be one of"),
                      ({"bandwidth_anneal_factor": 0.5}, "bandwidth_anneal_factor"),
-                     ({"bandwidth": "silverman"}, "bandwidth must be one of")]:
+                     ({"bandwidth": "silverman"}, "bandwidth must be one of"),
+                     ({"lr_decay": "step"}, "lr_decay must be")]:
     c = _gmm_config("stein_vae", "bimodal")
     c.update(kw)
     with pytest.raises(ConfigError, match=needle):
