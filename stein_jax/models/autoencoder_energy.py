@@ -1,0 +1,218 @@
+"""Deep autoencoder energies of SteinGAN on images (Liu & Wang 2017, sec. 5.2, eqs. (24)-(25)).
+
+Negative energies (log p up to log Z) of NHWC images in ``[-1, 1]``:
+
+  eq. (24)   f(x)    = -||x - D(E(x))||,
+  eq. (25)   f(x, y) = -||x - D(E(x))|| - max(m, CE(y, W E(x) + b)),
+
+with ``E`` a DCGAN-style convolutional encoder to a code of ``code_dim`` numbers, ``D`` a DCGAN-style decoder, and
+``CE(y, logits) = logsumexp(logits) - logits[y]`` the cross entropy of a linear classifier on the code (the paper
+sets m = 1). The norm is the Euclidean norm over all pixels, **not** its square: ``exp(f)`` decays like
+``exp(-r)``, a Laplace-like (heavier-tailed than Gaussian) density around the reconstruction manifold.
+
+``AutoencoderEnergy.encode`` exposes the code ``E(x)`` for the feature kernel of sec. 5.2,
+``k(x, x') = exp(-||E(x) - E(x')||^2 / h^2)`` with ``h = 0.5 med / log m`` (:func:`code_bandwidth`).
+
+The module holds the architecture; the energy formulas are the pure functions :func:`reconstruction_distance` and
+:func:`clipped_cross_entropy`, tested against hand computations in ``tests/test_autoencoder_energy.py``.
+
+References:
+  Liu, Q. and Wang, D. "Learning Deep Energy Models: Contrastive Divergence vs. Amortized MLE", 2017, sec. 5.2.
+  Zhao, J., Mathieu, M. and LeCun, Y. "Energy-based generative adversarial network", 2016 (the autoencoder
+  discriminator that motivates eq. (24)).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence, Tuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from stein_jax import kernels as kernels_lib
+from stein_jax.models import dcgan
+
+Array = jax.Array
+
+
+def reconstruction_distance(x: Array, reconstruction: Array) -> Array:
+  """``||x - x_hat||``, the Euclidean norm over all but the leading axis (eq. (24), not squared).
+
+  The norm is not differentiable at 0; there its gradient is taken as 0 (a subgradient) instead of NaN, by the
+  double-``where`` trick, so an exactly reconstructed image gives a finite score.
+
+  Args:
+    x: ``[batch, ...]``.
+    reconstruction: same shape.
+
+  Returns:
+    ``[batch]`` distances.
+  """
+  r = (x - reconstruction).reshape(x.shape[0], -1)
+  sq = jnp.sum(r * r, axis=-1)
+  positive = sq > 0
+  return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
+
+
+def clipped_cross_entropy(logits: Array, labels: Array, margin: float = 1.0) -> Array:
+  """``max(m, CE(y, logits))`` of eq. (25): cross entropy, clipped below at the margin m.
+
+  Below m the term is constant, so a label predicted with probability above ``exp(-m)`` (0.37 for m = 1) exerts no
+  force: the energy then only models the image.
+
+  Args:
+    logits: ``[batch, num_classes]``.
+    labels: int ``[batch]``.
+    margin: m (the paper: 1).
+
+  Returns:
+    ``[batch]``.
+  """
+  ce = jax.nn.logsumexp(logits, axis=-1) - jnp.take_along_axis(logits, labels[:, None].astype(jnp.int32), -1)[:, 0]
+  return jnp.maximum(margin, ce)
+
+
+def code_bandwidth(codes: Array, scale: float = 0.5) -> Array:
+  """Bandwidth ``H = h^2`` of the code kernel of sec. 5.2, for this library's ``k = exp(-r^2 / H)``.
+
+  The paper writes ``k(x, x') = exp(-||E(x) - E(x')||^2 / h^2)`` with ``h = scale * med / log m`` (scale 0.5), med the
+  median pairwise distance of the m codes of the generated batch; hence ``H = h^2 = scale^2 med^2 / (log m)^2``.
+  Pass ``functools.partial(code_bandwidth, scale=...)`` (or this function) as ``bandwidth=`` together with
+  ``features=`` to ``stein_jax.svgd_direction``: the bandwidth callable receives the features, not the images.
+
+  Args:
+    codes: ``[m, k]`` codes of the generated batch.
+    scale: the paper's 0.5.
+
+  Returns:
+    finite positive scalar H; 1.0 when m < 2 or all codes coincide (any H then gives the same direction).
+  """
+  m = codes.shape[0]
+  if m < 2:
+    return jnp.ones((), codes.dtype)
+  centered = codes - jnp.mean(codes, axis=0)
+  sq = kernels_lib.pairwise_sq_dists(centered, centered)[np.triu_indices(m, k=1)]
+  # The median of the distances, not the root of the median squared distance: with an even number of pairs the two
+  # differ (the mean of the middle two distances vs the root of the mean of their squares).
+  med = jnp.median(jnp.sqrt(sq))
+  return (scale * med / np.log(m)) ** 2
+
+
+class ConvEncoder(nn.Module):
+  """``E``: images ``[batch, s, s, C] -> [batch, code_dim]`` (DCGAN trunk, then linear)."""
+
+  code_dim: int
+  width: int
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    return nn.Dense(self.code_dim, kernel_init=dcgan.dcgan_init())(dcgan.ConvTrunk(self.width)(x))
+
+
+class ConvDecoder(nn.Module):
+  """``D``: codes ``[batch, code_dim] -> [batch, s, s, C]`` in ``[-1, 1]`` (the DCGAN generator's shape, no norm)."""
+
+  image_shape: Tuple[int, int, int]
+  width: int
+
+  @nn.compact
+  def __call__(self, code: Array) -> Array:
+    return dcgan.DCGANGenerator(image_size=self.image_shape[0], channels=self.image_shape[2], width=self.width,
+                                batch_norm=False)(code)
+
+
+class AutoencoderEnergy(nn.Module):
+  """Negative energy of eq. (24) (``num_classes=0``) or the joint eq. (25): ``[batch, s, s, C] -> [batch]``.
+
+  Methods (use with ``module.apply(variables, x, method=...)``): ``__call__(x, y=None)`` the negative energy,
+  ``encode(x)`` the code ``E(x)``, ``reconstruct(x)`` ``D(E(x))``, ``class_logits(x)`` the label head.
+
+  Attributes:
+    image_shape: ``(s, s, C)``, s = 8, 16, 32, 64, ...
+    code_dim: size of the code E(x).
+    width: channels of the encoder's first convolution and the decoder's last hidden map.
+    num_classes: 0 for eq. (24); else the number of labels of the joint model eq. (25).
+    margin: m of eq. (25) (the paper: 1).
+  """
+
+  image_shape: Tuple[int, int, int] = (32, 32, 3)
+  code_dim: int = 100
+  width: int = 64
+  num_classes: int = 0
+  margin: float = 1.0
+
+  def setup(self):
+    if len(self.image_shape) != 3 or self.image_shape[0] != self.image_shape[1]:
+      raise ValueError(f"AutoencoderEnergy needs image_shape = (s, s, C); got {self.image_shape}.")
+    dcgan.num_resolution_steps(self.image_shape[0])
+    self.encoder = ConvEncoder(self.code_dim, self.width)
+    self.decoder = ConvDecoder(tuple(self.image_shape), self.width)
+    if self.num_classes:
+      self.head = nn.Dense(self.num_classes, kernel_init=dcgan.dcgan_init())
+
+  def _images(self, x: Array) -> Array:
+    # Accept flat [batch, s*s*C] too: the feature kernel differentiates one flattened particle at a time.
+    if jnp.ndim(x) == 2 and x.shape[1] == int(np.prod(self.image_shape)):
+      x = x.reshape((x.shape[0],) + tuple(self.image_shape))
+    dcgan.check_images(x, self.image_shape, "AutoencoderEnergy inputs")
+    return x
+
+  def encode(self, x: Array) -> Array:
+    """The code ``E(x)``, ``[batch, code_dim]``."""
+    return self.encoder(self._images(x))
+
+  def reconstruct(self, x: Array) -> Array:
+    """``D(E(x))``, same shape as the images."""
+    return self.decoder(self.encode(x))
+
+  def class_logits(self, x: Array) -> Array:
+    """Logits of the label head on the code, ``[batch, num_classes]`` (joint model only)."""
+    if not self.num_classes:
+      raise ValueError("class_logits needs a joint model (num_classes > 0).")
+    return self.head(self.encode(x))
+
+  def __call__(self, x: Array, y: Optional[Array] = None) -> Array:
+    x = self._images(x)
+    code = self.encoder(x)
+    f = -reconstruction_distance(x, self.decoder(code))
+    if self.num_classes:
+      if y is None or jnp.shape(y) != (x.shape[0],):
+        raise ValueError(f"The joint energy (num_classes={self.num_classes}, eq. (25)) needs integer labels y of "
+                         f"shape ({x.shape[0]},); got {None if y is None else jnp.shape(y)}.")
+      f = f - clipped_cross_entropy(self.head(code), y, self.margin)
+    elif y is not None:
+      raise ValueError("Labels y were given to an unconditional autoencoder energy (num_classes=0, eq. (24)).")
+    return f
+
+
+def energy_fn(module: AutoencoderEnergy, labels: Optional[Array] = None) -> Callable[[object, Array], Array]:
+  """``apply_fn(variables, x [m, ...]) -> f [m]`` for ``stein_jax.objectives.steingan``, labels closed over.
+
+  For the joint model the same ``labels [m]`` are used for every batch it is applied to (SteinGAN on images draws
+  the generator's labels as those of the real minibatch, so positives and negatives share them).
+  """
+  if module.num_classes and labels is None:
+    raise ValueError("The joint autoencoder energy needs labels; pass energy_fn(module, labels).")
+  return lambda variables, x: module.apply(variables, x, labels)
+
+
+def code_fn(module: AutoencoderEnergy, variables) -> Callable[[Array], Array]:
+  """``x [m, ...] -> E(x) [m, code_dim]``, the features of the sec. 5.2 kernel (flat inputs accepted)."""
+  return lambda x: module.apply(variables, x, method=AutoencoderEnergy.encode)
+
+
+def count_parameters(tree) -> int:
+  """Number of scalars in a parameter pytree (Table 1 of the paper compares these)."""
+  return int(sum(np.prod(np.shape(leaf)) for leaf in jax.tree.leaves(tree)))
+
+
+def default_code_bandwidth(scale: float = 0.5) -> Callable[[Array], Array]:
+  """``codes -> H``: :func:`code_bandwidth` with its scale bound (a stable callable for jit)."""
+  return lambda codes: code_bandwidth(codes, scale)
+
+
+__all__: Sequence[str] = ("AutoencoderEnergy", "ConvDecoder", "ConvEncoder", "clipped_cross_entropy", "code_bandwidth",
+                          "code_fn", "count_parameters", "default_code_bandwidth", "energy_fn",
+                          "reconstruction_distance")

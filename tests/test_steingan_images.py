@@ -1,0 +1,171 @@
+"""SteinGAN on images (experiments/steingan_images.py, configs/steingan_*.py) and the sample-quality metrics.
+
+The runs use ``dataset="synthetic"`` (8 x 8 labelled toy squares, no files) and a fixed user-supplied classifier, so
+no classifier is trained inside a run; the metrics of ``stein_jax.evaluation.sample_quality`` are tested on their own.
+Real CIFAR-10 is used only when ``STEIN_JAX_DATA_DIR`` is set.
+"""
+
+import io
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from configs import steingan_celeba, steingan_cifar10, steingan_lsun
+from experiments.steingan_images import SteinGANImages, adaptive_discount, synthetic_images
+from stein_jax.evaluation import sample_quality as sq
+from stein_jax.models.dcgan import ConvClassifier
+from stein_jax.train import ConfigError, read_metrics, train_and_evaluate
+
+REAL_DATA_DIR = os.environ.get("STEIN_JAX_DATA_DIR", "").strip()
+
+
+def _config(**overrides):
+  config = steingan_cifar10.get_config("cpu")
+  config.update(dataset="synthetic", image_size=8, synthetic_classes=2, batch_size=8, code_dim=4, energy_width=4,
+                generator_width=4, num_steps=4, eval_every=2, checkpoint_every=2, log_every=1, eval_batches=1,
+                num_eval_samples=16, num_accuracy_samples=0, grid_columns=2)
+  config.update(overrides)
+  return config
+
+
+def _fixed_classifier():
+  module = ConvClassifier(2, 2)
+  params = module.init(jax.random.key(0), np.zeros((1, 8, 8, 3), np.float32))
+  return sq.ImageClassifier(module.apply, params, 0.5, None, False)
+
+
+def test_discount_switch():
+  # gamma = 0.9 exactly when the real batch's energy exceeds the generated batch's; 0.7 otherwise (ties included).
+  assert float(adaptive_discount(2.0, 1.0)) == pytest.approx(0.9)
+  assert float(adaptive_discount(1.0, 2.0)) == pytest.approx(0.7)
+  assert float(adaptive_discount(1.0, 1.0)) == pytest.approx(0.7)
+  assert float(adaptive_discount(-3.0, -5.0, base=0.1, boosted=0.2)) == pytest.approx(0.2)
+  assert float(jax.jit(adaptive_discount)(0.5, 0.25)) == pytest.approx(0.9)
+
+
+def test_tiny_run_logs_metrics_writes_figures_and_resumes_exactly(tmp_path):
+  experiment = SteinGANImages(_config(), classifier=_fixed_classifier())
+  run = lambda n, d: train_and_evaluate(experiment, _config(num_steps=n), str(tmp_path / d),
+                                        progress_stream=io.StringIO())
+  straight = run(4, "straight")
+  run(2, "resumed")
+  resumed = run(4, "resumed")
+  assert int(resumed.step) == 4
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed.params), jax.device_get(straight.params))
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed.opt_state), jax.device_get(straight.opt_state))
+  records = read_metrics(str(tmp_path / "straight"))
+  assert records == read_metrics(str(tmp_path / "resumed"))
+  train = [r for r in records if "train/loss" in r]
+  assert [r["step"] for r in train] == [1, 2, 3, 4]
+  for r in train:
+    assert r["train/discount"] == pytest.approx(0.9 if r["train/energy_pos"] > r["train/energy_neg"] else 0.7)
+    assert np.isfinite(r["train/loss"]) and r["train/phi_rms"] > 0
+  evals = [r for r in records if "eval/energy_real" in r]
+  assert [r["step"] for r in evals] == [2, 4]
+  for key in ("energy_real", "energy_generated", "reconstruction_real", "classifier_score",
+              "generated_label_accuracy"):
+    assert np.isfinite(evals[-1][f"eval/{key}"])
+  assert 1.0 - 1e-5 <= evals[-1]["eval/classifier_score"] <= 2.0 + 1e-5
+  # The parameters moved, both networks.
+  init = experiment.init_state(jax.random.key(0), experiment.config)
+  for name in ("energy", "generator"):
+    moved = jax.tree.map(lambda a, b: float(np.max(np.abs(np.asarray(a) - np.asarray(b)))),
+                         jax.device_get(straight.params[name]), init.params[name])
+    assert max(jax.tree.leaves(moved)) > 0
+  with open(tmp_path / "straight" / "final.json") as f:
+    final = json.load(f)
+  assert final["step"] == 4 and final["energy_parameters"] > 0
+  assert final["energy_real"] == pytest.approx(evals[-1]["eval/energy_real"])
+  for name in ("samples", "energies"):
+    assert os.path.exists(tmp_path / "straight" / "figures" / f"{name}.png")
+
+
+def test_generator_samples_follow_the_requested_labels_and_frequencies():
+  experiment = SteinGANImages(_config(), classifier=_fixed_classifier())
+  state = experiment.init_state(jax.random.key(0), experiment.config)
+  images, labels = experiment.generate(jax.device_get(state.params), 20, seed=0)
+  assert images.shape == (20, 8, 8, 3) and images.dtype == np.uint8 and labels.shape == (20,)
+  np.testing.assert_allclose(experiment.label_frequencies, np.bincount(experiment.data.train_y) / 2000)
+  given = np.array([1, 0, 1], np.int32)
+  _, got = experiment.generate(jax.device_get(state.params), 3, labels=given)
+  np.testing.assert_array_equal(got, given)
+
+
+def test_bad_configs_are_refused_with_the_fix():
+  with pytest.raises(ConfigError, match=r"config.dataset must be one of .*'mnist'"):
+    SteinGANImages(_config(dataset="mnist"))
+  with pytest.raises(ConfigError, match=r"images have shape \(8, 8, 3\).*--config.channels=3"):
+    SteinGANImages(_config(channels=1))
+  with pytest.raises(ConfigError, match=r"config.image_size: .*power of two"):
+    SteinGANImages(_config(image_size=12))
+  with pytest.raises(ConfigError, match=r"config.discount must be in \[0, 1\)"):
+    SteinGANImages(_config(discount=1.0))
+  with pytest.raises(ValueError, match="Unknown setting 'gpu'"):
+    steingan_cifar10.get_config("gpu")
+
+
+@pytest.mark.parametrize("get_config", [steingan_celeba.get_config, steingan_lsun.get_config])
+def test_celeba_and_lsun_configs_fail_with_the_registry_message_when_absent(tmp_path, get_config):
+  config = get_config()
+  assert config.image_size == 64 and not config.joint_model
+  config.data_dir = str(tmp_path)  # an empty data directory; TFDS is not installed here
+  try:
+    import tensorflow_datasets  # noqa: F401
+    pytest.skip("TFDS is installed: it would try to download the data set")
+  except ImportError:
+    pass
+  with pytest.raises(FileNotFoundError, match=config.dataset):
+    SteinGANImages(config)
+
+
+def _separable(num, seed):
+  return synthetic_images(num, 8, 4, seed)
+
+
+def test_sample_quality_metrics_separable_shuffled_cached_and_corrupt_cache(tmp_path):
+  train_x, train_y = _separable(400, 0)
+  test_x, test_y = _separable(200, 1)
+  settings = dict(width=4, num_steps=100, batch_size=32, learning_rate=3e-3)
+  # A trivially separable set: near-100% test accuracy (the metric's ceiling) ...
+  first = sq.cached_image_classifier("toy", train_x, train_y, test_x, test_y, num_classes=4, cache_dir=str(tmp_path),
+                                     **settings)
+  assert first.trained and first.test_accuracy >= 0.95
+  # ... and the same training on shuffled labels: chance (1/4) on the real test labels.
+  shuffled = np.random.default_rng(0).permutation(train_y)
+  chance = sq.train_on_samples_accuracy(train_x, shuffled, test_x, test_y, num_classes=4, **settings)
+  assert abs(chance - 0.25) < 0.12, chance
+  # The cache returns the same classifier without training.
+  again = sq.cached_image_classifier("toy", train_x, train_y, test_x, test_y, num_classes=4, cache_dir=str(tmp_path),
+                                     **settings)
+  assert not again.trained and again.test_accuracy == first.test_accuracy
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(again.params), jax.device_get(first.params))
+  # Classifier score: above 3 (of at most C = 4) on the class-balanced test set, about 1 on one class.
+  assert sq.classifier_score(again.apply_fn, again.params, test_x) > 3.0
+  assert sq.classifier_score(again.apply_fn, again.params, test_x[test_y == 0]) < 1.3
+  # A corrupt cache file is retrained (deterministically: the same accuracy) after a warning.
+  with open(first.path, "wb") as f:
+    f.write(b"not a msgpack file")
+  with pytest.warns(RuntimeWarning, match="unreadable or does not match"):
+    rebuilt = sq.cached_image_classifier("toy", train_x, train_y, test_x, test_y, num_classes=4,
+                                         cache_dir=str(tmp_path), **settings)
+  assert rebuilt.trained and rebuilt.test_accuracy == first.test_accuracy
+  # The "500 duplicate" baseline: num_unique distinct images, each repeated.
+  dup_x, dup_y = sq.duplicated_subset(train_x, train_y, num_unique=5, copies=3)
+  assert dup_x.shape == (15, 8, 8, 3) and len({a.tobytes() for a in dup_x}) == 5
+  np.testing.assert_array_equal(dup_y[::3], dup_y[1::3])
+  with pytest.raises(ValueError, match=r"labels must lie in \[0, 4\)"):
+    sq.train_on_samples_accuracy(train_x, train_y + 4, test_x, test_y, num_classes=4, **settings)
+
+
+@pytest.mark.skipif(not REAL_DATA_DIR, reason="real data sets not configured: set STEIN_JAX_DATA_DIR to a data "
+                    "directory holding cifar10 to run this test")
+def test_cifar10_config_builds_on_real_data():
+  config = steingan_cifar10.get_config("cpu")
+  experiment = SteinGANImages(config, classifier=_fixed_classifier())
+  assert experiment.data.image_shape == (32, 32, 3) and experiment.num_classes == 10
+  batch = experiment.batch(0)
+  assert batch["x"].shape == (32, 32, 32, 3) and batch["y"].shape == (32,)
+  np.testing.assert_allclose(experiment.label_frequencies, 0.1, atol=1e-3)
