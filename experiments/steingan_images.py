@@ -12,7 +12,7 @@ Algorithm 2 with the stabilisation of sec. 5.2, one jitted step (``stein_jax.obj
 3. the generator moves along the SVGD direction toward ``p(x | theta)`` (eq. (21)), kernel on the code ``E(x)`` with
    ``h = 0.5 med / log m`` (``config.use_kernel=False``: the paper's "w/o kernel" ablation);
 4. the energy (eq. (24), or the joint eq. (25)) takes the discounted contrastive step with ``gamma = 0.7``, raised to
-   ``0.9`` when the real batch's energy exceeds the generated batch's (:func:`adaptive_discount`).
+   ``0.9`` when the real batch's energy exceeds the generated batch's (:func:`stein_jax.objectives.steingan.adaptive_discount`).
 
 Evaluations log the mean energies of real test images and of generated ones, the classifier score of generated
 images (a CNN trained on the data set's training split; the paper's ImageNet Inception network cannot be downloaded
@@ -47,24 +47,6 @@ SYNTHETIC_TRAIN, SYNTHETIC_TEST = 2000, 500
 
 
 # ------------------------------------------------------------------------------------------------ stabilisation
-
-
-def adaptive_discount(energy_pos, energy_neg, base: float = 0.7, boosted: float = 0.9):
-  """The discount gamma of sec. 5.2: ``boosted`` when the real batch's mean energy exceeds the generated batch's.
-
-  A larger gamma shrinks the negative phase of the energy update, ``grad f(x+) - (1 - gamma) grad f(x-)``, so the
-  energy of the data is pushed down faster ("we speed up the theta-update ... when the energy of the real data batch
-  is larger than the energy of the simulated images").
-
-  Args:
-    energy_pos: mean energy ``-f`` of the real batch (scalar).
-    energy_neg: mean energy ``-f`` of the generated batch.
-    base, boosted: the paper's 0.7 and 0.9.
-
-  Returns:
-    scalar gamma (traceable).
-  """
-  return jnp.where(energy_pos > energy_neg, boosted, base)
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -193,7 +175,7 @@ class SteinGANImages(Experiment):
     # Stabilisation switch (sec. 5.2), from the energies before this step's update.
     energy_pos = -jnp.mean(energy_apply(theta, x))
     energy_neg = -jnp.mean(energy_apply(theta, generator_apply(eta, xi)))
-    gamma = jax.lax.stop_gradient(adaptive_discount(energy_pos, energy_neg, config.discount, config.discount_boosted))
+    gamma = jax.lax.stop_gradient(steingan.adaptive_discount(energy_pos, energy_neg, config.discount, config.discount_boosted))
     features = lambda images, p: self.energy.apply(p, images, method=ae.AutoencoderEnergy.encode)
     pair = steingan.SteinGANState(theta, eta, state.opt_state["energy"], state.opt_state["generator"])
     new, metrics = steingan.update(

@@ -63,3 +63,22 @@ def test_svgd_2d_main_writes_png_and_summary(tmp_path):
   assert os.path.exists(tmp_path / "figures" / "svgd_2d_mixture.png")
   summary = json.load(open(tmp_path / "svgd_2d_mixture.json"))
   assert summary["ksd"] < summary["ksd_initial"]
+
+
+def test_variance_collapse_fixed_points():
+  from experiments import variance_collapse as vc  # pylint: disable=g-import-not-at-top
+  # One dimension: SVGD's fixed point is close to the target's unit variance...
+  assert abs(vc.fixed_point_variance(1, 50, "median", num_steps=2000) - 1.0) < 0.1
+  # ...in many dimensions with few particles it collapses (d = 64, n = 20: far below 1).
+  assert vc.fixed_point_variance(64, 20, "median_log", num_steps=3000) < 0.3
+
+
+def test_variance_collapse_main_writes_json_and_png(tmp_path):
+  out = subprocess.run(
+      [sys.executable, "-m", "experiments.variance_collapse", f"--workdir={tmp_path}", "--dims=1,4",
+       "--particles=10", "--bandwidths=median", "--num_steps=50"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-2000:]
+  rows = json.load(open(tmp_path / "variance_collapse.json"))
+  assert [(r["d"], r["n"]) for r in rows] == [(1, 10), (4, 10)]
+  assert os.path.exists(tmp_path / "figures" / "variance_collapse.png")

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from configs import steingan_celeba, steingan_cifar10, steingan_lsun
-from experiments.steingan_images import SteinGANImages, adaptive_discount, synthetic_images
+from experiments.steingan_images import SteinGANImages, synthetic_images
+from stein_jax.objectives.steingan import adaptive_discount
 from stein_jax.evaluation import sample_quality as sq
 from stein_jax.models.dcgan import ConvClassifier
 from stein_jax.train import ConfigError, read_metrics, train_and_evaluate

@@ -145,6 +145,24 @@ def generator_direction(apply_fn: Callable, params: PyTree, negatives: Array, *,
   return phi.reshape(x.shape)
 
 
+def adaptive_discount(energy_pos, energy_neg, base: float = 0.7, boosted: float = 0.9):
+  """The discount gamma of sec. 5.2: ``boosted`` when the real batch's mean energy exceeds the generated batch's.
+
+  A larger gamma shrinks the negative phase of the energy update, ``grad f(x+) - (1 - gamma) grad f(x-)``, so the
+  energy of the data is pushed down faster ("we speed up the theta-update ... when the energy of the real data batch
+  is larger than the energy of the simulated images").
+
+  Args:
+    energy_pos: mean energy ``-f`` of the real batch (scalar).
+    energy_neg: mean energy ``-f`` of the generated batch.
+    base, boosted: the paper's 0.7 and 0.9.
+
+  Returns:
+    scalar gamma (traceable).
+  """
+  return jnp.where(energy_pos > energy_neg, boosted, base)
+
+
 def mix_negatives(rng: Array, generated: Array, cd_negatives: Array, alpha: float) -> Array:
   """SteinCD-GAN(alpha) negatives (sec. 5.1): each is the SteinCD sample with probability ``alpha``.
 
