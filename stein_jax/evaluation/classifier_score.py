@@ -133,6 +133,21 @@ def _module(hidden: Sequence[int], num_classes: int) -> nn.Module:
   return MLP(tuple(int(h) for h in hidden) + (int(num_classes),), activation=nn.relu)
 
 
+
+def make_classifier_step(module, tx: optax.GradientTransformation):
+  """A jitted ``step(params, opt_state, x, y) -> (params, opt_state)``: one optax step on the mean
+  softmax cross-entropy of ``module.apply(params, x)`` against integer labels ``y``."""
+
+  @jax.jit
+  def step(params, opt_state, xb, yb):
+    def loss_fn(p):
+      return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(module.apply(p, xb), yb))
+    grads = jax.grad(loss_fn)(params)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+
+  return step
+
 def train_classifier(x: np.ndarray, y: np.ndarray, *, num_classes: int, hidden: Sequence[int] = (512,),
                      num_epochs: int = 3, batch_size: int = 128, learning_rate: float = 1e-3,
                      seed: int = 0) -> PyTree:
@@ -159,13 +174,7 @@ def train_classifier(x: np.ndarray, y: np.ndarray, *, num_classes: int, hidden: 
   tx = optax.adam(learning_rate)
   opt_state = tx.init(params)
 
-  @jax.jit
-  def step(params, opt_state, xb, yb):
-    def loss_fn(p):
-      return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(module.apply(p, xb), yb))
-    grads = jax.grad(loss_fn)(params)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state
+  step = make_classifier_step(module, tx)
 
   rng = np.random.default_rng(seed)
   per_epoch = x.shape[0] // batch_size

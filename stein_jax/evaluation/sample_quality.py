@@ -88,13 +88,7 @@ def train_image_classifier(images: np.ndarray, labels: np.ndarray, *, num_classe
   tx = optax.adam(learning_rate)
   opt_state = tx.init(params)
 
-  @jax.jit
-  def step(params, opt_state, xb, yb):
-    def loss_fn(p):
-      return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(module.apply(p, xb), yb))
-    grads = jax.grad(loss_fn)(params)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state
+  step = score_lib.make_classifier_step(module, tx)
 
   rng = np.random.default_rng(seed)
   labels = np.asarray(labels, np.int32)
