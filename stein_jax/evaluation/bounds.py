@@ -14,6 +14,7 @@ model-averaged p(x*, z*) of sec. 5.2. Then
 
 The S samples are drawn in chunks and reduced with a streaming logsumexp (a running
 max and a rescaled running sum), so memory is O(B * chunk * dx), not O(B * S * dx).
+:func:`perplexity` turns per-document bounds into exp(- sum_d log p(x_d) / sum_d N_d).
 A bound that comes out NaN or infinite is never returned as a number: the public
 functions raise :class:`NonFiniteBoundError`.
 """
@@ -125,7 +126,8 @@ def importance_weighted_bound(key: Array, model: sv.LatentModel, enc_params: PyT
 
 def evaluate(key: Array, model: sv.LatentModel, enc_params: PyTree, dec_params: PyTree,
              x: Array, *, batch_size: int = 100, num_samples: int = 5000,
-             elbo_samples: Optional[int] = None, chunk_size: int = 250) -> dict:
+             elbo_samples: Optional[int] = None, chunk_size: int = 250,
+             return_per_example: bool = False) -> dict:
   """Test NLL (nats, positive) by ELBO and by S-ELBO, and the cost per image.
 
   Args:
@@ -137,10 +139,13 @@ def evaluate(key: Array, model: sv.LatentModel, enc_params: PyTree, dec_params: 
     elbo_samples: samples for the ELBO; by default the ELBO is the mean log-weight of
       the same S samples (it is an unbiased ELBO estimate for any S).
     chunk_size: samples per chunk of the streaming reduction.
+    return_per_example: also return the per-example bounds (e.g. for a perplexity,
+      which weights documents by their lengths: :func:`perplexity`).
 
   Returns:
     {"nll_elbo", "nll_s_elbo", "seconds_per_image"} (the timing excludes compilation:
-    the first batch is run once before timing).
+    the first batch is run once before timing) and, with ``return_per_example``,
+    "elbo" and "s_elbo": numpy arrays [N] of the per-example bounds (log p estimates).
 
   Raises:
     NonFiniteBoundError if any image's bound is NaN or inf.
@@ -167,5 +172,30 @@ def evaluate(key: Array, model: sv.LatentModel, enc_params: PyTree, dec_params: 
   iws = np.concatenate(iws)[:n]
   check_finite("test ELBO", elbos)
   check_finite("test S-ELBO", iws)
-  return {"nll_elbo": float(-elbos.mean()), "nll_s_elbo": float(-iws.mean()),
-          "seconds_per_image": seconds / batches.shape[0] / batch_size}
+  out = {"nll_elbo": float(-elbos.mean()), "nll_s_elbo": float(-iws.mean()),
+         "seconds_per_image": seconds / batches.shape[0] / batch_size}
+  if return_per_example:
+    out.update(elbo=elbos, s_elbo=iws)
+  return out
+
+
+def perplexity(log_probs, num_words) -> float:
+  """Corpus perplexity exp(- sum_d log p(x_d) / sum_d N_d) (Table 2 of Pu et al. 2017).
+
+  Args:
+    log_probs: [D] estimates (or bounds) of log p(x_d) per document; a lower bound
+      on log p gives an upper bound on the perplexity.
+    num_words: [D] document lengths N_d = sum_w x_dw.
+
+  Raises:
+    ValueError on mismatched shapes, non-finite values or no words at all.
+  """
+  lp = np.asarray(log_probs, np.float64)
+  n = np.asarray(num_words, np.float64)
+  if lp.shape != n.shape or lp.ndim != 1:
+    raise ValueError(f"log_probs and num_words must both have shape [D]; got {lp.shape} "
+                     f"and {n.shape}.")
+  check_finite("perplexity log-probabilities", lp)
+  if not n.sum() > 0:
+    raise ValueError("perplexity needs at least one word in the documents (sum N_d > 0).")
+  return float(np.exp(-lp.sum() / n.sum()))

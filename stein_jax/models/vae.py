@@ -29,7 +29,8 @@ which Stein VIWAE (importance weights) and the ELBO's entropy need.
     a noise encoder z = mean + exp(log_var / 2) xi.
 
 Decoders map z [..., dz] to the parameters of p(x | z): :class:`BernoulliDecoder`
-(logits, tanh MLP, sec. 5.2) and :class:`LinearGaussianDecoder` (mean theta z, sec. 5.1).
+(logits, tanh MLP, sec. 5.2; the same logits serve the multinomial likelihood of text)
+and :class:`LinearGaussianDecoder` (mean theta z, sec. 5.1).
 """
 
 from __future__ import annotations
@@ -58,6 +59,18 @@ class MLP(nn.Module):
     return h
 
 
+INPUT_TRANSFORMS = ("identity", "log1p")
+
+
+def _transform_input(x: Array, transform: str) -> Array:
+  """The encoder's view of x: as given, or log(1 + x) (word counts, whose scale is heavy-tailed)."""
+  if transform == "identity":
+    return x
+  if transform == "log1p":
+    return jnp.log1p(x)
+  raise ValueError(f"input_transform must be one of {INPUT_TRANSFORMS}, got {transform!r}.")
+
+
 def _check_xi(xi: Array, latent_dim: int, name: str) -> None:
   if xi.shape[-1] != latent_dim:
     raise ValueError(f"{name}: the noise xi has last dimension {xi.shape[-1]} but the "
@@ -72,10 +85,12 @@ class GaussianEncoder(nn.Module):
     latent_dim: dz.
     hidden: deterministic layers (sec. 5.2: (200, 200); sec. 5.1: (100,)).
     activation: nonlinearity (tanh in sec. 5.2).
+    input_transform: "identity", or "log1p" to read word counts as log(1 + x).
   """
   latent_dim: int
   hidden: Sequence[int] = (200, 200)
   activation: Callable[[Array], Array] = nn.tanh
+  input_transform: str = "identity"
 
   def setup(self):
     self.trunk = MLP(tuple(self.hidden), self.activation, final_activation=True)
@@ -84,7 +99,7 @@ class GaussianEncoder(nn.Module):
 
   def moments(self, x: Array) -> tuple[Array, Array]:
     """(mean [..., dz], log_var [..., dz]) for x [..., dx]."""
-    h = self.trunk(x)
+    h = self.trunk(_transform_input(x, self.input_transform))
     return self.mean_head(h), self.log_var_head(h)
 
   def forward_and_log_det(self, x: Array, xi: Array) -> tuple[Array, Array]:
@@ -159,12 +174,14 @@ class FlowEncoder(nn.Module):
     num_coupling_layers: couplings in g_x (0 gives the diagonal Gaussian encoder).
     coupling_hidden: width of each coupling's two hidden layers.
     activation: nonlinearity.
+    input_transform: "identity", or "log1p" to read word counts as log(1 + x).
   """
   latent_dim: int
   hidden: Sequence[int] = (200, 200)
   num_coupling_layers: int = 4
   coupling_hidden: int = 64
   activation: Callable[[Array], Array] = nn.tanh
+  input_transform: str = "identity"
 
   def setup(self):
     if self.num_coupling_layers > 0 and self.latent_dim < 2:
@@ -184,7 +201,7 @@ class FlowEncoder(nn.Module):
   def forward_and_log_det(self, x: Array, xi: Array) -> tuple[Array, Array]:
     """z [..., dz] and log|det dz/dxi| [...] for x [..., dx], xi [..., dz] (broadcast)."""
     _check_xi(xi, self.latent_dim, "FlowEncoder")
-    h = self.trunk(x)
+    h = self.trunk(_transform_input(x, self.input_transform))
     u = xi
     log_det = jnp.zeros(jnp.broadcast_shapes(h.shape[:-1], xi.shape[:-1]), xi.dtype)
     for c in self.couplings:
@@ -198,7 +215,7 @@ class FlowEncoder(nn.Module):
   def inverse(self, x: Array, z: Array) -> tuple[Array, Array]:
     """xi = f_eta(x, .)^-1(z) and log|det dxi/dz| (= minus the forward log-det)."""
     _check_xi(z, self.latent_dim, "FlowEncoder.inverse")
-    h = self.trunk(x)
+    h = self.trunk(_transform_input(x, self.input_transform))
     log_sigma = self.log_sigma_head(h)
     u = (z - self.mu_head(h)) * jnp.exp(-log_sigma)
     log_det = -jnp.sum(log_sigma, -1)

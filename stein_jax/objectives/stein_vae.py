@@ -63,7 +63,9 @@ class LatentModel(NamedTuple):
     decoder: a module mapping z [..., dz] to logits (Bernoulli) or a mean (Gaussian).
     latent_dim: dz = dim xi.
     data_dim: dx.
-    likelihood: "bernoulli" (x in [0, 1]) or "gaussian" (x ~ N(mean, noise_std^2 I)).
+    likelihood: "bernoulli" (x in [0, 1]), "gaussian" (x ~ N(mean, noise_std^2 I)) or
+      "multinomial" (x nonnegative integer word counts [.., V]; the decoder gives logits,
+      x | z ~ Multinomial(sum_w x_w, softmax(logits)); see :func:`log_likelihood`).
     noise_std: the Gaussian likelihood's standard deviation.
     log_prior: log p(z), z [..., dz] -> [...] (the standard normal by default; the
       sec. 5.1 mixture is ``stein_jax.data.synthetic_gmm.log_prior``).
@@ -77,10 +79,13 @@ class LatentModel(NamedTuple):
   log_prior: Callable[[Array], Array] = standard_normal_log_prob
 
 
+LIKELIHOODS = ("bernoulli", "gaussian", "multinomial")
+
+
 def check_model(model: LatentModel) -> None:
   """Raises ValueError for an unknown likelihood or a latent size the encoder does not have."""
-  if model.likelihood not in ("bernoulli", "gaussian"):
-    raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {model.likelihood!r}.")
+  if model.likelihood not in LIKELIHOODS:
+    raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {model.likelihood!r}.")
   enc_dim = getattr(model.encoder, "latent_dim", model.latent_dim)
   if enc_dim != model.latent_dim:
     raise ValueError(f"The encoder's latent_dim is {enc_dim} but the model's latent_dim "
@@ -90,7 +95,8 @@ def check_model(model: LatentModel) -> None:
 
 
 def check_data(model: LatentModel, x: Array) -> None:
-  """Raises ValueError for data of the wrong shape, or values outside [0, 1] for a Bernoulli.
+  """Raises ValueError for data of the wrong shape, values outside [0, 1] for a Bernoulli,
+  or counts that are negative or not integers for a multinomial.
 
   Shape is checked always (shapes are static under jit); values only for concrete arrays.
   """
@@ -105,15 +111,42 @@ def check_data(model: LatentModel, x: Array) -> None:
   if model.likelihood == "bernoulli" and (xn.min() < 0 or xn.max() > 1):
     raise ValueError(f"A Bernoulli likelihood needs data in [0, 1]; got values in "
                      f"[{xn.min():.3g}, {xn.max():.3g}]. Scale images by 1/255 (and binarize).")
+  if model.likelihood == "multinomial":
+    if xn.min() < 0:
+      raise ValueError(f"A multinomial likelihood needs nonnegative word counts; got a minimum "
+                       f"of {xn.min():.3g}. Pass raw bag-of-words counts, not centred or "
+                       "tf-idf features.")
+    if not np.all(xn == np.round(xn)):
+      bad = xn[xn != np.round(xn)].ravel()[0]
+      raise ValueError(f"A multinomial likelihood needs integer word counts; got {bad:.4g}. "
+                       "Pass raw bag-of-words counts, not normalised or tf-idf features.")
 
 
 def log_likelihood(model: LatentModel, decoder_out: Array, x: Array) -> Array:
-  """log p(x | z) from the decoder's output [..., dx] and x (broadcast) -> [...]."""
+  """log p(x | z) from the decoder's output [..., dx] and x (broadcast) -> [...].
+
+  Multinomial: sum_w x_w log softmax(decoder_out)_w, the document's words given its
+  length N = sum_w x_w, WITHOUT the multinomial coefficient log N! / prod_w x_w!
+  (:func:`multinomial_log_coefficient`): it does not depend on z or theta, and the
+  perplexity convention (NVDM, Miao et al. 2016) scores the word sequence, not the bag.
+  """
   if model.likelihood == "bernoulli":
     return jnp.sum(x * decoder_out - jax.nn.softplus(decoder_out), -1)
+  if model.likelihood == "multinomial":
+    return jnp.sum(x * jax.nn.log_softmax(decoder_out, -1), -1)
   s = model.noise_std
   return (-0.5 * jnp.sum((x - decoder_out) ** 2, -1) / s**2
           - x.shape[-1] * (math.log(s) + 0.5 * _LOG_2PI))
+
+
+def multinomial_log_coefficient(x: Array) -> Array:
+  """log N! - sum_w log x_w! for counts x [..., V] -> [...], N = sum_w x_w.
+
+  Adding it to the multinomial :func:`log_likelihood` gives the probability of the bag of
+  words (scipy.stats.multinomial.logpmf) instead of that of one ordering of its words.
+  """
+  return (jax.scipy.special.gammaln(jnp.sum(x, -1) + 1)
+          - jnp.sum(jax.scipy.special.gammaln(x + 1), -1))
 
 
 def num_decoder_particles(dec_params: PyTree) -> int:
