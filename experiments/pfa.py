@@ -74,6 +74,25 @@ def synthetic_corpus(seed: int, num_docs: int, vocab_size: int, num_topics: int,
   return x.astype(np.float32), theta.astype(np.float32)
 
 
+
+def _load_checked(path, key, meta, what, mismatch, config_key):
+  """``key`` from the npz cache at ``path``, after checking its stored meta agrees with ``meta``."""
+  with np.load(path) as f:
+    stored = json.loads(str(f["meta"]))
+    value = f[key]
+  diff = {k: (stored.get(k), v) for k, v in meta.items() if stored.get(k) != v}
+  if diff:
+    raise ValueError(f"{what} {path} {mismatch} (stored, now): {diff}; point {config_key} "
+                     "elsewhere or delete it.")
+  return value
+
+
+def _save_atomic(path, meta, **arrays):
+  """Writes ``arrays`` and ``meta`` (as JSON) to the npz cache ``path`` atomically."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  np.savez(path + ".tmp.npz", meta=json.dumps(meta), **arrays)
+  os.replace(path + ".tmp.npz", path)
+
 class PFAExperiment(Experiment):
   """Recognition models for PFA with theta fixed, evaluated against Gibbs (sec. 5.1).
 
@@ -174,13 +193,8 @@ class PFAExperiment(Experiment):
     path = self._path(config.theta_file, "pfa_theta.npz")
     meta = self._theta_meta(config)
     if path and os.path.exists(path):
-      with np.load(path) as f:
-        stored = json.loads(str(f["meta"]))
-        theta = f["theta"]
-      diff = {k: (stored.get(k), v) for k, v in meta.items() if stored.get(k) != v}
-      if diff:
-        raise ValueError(f"theta file {path} was learned with other settings "
-                         f"(stored, now): {diff}; point theta_file elsewhere or delete it.")
+      theta = _load_checked(path, "theta", meta, "theta file", "was learned with other settings",
+                            "theta_file")
       logging.info("Loaded theta from %s.", path)
       return theta
     n = config.theta_train_docs or self.x_train.shape[0]
@@ -197,12 +211,10 @@ class PFAExperiment(Experiment):
                  config.theta_sweeps, n, seconds)
     self.theta_fit_seconds = seconds
     if path and jax.process_index() == 0:
-      os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
       meta.update(train_docs=n, sweeps=config.theta_sweeps, burnin=config.theta_burnin,
                   seconds=seconds, log_likelihood_per_token=np.asarray(
                       fit.log_likelihood).tolist())
-      np.savez(path + ".tmp.npz", theta=theta, meta=json.dumps(meta))
-      os.replace(path + ".tmp.npz", path)
+      _save_atomic(path, meta, theta=theta)
     return theta
 
   def _get_gibbs(self, config):
@@ -212,14 +224,8 @@ class PFAExperiment(Experiment):
             "burnin": config.gibbs_burnin, "collect": config.gibbs_collect,
             "thin": config.gibbs_thin, "r": config.prior_r, "c": config.prior_c}
     if path and os.path.exists(path):
-      with np.load(path) as f:
-        stored = json.loads(str(f["meta"]))
-        samples = f["samples"]
-      diff = {k: (stored.get(k), v) for k, v in meta.items() if stored.get(k) != v}
-      if diff:
-        raise ValueError(f"Gibbs file {path} belongs to another theta or protocol "
-                         f"(stored, now): {diff}; point gibbs_file elsewhere or delete it.")
-      return samples
+      return _load_checked(path, "samples", meta, "Gibbs file",
+                           "belongs to another theta or protocol", "gibbs_file")
     t0 = time.time()
     samples = np.asarray(pfa_gibbs.posterior_z(
         jax.random.key(config.seed + 202), self.theta, pfa_gibbs.doc_tokens(self.x_test),
@@ -229,9 +235,7 @@ class PFAExperiment(Experiment):
     logging.info("Gibbs ground truth for %d test documents in %.1f s.", config.num_test_docs,
                  meta["seconds"])
     if path and jax.process_index() == 0:
-      os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-      np.savez(path + ".tmp.npz", samples=samples, meta=json.dumps(meta))
-      os.replace(path + ".tmp.npz", path)
+      _save_atomic(path, meta, samples=samples)
     return samples
 
   # ---------------------------------------------------------------------- training
