@@ -52,6 +52,11 @@ def get_config():
   # Optional kernel annealing: start `bandwidth_anneal_factor` x wider than the bandwidth rule,
   # decaying to it over `bandwidth_anneal_steps` steps (0 disables). Off: the multi-seed ablation
   # in docs/results/stein_vae_gmm.md finds it no better on top of prior_moments, and worse without.
+  # Birth-death step (an extension beyond the paper; 0 = the paper's method): before the
+  # encoder fit, over-represented particles are replaced by importance-resampled copies
+  # (stein_jax.stein.birth_death), a force across the valley between the modes.
+  config.birth_death_rate = 0.0
+  config.birth_death_start = 0     # first step of the birth-death step
   config.bandwidth_anneal_steps = 0
   config.bandwidth_anneal_factor = 100.0
   # Evaluation.

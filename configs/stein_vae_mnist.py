@@ -39,6 +39,10 @@ def get_config():
   config.method = "stein_vae"       # "stein_vae" | "stein_viwae" | "vae" | "iwae"
   config.num_particles = 100
   config.k = 50
+  # Stein VIWAE: group size k_z of the latent step's weights (None: k). Small groups (2-5)
+  # shrink the weighted z update's under-dispersion (docs/stein_viwae.md sec. 4); the
+  # decoder keeps the k-sample bound.
+  config.latent_k = ml_collections.config_dict.placeholder(int)
   config.num_decoder = 1            # M_theta decoder particles (Fig. 3 sweeps it)
   config.learn_decoder = True
   config.decoder_prior_std = 1.0

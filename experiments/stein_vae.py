@@ -105,6 +105,16 @@ class SteinVAEExperiment(Experiment):
       problems.append(f"lr_decay must be 'constant' or 'cosine', got {config.lr_decay!r}")
     if _get(config, "bandwidth", "median") not in BANDWIDTH_RULES:
       problems.append(f"bandwidth must be one of {BANDWIDTH_RULES}, got {config.bandwidth!r}")
+    latent_k = _get(config, "latent_k", None)
+    if latent_k is not None and not (isinstance(latent_k, int) and latent_k >= 1
+                                     and config.num_particles % latent_k == 0):
+      problems.append(f"latent_k must be an int >= 1 dividing num_particles, got {latent_k!r}")
+    if not _get(config, "birth_death_rate", 0.0) >= 0:
+      problems.append(f"birth_death_rate must be >= 0, got {config.birth_death_rate!r}")
+    if _get(config, "birth_death_rate", 0.0) > 0 and config.method not in ("stein_vae",
+                                                                           "stein_viwae"):
+      problems.append("birth_death_rate applies to the Stein methods only (method="
+                      f"{config.method!r})")
     if _get(config, "bandwidth_anneal_steps", 0) < 0:
       problems.append("bandwidth_anneal_steps must be >= 0")
     if _get(config, "bandwidth_anneal_factor", 1.0) < 1.0:
@@ -140,7 +150,11 @@ class SteinVAEExperiment(Experiment):
       kwargs = dict(decoder_optimizer=dec_tx, step_size=cfg.step_size,
                     encoder_steps=cfg.encoder_steps, num_data=self.num_data,
                     decoder_prior_std=_get(cfg, "decoder_prior_std", 1.0),
-                    bandwidth=bandwidth)
+                    bandwidth=bandwidth,
+                    birth_death_rate=float(_get(cfg, "birth_death_rate", 0.0)),
+                    birth_death_start=int(_get(cfg, "birth_death_start", 0)))
+      if cfg.method == "stein_viwae" and _get(cfg, "latent_k", None) is not None:
+        kwargs["latent_group_size"] = int(cfg.latent_k)
     elif not _get(cfg, "learn_decoder", True):
       # VAE/IWAE update both with one optimizer: freeze the decoder's part.
       tx = optax.multi_transform(

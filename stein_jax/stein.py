@@ -526,3 +526,76 @@ def ksd(
   xb, sb = x.reshape((batch,) + x.shape[-2:]), s.reshape((batch,) + s.shape[-2:])
   out = jax.vmap(lambda a, b: fn(a, b, h_value))(xb, sb)
   return out.reshape(batch_shape)
+
+
+# ------------------------------------------------------------------- birth and death
+
+
+def birth_death_rates(particles: Array, log_weights: Array, *, bandwidth=None,
+                      kernel="rbf") -> Array:
+  """Birth-death rates Lambda [..., n] of particle sets [..., n, d] (docs/stein_math.md sec. 10).
+
+  With log-weights l_j = log p(z_j) - log rho(z_j) + const (e.g. log p(x, z) - log q(z | x)
+  by the change of variables, or log p minus the log of a kernel density estimate),
+
+      Lambda_j = mean_k l_k - l_j,
+
+  an estimate of log(rho / p)(z_j) - E_rho log(rho / p): positive where the particles are
+  too dense for p. With ``bandwidth`` (any rule of :func:`svgd_direction`) the rates are
+  kernel-smoothed, Lambda~_j = sum_k K_jk Lambda_k / sum_k K_jk, which averages out the
+  particle-to-particle noise of the weights and keeps their large-scale (e.g. per-mode) part.
+  """
+  particles = jnp.asarray(particles)
+  log_weights = jnp.asarray(log_weights)
+  if particles.ndim < 2 or log_weights.shape != particles.shape[:-1]:
+    raise ValueError(f"birth-death needs particles [..., n, d] and log_weights [..., n]; got "
+                     f"{particles.shape} and {log_weights.shape}.")
+  lw = jax.lax.stop_gradient(log_weights)
+  lam = jnp.mean(lw, -1, keepdims=True) - lw
+  if bandwidth is None:
+    return lam
+  k = kernels_lib.get_kernel(kernel)
+  flat = jax.lax.stop_gradient(particles).reshape((-1,) + particles.shape[-2:])
+
+  def gram(x):
+    return k.matrix(x, x, kernels_lib.resolve_bandwidth(bandwidth, x))
+
+  gm = jax.vmap(gram)(flat).reshape(particles.shape[:-1] + particles.shape[-2:-1])
+  return jnp.einsum("...jk,...k->...j", gm, lam) / jnp.sum(gm, -1)
+
+
+def birth_death(key: Array, particles: Array, log_weights: Array, rate: float, *,
+                bandwidth=None, kernel="rbf") -> Tuple[Array, Array]:
+  """One kill-and-replace step of birth-death dynamics for particle sets [..., n, d].
+
+  SVGD moves particles only along the score, so it cannot move mass between modes
+  separated by a low-density valley (docs/stein_math.md sec. 8). Birth-death dynamics
+  (Lu, Lu & Nolen 2019) can, with no travel through the valley: a particle where the
+  particles are too dense for p is removed and a copy of another takes its place. Each
+  particle with rate Lambda_j > 0 (:func:`birth_death_rates`) is killed with probability
+  1 - exp(-rate Lambda_j) and replaced by a copy of a uniformly drawn particle of its set.
+  In the mean-field limit one step maps rho to rho (1 - P_kill) + (E_rho P_kill) rho, so
+  the mass of a region A changes by rho(A) rho(not A) (E[P_kill | not A] - E[P_kill | A]):
+  it flows out of regions that are over-represented, and p is the fixed point (there the
+  weights are uniform and nothing is killed).
+
+  Args:
+    key: PRNG key.
+    particles: [..., n, d] particle sets (leading axes: independent sets).
+    log_weights: [..., n] unnormalised log importance weights of the particles.
+    rate: the step's rate (>= 0); 0 returns the particles unchanged.
+    bandwidth, kernel: kernel smoothing of the rates (see :func:`birth_death_rates`).
+
+  Returns:
+    (new particles [..., n, d], killed mask [..., n] bool).
+  """
+  if _is_concrete(rate) and not float(rate) >= 0:
+    raise ValueError(f"rate must be >= 0, got {rate}.")
+  lam = birth_death_rates(particles, log_weights, bandwidth=bandwidth, kernel=kernel)
+  p_kill = -jnp.expm1(-rate * jnp.maximum(lam, 0.0))
+  k_kill, k_pick = jax.random.split(key)
+  killed = jax.random.uniform(k_kill, lam.shape) < p_kill
+  n = lam.shape[-1]
+  pick = jax.random.randint(k_pick, lam.shape[:-1] + (n,), 0, n)
+  copies = jnp.take_along_axis(jnp.asarray(particles), pick[..., None], axis=-2)
+  return jnp.where(killed[..., None], copies, particles), killed

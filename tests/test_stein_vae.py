@@ -330,6 +330,54 @@ def test_fused_directions_equal_separate_ones(group_size):
   np.testing.assert_allclose(aux["decoder_objective"] * 50, obj, rtol=1e-5)
 
 
+def test_latent_group_size_sets_the_latent_weights_only():
+  """k_z groups the latent step's weights; the decoder keeps its k-sample weights."""
+  model, thetas, dec_params, x, z = _two_decoder_setup(seed=6, s=8)
+  log_q = jax.random.normal(jax.random.PRNGKey(2), z.shape[:-1]) * 3.0
+  kw = dict(num_data=50, prior_std=1.5, log_q=log_q, group_size=4)
+  phi4, d4, _ = sv.stein_directions(model, dec_params, x, z, **kw)
+  phi1, d1, _ = sv.stein_directions(model, dec_params, x, z, latent_group_size=1, **kw)
+  phi2, d2, _ = sv.stein_directions(model, dec_params, x, z, latent_group_size=2, **kw)
+  plain, _ = sv.latent_direction(model, dec_params, x, z)
+  np.testing.assert_allclose(phi1, plain, rtol=1e-4, atol=1e-4)  # k_z = 1: plain SVGD
+  scores = _ref_scores(thetas, x, z)
+  log_w = _ref_log_joint_lme(thetas, x, z) - np.asarray(log_q, np.float64)
+  for b in range(3):
+    np.testing.assert_allclose(phi2[b], _ref_svgd(z[b], scores[b], log_w[b], groups=4),
+                               rtol=2e-3, atol=2e-3)
+  for d in (d1, d2):
+    np.testing.assert_allclose(d["params"]["theta"], d4["params"]["theta"], rtol=1e-5)
+  with pytest.raises(ValueError, match="latent_group_size"):
+    sv.stein_directions(model, dec_params, x, z, latent_group_size=3, **kw)
+  with pytest.raises(ValueError, match="latent_group_size"):
+    sv.stein_vae(model, optax.adam(1e-3), optax.adam(1e-3), num_particles=8,
+                 latent_group_size=2)  # needs VIWAE
+
+
+def test_birth_death_step_in_trainer():
+  """No kills when q is the exact posterior (uniform weights); kills and moved targets when not."""
+  w, cov = _exact_posterior()
+  model = _linear_model()
+  x = _data(16, seed=3)
+
+  def run(enc_params, rate):
+    trainer = sv.stein_vae(model, optax.sgd(0.0), optax.set_to_zero(), num_particles=32,
+                           birth_death_rate=rate)
+    state = trainer.init(jax.random.PRNGKey(0))._replace(enc_params=enc_params)
+    return jax.jit(trainer.step)(state, jax.random.PRNGKey(1), x)[1]
+
+  exact = _affine_params(w, cov)
+  assert float(run(exact, 5.0)["killed_fraction"]) == 0.0
+  wrong = _affine_params(w, 4.0 * cov)
+  m_bd, m_plain = run(wrong, 5.0), run(wrong, 0.0)
+  assert float(m_bd["killed_fraction"]) > 0.05
+  assert "killed_fraction" not in m_plain
+  # killed particles are given another particle's target, so the regression loss grows
+  assert float(m_bd["fit_loss"]) > float(m_plain["fit_loss"])
+  with pytest.raises(ValueError, match="birth_death_rate"):
+    sv.stein_vae(model, optax.adam(1e-3), optax.adam(1e-3), birth_death_rate=-1.0)
+
+
 # ----------------------------------------------------------------- training
 
 

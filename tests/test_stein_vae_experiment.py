@@ -163,7 +163,10 @@ def test_bad_config_values_are_config_errors():
                      ({"encoder": "resnet"}, "encoder must be one of"),
                      ({"bandwidth_anneal_factor": 0.5}, "bandwidth_anneal_factor"),
                      ({"bandwidth": "silverman"}, "bandwidth must be one of"),
-                     ({"lr_decay": "step"}, "lr_decay must be")]:
+                     ({"lr_decay": "step"}, "lr_decay must be"),
+                     ({"birth_death_rate": -0.5}, "birth_death_rate must be >= 0"),
+                     ({"method": "vae", "birth_death_rate": 0.1}, "Stein methods only"),
+                     ({"method": "stein_viwae", "latent_k": 3}, "latent_k must be")]:
     c = _gmm_config("stein_vae", "bimodal")
     c.update(kw)
     with pytest.raises(ConfigError, match=needle):
@@ -192,3 +195,22 @@ def test_non_finite_training_is_a_clear_error(tmp_path):
                        checkpoint_every=6, log_every=1, bandwidth_anneal_steps=0)
   with pytest.raises((NonFiniteLossError, NonFiniteBoundError)):
     train_and_evaluate(exp.make_experiment(config), config, str(tmp_path))
+
+
+def test_latent_k_and_birth_death_reach_the_trainer():
+  """Config keys latent_k (VIWAE) and birth_death_rate change the training step."""
+
+  def one_step(**kw):
+    c = _gmm_config("stein_viwae", "bimodal")
+    c.update(kw)
+    e = exp.make_experiment(c)
+    state = e.init_state(jax.random.key(0), c)
+    new, metrics = jax.jit(e.train_step)(state, e.batch(0))
+    return jax.tree_util.tree_leaves(new.params["enc"]), metrics
+
+  base, m_base = one_step()
+  for kw, key in [({"latent_k": 1}, None), ({"birth_death_rate": 50.0}, "killed_fraction")]:
+    leaves, metrics = one_step(**kw)
+    assert any(not np.allclose(a, b) for a, b in zip(base, leaves)), kw
+    if key:
+      assert key in metrics and key not in m_base

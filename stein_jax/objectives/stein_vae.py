@@ -39,6 +39,7 @@ import numpy as np
 import optax
 
 from stein_jax import amortized
+from stein_jax import stein
 from stein_jax.stein import svgd_direction
 
 Array = jax.Array
@@ -316,7 +317,8 @@ def decoder_direction(model: LatentModel, dec_params: PyTree, x: Array, z: Array
 def stein_directions(model: LatentModel, dec_params: PyTree, x: Array, z: Array, *,
                      num_data: int, prior_std: Optional[float] = 1.0,
                      log_q: Optional[Array] = None, group_size: Optional[int] = None,
-                     bandwidth="median", decoder_bandwidth="median"):
+                     bandwidth="median", decoder_bandwidth="median",
+                     latent_group_size: Optional[int] = None):
   """:func:`latent_direction` and :func:`decoder_direction` from one decoder forward pass.
 
   Both scores are vector-Jacobian products of the same per-decoder log-likelihoods
@@ -325,6 +327,11 @@ def stein_directions(model: LatentModel, dec_params: PyTree, x: Array, z: Array,
   of each decoder's own k-sample bound (docs/stein_viwae.md). Sharing the forward pass
   (and, for Stein VAE, the backward pass too) is what keeps a Stein step near an IWAE
   step's cost. Returns (phi [B, S, dz], decoder direction [M, ...], aux metrics).
+
+  ``latent_group_size`` (VIWAE only; default ``group_size``) sets the groups of the
+  latent step's weights separately from the decoder's k-sample bound: small groups
+  (k_z = 2-5) shrink the weighted update's under-dispersion bias (docs/stein_viwae.md
+  sec. 4); k_z = 1 gives plain SVGD for z with the importance-weighted decoder step.
   """
   z = jax.lax.stop_gradient(z)
   m_dec = num_decoder_particles(dec_params)
@@ -358,7 +365,11 @@ def stein_directions(model: LatentModel, dec_params: PyTree, x: Array, z: Array,
     dec_scores = g_theta
     values = num_data / b * jnp.sum(jnp.mean(jax.nn.logsumexp(groups_m, -1) - math.log(k), -1), -1)
     log_w = jax.nn.logsumexp(lw_m, 0) - math.log(m_dec)  # model-averaged joint / q
-    phi = svgd_direction(z, scores, bandwidth=bandwidth, log_weights=log_w, weight_groups=g)
+    kz = k if latent_group_size is None else int(latent_group_size)
+    if kz < 1 or s % kz:
+      raise ValueError(f"latent_group_size={kz} must divide the number of latent particles S={s}.")
+    phi = svgd_direction(z, scores, bandwidth=bandwidth, log_weights=log_w,
+                         weight_groups=s // kz)
     groups = log_w.reshape(log_w.shape[:-1] + (g, k))
     w = jax.nn.softmax(groups, -1)
     aux["iw_bound"] = jnp.mean(jax.nn.logsumexp(groups, -1) - math.log(k))
@@ -400,7 +411,9 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
               num_decoder: int = 1, group_size: Optional[int] = None, step_size: float = 1.0,
               encoder_steps: int = 1, num_data: int = 50_000,
               decoder_prior_std: Optional[float] = 1.0, bandwidth="median",
-              decoder_bandwidth="median") -> Trainer:
+              decoder_bandwidth="median", birth_death_rate: float = 0.0,
+              birth_death_start: int = 0,
+              latent_group_size: Optional[int] = None) -> Trainer:
   """Stein VAE (sec. 2; ``group_size=None``) or Stein VIWAE (sec. 3; ``group_size=k``).
 
   One step on a minibatch x [B, dx]: draw xi [S, dz] (shared across the batch, sec. 5),
@@ -422,16 +435,31 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
     num_data: N, scaling the decoder's likelihood term against its prior (eq. 5).
     decoder_prior_std: std of the Gaussian prior on theta; None drops it.
     bandwidth, decoder_bandwidth: kernel bandwidth rules for z and for theta.
+    latent_group_size: Stein VIWAE only: the group size k_z of the latent step's weights
+      (default k); see :func:`stein_directions`.
+    birth_death_rate: 0 (the paper's method) or the rate of a birth-death step applied to
+      each data point's moved particles before the encoder fit (:func:`stein.birth_death`
+      with log-weights log mean_m p(x, z | theta_m) - log q(z | x) at the encoder's
+      samples): over-represented particles are replaced by importance-resampled copies,
+      which gives the encoder the force across low-density valleys that SVGD lacks
+      (docs/stein_math.md sec. 10). An extension beyond Pu et al.
 
   Returns:
     A :class:`Trainer`. Metrics: ``log_joint`` (mean log p(x, z) at the particles),
     ``phi_norm``, ``fit_loss``, ``decoder_objective`` and, for VIWAE, ``iw_bound`` and
-    ``ess_fraction``.
+    ``ess_fraction``; with birth-death, ``killed_fraction``.
   """
   check_model(model)
   if group_size is not None and (group_size < 1 or num_particles % group_size):
     raise ValueError(f"group_size={group_size} must divide num_particles={num_particles}.")
+  if latent_group_size is not None and (group_size is None or latent_group_size < 1
+                                        or num_particles % latent_group_size):
+    raise ValueError(f"latent_group_size={latent_group_size} needs Stein VIWAE (group_size "
+                     f"set) and must divide num_particles={num_particles}.")
+  if not birth_death_rate >= 0:
+    raise ValueError(f"birth_death_rate must be >= 0, got {birth_death_rate}.")
   viwae = group_size is not None
+  need_log_q = viwae or birth_death_rate > 0
 
   def init(key: Array) -> SteinVAEState:
     enc_params, dec_params = init_params(key, model, num_decoder)
@@ -443,16 +471,25 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
     key = jax.random.fold_in(key, state.step)
     xi = jax.random.normal(key, (num_particles, model.latent_dim))
     xb, xib = x[:, None, :], xi[None]
-    if viwae:
+    if need_log_q:
       z, log_q = sample_with_log_q(model, state.enc_params, xb, xib)
+      log_q = jax.lax.stop_gradient(log_q)
     else:
       z, log_q = encode(model, state.enc_params, xb, xib), None
     z = jax.lax.stop_gradient(z)
     phi, d_dec, aux = stein_directions(
         model, state.dec_params, x, z, num_data=num_data, prior_std=decoder_prior_std,
-        log_q=log_q, group_size=group_size, bandwidth=bandwidth,
-        decoder_bandwidth=decoder_bandwidth)
+        log_q=log_q if viwae else None, group_size=group_size, bandwidth=bandwidth,
+        decoder_bandwidth=decoder_bandwidth, latent_group_size=latent_group_size)
     targets = z + step_size * phi
+    if birth_death_rate > 0:
+      log_w = log_joint(model, state.dec_params, x, z, "logmeanexp") - log_q
+      bd_targets, killed = stein.birth_death(jax.random.fold_in(key, 1), targets, log_w,
+                                             birth_death_rate, bandwidth=bandwidth)
+      on = state.step >= birth_death_start
+      targets = jnp.where(on, bd_targets, targets)
+      killed = jnp.logical_and(on, killed)
+      aux["killed_fraction"] = jnp.mean(killed.astype(jnp.float32))
     neg = jax.tree_util.tree_map(jnp.negative, d_dec)  # optax minimises
     upd, dec_opt_state = dec_optimizer.update(neg, state.dec_opt_state, state.dec_params)
     dec_params = optax.apply_updates(state.dec_params, upd)
