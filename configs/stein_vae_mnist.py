@@ -29,6 +29,10 @@ def get_config():
   config.dataset = "binarized_mnist"
   config.max_train_examples = ml_collections.config_dict.placeholder(int)  # None: all 50,000
   config.test_examples = ml_collections.config_dict.placeholder(int)       # None: all 10,000
+  # Validation images for early stopping (sec. 5: model selection on the validation set):
+  # each evaluation also logs valid/nll_* and best/* (the test NLL at the best valid S-ELBO
+  # so far). None: all 10,000; 0: no validation.
+  config.valid_examples = ml_collections.config_dict.placeholder(int)
   # Model (sec. 5.2).
   config.latent_dim = 50
   config.hidden = (200, 200)

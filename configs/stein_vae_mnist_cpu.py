@@ -20,5 +20,6 @@ def get_config():
   config.checkpoint_every = 400
   config.log_every = 100
   config.test_examples = 1000
+  config.valid_examples = 1000
   config.eval_samples = 1000
   return config

@@ -51,6 +51,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.dataset = dataset
   config.vocab_size = VOCAB_SIZES[dataset]  # checked against the files
   config.lr_decay = "constant"
+  del config["valid_examples"]      # the text sets have no validation split here
   if setting == "cpu":
     config.num_steps = 1000
     config.eval_every = 1000

@@ -54,7 +54,8 @@ from stein_jax.evaluation import bounds
 from stein_jax.evaluation.mmd import mmd
 from stein_jax.models import vae as vae_models
 from stein_jax.objectives import stein_vae as sv
-from stein_jax.train import ConfigError, Experiment, TrainState, run_main, save_figure
+from stein_jax.train import (ConfigError, Experiment, TrainState, read_metrics, run_main,
+                             save_figure)
 from stein_jax.train.state import as_typed_key
 
 ENCODERS = ("auto", "gaussian", "mlp", "flow")
@@ -435,19 +436,31 @@ class MNISTExperiment(SteinVAEExperiment):
                                     max_examples=config.max_train_examples)
     self.test_data = data_lib.load("binarized_mnist", "test", config.data_dir,
                                    max_examples=config.test_examples)
+    self.valid_data = None
+    valid = _get(config, "valid_examples", 0)
+    if valid is None or (isinstance(valid, int) and valid > 0):  # else: off, or a config error
+      self.valid_data = data_lib.load("binarized_mnist", "valid", config.data_dir,
+                                      max_examples=config.valid_examples)
     super().__init__(config)
     self.batcher = data_lib.Batcher(self.train_data, config.batch_size, config.seed)
     sv.check_data(self.model, jnp.asarray(self.batcher.batch(0)["x"]))
     sv.check_data(self.model, jnp.asarray(self.test_data.x))
+    if self.valid_data is not None:
+      sv.check_data(self.model, jnp.asarray(self.valid_data.x))
 
   @property
   def num_data(self):
     return self.train_data.num_examples
 
   def check_specific(self, config):
+    problems = []
     if not config.latent_dim >= 1:
-      return [f"latent_dim must be >= 1, got {config.latent_dim!r}"]
-    return []
+      problems.append(f"latent_dim must be >= 1, got {config.latent_dim!r}")
+    valid = _get(config, "valid_examples", 0)
+    if valid is not None and not (isinstance(valid, int) and valid >= 0):
+      problems.append(f"valid_examples must be None (all), 0 (no validation) or a positive "
+                      f"int, got {valid!r}")
+    return problems
 
   def build_model(self, config):
     hidden = tuple(config.hidden)
@@ -467,15 +480,42 @@ class MNISTExperiment(SteinVAEExperiment):
   def batch(self, step):
     return {"x": self.batcher.batch(step)["x"].astype(np.float32)}
 
-  def evaluate(self, state, step, workdir):
-    del workdir
+  def _bounds(self, state, data):
     cfg = self.config
-    res = bounds.evaluate(jax.random.key(cfg.seed + 777), self.model, state.params["enc"],
-                          state.params["dec"], jnp.asarray(self.test_data.x, jnp.float32),
-                          batch_size=min(cfg.eval_batch_size, self.test_data.num_examples),
-                          num_samples=cfg.eval_samples, chunk_size=cfg.eval_chunk_size)
-    return {"test/nll_elbo": res["nll_elbo"], "test/nll_s_elbo": res["nll_s_elbo"],
-            "test/seconds_per_image": res["seconds_per_image"]}
+    return bounds.evaluate(jax.random.key(cfg.seed + 777), self.model, state.params["enc"],
+                           state.params["dec"], jnp.asarray(data.x, jnp.float32),
+                           batch_size=min(cfg.eval_batch_size, data.num_examples),
+                           num_samples=cfg.eval_samples, chunk_size=cfg.eval_chunk_size)
+
+  def evaluate(self, state, step, workdir):
+    res = self._bounds(state, self.test_data)
+    out = {"test/nll_elbo": res["nll_elbo"], "test/nll_s_elbo": res["nll_s_elbo"],
+           "test/seconds_per_image": res["seconds_per_image"]}
+    if self.valid_data is None:
+      return out
+    val = self._bounds(state, self.valid_data)
+    out["valid/nll_elbo"], out["valid/nll_s_elbo"] = val["nll_elbo"], val["nll_s_elbo"]
+    out.update(early_stopping_record(read_metrics(workdir), int(step), out))
+    return out
+
+
+def early_stopping_record(records, step, current):
+  """Model selection on the validation set (the paper's early stopping, sec. 5).
+
+  ``records``: earlier metric records of the run (metrics.jsonl, truncated to the restored
+  checkpoint on resume, so this survives restarts); ``current``: this evaluation's metrics.
+  Returns ``best/*``: the step with the lowest ``valid/nll_s_elbo`` so far and the test
+  NLLs at that step, i.e. what training stopped at the best validation score would report.
+  """
+  best = {"best/step": float(step), "best/valid_nll_s_elbo": current["valid/nll_s_elbo"],
+          "best/test_nll_elbo": current["test/nll_elbo"],
+          "best/test_nll_s_elbo": current["test/nll_s_elbo"]}
+  for rec in records:
+    if rec.get("step", -1) >= step or "best/valid_nll_s_elbo" not in rec:
+      continue
+    if rec["best/valid_nll_s_elbo"] < best["best/valid_nll_s_elbo"]:
+      best = {k: rec[k] for k in best}
+  return best
 
 
 # ----------------------------------------------------------------------- text

@@ -154,6 +154,39 @@ def test_mnist_every_method(tmp_path, fake_mnist, method):
   # Positive nats; the S-sample bound is tighter than the ELBO.
   assert 0 < nll_s <= nll_elbo + 1e-3
   assert _finite(recs, "test/seconds_per_image") > 0
+  # Early stopping on the validation split: best/* is the test NLL at the lowest valid S-ELBO.
+  evals = [r for r in recs if "valid/nll_s_elbo" in r]
+  assert evals and all(np.isfinite(r["valid/nll_s_elbo"]) for r in evals)
+  best = min(evals, key=lambda r: r["valid/nll_s_elbo"])
+  assert evals[-1]["best/step"] == best["step"]
+  assert evals[-1]["best/test_nll_s_elbo"] == best["test/nll_s_elbo"]
+
+
+def test_mnist_validation_off_and_bad_value(fake_mnist):
+  assert exp.make_experiment(_mnist_config("vae", fake_mnist, valid_examples=0)).valid_data is None
+  with pytest.raises(ConfigError, match="valid_examples"):
+    exp.make_experiment(_mnist_config("vae", fake_mnist, valid_examples=-2))
+
+
+def test_early_stopping_record_keeps_the_best_validation_step():
+  def ev(step, valid, test):
+    return {"step": step, "valid/nll_s_elbo": valid, "test/nll_elbo": test + 5,
+            "test/nll_s_elbo": test}
+
+  records = []
+  for step, valid, test in [(10, 100.0, 90.0), (20, 95.0, 88.0), (30, 97.0, 80.0)]:
+    cur = ev(step, valid, test)
+    cur.update(exp.early_stopping_record(records, step, cur))
+    records.append(cur)
+  assert records[-1]["best/step"] == 20 and records[-1]["best/test_nll_s_elbo"] == 88.0
+  assert records[-1]["best/test_nll_elbo"] == 93.0
+  # A new best replaces it; records at or after the current step (a resumed run) are ignored.
+  cur = ev(40, 90.0, 85.0)
+  assert exp.early_stopping_record(records, 40, cur)["best/step"] == 40
+  stale = records + [dict(ev(50, 1.0, 1.0), **{"best/step": 50, "best/valid_nll_s_elbo": 1.0,
+                                              "best/test_nll_elbo": 6.0,
+                                              "best/test_nll_s_elbo": 1.0})]
+  assert exp.early_stopping_record(stale, 40, cur)["best/step"] == 40
 
 
 def test_bad_config_values_are_config_errors():
