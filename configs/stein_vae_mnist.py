@@ -47,6 +47,9 @@ def get_config():
   # shrink the weighted z update's under-dispersion (docs/stein_viwae.md sec. 4); the
   # decoder keeps the k-sample bound.
   config.latent_k = ml_collections.config_dict.placeholder(int)
+  # The particles' step before the encoder fit: "sgd" (z + step_size * phi) or "adam" (one Adam
+  # step of learning rate step_size from a fresh state: z + step_size * phi / |phi|).
+  config.latent_update = "sgd"
   config.num_decoder = 1            # M_theta decoder particles (Fig. 3 sweeps it)
   config.learn_decoder = True
   config.decoder_prior_std = 1.0

@@ -106,6 +106,8 @@ class SteinVAEExperiment(Experiment):
       problems.append(f"lr_decay must be 'constant' or 'cosine', got {config.lr_decay!r}")
     if _get(config, "bandwidth", "median") not in BANDWIDTH_RULES:
       problems.append(f"bandwidth must be one of {BANDWIDTH_RULES}, got {config.bandwidth!r}")
+    if _get(config, "latent_update", "sgd") not in ("sgd", "adam"):
+      problems.append(f"latent_update must be 'sgd' or 'adam', got {config.latent_update!r}")
     latent_k = _get(config, "latent_k", None)
     if latent_k is not None and not (isinstance(latent_k, int) and latent_k >= 1
                                      and config.num_particles % latent_k == 0):
@@ -154,6 +156,7 @@ class SteinVAEExperiment(Experiment):
                     bandwidth=bandwidth,
                     birth_death_rate=float(_get(cfg, "birth_death_rate", 0.0)),
                     birth_death_start=int(_get(cfg, "birth_death_start", 0)))
+      kwargs["latent_update"] = _get(cfg, "latent_update", "sgd")
       if cfg.method == "stein_viwae" and _get(cfg, "latent_k", None) is not None:
         kwargs["latent_group_size"] = int(cfg.latent_k)
     elif not _get(cfg, "learn_decoder", True):

@@ -378,6 +378,21 @@ def test_birth_death_step_in_trainer():
     sv.stein_vae(model, optax.adam(1e-3), optax.adam(1e-3), birth_death_rate=-1.0)
 
 
+def test_adam_latent_update_moves_each_coordinate_by_the_step_size():
+  """latent_update="adam": one fresh Adam step, z + eps * phi / (|phi| + 1e-8) elementwise,
+  so the eq. (7) loss before the fit is 1/2 eps^2 dz per particle (every phi entry is nonzero)."""
+  model = _linear_model()
+  x = _data(8, seed=4)
+  for eps in (0.1, 0.5):
+    trainer = sv.stein_vae(model, optax.sgd(0.0), optax.set_to_zero(), num_particles=16,
+                           step_size=eps, latent_update="adam")
+    _, metrics = jax.jit(trainer.step)(trainer.init(jax.random.PRNGKey(0)),
+                                       jax.random.PRNGKey(1), x)
+    np.testing.assert_allclose(float(metrics["fit_loss"]), 0.5 * eps**2 * DZ, rtol=1e-4)
+  with pytest.raises(ValueError, match="latent_update"):
+    sv.stein_vae(model, optax.adam(1e-3), optax.adam(1e-3), latent_update="rmsprop")
+
+
 # ----------------------------------------------------------------- training
 
 
