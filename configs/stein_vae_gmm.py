@@ -46,6 +46,7 @@ def get_config():
   config.step_size = 1.0           # eps of z + eps * phi
   config.bandwidth = "median"      # SVGD kernel rule: "median" (h = med^2) | "median_log" (h = med^2 / log S)
   config.encoder_steps = 1         # K of eq. (7)
+  config.latent_update = "sgd"     # particles' step: "sgd" (z + eps phi) | "adam" (one fresh Adam step)
   # Remedy for SVGD's lack of mass transport between modes (see
   # docs/results/stein_vae_gmm.md): start q(z|x) at the prior's first two moments for every x.
   config.encoder_init = "prior_moments"   # "default" | "prior_moments"

@@ -47,9 +47,11 @@ def get_config():
   # shrink the weighted z update's under-dispersion (docs/stein_viwae.md sec. 4); the
   # decoder keeps the k-sample bound.
   config.latent_k = ml_collections.config_dict.placeholder(int)
-  # The particles' step before the encoder fit: "sgd" (z + step_size * phi) or "adam" (one Adam
-  # step of learning rate step_size from a fresh state: z + step_size * phi / |phi|).
-  config.latent_update = "sgd"
+  # The particles' step before the encoder fit: "adam" (sec. 5: "the samples of ... z ... are
+  # optimized via Adam": one Adam step of learning rate step_size from a fresh state,
+  # z + step_size * phi / |phi|) or "sgd" (z + step_size * phi). With "sgd" the Stein
+  # encoders stall after about 2,000 steps on MNIST (docs/results/stein_vae_mnist.md).
+  config.latent_update = "adam"
   config.num_decoder = 1            # M_theta decoder particles (Fig. 3 sweeps it)
   config.learn_decoder = True
   config.decoder_prior_std = 1.0
