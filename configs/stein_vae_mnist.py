@@ -50,7 +50,8 @@ def get_config():
   # The particles' step before the encoder fit: "adam" (sec. 5: "the samples of ... z ... are
   # optimized via Adam": one Adam step of learning rate step_size from a fresh state,
   # z + step_size * phi / |phi|) or "sgd" (z + step_size * phi). With "sgd" the Stein
-  # encoders stall after about 2,000 steps on MNIST (docs/results/stein_vae_mnist.md).
+  # encoders stall after about 2,000 steps on MNIST (docs/results/stein_vae_mnist.md); or
+  # "rms" (z + step_size * phi / rms(phi), per coordinate over each image's particles).
   config.latent_update = "adam"
   config.num_decoder = 1            # M_theta decoder particles (Fig. 3 sweeps it)
   config.learn_decoder = True

@@ -106,8 +106,9 @@ class SteinVAEExperiment(Experiment):
       problems.append(f"lr_decay must be 'constant' or 'cosine', got {config.lr_decay!r}")
     if _get(config, "bandwidth", "median") not in BANDWIDTH_RULES:
       problems.append(f"bandwidth must be one of {BANDWIDTH_RULES}, got {config.bandwidth!r}")
-    if _get(config, "latent_update", "sgd") not in ("sgd", "adam"):
-      problems.append(f"latent_update must be 'sgd' or 'adam', got {config.latent_update!r}")
+    if _get(config, "latent_update", "sgd") not in sv.LATENT_UPDATES:
+      problems.append(f"latent_update must be one of {sv.LATENT_UPDATES}, got "
+                      f"{config.latent_update!r}")
     latent_k = _get(config, "latent_k", None)
     if latent_k is not None and not (isinstance(latent_k, int) and latent_k >= 1
                                      and config.num_particles % latent_k == 0):

@@ -378,14 +378,16 @@ def test_birth_death_step_in_trainer():
     sv.stein_vae(model, optax.adam(1e-3), optax.adam(1e-3), birth_death_rate=-1.0)
 
 
-def test_adam_latent_update_moves_each_coordinate_by_the_step_size():
-  """latent_update="adam": one fresh Adam step, z + eps * phi / (|phi| + 1e-8) elementwise,
-  so the eq. (7) loss before the fit is 1/2 eps^2 dz per particle (every phi entry is nonzero)."""
+@pytest.mark.parametrize("update", ["adam", "rms"])
+def test_normalised_latent_updates_have_closed_form_fit_loss(update):
+  """latent_update="adam": one fresh Adam step, z + eps * phi / (|phi| + 1e-8) elementwise;
+  "rms": z + eps * phi / rms_j(phi) per coordinate. Either way the eq. (7) loss before the fit
+  is 1/2 eps^2 dz per particle (for "rms" on average over each data point's particles)."""
   model = _linear_model()
   x = _data(8, seed=4)
   for eps in (0.1, 0.5):
     trainer = sv.stein_vae(model, optax.sgd(0.0), optax.set_to_zero(), num_particles=16,
-                           step_size=eps, latent_update="adam")
+                           step_size=eps, latent_update=update)
     _, metrics = jax.jit(trainer.step)(trainer.init(jax.random.PRNGKey(0)),
                                        jax.random.PRNGKey(1), x)
     np.testing.assert_allclose(float(metrics["fit_loss"]), 0.5 * eps**2 * DZ, rtol=1e-4)
