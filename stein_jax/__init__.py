@@ -3,6 +3,7 @@
 Core API (pure functions):
   svgd_direction: SVGD / importance-weighted SVGD direction, dense or tiled.
   ksd: kernel Stein discrepancy (U- and V-statistics), a diagnostic and a loss.
+  birth_death: a kill-and-replace step that moves mass between separated modes.
   kernels: RBF / IMQ kernels and bandwidth rules.
   sampler: SVGD as an optax-driven sampler (init / step / run).
   amortized: amortized SVGD (fit a network to SVGD-moved outputs).
@@ -11,8 +12,9 @@ Core API (pure functions):
 from stein_jax import amortized
 from stein_jax import kernels
 from stein_jax import sampler
-from stein_jax.stein import ksd, normalized_weights, svgd_direction
+from stein_jax.stein import birth_death, ksd, normalized_weights, svgd_direction
 
 __version__ = "0.1.0"
 
-__all__ = ["amortized", "kernels", "sampler", "ksd", "normalized_weights", "svgd_direction", "__version__"]
+__all__ = ["amortized", "kernels", "sampler", "birth_death", "ksd", "normalized_weights",
+           "svgd_direction", "__version__"]
