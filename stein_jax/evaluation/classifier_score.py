@@ -186,7 +186,8 @@ def train_classifier(x: np.ndarray, y: np.ndarray, *, num_classes: int, hidden: 
   return params
 
 
-def _fingerprint(*arrays: np.ndarray) -> str:
+def array_fingerprint(*arrays: np.ndarray) -> str:
+  """A short sha256 of the arrays' shapes, dtypes and bytes (the key of a cached classifier)."""
   h = hashlib.sha256()
   for a in arrays:
     a = np.ascontiguousarray(a)
@@ -250,7 +251,7 @@ def cached_classifier(name: str, x_train: np.ndarray, y_train: np.ndarray, x_tes
   """
   hparams = dict(num_classes=int(num_classes), hidden=[int(h) for h in hidden], num_epochs=int(num_epochs),
                  batch_size=int(batch_size), learning_rate=float(learning_rate), seed=int(seed))
-  key = hashlib.sha256(json.dumps([hparams, _fingerprint(x_train, y_train)], sort_keys=True).encode()).hexdigest()[:16]
+  key = hashlib.sha256(json.dumps([hparams, array_fingerprint(x_train, y_train)], sort_keys=True).encode()).hexdigest()[:16]
   root = pathlib.Path(cache_dir).expanduser() if cache_dir else data_lib.cache_dir()
   path = root / CACHE_SUBDIR / f"{name}_{key}.npz"
   module = _module(hidden, num_classes)

@@ -182,15 +182,6 @@ class ImageClassifier(NamedTuple):
   trained: bool
 
 
-def _fingerprint(*arrays) -> str:
-  h = hashlib.sha256()
-  for a in arrays:
-    a = np.ascontiguousarray(a)
-    h.update(str((a.shape, a.dtype.str)).encode())
-    h.update(a.tobytes())
-  return h.hexdigest()[:16]
-
-
 def cached_image_classifier(name: str, train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
                             test_labels: np.ndarray, *, num_classes: int, cache_dir: Optional[str] = None,
                             **hparams) -> ImageClassifier:
@@ -212,7 +203,7 @@ def cached_image_classifier(name: str, train_images: np.ndarray, train_labels: n
     raise ValueError(f"Unknown classifier settings {sorted(unknown)}; use {sorted(settings)}.")
   settings.update(hparams)
   key = hashlib.sha256(json.dumps([settings, int(num_classes), CACHE_FORMAT_VERSION,
-                                   _fingerprint(train_images, train_labels)], sort_keys=True).encode()).hexdigest()[:16]
+                                   score_lib.array_fingerprint(train_images, train_labels)], sort_keys=True).encode()).hexdigest()[:16]
   root = pathlib.Path(cache_dir).expanduser() if cache_dir else data_lib.cache_dir()
   path = root / CACHE_SUBDIR / f"{name}_{key}.msgpack"
   module = ConvClassifier(int(num_classes), int(settings["width"]))
