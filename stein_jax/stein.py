@@ -38,6 +38,7 @@ DEFAULT_MEMORY_BUDGET_BYTES = 512 * 2**20
 # a [rows, cols] float32 tile of 512 x 512 = 1 MiB stays in L2 while it is written by
 # the exp and read by the matmul, which is what makes the tiled loop compute-bound.
 DEFAULT_BLOCK = (2048, 512)
+NORMALIZATIONS = ("mean", "row_sum")  # of the SVGD direction: eq. (5), or the authors' SteinGAN code
 
 
 # --------------------------------------------------------------------------- checks
@@ -227,6 +228,7 @@ def _feature_direction(x, s, w, h_rule, kernel: kernels_lib.RadialKernel, repuls
   grad_{x_j} k(x_j, x_i) = J_g(x_j)^T 2 kappa'(r_ij) (g_j - g_i), so the repulsion
   needs the per-particle Jacobians J [n, m, d] (forward or reverse mode, whichever
   is cheaper). Used by SteinGAN (Liu & Wang 2017, sec. 5.2) with g an encoder.
+  Returns (phi [n, d], kernel mass sum_j w_j k_ij [n, 1]).
   """
   g = features(x)
   if g.ndim != 2 or g.shape[0] != x.shape[0]:
@@ -236,8 +238,9 @@ def _feature_direction(x, s, w, h_rule, kernel: kernels_lib.RadialKernel, repuls
   r = kernels_lib.pairwise_sq_dists(gc, gc)
   kmat = kernel.profile(r, h) * w[None, :]
   drive = jnp.matmul(kmat, s, precision=precision)
+  mass = jnp.maximum(jnp.sum(kmat, axis=1, keepdims=True), jnp.finfo(x.dtype).tiny)
   if not repulsion:
-    return drive
+    return drive, mass
   dmat = kernel.dprofile(r, h) * w[None, :]
   one = lambda xi: features(xi[None])[0]
   m, d = g.shape[-1], x.shape[-1]
@@ -245,7 +248,7 @@ def _feature_direction(x, s, w, h_rule, kernel: kernels_lib.RadialKernel, repuls
   a = jnp.einsum("jmd,jm->jd", jac, gc, precision=precision)  # J_j^T g_j
   term1 = jnp.matmul(dmat, a, precision=precision)
   term2 = jnp.einsum("ij,jmd,im->id", dmat, jac, gc, precision=precision, optimize=True)
-  return drive + 2.0 * (term1 - term2)
+  return drive + 2.0 * (term1 - term2), mass
 
 
 # ------------------------------------------------------------------------ dispatch
@@ -285,8 +288,17 @@ def choose_block(n: int, dtype, batch: int = 1, kernel=None,
   return DEFAULT_BLOCK
 
 
+def _kernel_mass(x, w, h, kernel: kernels_lib.RadialKernel, block, precision) -> Array:
+  """sum_j w_j k(x_j, x_i) for every i, [n, 1]: the "row_sum" normaliser (dense or tiled)."""
+  x = x - jnp.mean(x, axis=0)
+  if block is None:
+    kmat = kernel.profile(kernels_lib.pairwise_sq_dists(x, x), h)
+    return jnp.matmul(kmat, w[:, None], precision=precision)
+  return _tiled_kernel_product(x, w[:, None], h, kernel.profile, block, precision)
+
+
 def _direction_impl(x, s, log_weights, h_value, *, bandwidth, kernel, weight_groups, repulsion,
-                    features, block, precision):
+                    normalization, features, block, precision):
   """x, s [B, n, d]; log_weights [B, n] or None; h_value: traced fixed bandwidth or None."""
   n = x.shape[-2]
 
@@ -297,11 +309,19 @@ def _direction_impl(x, s, log_weights, h_value, *, bandwidth, kernel, weight_gro
       w = normalized_weights(lwi.astype(xi.dtype), weight_groups)
     if features is not None:
       rule = bandwidth if h_value is None else (lambda _: h_value)
-      return _feature_direction(xi, si, w, rule, kernel, repulsion, features, precision)
+      phi, mass = _feature_direction(xi, si, w, rule, kernel, repulsion, features, precision)
+      return phi if normalization == "mean" else phi / mass
     h = kernels_lib.resolve_bandwidth(bandwidth, xi) if h_value is None else h_value.astype(xi.dtype)
     if block is None:
-      return _dense_direction(xi, si, w, h, kernel, repulsion, precision)
-    return _blocked_direction(xi, si, w, h, kernel, repulsion, block, precision)
+      phi = _dense_direction(xi, si, w, h, kernel, repulsion, precision)
+    else:
+      phi = _blocked_direction(xi, si, w, h, kernel, repulsion, block, precision)
+    if normalization == "mean":
+      return phi
+    # k(x_i, x_i) = 1 with w_i > 0 keeps the mass positive; a particle of weight 0 far from all
+    # others could underflow it, hence the floor.
+    mass = _kernel_mass(xi, w, h, kernel, block, precision)
+    return phi / jnp.maximum(mass, jnp.finfo(xi.dtype).tiny)
 
   if log_weights is None:
     return jax.vmap(lambda a, b: one(a, b, None))(x, s)
@@ -312,7 +332,7 @@ def _direction_impl(x, s, log_weights, h_value, *, bandwidth, kernel, weight_gro
 # its ``features`` is usually a fresh closure over network parameters, which as a
 # static argument would recompile on every call (callers jit the enclosing step).
 _direction_jit = jax.jit(_direction_impl, static_argnames=(
-    "bandwidth", "kernel", "weight_groups", "repulsion", "features", "block", "precision"))
+    "bandwidth", "kernel", "weight_groups", "repulsion", "normalization", "features", "block", "precision"))
 
 
 def _flatten_tree(tree: PyTree, name: str) -> Tuple[Array, Callable[[Array], PyTree]]:
@@ -347,6 +367,7 @@ def svgd_direction(
     log_weights: Optional[Array] = None,
     weight_groups: int = 1,
     repulsion: bool = True,
+    normalization: str = "mean",
     features: Optional[Callable[[Array], Array]] = None,
     block_size: Union[None, int, Tuple[int, int]] = None,
     memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES,
@@ -373,6 +394,10 @@ def svgd_direction(
       (M groups of k samples in eq. (12) of Pu et al. 2017).
     repulsion: False drops the grad k term (the "kernel off" ablation of Liu & Wang
       2017, sec. 5.1), leaving a kernel-smoothed gradient.
+    normalization: "mean" (the papers' eq. (5): the weights w_j, 1/n without importance
+      weights) or "row_sum" (the authors' public SteinGAN code: phi(x_i) is divided by
+      sum_j w_j k(x_j, x_i), so an isolated particle still moves by its own full score
+      and the repulsion is relative to the local kernel mass; docs/stein_math.md sec. 11).
     features: optional g: [n, d] -> [n, m]; then k(x, y) = kappa(||g(x) - g(y)||^2) with
       the bandwidth rule applied to the features (SteinGAN, Liu & Wang sec. 5.2). Dense only.
     block_size: None (automatic: dense while its n x n temporaries fit
@@ -390,6 +415,8 @@ def svgd_direction(
   """
   kernel = kernels_lib.get_kernel(kernel)
   kernels_lib.check_bandwidth(bandwidth)
+  if normalization not in NORMALIZATIONS:
+    raise ValueError(f"normalization must be one of {NORMALIZATIONS}; got {normalization!r}.")
   unflatten = None
   if isinstance(particles, (jax.Array, np.ndarray)):
     x, s = particles, scores
@@ -417,7 +444,7 @@ def svgd_direction(
       x.reshape((batch, n, d)), s.reshape((batch, n, d)),
       None if log_weights is None else log_weights.reshape((batch, n)), h_value,
       bandwidth=rule, kernel=kernel, weight_groups=int(weight_groups), repulsion=bool(repulsion),
-      features=features, block=block, precision=precision)
+      normalization=normalization, features=features, block=block, precision=precision)
   out = out.reshape(x.shape)
   return out if unflatten is None else unflatten(out)
 

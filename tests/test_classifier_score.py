@@ -132,3 +132,22 @@ def test_mnist_classifier_scores_real_digits_high(tmp_path):
   score = cs.classifier_score(clf.apply_fn, clf.params, test)
   assert 5.0 < score <= 10.0  # real digits: fairly confident and spread over the ten classes
   assert cs.classifier_score(clf.apply_fn, clf.params, np.tile(test[:1], (100, 1))) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_class_coverage_counts_classes_above_the_threshold():
+  probs = np.eye(4)[np.array([0] * 50 + [1] * 30 + [2] * 16 + [3] * 4)]  # 50 %, 30 %, 16 %, 4 %
+  assert cs.class_coverage(probs, 0.05) == 3
+  assert cs.class_coverage(probs, 0.04) == 4
+  assert cs.class_coverage(np.eye(4)[np.zeros(10, int)], 0.05) == 1
+  with pytest.raises(ValueError, match="threshold"):
+    cs.class_coverage(probs, 0.0)
+
+
+def test_mean_pairwise_distance_matches_scipy_pdist():
+  from scipy.spatial.distance import pdist
+  x = np.random.default_rng(0).normal(size=(23, 2, 3))
+  np.testing.assert_allclose(cs.mean_pairwise_distance(x, block=5), pdist(x.reshape(23, -1)).mean(), rtol=1e-10)
+  np.testing.assert_allclose(cs.mean_pairwise_distance(x, max_points=7, block=3),
+                             pdist(x.reshape(23, -1)[:7]).mean(), rtol=1e-10)
+  assert cs.mean_pairwise_distance(np.ones((5, 4))) == 0.0
+  assert cs.mean_pairwise_distance(np.ones((1, 4))) == 0.0

@@ -108,6 +108,60 @@ def classifier_score(apply_fn: Callable[[PyTree, Array], Array], params: PyTree,
   return float(inception_score(class_probabilities(apply_fn, params, x, batch_size=batch_size), num_splits))
 
 
+# ------------------------------------------------------------------------------------------------ diversity
+
+
+def class_coverage(probs: Array, threshold: float = 0.05) -> int:
+  """How many classes hold at least ``threshold`` of the samples by the classifier's argmax.
+
+  A diversity measure beside the classifier score that a generator cannot reach with one confident mode: 10 of 10
+  for real MNIST digits at 5 %, 1 for a collapsed generator.
+
+  Args:
+    probs: ``p(y | x_i)``, ``[n, C]``.
+    threshold: the fraction of samples a class must hold, in ``(0, 1]``.
+
+  Returns:
+    An int in ``[0, C]``.
+  """
+  _check_probs(probs)
+  if not 0.0 < threshold <= 1.0:
+    raise ValueError(f"threshold must lie in (0, 1]; got {threshold!r}.")
+  probs = np.asarray(probs)
+  counts = np.bincount(np.argmax(probs, axis=1), minlength=probs.shape[1])
+  return int(np.sum(counts >= threshold * probs.shape[0]))
+
+
+def mean_pairwise_distance(x: Array, *, max_points: int = 2000, block: int = 500) -> float:
+  """Mean Euclidean distance ``||x_i - x_j||`` over all pairs ``i < j`` of the first ``max_points`` rows.
+
+  Small when a generator collapses (0 for one repeated sample); compared with the same figure on real data it says
+  how spread the samples are in pixel space. Computed in ``block x block`` tiles (never ``n x n``), in float64.
+
+  Args:
+    x: samples ``[n, ...]`` (flattened per row).
+    max_points: rows used (the first ones; the pair count grows as n^2).
+    block: tile size.
+
+  Returns:
+    The mean distance (0.0 for fewer than two rows).
+  """
+  x = np.asarray(x, np.float64).reshape(np.shape(x)[0], -1)[:max_points]
+  n = x.shape[0]
+  if n < 2:
+    return 0.0
+  sq = np.sum(x * x, axis=1)
+  total = 0.0
+  for a in range(0, n, block):
+    for b in range(a, n, block):
+      r = sq[a:a + block, None] + sq[None, b:b + block] - 2.0 * x[a:a + block] @ x[b:b + block].T
+      dist = np.sqrt(np.maximum(r, 0.0))
+      if a == b:
+        dist = np.triu(dist, k=1)
+      total += dist.sum()
+  return float(total / (n * (n - 1) / 2))
+
+
 # ------------------------------------------------------------------------------------------------ the classifier
 
 

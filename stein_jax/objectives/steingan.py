@@ -104,7 +104,8 @@ def energy_loss(apply_fn: Callable, params: PyTree, positives: Array, negatives:
 
 def generator_direction(apply_fn: Callable, params: PyTree, negatives: Array, *,
                         bandwidth: Any = "median_log", kernel: Any = None,
-                        features: Optional[Callable[[Array], Array]] = None, use_kernel: bool = True) -> Array:
+                        features: Optional[Callable[[Array], Array]] = None, use_kernel: bool = True,
+                        kernel_normalization: str = "mean") -> Array:
   """``phi*(x-_i)`` of Algorithm 2 step 3: the SVGD direction (eq. (5)) at the negatives toward ``p_theta``.
 
   ``phi*(x) = 1/m sum_j [grad_{x_j} f(x_j) k(x_j, x) + grad_{x_j} k(x_j, x)]`` with the RBF kernel
@@ -124,6 +125,8 @@ def generator_direction(apply_fn: Callable, params: PyTree, negatives: Array, *,
     kernel: ``None`` (RBF) or a ``stein_jax.kernels`` kernel.
     features: optional ``x [m, ...] -> [m, k]`` used inside the kernel.
     use_kernel: False gives the score alone (see above).
+    kernel_normalization: "mean" (eq. (5), ``1/m``) or "row_sum" (the authors' code divides ``phi*(x_i)`` by
+      ``sum_j k(x_j, x_i)``; docs/steingan.md).
 
   Returns:
     ``phi*`` with the shape of ``negatives``; no gradient flows to ``params`` or ``negatives``.
@@ -141,7 +144,7 @@ def generator_direction(apply_fn: Callable, params: PyTree, negatives: Array, *,
   if features is not None:
     flat_features = lambda y: features(y.reshape((y.shape[0],) + shape))
   phi = svgd_direction(x.reshape(m, -1), score.reshape(m, -1), bandwidth=bandwidth, kernel=kernel,
-                       features=flat_features)
+                       features=flat_features, normalization=kernel_normalization)
   return phi.reshape(x.shape)
 
 
@@ -231,6 +234,7 @@ def update(
     bandwidth: Any = "median_log",
     kernel: Any = None,
     features: Optional[Callable[[Array, PyTree], Array]] = None,
+    kernel_normalization: str = "mean",
 ) -> tuple[SteinGANState, Metrics]:
   """One iteration of Algorithm 2 (SteinGAN), or of SteinCD-GAN(alpha) when ``alpha > 0``.
 
@@ -262,6 +266,7 @@ def update(
     bandwidth, kernel: SVGD kernel of both the generator direction and the SteinCD negatives.
     features: optional ``features(x [m, ...], theta) -> [m, k]``: the kernel of the generator direction is put on
       these features of the current energy parameters (sec. 5.2).
+    kernel_normalization: "mean" (eq. (5)) or "row_sum" (the authors' code) for the generator direction.
 
   Returns:
     ``(new_state, metrics)``; ``metrics["finite"]`` is False when a negative, the direction or a gradient is not
@@ -283,7 +288,7 @@ def update(
   # Step 3: the generator follows phi* toward p_theta.
   feats = None if features is None else (lambda y: features(y, jax.lax.stop_gradient(theta)))
   phi = generator_direction(energy_apply, theta, generated, bandwidth=bandwidth, kernel=kernel, features=feats,
-                            use_kernel=use_kernel)
+                            use_kernel=use_kernel, kernel_normalization=kernel_normalization)
   if generator_update == "chain_rule":
     g_grads = amortized.chain_rule_gradient(generator_apply, eta, (noise,), step_size * phi / m)
     g_updates, generator_opt = generator_tx.update(g_grads, state.generator_opt, eta)
