@@ -40,6 +40,7 @@ from stein_jax.train.figures import new_figure
 
 METHODS = ("steincd", "stein_sm", "cd1", "cd10", "mle")
 PREPROCESSINGS = ("center_scale", "unit")
+ENERGY_DATASETS = ("mnist", "synthetic_rbm", "synthetic_pixels")
 SYNTHETIC_DATA_SEED = 1234  # the synthetic data set does not change with config.seed
 
 
@@ -92,8 +93,11 @@ def load_energy_data(dataset: str, data_dir: str | None, preprocess: str, num_ev
     train, valid, test = split("train"), split("valid"), split("test")
   elif dataset == "synthetic_rbm":
     train, valid, test = _synthetic_rbm_data(synthetic_dim, num_hidden)
+  elif dataset == "synthetic_pixels":
+    # The same samples squashed into (0, 1): a pixel-like stand-in for MNIST with [0, 1] preprocessing (tests).
+    train, valid, test = (1.0 / (1.0 + np.exp(-2.0 * a)) for a in _synthetic_rbm_data(synthetic_dim, num_hidden))
   else:
-    raise ValueError(f"config.dataset must be 'mnist' or 'synthetic_rbm'; got {dataset!r}.")
+    raise ValueError(f"config.dataset must be one of {ENERGY_DATASETS}; got {dataset!r}.")
   return EnergyData(train, valid, test, num_eval_train, preprocess)
 
 

@@ -8,8 +8,11 @@ the SVGD direction toward the RBM, the RBM contrasts the data with the generator
 ``config.alpha`` per example, with the SteinCD negatives of Algorithm 1.
 
 Evaluations log the exact average log-likelihood of the RBM (``test/loglik``, ``valid/loglik``,
-``train_subset/loglik``, nats per image in the preprocessed space, as ``experiments/energy.py``), the classifier
-score of ``num_score_samples`` generated images (``eval/classifier_score``, Fig. 1(b)), the exact mean
+``train_subset/loglik``, nats per image in the preprocessed space, as ``experiments/energy.py``, and the same in
+[0, 1]-pixel nats as ``*/loglik_pixels``, the units of the authors' published figures), the classifier
+score of ``num_score_samples`` generated images (``eval/classifier_score``, Fig. 1(b)), two diversity measures
+(``eval/class_coverage``: how many classes hold >= 5 % of the samples by the classifier; ``eval/mean_pairwise_distance``
+of the samples in [0, 1] pixels, beside the same figure for test digits in ``final.json``), the exact mean
 log-density of generated images under the RBM (``eval/generator_logp``) and their pixel spread
 (``eval/sample_pixel_std``, the mean over pixels of the standard deviation across samples: low when the generator
 collapses). ``finalize`` writes ``DIR/figures/samples.png`` (a grid of generator samples: Fig. 1(c), or Fig. 1(d) for
@@ -43,6 +46,10 @@ from stein_jax.train.figures import new_figure
 
 GENERATORS = ("conv", "mlp")
 NOISES = ("uniform", "normal")
+RBM_INITS = ("normal", "uniform")
+GENERATOR_OUTPUTS = ("linear", "sigmoid")
+KERNEL_NORMALIZATIONS = ("mean", "row_sum")
+COVERAGE_THRESHOLD = 0.05
 SYNTHETIC_CLASSES = 4
 LABEL_SEED = 4321
 
@@ -61,6 +68,28 @@ def _check_config(config) -> None:
        f"config.discount (gamma) must lie in [0, 1); got {config.discount!r}.")
   need(config.generator in GENERATORS, f"config.generator must be one of {GENERATORS}; got {config.generator!r}.")
   need(config.noise in NOISES, f"config.noise must be one of {NOISES}; got {config.noise!r}.")
+  need(config.rbm_init in RBM_INITS, f"config.rbm_init must be one of {RBM_INITS}; got {config.rbm_init!r}.")
+  need(config.generator_output in GENERATOR_OUTPUTS,
+       f"config.generator_output must be one of {GENERATOR_OUTPUTS}; got {config.generator_output!r}.")
+  need(config.kernel_normalization in KERNEL_NORMALIZATIONS,
+       f"config.kernel_normalization must be one of {KERNEL_NORMALIZATIONS} ('mean': the paper's 1/m, 'row_sum': "
+       f"the authors' code); got {config.kernel_normalization!r}.")
+  need(isinstance(config.generator_normalization, bool),
+       f"config.generator_normalization must be True or False; got {config.generator_normalization!r}.")
+  need(not (config.generator_normalization and config.batch_size < 2),
+       f"config.generator_normalization=True normalises with batch statistics and needs config.batch_size >= 2; "
+       f"got batch_size={config.batch_size}.")
+  need(not (config.generator_normalization and config.generator != "conv"),
+       "config.generator_normalization=True is implemented for config.generator='conv' (the paper's generator).")
+  need(config.generator_output == "linear" or config.preprocess == "unit",
+       f"config.generator_output='sigmoid' makes pixels in [0, 1], but config.preprocess={config.preprocess!r} maps "
+       "the data elsewhere; use --config.preprocess=unit (the authors' [0, 1] pixels) or "
+       "--config.generator_output=linear.")
+  need(config.generator_output == "linear" or config.generator == "conv",
+       "config.generator_output='sigmoid' is implemented for config.generator='conv'.")
+  need(isinstance(config.weight_decay, (int, float)) and config.weight_decay >= 0,
+       f"config.weight_decay must be >= 0; got {config.weight_decay!r}.")
+  need(config.init_scale > 0, f"config.init_scale must be positive; got {config.init_scale!r}.")
   for key in ("step_size", "cd_step_size", "energy_learning_rate", "generator_learning_rate"):
     need(config[key] > 0, f"config.{key} must be positive; got {config[key]!r}.")
   for key in ("noise_dim", "num_fit_steps", "num_score_samples", "num_samples", "batch_size", "generator_hidden",
@@ -81,6 +110,12 @@ def _bandwidth(value):
                        f"got {value!r}.") from None
   kernels.check_bandwidth(value)
   return value
+
+
+def _adam(learning_rate, b1, weight_decay):
+  """Adam, with the L2 penalty ``weight_decay * theta`` added to the gradient first when > 0 (the authors' code)."""
+  adam = optax.adam(learning_rate, b1=b1)
+  return optax.chain(optax.add_decayed_weights(weight_decay), adam) if weight_decay > 0 else adam
 
 
 @jax.jit
@@ -113,14 +148,23 @@ class SteinGANExperiment(Experiment):
     if config.generator == "conv" and (side * side != dim or side % 4):
       raise ValueError(f"config.generator='conv' makes square images with sides divisible by 4, but the data "
                        f"dimension is {dim}; use --config.generator=mlp.")
-    self.energy = GaussianBernoulliRBM(config.num_hidden, weight_init=jax.nn.initializers.normal(config.init_scale))
+    if config.generator_output == "sigmoid" and (self.data.train.min() < 0 or self.data.train.max() > 1):
+      raise ValueError(f"config.generator_output='sigmoid' makes pixels in [0, 1], but the {config.dataset!r} data "
+                       f"span [{self.data.train.min():.3g}, {self.data.train.max():.3g}]; use "
+                       "--config.generator_output=linear.")
+    init = (jax.nn.initializers.normal(config.init_scale) if config.rbm_init == "normal" else
+            jax.nn.initializers.uniform(2.0 * config.init_scale))
+    if config.rbm_init == "uniform":  # U[-s, s]: flax's uniform(scale) draws from [0, scale)
+      init = lambda key, shape, dtype=jnp.float32, _u=init: _u(key, shape, dtype) - config.init_scale
+    self.energy = GaussianBernoulliRBM(config.num_hidden, weight_init=init)
     if config.generator == "conv":
       self.generator = ConvGenerator(image_shape=(side, side, 1), hidden=config.generator_hidden,
-                                     channels=config.generator_channels, flatten=True)
+                                     channels=config.generator_channels, flatten=True,
+                                     normalize=config.generator_normalization, output=config.generator_output)
     else:
       self.generator = MLPGenerator(dim, hidden=(config.generator_hidden, config.generator_hidden))
-    self.energy_tx = optax.adam(config.energy_learning_rate, b1=config.adam_b1)
-    self.generator_tx = optax.adam(config.generator_learning_rate, b1=config.adam_b1)
+    self.energy_tx = _adam(config.energy_learning_rate, config.adam_b1, config.weight_decay)
+    self.generator_tx = _adam(config.generator_learning_rate, config.adam_b1, config.weight_decay)
     self.batcher = data_lib.Batcher(self.data.train, config.batch_size, config.seed)
     self._eval_sets = {"test": jnp.asarray(self.data.test), "valid": jnp.asarray(self.data.valid),
                        "train_subset": jnp.asarray(self.data.train_subset)}
@@ -137,7 +181,7 @@ class SteinGANExperiment(Experiment):
 
   def init_state(self, rng, config):
     energy = self.energy.init(jax.random.fold_in(rng, 0), jnp.zeros((1, config.num_visible), jnp.float32))
-    generator = self.generator.init(jax.random.fold_in(rng, 1), jnp.zeros((1, config.noise_dim), jnp.float32))
+    generator = self.generator.init(jax.random.fold_in(rng, 1), jnp.zeros((2, config.noise_dim), jnp.float32))
     inner = steingan.init(energy, generator, self.energy_tx, self.generator_tx)
     return TrainState(step=jnp.zeros((), jnp.int32), params={"energy": inner.energy, "generator": inner.generator},
                       opt_state={"energy": inner.energy_opt, "generator": inner.generator_opt},
@@ -154,7 +198,8 @@ class SteinGANExperiment(Experiment):
         generator_tx=self.generator_tx, alpha=float(config.alpha), discount=float(config.discount),
         use_kernel=bool(config.use_kernel), generator_update=config.generator_update,
         step_size=float(config.step_size), cd_step_size=float(config.cd_step_size),
-        num_fit_steps=int(config.num_fit_steps), bandwidth=self.bandwidth)
+        num_fit_steps=int(config.num_fit_steps), bandwidth=self.bandwidth,
+        kernel_normalization=config.kernel_normalization)
     # A non-finite step is logged as a NaN loss, which the platform reports with its step.
     metrics["loss"] = jnp.where(metrics.pop("finite"), metrics["loss"], jnp.nan)
     new = state.replace(step=state.step + 1, params={"energy": inner.energy, "generator": inner.generator},
@@ -186,40 +231,64 @@ class SteinGANExperiment(Experiment):
   def samples(self, generator_params, n, seed_offset=0):
     """``n`` generator samples ``[n, d]`` in the model's space, from a fixed evaluation noise."""
     rng = jax.random.fold_in(jax.random.key(self.config.seed + 10_000), seed_offset)
+    # Whole chunks only: a generator with batch-statistics normalisation needs more than one sample per call.
+    chunk = min(1000, max(n, 2))
     out = []
-    for i, start in enumerate(range(0, n, 1000)):
-      out.append(np.asarray(self._generate(generator_params, self.noise(jax.random.fold_in(rng, i),
-                                                                          min(1000, n - start)))))
-    return np.concatenate(out, axis=0)
+    for i, _ in enumerate(range(0, n, chunk)):
+      out.append(np.asarray(self._generate(generator_params, self.noise(jax.random.fold_in(rng, i), chunk))))
+    return np.concatenate(out, axis=0)[:n]
 
   def _generator_metrics(self, params, workdir):
     x = self.samples(params["generator"], self.config.num_score_samples)
     clf = self.classifier(workdir)
     pixels = self.data.to_pixels(x).astype(np.float32)
+    probs = score_lib.class_probabilities(clf.apply_fn, clf.params, pixels)
     return {
-        "classifier_score": score_lib.classifier_score(clf.apply_fn, clf.params, pixels),
+        "classifier_score": float(score_lib.inception_score(probs)),
+        "class_coverage": score_lib.class_coverage(probs, COVERAGE_THRESHOLD),
+        "mean_pairwise_distance": score_lib.mean_pairwise_distance(pixels),
         "generator_logp": float(_mean_loglik(params["energy"], jnp.asarray(x[:5000]))),
         "sample_pixel_std": float(pixels.std(0).mean()),
     }
 
+  def _logliks(self, energy_params):
+    """Exact mean test / valid / train-subset log-likelihoods, in the model's space and in [0, 1]-pixel nats.
+
+    ``x' = (x - mean) / scale`` has Jacobian ``scale^-d``, so ``log p(x) = log p'(x') - d log scale`` in pixels; for
+    ``preprocess="unit"`` the two agree (the units of the authors' published -771.2 / -989.6).
+    """
+    shift = -self.data.train.shape[1] * float(np.log(self.data.scale))
+    out = {}
+    for name, x in self._eval_sets.items():
+      value = float(_mean_loglik(energy_params, x))
+      out[f"{name}/loglik"] = value
+      out[f"{name}/loglik_pixels"] = value + shift
+    return out
+
   def evaluate(self, state, step, workdir):
     params = jax.device_get(state.params)
-    out = {f"{name}/loglik": float(_mean_loglik(params["energy"], x)) for name, x in self._eval_sets.items()}
+    out = self._logliks(params["energy"])
     out.update(self._generator_metrics(params, workdir))
     return out
 
   def finalize(self, state, workdir):
     config = self.config
     params = jax.device_get(state.params)
-    final = {name: float(_mean_loglik(params["energy"], x)) for name, x in self._eval_sets.items()}
+    logliks = self._logliks(params["energy"])
+    final = {name: logliks[f"{name}/loglik"] for name in self._eval_sets}
+    final.update({f"{name}_pixels": logliks[f"{name}/loglik_pixels"] for name in self._eval_sets})
     final.update(self._generator_metrics(params, workdir))
     clf = self.classifier(workdir)
     final["classifier_test_accuracy"] = clf.test_accuracy
-    final["classifier_score_test_data"] = score_lib.classifier_score(
-        clf.apply_fn, clf.params, self.data.to_pixels(self.data.test).astype(np.float32))
+    test_pixels = self.data.to_pixels(self.data.test).astype(np.float32)
+    test_probs = score_lib.class_probabilities(clf.apply_fn, clf.params, test_pixels)
+    final["classifier_score_test_data"] = float(score_lib.inception_score(test_probs))
+    final["class_coverage_test_data"] = score_lib.class_coverage(test_probs, COVERAGE_THRESHOLD)
+    final["mean_pairwise_distance_test_data"] = score_lib.mean_pairwise_distance(test_pixels)
     final.update(alpha=config.alpha, use_kernel=config.use_kernel, generator_update=config.generator_update,
                  discount=config.discount, seed=config.seed, num_steps=int(jax.device_get(state.step)),
-                 num_score_samples=config.num_score_samples)
+                 num_score_samples=config.num_score_samples, kernel_normalization=config.kernel_normalization,
+                 generator_normalization=config.generator_normalization, preprocess=config.preprocess)
     if jax.process_index() == 0:
       with open(os.path.join(workdir, "final.json"), "w") as f:
         json.dump(final, f, indent=1)
@@ -250,16 +319,20 @@ class SteinGANExperiment(Experiment):
     records = [r for r in read_metrics(workdir) if "test/loglik" in r]
     if not records:
       return
-    fig = new_figure(figsize=(9, 3.5))
-    ax1, ax2 = fig.subplots(1, 2)
+    fig = new_figure(figsize=(12, 3.5))
+    axes = fig.subplots(1, 3)
     steps = [r["step"] for r in records]
-    ax1.plot(steps, [float(r["test/loglik"]) for r in records])
-    ax1.set_ylabel("test log-likelihood (nats / image)")
-    ax2.plot(steps, [float(r["eval/classifier_score"]) for r in records])
-    ax2.set_ylabel("classifier score")
-    for ax in (ax1, ax2):
+    key = "test/loglik_pixels" if "test/loglik_pixels" in records[-1] else "test/loglik"
+    panels = [(key, "exact test log-likelihood\n(nats / image, [0, 1] pixels)"),
+              ("eval/classifier_score", "classifier score of samples\n(1: one class; real digits ~9)"),
+              ("eval/class_coverage", f"classes holding >= {COVERAGE_THRESHOLD:.0%}\nof the samples")]
+    for ax, (name, label) in zip(axes, panels):
+      if name in records[-1]:
+        ax.plot(steps, [float(r[name]) for r in records], marker="o", markersize=3)
+      ax.set_ylabel(label, fontsize=9)
       ax.set_xlabel("iteration")
-    fig.suptitle(self._title(), fontsize=10)
+      ax.grid(alpha=0.3)
+    fig.suptitle(f"{self._title()}, seed {self.config.seed}", fontsize=10)
     fig.tight_layout()
     save_figure(fig, workdir, "curves")
 

@@ -18,6 +18,8 @@ def test_median_rules_match_numpy():
   np.testing.assert_allclose(kernels.median_bandwidth(jnp.asarray(x)), med2, rtol=1e-5)
   np.testing.assert_allclose(kernels.median_log_bandwidth(jnp.asarray(x)), med2 / np.log(31),
                              rtol=1e-5)
+  np.testing.assert_allclose(kernels.median_log1p_bandwidth(jnp.asarray(x)), med2 / np.log(32),
+                             rtol=1e-5)
 
 
 def test_median_subsamples_large_sets_deterministically():
@@ -44,7 +46,8 @@ def test_kernel_values_and_derivatives():
   np.testing.assert_allclose(kernels.imq()(x, y, 2.0), (1 + 3.25 / 2) ** -0.5, rtol=1e-6)
 
 
-@pytest.mark.parametrize("rule", [kernels.median_bandwidth, kernels.median_log_bandwidth])
+@pytest.mark.parametrize("rule", [kernels.median_bandwidth, kernels.median_log_bandwidth,
+                                  kernels.median_log1p_bandwidth])
 @pytest.mark.parametrize("case", ["one", "identical", "huge", "tiny", "two"])
 def test_bandwidth_always_finite_positive(rule, case):
   x = {
@@ -61,7 +64,8 @@ def test_bandwidth_always_finite_positive(rule, case):
   if case == "huge":
     assert h == float(jnp.finfo(jnp.float32).max) or h == 1.0
   if case == "two":
-    want = 25.0 if rule is kernels.median_bandwidth else 25.0 / np.log(2)
+    want = {kernels.median_bandwidth: 25.0, kernels.median_log_bandwidth: 25.0 / np.log(2),
+            kernels.median_log1p_bandwidth: 25.0 / np.log(3)}[rule]
     np.testing.assert_allclose(h, want, rtol=1e-6)
 
 

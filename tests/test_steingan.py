@@ -345,3 +345,23 @@ def test_steingan_learns_a_gaussian_and_the_kernel_gives_diversity(use_kernel):
     # Without the repulsive term the generator maximises E f(G(xi)): it collapses to the mode, so the energy's
     # contrast never vanishes and its covariance is far from the data's.
     assert np.trace(np.cov(samples.T)) < 0.3
+
+
+def test_conv_generator_batch_normalisation_and_sigmoid_output():
+  gen = ConvGenerator(image_shape=(8, 8, 1), hidden=6, channels=2, normalize=True, output="sigmoid")
+  xi = jax.random.uniform(jax.random.key(0), (5, 3), minval=-1, maxval=1)
+  params = gen.init(jax.random.key(1), xi)
+  assert "bias" not in params["params"]["Dense_0"]  # the normalisation removes it
+  x = gen.apply(params, xi)
+  assert x.shape == (5, 64) and bool(jnp.all((x > 0) & (x < 1)))
+  # Every hidden feature of a batch is standardised: a batch cannot map to one image unless the output layer
+  # ignores all hidden units; and a sample depends on its batch.
+  from stein_jax.models.generator import batch_standardize
+  h = batch_standardize(jax.random.normal(jax.random.key(2), (7, 3, 3, 4)) * 5 + 2)
+  np.testing.assert_allclose(jnp.mean(h, axis=(0, 1, 2)), 0.0, atol=1e-5)
+  np.testing.assert_allclose(jnp.mean(h**2, axis=(0, 1, 2)), 1.0, rtol=1e-4)
+  assert not np.allclose(gen.apply(params, xi[:3])[0], x[0])
+  with pytest.raises(ValueError, match="batch of at least 2"):
+    gen.apply(params, xi[:1])
+  with pytest.raises(ValueError, match="output must be one of"):
+    ConvGenerator(image_shape=(8, 8, 1), hidden=6, channels=2, output="tanh").init(jax.random.key(1), xi)

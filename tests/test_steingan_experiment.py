@@ -17,7 +17,7 @@ DIM = 16
 
 def _config(tmp_path, **overrides):
   config = steingan_rbm_mnist.get_config()
-  config.update(dataset="synthetic_rbm", synthetic_dim=DIM, num_visible=DIM, num_hidden=3, batch_size=20,
+  config.update(dataset="synthetic_pixels", synthetic_dim=DIM, num_visible=DIM, num_hidden=3, batch_size=20,
                 num_eval_train=100, num_steps=6, eval_every=3, checkpoint_every=3, log_every=3, noise_dim=4,
                 generator_hidden=8, generator_channels=2, num_score_samples=200, num_samples=16,
                 classifier_epochs=1, classifier_cache_dir=str(tmp_path / "cache"), alpha=0.5)
@@ -37,9 +37,11 @@ def test_runs_logs_and_resumes_exactly(tmp_path):
   assert [r["step"] for r in evals] == [3, 6]
   for r in evals:
     for key in ("test/loglik", "valid/loglik", "eval/classifier_score", "eval/generator_logp",
-                "eval/sample_pixel_std"):
+                "eval/sample_pixel_std", "eval/mean_pairwise_distance"):
       assert np.isfinite(float(r[key]))
     assert 1.0 - 1e-4 <= float(r["eval/classifier_score"]) <= 4.0 + 1e-4  # 4 synthetic classes
+    assert 0 <= int(r["eval/class_coverage"]) <= 4
+    assert r["test/loglik_pixels"] == r["test/loglik"]  # [0, 1] pixels: no change of variables
   train = [r for r in records if "train/loss" in r]
   assert 0.0 < float(train[-1]["train/cd_fraction"]) < 1.0  # alpha = 0.5 mixes both sources
   experiment = SteinGANExperiment(_config(tmp_path))
@@ -48,6 +50,7 @@ def test_runs_logs_and_resumes_exactly(tmp_path):
   with open(tmp_path / "straight" / "final.json") as f:
     final = json.load(f)
   assert final["test"] == pytest.approx(exact, rel=1e-5) and final["num_steps"] == 6
+  assert final["class_coverage_test_data"] >= 1 and final["mean_pairwise_distance_test_data"] > 0
   assert (tmp_path / "straight" / "figures" / "samples.png").exists()
   assert (tmp_path / "straight" / "figures" / "curves.png").exists()
   # Interrupted at step 3 and resumed: the same parameters and the same metrics as the uninterrupted run.
@@ -57,9 +60,32 @@ def test_runs_logs_and_resumes_exactly(tmp_path):
   assert read_metrics(str(tmp_path / "resumed")) == records
 
 
+def test_legacy_setting_reports_pixel_nats_with_the_jacobian(tmp_path):
+  config = steingan_rbm_mnist.get_config("legacy")
+  base = _config(tmp_path)
+  for key in ("synthetic_dim", "num_visible", "num_hidden", "batch_size", "num_eval_train", "noise_dim",
+              "generator_hidden", "generator_channels", "num_score_samples", "num_samples", "classifier_epochs",
+              "classifier_cache_dir"):
+    config[key] = base[key]
+  config.update(dataset="synthetic_rbm", num_steps=2, eval_every=2, checkpoint_every=2, log_every=2)
+  _run(config, tmp_path / "legacy")
+  record = [r for r in read_metrics(str(tmp_path / "legacy")) if "test/loglik" in r][-1]
+  scale = SteinGANExperiment(config).data.scale
+  assert scale != 1.0
+  assert record["test/loglik_pixels"] == pytest.approx(record["test/loglik"] - DIM * np.log(scale), rel=1e-6)
+
+
+def test_sample_batches_with_batch_normalisation_are_whole_chunks(tmp_path):
+  experiment = SteinGANExperiment(_config(tmp_path))
+  state = experiment.init_state(jax.random.key(0), experiment.config)
+  x = experiment.samples(state.params["generator"], 1001)  # would leave a chunk of 1
+  assert x.shape == (1001, DIM) and np.all((x >= 0) & (x <= 1))
+
+
 def test_kernel_free_regression_variant_runs(tmp_path):
   state = _run(_config(tmp_path, use_kernel=False, generator_update="regression", num_fit_steps=2, alpha=0.0,
-                       discount=0.1, generator="mlp", num_steps=3), tmp_path / "run")
+                       discount=0.1, generator="mlp", generator_normalization=False, generator_output="linear",
+                       num_steps=3), tmp_path / "run")
   assert int(state.step) == 3
   train = [r for r in read_metrics(str(tmp_path / "run")) if "train/loss" in r]
   assert float(train[-1]["train/cd_fraction"]) == 0.0 and float(train[-1]["train/generator_fit_loss"]) > 0
@@ -73,9 +99,16 @@ def test_kernel_free_regression_variant_runs(tmp_path):
     ({"noise": "cauchy"}, "noise"),
     ({"bandwidth": "widest"}, "bandwidth"),
     ({"num_visible": 784}, "num_visible=16"),
-    ({"synthetic_dim": 15, "num_visible": 15}, "generator=mlp"),
+    ({"synthetic_dim": 15, "num_visible": 15, "generator_output": "linear"}, "generator=mlp"),
     ({"num_hidden": 30}, "MAX_EXACT_HIDDEN"),
     ({"num_fit_steps": 0}, "num_fit_steps"),
+    ({"kernel_normalization": "sum"}, "kernel_normalization"),
+    ({"generator_output": "tanh"}, "generator_output"),
+    ({"rbm_init": "xavier"}, "rbm_init"),
+    ({"preprocess": "center_scale"}, "preprocess=unit"),  # sigmoid output on centred data
+    ({"dataset": "synthetic_rbm"}, "generator_output=linear"),  # sigmoid output, data outside [0, 1]
+    ({"batch_size": 1}, "batch_size >= 2"),
+    ({"weight_decay": -1.0}, "weight_decay"),
 ])
 def test_bad_config_values_are_rejected(tmp_path, overrides, match):
   with pytest.raises(ValueError, match=match):

@@ -32,6 +32,7 @@ import numpy as np
 import optax
 
 from stein_jax import amortized, svgd_direction
+from stein_jax import kernels as kernels_lib
 from stein_jax.objectives import energy as energy_objectives
 
 Array = jax.Array
@@ -39,6 +40,9 @@ PyTree = Any
 Metrics = dict[str, Array]
 
 GENERATOR_UPDATES = ("chain_rule", "regression")
+DIRECTIONS = ("svgd", "nearest_neighbor")
+NEAREST_NEIGHBOR_REPULSION = 0.5
+"""Weight of the one-neighbour repulsion in the authors' April 2017 code (``svgd_grad = grad + dxkxy / 2.``)."""
 
 
 def _is_concrete(value: Any) -> bool:
@@ -72,7 +76,7 @@ def _all_finite(*arrays: Array) -> Array:
 
 
 def energy_loss(apply_fn: Callable, params: PyTree, positives: Array, negatives: Array, *,
-                discount: float = 0.0) -> tuple[Array, Metrics]:
+                discount: float = 0.0, negative_apply_fn: Optional[Callable] = None) -> tuple[Array, Metrics]:
   """The energy's loss of Algorithm 2 step 4; descending it is eq. (23).
 
   ``loss = -(mean_i f(x+_i) - (1 - discount) * mean_i f(x-_i))`` with the negatives held constant, so
@@ -85,6 +89,8 @@ def energy_loss(apply_fn: Callable, params: PyTree, positives: Array, negatives:
     positives: data minibatch ``x+``, ``[m, ...]``.
     negatives: negatives ``x-``, ``[m', ...]`` (same trailing shape); a constant for differentiation.
     discount: ``gamma`` in ``[0, 1)``.
+    negative_apply_fn: optional separate ``apply_fn`` for the negatives (e.g. another dropout draw); default
+      ``apply_fn``.
 
   Returns:
     ``(loss, metrics)``: "energy_pos" / "energy_neg" are the means of ``-f`` on positives / negatives, "finite" is
@@ -96,7 +102,7 @@ def energy_loss(apply_fn: Callable, params: PyTree, positives: Array, negatives:
                      "same trailing (per-example) shape.")
   negatives = jax.lax.stop_gradient(negatives)
   f_pos = jnp.mean(_negative_energies(apply_fn, params, positives, "positives"))
-  f_neg = jnp.mean(_negative_energies(apply_fn, params, negatives, "negatives"))
+  f_neg = jnp.mean(_negative_energies(negative_apply_fn or apply_fn, params, negatives, "negatives"))
   loss = -(f_pos - (1.0 - discount) * f_neg)
   metrics = {"loss": loss, "energy_pos": -f_pos, "energy_neg": -f_neg, "finite": _all_finite(negatives, loss)}
   return loss, metrics
@@ -146,6 +152,71 @@ def generator_direction(apply_fn: Callable, params: PyTree, negatives: Array, *,
   phi = svgd_direction(x.reshape(m, -1), score.reshape(m, -1), bandwidth=bandwidth, kernel=kernel,
                        features=flat_features, normalization=kernel_normalization)
   return phi.reshape(x.shape)
+
+
+def nearest_neighbor_direction(particles: Array, scores: Array, features: Callable[[Array], Array], *,
+                               bandwidth: Any, repulsion_weight: float = NEAREST_NEIGHBOR_REPULSION) -> Array:
+  """The generator direction of the authors' April 2017 SteinGAN code: own score plus one neighbour's repulsion.
+
+  ``phi(x_i) = grad f(x_i) + w grad_{x_j} k(x_j, x_i) |_{j = nn(i)}``, ``nn(i)`` the nearest other particle to
+  ``x_i`` in feature space, ``k(x, x') = exp(-||g(x) - g(x')||^2 / H)`` with ``g = features`` and ``w = 0.5``:
+
+      grad_{x_j} k(x_j, x_i) = J_g(x_j)^T (2 / H) k(x_j, x_i) (g(x_i) - g(x_j)),
+
+  pushing ``x_i`` away from its neighbour (``svgd_gradient`` of ``cifar10/steingan_supervised.py`` lines 226-242 at
+  commit ``db2735b^`` of DartML/SteinGAN). There is no kernel smoothing of the score and no ``1/m``: this is not
+  eq. (5), which sums the repulsion of all particles. The Jacobian-vector product is one reverse pass of
+  ``features`` at the batch ``particles[nn]`` (row ``i`` holds ``x_nn(i)``), so with per-example features it costs
+  one backward pass, not ``m * k`` as the per-particle Jacobian of the full kernel.
+
+  Args:
+    particles: ``[m, ...]``.
+    scores: ``grad log p`` at the particles, same shape.
+    features: ``g: [m, ...] -> [m, k]``, a per-example function (freeze batch-norm statistics first).
+    bandwidth: ``H`` of ``k = exp(-r^2 / H)``: a positive float, a rule name of ``stein_jax.kernels`` or a callable
+      ``codes [m, k] -> H`` (computed on the features, a constant for differentiation).
+    repulsion_weight: ``w`` (the authors' 0.5).
+
+  Returns:
+    ``phi`` with the shape of ``particles`` (the scores unchanged when m = 1: no neighbour).
+  """
+  x = jax.lax.stop_gradient(jnp.asarray(particles))
+  scores = jax.lax.stop_gradient(jnp.asarray(scores))
+  if x.ndim < 2 or scores.shape != x.shape:
+    raise ValueError(f"particles [m, ...] and scores of the same shape are needed; got {tuple(x.shape)} and "
+                     f"{tuple(jnp.shape(scores))}.")
+  m = x.shape[0]
+  if m < 2:
+    return scores
+  g = features(x)
+  if g.ndim != 2 or g.shape[0] != m:
+    raise ValueError(f"features must map [m, ...] -> [m, k]; got {tuple(x.shape)} -> {tuple(g.shape)}.")
+  kernels_lib.check_bandwidth(bandwidth)
+  h = kernels_lib.resolve_bandwidth(bandwidth, g)
+  gc = g - jnp.mean(g, axis=0)
+  r = kernels_lib.pairwise_sq_dists(gc, gc)
+  neighbor = jnp.argmin(jnp.where(jnp.eye(m, dtype=bool), jnp.inf, r), axis=1)
+  diff = g - g[neighbor]  # g(x_i) - g(x_nn(i))
+  k = jnp.exp(-jnp.sum(diff * diff, axis=1) / h)
+  cotangent = jax.lax.stop_gradient((2.0 / h) * k[:, None] * diff)
+  _, vjp = jax.vjp(features, x[neighbor])
+  (repulsion,) = vjp(cotangent.astype(g.dtype))
+  return scores + repulsion_weight * repulsion
+
+
+def authors_discount(reconstruction_pos, reconstruction_neg, base: float = 0.7, boosted: float = 0.9):
+  """The discount switch of the authors' public code: ``base`` when the real batch reconstructs worse, else ``boosted``.
+
+  Their loop (``cifar10/steingan_supervised.py`` lines 326-335 at ``db2735b^``) measures the mean reconstruction
+  error ``||x - D(E(x))||`` (no label term) of the real and of the generated batch *after* the step's updates and sets
+  the weight of the negative phase, ``balance_weight = 1 - gamma``, to 0.3 when the real error is larger and 0.1
+  otherwise, for the next step: gamma = 0.7 when real > generated, 0.9 otherwise (ties included). This is the
+  reverse of the paper's text (:func:`adaptive_discount`).
+
+  Returns:
+    scalar gamma (traceable).
+  """
+  return jnp.where(reconstruction_pos > reconstruction_neg, base, boosted)
 
 
 def adaptive_discount(energy_pos, energy_neg, base: float = 0.7, boosted: float = 0.9):
@@ -235,6 +306,9 @@ def update(
     kernel: Any = None,
     features: Optional[Callable[[Array, PyTree], Array]] = None,
     kernel_normalization: str = "mean",
+    direction: str = "svgd",
+    direction_energy_apply: Optional[Callable] = None,
+    energy_loss_apply: Optional[Callable] = None,
 ) -> tuple[SteinGANState, Metrics]:
   """One iteration of Algorithm 2 (SteinGAN), or of SteinCD-GAN(alpha) when ``alpha > 0``.
 
@@ -267,6 +341,13 @@ def update(
     features: optional ``features(x [m, ...], theta) -> [m, k]``: the kernel of the generator direction is put on
       these features of the current energy parameters (sec. 5.2).
     kernel_normalization: "mean" (eq. (5)) or "row_sum" (the authors' code) for the generator direction.
+    direction: "svgd" (:func:`generator_direction`) or "nearest_neighbor" (:func:`nearest_neighbor_direction`, the
+      authors' April 2017 code; needs ``features``, ``kernel`` must be None and ``use_kernel=False`` gives the
+      score alone as for "svgd").
+    direction_energy_apply: optional ``f(theta, x) -> [m]`` used for the score of the generator direction instead
+      of ``energy_apply`` (e.g. a deterministic energy with frozen batch-norm statistics).
+    energy_loss_apply: optional ``f(theta, x, which) -> [m]`` for the energy's loss, ``which`` 0 for the positives
+      and 1 for the negatives (e.g. with input dropout keyed by ``which``); default ``energy_apply``.
 
   Returns:
     ``(new_state, metrics)``; ``metrics["finite"]`` is False when a negative, the direction or a gradient is not
@@ -274,6 +355,10 @@ def update(
   """
   if generator_update not in GENERATOR_UPDATES:
     raise ValueError(f"generator_update must be one of {GENERATOR_UPDATES}; got {generator_update!r}.")
+  if direction not in DIRECTIONS:
+    raise ValueError(f"direction must be one of {DIRECTIONS}; got {direction!r}.")
+  if direction == "nearest_neighbor" and (features is None or kernel is not None):
+    raise ValueError("direction='nearest_neighbor' needs features= (the code E(x)) and the RBF kernel (kernel=None).")
   _check_unit_interval(alpha, "alpha")
   energy_objectives._check_step_size(step_size, "step_size")
   if not isinstance(num_fit_steps, (int, np.integer)) or num_fit_steps < 1:
@@ -287,8 +372,13 @@ def update(
 
   # Step 3: the generator follows phi* toward p_theta.
   feats = None if features is None else (lambda y: features(y, jax.lax.stop_gradient(theta)))
-  phi = generator_direction(energy_apply, theta, generated, bandwidth=bandwidth, kernel=kernel, features=feats,
-                            use_kernel=use_kernel, kernel_normalization=kernel_normalization)
+  score_apply = energy_apply if direction_energy_apply is None else direction_energy_apply
+  if direction == "svgd" or not use_kernel:
+    phi = generator_direction(score_apply, theta, generated, bandwidth=bandwidth, kernel=kernel, features=feats,
+                              use_kernel=use_kernel, kernel_normalization=kernel_normalization)
+  else:
+    score = generator_direction(score_apply, theta, generated, use_kernel=False)
+    phi = nearest_neighbor_direction(generated, score, feats, bandwidth=bandwidth)
   if generator_update == "chain_rule":
     g_grads = amortized.chain_rule_gradient(generator_apply, eta, (noise,), step_size * phi / m)
     g_updates, generator_opt = generator_tx.update(g_grads, state.generator_opt, eta)
@@ -309,8 +399,12 @@ def update(
     cd = energy_objectives.svgd_negatives(flat_energy, jax.lax.stop_gradient(theta), positives.reshape(m, -1),
                                           step_size=cd_step_size, bandwidth=bandwidth, kernel=kernel)
     negatives = mix_negatives(rng, generated, cd.reshape(positives.shape), alpha)
-  (loss, metrics), e_grads = jax.value_and_grad(
-      lambda p: energy_loss(energy_apply, p, positives, negatives, discount=discount), has_aux=True)(theta)
+  if energy_loss_apply is None:
+    loss_fn = lambda p: energy_loss(energy_apply, p, positives, negatives, discount=discount)
+  else:
+    loss_fn = lambda p: energy_loss(lambda q, v: energy_loss_apply(q, v, 0), p, positives, negatives,
+                                    discount=discount, negative_apply_fn=lambda q, v: energy_loss_apply(q, v, 1))
+  (loss, metrics), e_grads = jax.value_and_grad(loss_fn, has_aux=True)(theta)
   e_updates, energy_opt = energy_tx.update(e_grads, state.energy_opt, theta)
   new_theta = optax.apply_updates(theta, e_updates)
 
