@@ -78,6 +78,20 @@ def _prepare_pair(particles, scores) -> Tuple[Array, Array]:
   return x, s
 
 
+def _repulsion_scale(repulsion) -> float:
+  """The multiplier of the grad-k term: True -> 1.0, False -> 0.0, a finite number as it is."""
+  if isinstance(repulsion, (bool, np.bool_)):
+    return 1.0 if repulsion else 0.0
+  try:
+    value = float(repulsion)
+  except (TypeError, ValueError):
+    raise ValueError(f"repulsion must be a bool or a finite number (a Python value: it is static under jit); "
+                     f"got {repulsion!r}.") from None
+  if not np.isfinite(value):
+    raise ValueError(f"repulsion must be finite; got {repulsion!r}.")
+  return value
+
+
 def _split_bandwidth(bandwidth):
   """(traced fixed h or None, static rule or None): fixed values are not jit-static."""
   if isinstance(bandwidth, str) or callable(bandwidth):
@@ -120,22 +134,22 @@ def normalized_weights(log_weights: Array, groups: int = 1) -> Array:
 # -------------------------------------------------------------------- dense kernels
 
 
-def _rhs(x: Array, s: Array, repulsion: bool) -> Array:
+def _rhs(x: Array, s: Array, repulsion: float) -> Array:
   """Right-hand side [n, 2d+1] so that K @ rhs gives K@S, K@X and K.sum(1) at once."""
   if not repulsion:
     return s
   return jnp.concatenate([s, x, jnp.ones(x.shape[:-1] + (1,), x.dtype)], axis=-1)
 
 
-def _combine(out: Array, x: Array, d: int, c, repulsion: bool) -> Array:
-  """phi from out = K @ [S, X, 1]: K@S + 2c (K@X - X * K.sum(1))."""
+def _combine(out: Array, x: Array, d: int, c, repulsion: float) -> Array:
+  """phi from out = K @ [S, X, 1]: K@S + 2c (K@X - X * K.sum(1)), the second term scaled by ``repulsion``."""
   if not repulsion:
     return out
   drive, kx, ksum = out[..., :d], out[..., d:2 * d], out[..., 2 * d:]
-  return drive + 2.0 * c * (kx - x * ksum)
+  return drive + (2.0 * repulsion) * c * (kx - x * ksum)
 
 
-def _dense_direction(x, s, w, h, kernel: kernels_lib.RadialKernel, repulsion: bool,
+def _dense_direction(x, s, w, h, kernel: kernels_lib.RadialKernel, repulsion: float,
                      precision) -> Array:
   """One particle set, x, s [n, d], w [n] (sums to 1). Holds n x n arrays."""
   d = x.shape[-1]
@@ -150,7 +164,7 @@ def _dense_direction(x, s, w, h, kernel: kernels_lib.RadialKernel, repulsion: bo
     return drive
   dmat = kernel.dprofile(r, h) * w[None, :]
   dx = jnp.matmul(dmat, x, precision=precision)
-  return drive + 2.0 * (dx - x * jnp.sum(dmat, axis=1, keepdims=True))
+  return drive + (2.0 * repulsion) * (dx - x * jnp.sum(dmat, axis=1, keepdims=True))
 
 
 # ------------------------------------------------------------------ blocked kernels
@@ -199,7 +213,7 @@ def _tiled_kernel_product(x: Array, rhs: Array, h, profile: Callable, block: Tup
   return out.reshape(-1, rhs.shape[-1])[:n]
 
 
-def _blocked_direction(x, s, w, h, kernel: kernels_lib.RadialKernel, repulsion: bool,
+def _blocked_direction(x, s, w, h, kernel: kernels_lib.RadialKernel, repulsion: float,
                        block: Tuple[int, int], precision) -> Array:
   """Same as :func:`_dense_direction`, never holding more than one tile of K."""
   d = x.shape[-1]
@@ -215,13 +229,13 @@ def _blocked_direction(x, s, w, h, kernel: kernels_lib.RadialKernel, repulsion: 
   ones = jnp.ones((x.shape[0], 1), x.dtype)
   dout = _tiled_kernel_product(x, jnp.concatenate([x, ones], -1) * wcol, h, kernel.dprofile,
                                block, precision)
-  return drive + 2.0 * (dout[:, :d] - x * dout[:, d:])
+  return drive + (2.0 * repulsion) * (dout[:, :d] - x * dout[:, d:])
 
 
 # ---------------------------------------------------------------- feature kernels
 
 
-def _feature_direction(x, s, w, h_rule, kernel: kernels_lib.RadialKernel, repulsion: bool,
+def _feature_direction(x, s, w, h_rule, kernel: kernels_lib.RadialKernel, repulsion: float,
                        features: Callable[[Array], Array], precision) -> Array:
   """SVGD direction with k(x, y) = kappa(||g(x) - g(y)||^2), g = features.
 
@@ -248,7 +262,7 @@ def _feature_direction(x, s, w, h_rule, kernel: kernels_lib.RadialKernel, repuls
   a = jnp.einsum("jmd,jm->jd", jac, gc, precision=precision)  # J_j^T g_j
   term1 = jnp.matmul(dmat, a, precision=precision)
   term2 = jnp.einsum("ij,jmd,im->id", dmat, jac, gc, precision=precision, optimize=True)
-  return drive + 2.0 * (term1 - term2), mass
+  return drive + (2.0 * repulsion) * (term1 - term2), mass
 
 
 # ------------------------------------------------------------------------ dispatch
@@ -366,7 +380,7 @@ def svgd_direction(
     kernel: Union[None, str, kernels_lib.RadialKernel] = None,
     log_weights: Optional[Array] = None,
     weight_groups: int = 1,
-    repulsion: bool = True,
+    repulsion: Union[bool, float] = True,
     normalization: str = "mean",
     features: Optional[Callable[[Array], Array]] = None,
     block_size: Union[None, int, Tuple[int, int]] = None,
@@ -393,7 +407,9 @@ def svgd_direction(
     weight_groups: number of groups of n / G particles, each normalised separately
       (M groups of k samples in eq. (12) of Pu et al. 2017).
     repulsion: False drops the grad k term (the "kernel off" ablation of Liu & Wang
-      2017, sec. 5.1), leaving a kernel-smoothed gradient.
+      2017, sec. 5.1), leaving a kernel-smoothed gradient; a number multiplies it (the
+      "repulsion_scale" of related Stein VAE code, which multiplies it by 100; True is 1).
+      A Python bool or float: it is static under jit.
     normalization: "mean" (the papers' eq. (5): the weights w_j, 1/n without importance
       weights) or "row_sum" (the authors' public SteinGAN code: phi(x_i) is divided by
       sum_j w_j k(x_j, x_i), so an isolated particle still moves by its own full score
@@ -443,7 +459,7 @@ def svgd_direction(
   out = impl(
       x.reshape((batch, n, d)), s.reshape((batch, n, d)),
       None if log_weights is None else log_weights.reshape((batch, n)), h_value,
-      bandwidth=rule, kernel=kernel, weight_groups=int(weight_groups), repulsion=bool(repulsion),
+      bandwidth=rule, kernel=kernel, weight_groups=int(weight_groups), repulsion=_repulsion_scale(repulsion),
       normalization=normalization, features=features, block=block, precision=precision)
   out = out.reshape(x.shape)
   return out if unflatten is None else unflatten(out)

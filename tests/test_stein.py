@@ -178,6 +178,25 @@ def test_row_sum_normalization_with_features_and_far_particles(x64):
     svgd_direction(far, sc, normalization="sum")
 
 
+@pytest.mark.parametrize("kern", ["rbf", "imq"])
+@pytest.mark.parametrize("block", [0, 4])
+def test_repulsion_scale_multiplies_the_grad_k_term(x64, kern, block):
+  x, s = _data(n=8)
+  h = 1.3
+  drive = ref_direction(x, s, h, kern=kern, repulsion=False)
+  full = ref_direction(x, s, h, kern=kern)
+  got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=h, kernel=kern, block_size=block, repulsion=100.0)
+  np.testing.assert_allclose(got, drive + 100.0 * (full - drive), rtol=1e-11, atol=1e-11)
+  a = np.random.default_rng(5).normal(size=(3, 4))
+  feats = lambda z: jnp.tanh(z @ jnp.asarray(a))
+  f1 = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=h, features=feats)
+  f0 = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=h, features=feats, repulsion=False)
+  f3 = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=h, features=feats, repulsion=3.0)
+  np.testing.assert_allclose(f3, f0 + 3.0 * (f1 - f0), rtol=1e-10, atol=1e-12)
+  with pytest.raises(ValueError, match="repulsion must be"):
+    svgd_direction(jnp.asarray(x), jnp.asarray(s), repulsion=float("nan"))
+
+
 def test_one_particle_is_gradient_ascent():
   x = jnp.array([[0.3, -1.2]])
   s = jnp.array([[2.0, 5.0]])
