@@ -42,6 +42,7 @@ def get_config():
   config.hidden = 16
   config.learning_rate = 1e-2
   config.nan_at_step = -1      # > 0: the loss becomes NaN at this step.
+  config.blowup_at_step = -1   # > 0: the loss is multiplied by 1e8 from this step on (finite divergence).
   config.step_sleep = 0.0      # host-side delay per step (kill tests).
   config.crash_at_step = -1    # >= 0: batch(step) raises (crash tests).
   config.no_data = False       # True: batch() returns None.
@@ -90,6 +91,8 @@ class ToyRegression(Experiment):
 
   def _loss(self, params, x, y, step):
     loss = jnp.mean((_mlp(params, x) - y) ** 2)
+    blowup = (self.config.blowup_at_step > 0) & (step + 1 >= self.config.blowup_at_step)
+    loss = jnp.where(blowup, 1e8 * (1.0 + loss), loss)
     return jnp.where(step + 1 == self.config.nan_at_step, jnp.nan, loss)
 
   def train_step(self, state, batch):

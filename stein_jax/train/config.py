@@ -19,11 +19,11 @@ import ml_collections
 SHARED_KEYS = ("seed", "num_steps", "eval_every", "checkpoint_every",
                "data_dir")
 # Optional shared keys and their defaults.
-OPTIONAL_DEFAULTS = {"log_every": 50, "max_to_keep": 3}
+OPTIONAL_DEFAULTS = {"log_every": 50, "max_to_keep": 3, "divergence_factor": 1e4}
 # Keys that may change between runs in one workdir without making it another
 # run: extending num_steps or changing logging resumes the same run.
 RESUMABLE_KEYS = ("num_steps", "eval_every", "checkpoint_every", "log_every",
-                  "max_to_keep", "workdir", "data_dir")
+                  "max_to_keep", "workdir", "data_dir", "divergence_factor")
 
 
 class ConfigError(ValueError):
@@ -50,9 +50,13 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
       v = config[key]
       if not _is_int(v) or v <= 0:
         problems.append(f"{key} must be an int > 0, got {v!r}")
-  for key in ("num_steps", "eval_every", "checkpoint_every",
-              *OPTIONAL_DEFAULTS):
+  for key in ("num_steps", "eval_every", "checkpoint_every", "log_every",
+              "max_to_keep"):
     positive_int(key)
+  factor = get_optional(config, "divergence_factor")
+  if not (isinstance(factor, (int, float)) and not isinstance(factor, bool)
+          and (factor == 0 or factor > 1)):
+    problems.append(f"divergence_factor must be 0 (off) or a number > 1, got {factor!r}")
   if "seed" in config and not _is_int(config.seed):
     problems.append(f"seed must be an int, got {config.seed!r}")
   if "data_dir" in config and not (config.data_dir is None
@@ -157,6 +161,11 @@ def run_main(experiment_factory: Callable[[ml_collections.ConfigDict], Any],
     try:
       experiment = experiment_factory(config)
       loop.train_and_evaluate(experiment, config, flag_values.workdir)
+    except loop.TrainingInterrupted as e:
+      logging.flush()
+      sys.stdout.flush()
+      print(str(e), file=sys.stderr, flush=True)
+      sys.exit(128 + e.signum)
     except user_errors as e:
       logging.flush()
       sys.stdout.flush()

@@ -16,9 +16,12 @@ are ``fold_in(rng, step)``, and records after the restored step are dropped).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import signal
+import threading
 from typing import Any, TextIO
 
 from absl import logging
@@ -43,6 +46,19 @@ class NonFiniteLossError(FloatingPointError):
   def __init__(self, message: str, step: int):
     super().__init__(message)
     self.step = step
+
+
+class DivergenceError(NonFiniteLossError):
+  """A training metric grew by orders of magnitude (finite, but diverged); the bad state was not saved."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+  """SIGINT / SIGTERM: the loop finished its step and saved a checkpoint at ``step``."""
+
+  def __init__(self, message: str, step: int, signum: int):
+    super().__init__(message)
+    self.step = step
+    self.signum = signum
 
 
 class WorkdirMismatchError(ValueError):
@@ -122,20 +138,98 @@ def _strong(x):
   return x
 
 
+def _where(last_good: int | None, ckpt_dir: str) -> str:
+  return (f"the last good checkpoint (step {last_good}) is kept in {ckpt_dir}"
+          if last_good is not None else "no checkpoint had been saved")
+
+
 def _check_finite(records: list[tuple[int, dict[str, float]]],
                   last_good: int | None, ckpt_dir: str) -> None:
   for step, values in records:
     bad = {k: v for k, v in values.items() if not math.isfinite(v)}
     if bad:
-      where = (f"the last good checkpoint (step {last_good}) is kept in "
-               f"{ckpt_dir}" if last_good is not None
-               else "no checkpoint had been saved")
+      where = _where(last_good, ckpt_dir)
       raise NonFiniteLossError(
           f"non-finite training metric at step {step}: "
           + ", ".join(f"train/{k}={v}" for k, v in sorted(bad.items()))
           + f". Stopped without saving this state; {where}. Lower the "
           "learning rate or check the objective, then resume or restart.",
           step=step)
+
+
+class DivergenceMonitor:
+  """Stops a run whose training metric grows by orders of magnitude while staying finite.
+
+  For each metric it keeps the largest magnitude seen so far, ``ref``; after ``warmup`` steps a value with
+  ``|v| > factor * max(ref, floor)`` is a divergence (e.g. Stein VIWAE's particles' log joint going from -200 to
+  -8e7 within 200 steps). ``floor`` keeps metrics that live near zero from tripping it on ordinary changes: with the
+  defaults a metric must pass 10,000 in magnitude and 10,000 times its history. The references travel in the
+  checkpoint's meta, so a resumed run checks against the same history.
+
+  Args:
+    factor: growth that counts as divergence; 0 or None disables the monitor (config key ``divergence_factor``).
+    warmup: steps before the first check.
+    floor: smallest reference magnitude.
+    ref: references restored from a checkpoint.
+  """
+
+  def __init__(self, factor: float | None, warmup: int = 100, floor: float = 1.0,
+               ref: dict[str, float] | None = None, seen: int = 0):
+    self.factor = float(factor) if factor else 0.0
+    self.warmup, self.floor = int(warmup), float(floor)
+    self.ref = dict(ref or {})
+    self.seen = int(seen)
+
+  def check(self, records: list[tuple[int, dict[str, float]]], last_good: int | None, ckpt_dir: str) -> None:
+    """Raises :class:`DivergenceError` at the first diverged record, else updates the references."""
+    if not self.factor:
+      return
+    for step, values in records:
+      if self.seen >= self.warmup:
+        bad = [f"train/{k}={v:.6g} (largest earlier magnitude {self.ref[k]:.6g})"
+               for k, v in sorted(values.items())
+               if k in self.ref and abs(v) > self.factor * max(self.ref[k], self.floor)]
+        if bad:
+          raise DivergenceError(
+              f"training metric diverged at step {step}, by more than {self.factor:g} x: " + ", ".join(bad)
+              + f". Stopped without saving this state; {_where(last_good, ckpt_dir)}. Lower the learning rate "
+              "or check the objective, then resume (or set --config.divergence_factor=0 to disable this check).",
+              step=step)
+      for k, v in values.items():
+        self.ref[k] = max(self.ref.get(k, 0.0), abs(v))
+      self.seen += 1
+
+  def state(self) -> dict[str, Any]:
+    return {"ref": self.ref, "seen": self.seen}
+
+
+class _StopRequest(contextlib.AbstractContextManager):
+  """First SIGINT / SIGTERM asks the loop to stop after the current step; the second acts at once.
+
+  Installed only in the main thread (Python delivers signals there); elsewhere it does nothing.
+  """
+
+  def __init__(self):
+    self.signum = None
+    self._old = {}
+
+  def _handler(self, signum, frame):
+    del frame
+    self.signum = signum
+    # A second signal: the usual behaviour (KeyboardInterrupt for SIGINT, termination for SIGTERM).
+    signal.signal(signum, self._old.get(signum, signal.SIG_DFL))
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      for signum in (signal.SIGINT, signal.SIGTERM):
+        self._old[signum] = signal.getsignal(signum)
+        signal.signal(signum, self._handler)
+    return self
+
+  def __exit__(self, *exc):
+    for signum, old in self._old.items():
+      signal.signal(signum, old)
+    return False
 
 
 def train_and_evaluate(experiment: Experiment,
@@ -163,8 +257,10 @@ def train_and_evaluate(experiment: Experiment,
     the final state (replicated ``jax.Array`` leaves).
 
   Raises:
-    ConfigError, WorkdirMismatchError, NonFiniteLossError,
-    CheckpointRestoreError, BatchShardingError.
+    ConfigError, WorkdirMismatchError, NonFiniteLossError (and its
+    DivergenceError), CheckpointRestoreError, BatchShardingError,
+    TrainingInterrupted (SIGINT / SIGTERM: the current step finished and a
+    checkpoint was saved; a second signal acts at once).
   """
   config_lib.validate_config(config)
   num_steps = config.num_steps
@@ -192,9 +288,12 @@ def train_and_evaluate(experiment: Experiment,
       workdir, max_to_keep=config_lib.get_optional(config, "max_to_keep"))
   writer = None
   progress = None
+  stop = _StopRequest()
   try:
     restored = ckpt.restore_latest(abstract)
     window = []    # (step, host metrics) since the last log
+    monitor_meta = restored.meta.get("divergence", {}) if restored is not None else {}
+    monitor = DivergenceMonitor(config_lib.get_optional(config, "divergence_factor"), **monitor_meta)
     if restored is not None:
       state, start = restored.state, restored.step
       # The part of the log window before the checkpoint, so that the next
@@ -217,6 +316,7 @@ def train_and_evaluate(experiment: Experiment,
                    workdir, start, num_steps)
       experiment.finalize(state, workdir)
       return state
+    stop.__enter__()
 
     train_step = jax.jit(
         experiment.train_step,
@@ -249,9 +349,10 @@ def train_and_evaluate(experiment: Experiment,
               "use state.apply_gradients or state.replace(step=state.step+1)")
 
       is_last = step == num_steps
+      interrupted = stop.signum is not None and not is_last
       do_log = step % log_every == 0 or is_last
       do_eval = step % config.eval_every == 0 or is_last
-      do_ckpt = step % config.checkpoint_every == 0 or is_last
+      do_ckpt = step % config.checkpoint_every == 0 or is_last or interrupted
       latest = None
       if do_log or do_eval:
         progress.clear()   # log lines (stderr) must not run into the bar
@@ -261,6 +362,7 @@ def train_and_evaluate(experiment: Experiment,
         fetched = [(s, {k: metrics_lib.to_scalar(f"train/{k}", v)
                         for k, v in m.items()}) for s, m in fetched]
         _check_finite(fetched, last_saved, ckpt.directory)
+        monitor.check(fetched, last_saved, ckpt.directory)
         window.extend(fetched)
       if do_log and window:
         names = window[-1][1].keys()
@@ -282,15 +384,22 @@ def train_and_evaluate(experiment: Experiment,
           latest = dict(latest or {}, **{
               k: metrics_lib.to_scalar(k, v) for k, v in results.items()})
       if do_ckpt:
-        ckpt.save(state, dict(meta, window=window))
+        ckpt.save(state, dict(meta, window=window, divergence=monitor.state()))
         last_saved = step
       progress.update(step, latest)
+      if interrupted:
+        progress.clear()
+        name = signal.Signals(stop.signum).name
+        raise TrainingInterrupted(
+            f"{name}: interrupted at step {step}; checkpoint saved in {ckpt.directory}; rerun the same command "
+            "to resume.", step=step, signum=stop.signum)
 
     progress.close()
     progress = None
     experiment.finalize(state, workdir)
     return state
   finally:
+    stop.__exit__(None, None, None)
     if progress is not None:
       progress.close()
     if writer is not None:
