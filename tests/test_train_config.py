@@ -2,6 +2,8 @@
 
 import os
 import subprocess
+import re
+import sys
 
 import ml_collections
 import pytest
@@ -108,7 +110,37 @@ def test_command_line_errors_are_clean(tmp_path):
 def test_run_main_trains(tmp_path):
   ok = util.run_toy(str(tmp_path / "run"), "num_steps=4", "eval_every=2",
                     "checkpoint_every=2")
-  assert "step 4/4 (100%)" in ok.stdout
+  assert "step 4/4 (100%)" in ok.stderr   # the log line, with rate and ETA
+  assert "finished at step 4" in ok.stdout and "eval/mse=" in ok.stdout
+  again = util.run_toy(str(tmp_path / "run"), "num_steps=4", "eval_every=2", "checkpoint_every=2")
+  assert "already at step 4" in again.stderr and "finished at step 4" in again.stdout
   assert [r["step"] for r in metrics_lib.read_metrics(str(tmp_path / "run"))
           ] == [2, 4, 4]   # eval 2; train 4 + eval 4 (log_every=10 > 4)
   assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == ["2", "4"]
+
+
+def _run_main_cli(*args, timeout=120):
+  return subprocess.run([sys.executable, util.TOY_MAIN, *args], cwd=util.REPO, env=util.subprocess_env(),
+                        capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_lists_config_and_workdir_and_the_fields(tmp_path):
+  out = _run_main_cli("--help", f"--config={util.TOY_MAIN}")
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert "--config=FILE[:setting]" in out.stdout and "--workdir=DIR" in out.stdout
+  assert re.search(r"learning_rate +  = 0.01", out.stdout)
+  assert "# > 0: the loss becomes NaN at this step." in out.stdout   # the field's comment
+  assert len(out.stdout.splitlines()) < 60 and "orbax" not in out.stdout
+  bare = _run_main_cli("--help")
+  assert bare.returncode == 0 and "Pass --config=FILE with --help" in bare.stdout
+
+
+def test_missing_or_raising_config_file_is_one_line(tmp_path):
+  bad = tmp_path / "bad_config.py"
+  bad.write_text("def get_config():\n  raise RuntimeError('no such setting here')\n")
+  for spec, expected in ((str(tmp_path / "nope.py"), "no such file"),
+                         (str(bad), "get_config() raised RuntimeError: no such setting here")):
+    out = _run_main_cli(f"--config={spec}", f"--workdir={tmp_path / 'w'}")
+    assert out.returncode == 1
+    assert expected in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr

@@ -90,19 +90,28 @@ class _Clock:
     return self.t
 
 
-def test_progress_log_mode_prints_every_tenth():
+def test_progress_log_mode_draws_nothing_and_status_has_rate_and_eta():
   stream, clock = io.StringIO(), _Clock()
   p = progress_lib.Progress(100, 0, stream=stream, is_tty=False, clock=clock)
   for step in range(1, 101):
     clock.t = 10.0 + 0.5 * step   # compile time before the first step
     p.update(step, {"train/loss": 1.0 / step} if step % 10 == 0 else None)
+    if step == 50:
+      assert p.status(step) == "step 50/100 (50%) 2 steps/s ETA 0:00:25"
   p.close()
-  lines = stream.getvalue().splitlines()
-  assert len(lines) == 10
-  assert lines[4] == ("step 50/100 (50%) 2 steps/s ETA 0:00:25 "
-                      "train/loss=0.02")
-  assert lines[-1].startswith("step 100/100 (100%) 2 steps/s ETA 0:00:00")
-  assert "\r" not in stream.getvalue()
+  assert stream.getvalue() == ""   # the loop's log line carries the status
+
+
+def test_progress_rate_waits_for_a_second_of_steps():
+  clock = _Clock()
+  p = progress_lib.Progress(1000, 500, stream=io.StringIO(), is_tty=False, clock=clock)
+  p.update(501)
+  clock.t = 0.001
+  p.update(503)   # dispatch-fast steps right after a resume: no rate yet
+  assert p.status(503) == "step 503/1000 (50%) ? steps/s ETA ?"
+  clock.t = 2.0
+  p.update(510)
+  assert p.status(510).startswith("step 510/1000 (51%) 4.5 steps/s")
 
 
 def test_progress_tty_mode_redraws_one_line():
@@ -112,12 +121,13 @@ def test_progress_tty_mode_redraws_one_line():
   p.clear()   # nothing drawn yet: writes nothing
   for step in range(21, 41):
     clock.t = step * 0.1
-    p.update(step)
+    p.update(step, {"train/b": 2.0, "train/a": 1.0, "train/loss": 0.5} if step == 30 else None)
   p.close()
   out = stream.getvalue()
   assert out.count("\r") == 20 and out.endswith("\n")
   last = out.split("\r")[-1]
   assert last.startswith("[" + "#" * 24 + "] step 40/40 (100%) 10 steps/s")
+  assert "train/loss=0.5 train/a=1 train/b=2" in last   # losses first
   assert progress_lib.format_duration(3725.2) == "1:02:05"
   assert progress_lib.format_duration(None) == "?"
 

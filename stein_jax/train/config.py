@@ -106,10 +106,80 @@ def fingerprint(name: str, defining: dict[str, Any]) -> str:
 
 
 class _QuietOrbaxInfo:
-  """logging filter: drops records below WARNING emitted from orbax."""
+  """logging filter: drops orbax's records below WARNING and JAX's probe of absent accelerators."""
 
   def filter(self, record) -> bool:
-    return record.levelno >= 30 or "orbax" not in record.pathname
+    if record.levelno < 30 and "orbax" in record.pathname:
+      return False
+    # "Unable to initialize backend 'tpu'" at every start on a machine without one: not a problem.
+    return not (record.levelno < 40 and "Unable to initialize backend" in str(record.msg))
+
+
+def _config_path(args: list[str]) -> str | None:
+  """The value of ``--config=FILE[:setting]`` (or ``--config FILE``) in ``args``."""
+  for i, a in enumerate(args):
+    if a.startswith("--config="):
+      return a.split("=", 1)[1]
+    if a == "--config" and i + 1 < len(args):
+      return args[i + 1]
+  return None
+
+
+def load_config_file(spec: str) -> ml_collections.ConfigDict:
+  """``get_config(setting)`` of ``FILE[:setting]``, with errors a user can act on (ConfigError)."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  path, _, setting = spec.partition(":")
+  if not os.path.isfile(path):
+    raise ConfigError(f"--config={spec}: no such file {path!r} (relative paths are taken from "
+                      f"{os.getcwd()}; the configs live in the repository's configs/ folder).")
+  module_spec = importlib.util.spec_from_file_location("_stein_jax_help_config", path)
+  module = importlib.util.module_from_spec(module_spec)
+  try:
+    module_spec.loader.exec_module(module)
+    return module.get_config(setting) if setting else module.get_config()
+  except Exception as e:  # a config file is user code: report whatever it raised, in one line
+    raise ConfigError(f"--config={spec}: get_config() raised {type(e).__name__}: {e}") from e
+
+
+def _field_comments(path: str) -> dict[str, str]:
+  """``config.<key> = ...  # comment`` lines of a config file: key -> comment."""
+  import re  # pylint: disable=g-import-not-at-top
+  out = {}
+  try:
+    with open(path) as f:
+      for line in f:
+        m = re.match(r"\s*config\.([\w.]+)\s*=.*?#\s*(.+)$", line)
+        if m and m.group(1) not in out:
+          out[m.group(1)] = m.group(2).strip()
+  except OSError:
+    pass
+  return out
+
+
+def help_text(main_doc: str | None, config_spec: str | None) -> str:
+  """``--help``: what the main does, its two flags, and the chosen config's fields with values and comments."""
+  lines = []
+  if main_doc:
+    lines += [main_doc.strip().split("\n\n")[0], ""]
+  lines += ["flags:",
+            "  --config=FILE[:setting]  config file (configs/<experiment>.py), required; override any field with "
+            "--config.<key>=<value>",
+            "  --workdir=DIR            run directory (checkpoints, metrics.jsonl, figures); required; the same "
+            "command again resumes", ""]
+  if config_spec is None:
+    lines.append("Pass --config=FILE with --help to list that config's fields.")
+  else:
+    config = load_config_file(config_spec)
+    comments = _field_comments(config_spec.partition(":")[0])
+    flat = flatten_config(config)
+    width = max((len(k) for k in flat), default=0)
+    lines.append(f"fields of --config={config_spec} (--config.<key>=<value>):")
+    for k, v in flat.items():
+      note = comments.get(k, "")
+      lines.append(f"  {k.ljust(width)} = {v!r}" + (f"   # {note}" if note else ""))
+  lines += ["", "Try --helpfull for every absl flag."]
+  return "\n".join(lines)
 
 
 def run_main(experiment_factory: Callable[[ml_collections.ConfigDict], Any],
@@ -151,6 +221,12 @@ def run_main(experiment_factory: Callable[[ml_collections.ConfigDict], Any],
                  loop.NonFiniteLossError, checkpoint.CheckpointRestoreError,
                  sharding.BatchShardingError, FileNotFoundError)
 
+  def fail(e):
+    logging.flush()
+    sys.stdout.flush()
+    print(f"error: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
   def main(args):
     # orbax logs a dozen INFO lines per checkpoint; keep its warnings only.
     logging.get_absl_handler().addFilter(_QuietOrbaxInfo())
@@ -167,12 +243,28 @@ def run_main(experiment_factory: Callable[[ml_collections.ConfigDict], Any],
       print(str(e), file=sys.stderr, flush=True)
       sys.exit(128 + e.signum)
     except user_errors as e:
-      logging.flush()
-      sys.stdout.flush()
-      print(f"error: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-      sys.exit(1)
+      fail(e)
 
   def parse_flags(args):
+    # --help: this main's doc, --config / --workdir and the config's fields,
+    # not absl's 125 lines of library flags (still behind --helpfull).
+    if any(a in ("--help", "-h", "--helpshort", "-?") for a in args[1:]):
+      doc = getattr(sys.modules.get("__main__"), "__doc__", None)
+      try:
+        print(help_text(doc, _config_path(args[1:])))
+      except ConfigError as e:
+        print(f"error: ConfigError: {e}", file=sys.stderr)
+        sys.exit(1)
+      sys.exit(0)
+    # ml_collections defers a config file that is missing or raises to the
+    # first attribute access, as a double traceback: load it once here first.
+    spec = _config_path(args[1:])
+    if spec is not None:
+      try:
+        load_config_file(spec)
+      except ConfigError as e:
+        print(f"error: ConfigError: {e}", file=sys.stderr)
+        sys.exit(1)
     # absl reports flags.Error cleanly, but an unknown --config.<key> surfaces
     # from ml_collections as KeyError/AttributeError with a stack trace.
     try:

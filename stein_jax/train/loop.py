@@ -157,6 +157,29 @@ def _check_finite(records: list[tuple[int, dict[str, float]]],
           step=step)
 
 
+def final_metrics(workdir: str) -> dict[str, float]:
+  """The newest value of every metric in ``workdir``'s ``metrics.jsonl`` (scalars only)."""
+  latest = {}
+  for record in metrics_lib.read_metrics(workdir):
+    for k, v in record.items():
+      if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool):
+        latest[k] = v
+  return latest
+
+
+def _print_final(workdir: str, step: int, stream: TextIO | None) -> None:
+  """One line with the run's final metrics (evaluation first), on every finish."""
+  import sys  # pylint: disable=g-import-not-at-top
+  if jax.process_index() != 0:
+    return
+  latest = final_metrics(workdir)
+  items = sorted(latest.items(), key=lambda kv: (not kv[0].startswith(("eval/", "test/")), kv[0]))
+  text = ", ".join(f"{k}={v:.6g}" for k, v in items)
+  stream = sys.stdout if stream is None else stream
+  stream.write(f"finished at step {step} ({workdir}): {text}\n")
+  stream.flush()
+
+
 class DivergenceMonitor:
   """Stops a run whose training metric grows by orders of magnitude while staying finite.
 
@@ -312,9 +335,11 @@ def train_and_evaluate(experiment: Experiment,
     last_saved = start if restored is not None else None
 
     if start >= num_steps:
-      logging.info("Run in %s is already at step %d >= num_steps=%d.",
+      logging.info("Run in %s is already at step %d >= num_steps=%d; "
+                   "raise --config.num_steps to train on.",
                    workdir, start, num_steps)
       experiment.finalize(state, workdir)
+      _print_final(workdir, start, progress_stream)
       return state
     stop.__enter__()
 
@@ -370,7 +395,7 @@ def train_and_evaluate(experiment: Experiment,
                   for k in names}
         window = []
         writer.write(step, latest)
-        logging.info("step %d: %s", step, ", ".join(
+        logging.info("%s: %s", progress.status(step), ", ".join(
             f"{k}={v:.6g}" for k, v in sorted(latest.items())))
       if do_eval:
         results = experiment.evaluate(state, step, workdir) or {}
@@ -381,8 +406,6 @@ def train_and_evaluate(experiment: Experiment,
           logging.info("step %d: %s", step, ", ".join(
               f"{k}={metrics_lib.to_scalar(k, v):.6g}"
               for k, v in sorted(results.items())))
-          latest = dict(latest or {}, **{
-              k: metrics_lib.to_scalar(k, v) for k, v in results.items()})
       if do_ckpt:
         ckpt.save(state, dict(meta, window=window, divergence=monitor.state()))
         last_saved = step
@@ -397,6 +420,7 @@ def train_and_evaluate(experiment: Experiment,
     progress.close()
     progress = None
     experiment.finalize(state, workdir)
+    _print_final(workdir, step, progress_stream)
     return state
   finally:
     stop.__exit__(None, None, None)

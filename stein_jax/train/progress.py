@@ -1,8 +1,10 @@
 """Progress reporting for the training loop (no extra dependencies).
 
-On a terminal: one self-overwriting line (``\\r``) with a bar, steps/s and the
-time left. Otherwise (stdout redirected to a log file): a plain line at every
-10% of the run, with step, steps/s, ETA and the latest logged metrics.
+On a terminal: one self-overwriting line (``\\r``) with a bar, steps/s, the time
+left and the latest training metrics (``loss`` first). Otherwise (stdout
+redirected to a log file) the bar is not drawn: the loop's one log line per
+logged step carries :meth:`Progress.status` (step, steps/s, ETA) instead, so
+nothing is printed twice.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ def format_duration(seconds: float) -> str:
 
 
 def _format_metrics(metrics: Mapping[str, Any] | None, limit: int = 4) -> str:
+  """The first ``limit`` metrics, losses first, then alphabetically."""
   if not metrics:
     return ""
-  items = sorted(metrics.items())[:limit]
+  items = sorted(metrics.items(), key=lambda kv: ("loss" not in kv[0].rsplit("/", 1)[-1], kv[0]))[:limit]
   return " ".join(f"{k}={float(v):.4g}" for k, v in items)
 
 
@@ -37,15 +40,17 @@ class Progress:
     initial_step: the step the run starts (or resumes) from.
     stream: where to write; ``sys.stdout`` by default.
     is_tty: force terminal / log-file mode; detected from ``stream`` if None.
-    fraction: in log-file mode, print a line every this fraction of the run.
     min_interval: in terminal mode, redraw at most this often (seconds).
     clock: time function, for tests.
+    min_rate_seconds: no rate (and no ETA) until this much time has passed
+      since the first step: steps are dispatched asynchronously, so a rate
+      over the first fraction of a second measures dispatch, not compute.
   """
 
   def __init__(self, num_steps: int, initial_step: int = 0,
                stream: TextIO | None = None, is_tty: bool | None = None,
-               fraction: float = 0.1, min_interval: float = 0.1,
-               clock=time.monotonic):
+               min_interval: float = 0.1, clock=time.monotonic,
+               min_rate_seconds: float = 1.0):
     self.num_steps = int(num_steps)
     self.initial_step = int(initial_step)
     self.stream = stream if stream is not None else sys.stdout
@@ -54,9 +59,7 @@ class Progress:
     self.is_tty = is_tty
     self.min_interval = min_interval
     self.clock = clock
-    remaining = max(self.num_steps - self.initial_step, 1)
-    self._every = max(1, int(round(remaining * fraction)))
-    self._next_line = self.initial_step + self._every
+    self.min_rate_seconds = min_rate_seconds
     self._t0 = None          # time and step of the first update: excludes
     self._step0 = None       # compilation from the rate.
     self._last_draw = -float("inf")
@@ -67,39 +70,32 @@ class Progress:
     if self._t0 is None or step <= self._step0:
       return None
     dt = self.clock() - self._t0
-    return (step - self._step0) / dt if dt > 0 else None
+    return (step - self._step0) / dt if dt >= max(self.min_rate_seconds, 1e-12) else None
 
   def status(self, step: int) -> str:
-    """``'step 120/200 (60%) 35.2 steps/s ETA 0:00:02 loss=0.1'``."""
+    """``'step 120/200 (60%) 35.2 steps/s ETA 0:00:02'``."""
     rate = self.rate(step)
     eta = (self.num_steps - step) / rate if rate else None
     pct = 100.0 * step / max(self.num_steps, 1)
     rate_s = f"{rate:.3g} steps/s" if rate else "? steps/s"
-    text = (f"step {step}/{self.num_steps} ({pct:.0f}%) {rate_s} "
+    return (f"step {step}/{self.num_steps} ({pct:.0f}%) {rate_s} "
             f"ETA {format_duration(eta)}")
-    metrics = _format_metrics(self._metrics)
-    return f"{text} {metrics}" if metrics else text
 
   def update(self, step: int, metrics: Mapping[str, Any] | None = None) -> None:
-    """Called after each step; ``metrics`` are the latest logged scalars."""
+    """Called after each step; ``metrics``: the training metrics just logged (replace the shown ones)."""
     now = self.clock()
     if self._t0 is None:
       self._t0, self._step0 = now, step
     if metrics:
-      self._metrics.update(metrics)
+      self._metrics = dict(metrics)
     done = step >= self.num_steps
-    if self.is_tty:
-      if done or now - self._last_draw >= self.min_interval:
-        self._last_draw = now
-        width = 24
-        filled = int(width * step / max(self.num_steps, 1))
-        bar = "#" * filled + "." * (width - filled)
-        self.stream.write(f"\r[{bar}] {self.status(step)}\x1b[K")
-        self.stream.flush()
-    elif step >= self._next_line or done:
-      while self._next_line <= step:
-        self._next_line += self._every
-      self.stream.write(self.status(step) + "\n")
+    if self.is_tty and (done or now - self._last_draw >= self.min_interval):
+      self._last_draw = now
+      width = 24
+      filled = int(width * step / max(self.num_steps, 1))
+      bar = "#" * filled + "." * (width - filled)
+      shown = _format_metrics(self._metrics)
+      self.stream.write(f"\r[{bar}] {self.status(step)}" + (f" {shown}" if shown else "") + "\x1b[K")
       self.stream.flush()
 
   def clear(self) -> None:
