@@ -45,6 +45,7 @@ def test_schedule_and_single_compilation(tmp_path):
   assert records[-1]["step"] == 45 and "eval/mse" in records[-1]
   assert os.listdir(os.path.join(workdir, "tensorboard"))
   assert stream.getvalue().startswith("finished at step 45") and "eval/mse=" in stream.getvalue()
+  assert os.path.getsize(os.path.join(workdir, "figures", "training_curves.png")) > 1000
 
   # Same command, longer run: resumes at 45, traces once more (new process
   # would too), appends only the new steps.

@@ -75,3 +75,56 @@ def save_figure(fig: matplotlib.figure.Figure, workdir: str, name: str,
     if os.path.exists(tmp):
       os.remove(tmp)
   return path
+
+
+def training_curves(workdir: str, records: list[dict] | None = None, max_panels: int = 16) -> str | None:
+  """``workdir/figures/training_curves.png``: every scalar metric of ``metrics.jsonl`` against the step.
+
+  The platform writes it at the end of every run (and of every rerun), so each run has a look at its own
+  history without a script. One panel per metric (training metrics first, then evaluations), each titled with
+  its name and last value; constant metrics and panels beyond ``max_panels`` are named in the caption only.
+
+  Args:
+    workdir: the run's directory.
+    records: the metric records (default: read from ``workdir``).
+    max_panels: the most panels drawn.
+
+  Returns:
+    the path written, or None when there is nothing to plot.
+  """
+  import math  # pylint: disable=g-import-not-at-top
+  from stein_jax.train import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
+  records = metrics_lib.read_metrics(workdir) if records is None else records
+  series: dict[str, tuple[list, list]] = {}
+  for r in records:
+    for k, v in r.items():
+      if k == "step" or isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        continue
+      steps, values = series.setdefault(k, ([], []))
+      steps.append(r["step"])
+      values.append(v)
+  if not series:
+    return None
+  constant = sorted(k for k, (_, v) in series.items() if len(v) > 1 and min(v) == max(v))
+  order = lambda k: (k.split("/")[0] not in ("train", "test"), k.split("/")[0] != "train", "loss" not in k, k)
+  names = sorted((k for k in series if k not in constant), key=order)
+  shown, left = names[:max_panels], names[max_panels:]
+  cols = min(4, len(shown))
+  rows = -(-len(shown) // cols)
+  fig = new_figure(figsize=(3.6 * cols, 2.6 * rows + 0.6))
+  for i, name in enumerate(shown):
+    ax = fig.add_subplot(rows, cols, i + 1)
+    steps, values = series[name]
+    ax.plot(steps, values, marker="o" if len(steps) < 30 else None, markersize=3)
+    ax.set_title(f"{name}\n(last {values[-1]:.4g})", fontsize=8)
+    ax.set_xlabel("step", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+  caption = f"{os.path.basename(os.path.normpath(workdir))}: metrics.jsonl (train/*: means over each log window)"
+  if constant:
+    caption += f"; constant: {', '.join(f'{k}={series[k][1][0]:g}' for k in constant)}"
+  if left:
+    caption += f"; not shown: {', '.join(left)}"
+  fig.suptitle(caption, fontsize=9)
+  fig.tight_layout()
+  return save_figure(fig, workdir, "training_curves")

@@ -168,10 +168,12 @@ def final_metrics(workdir: str) -> dict[str, float]:
 
 
 def _print_final(workdir: str, step: int, stream: TextIO | None) -> None:
-  """One line with the run's final metrics (evaluation first), on every finish."""
+  """One line with the run's final metrics (evaluation first) and the training-curves figure, on every finish."""
   import sys  # pylint: disable=g-import-not-at-top
+  from stein_jax.train import figures  # pylint: disable=g-import-not-at-top
   if jax.process_index() != 0:
     return
+  figures.training_curves(workdir)
   latest = final_metrics(workdir)
   items = sorted(latest.items(), key=lambda kv: (not kv[0].startswith(("eval/", "test/")), kv[0]))
   text = ", ".join(f"{k}={v:.6g}" for k, v in items)
