@@ -320,8 +320,9 @@ class GMMExperiment(SteinVAEExperiment):
         json.dump(details, f, indent=1)
     if cfg.plot:
       fig = plot_posteriors(self.post, np.asarray(z), np.asarray(exact), cfg.observation,
-                            f"{cfg.method}, {cfg.observation}, S={cfg.num_particles}, "
-                            f"step {step}", mmds=mmds, weights=w_enc)
+                            f"{cfg.method} on the {cfg.observation} GMM posterior "
+                            f"({'x = z1 - z2 + noise' if cfg.observation == 'bimodal' else 'x = theta z + noise'}), "
+                            f"S = {cfg.num_particles} particles, step {step}", mmds=mmds, weights=w_enc)
       save_figure(fig, workdir, f"posteriors_step{step:06d}")
     return out
 
@@ -381,8 +382,12 @@ def prior_moments_init(enc_params, data_dim):
   return {**p, "params": {**p["params"], "MLP_0": new_mlp}}
 
 
-def draw_posterior_panel(ax, post, i, z, exact, max_points=500):
-  """Encoder samples z [n, 2] (red) over test point i's exact posterior density (blue)."""
+def draw_posterior_panel(ax, post, i, z, exact, max_points=500, axis_labels=True):
+  """Test point i: the exact posterior density as contour lines (blue), encoder samples z [n, 2] as dots (red).
+
+  Contour lines rather than a filled density, and small translucent dots, so that both modes stay visible under
+  the samples.
+  """
   lo, hi = np.percentile(exact, 0.5, 0), np.percentile(exact, 99.5, 0)
   span = (hi - lo).max()
   c = (lo + hi) / 2
@@ -393,35 +398,46 @@ def draw_posterior_panel(ax, post, i, z, exact, max_points=500):
   pts = jnp.asarray(np.stack([gx.ravel(), gy.ravel()], 1), jnp.float32)
   sub = gmm.GMMPosterior(post.log_weights[i], post.means[i], post.cov)
   logp = np.asarray(gmm.posterior_log_prob(sub, pts)).reshape(gx.shape)
-  ax.contourf(gx, gy, np.exp(logp - logp.max()), levels=15, cmap="Blues")
+  density = np.exp(logp - logp.max())
+  ax.contour(gx, gy, density, levels=[0.01, 0.05, 0.2, 0.5, 0.8], colors="tab:blue", linewidths=0.8)
   zi = z[:max_points]
-  ax.scatter(zi[:, 0], zi[:, 1], s=1.5, c="crimson", alpha=0.6)
+  ax.scatter(zi[:, 0], zi[:, 1], s=2, c="crimson", alpha=0.35, linewidths=0)
   ax.set_xlim(g0[0], g0[-1])
   ax.set_ylim(g1[0], g1[-1])
-  ax.set_xticks([])
-  ax.set_yticks([])
+  ax.tick_params(labelsize=6)
+  if axis_labels:
+    ax.set_xlabel("$z_1$", fontsize=7, labelpad=1)
+    ax.set_ylabel("$z_2$", fontsize=7, labelpad=1)
 
 
 def plot_posteriors(post, z, exact, observation, title, mmds=None, weights=None):
-  """One panel per test point: encoder samples over the exact posterior density."""
+  """One panel per test point: encoder samples over the exact posterior's contours, with a caption."""
   import matplotlib.pyplot as plt
+  from matplotlib.lines import Line2D
   t = z.shape[0]
   cols = min(5, t)
   rows = -(-t // cols)
-  fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows), squeeze=False)
+  fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols, 2.8 * rows + 0.9), squeeze=False)
+  w_exact = np.asarray(jnp.exp(post.log_weights))
   for i in range(t):
     ax = axes[i // cols][i % cols]
-    draw_posterior_panel(ax, post, i, z[i], exact[i])
-    label = []
+    draw_posterior_panel(ax, post, i, z[i], exact[i], axis_labels=(i % cols == 0 or i // cols == rows - 1))
+    label = [f"test point {i}"]
     if mmds is not None:
-      label.append(f"MMD {mmds[i]:.3f}")
+      label.append(f"MMD$^2$ {mmds[i]:.3f}")
+    title_lines = [", ".join(label)]
     if weights is not None and observation == "bimodal":
-      label.append(f"w={weights[i][0]:.2f}")
-    ax.set_title(", ".join(label), fontsize=8)
+      title_lines.append(f"mass on mode 1: encoder {weights[i][0]:.2f}, exact {w_exact[i][0]:.2f}")
+    ax.set_title("\n".join(title_lines), fontsize=7)
   for j in range(t, rows * cols):
     axes[j // cols][j % cols].axis("off")
+  handles = [Line2D([], [], color="tab:blue", lw=1, label="exact posterior p(z | x): density contours at "
+                    "1, 5, 20, 50, 80 % of its peak"),
+             Line2D([], [], color="crimson", marker="o", ls="", ms=3, alpha=0.6,
+                    label=f"encoder samples z = f(x, xi) ({min(500, z.shape[1])} per panel)")]
+  fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=7, frameon=False)
   fig.suptitle(title, fontsize=9)
-  fig.tight_layout()
+  fig.tight_layout(rect=(0, 0.05, 1, 1))
   return fig
 
 
