@@ -312,7 +312,9 @@ class SteinGANExperiment(Experiment):
       ax.imshow(_grid(self.data.to_pixels(v), side), cmap="gray", vmin=0, vmax=1)
       ax.set_title(title, fontsize=9)
       ax.axis("off")
-    fig.suptitle(f"seed {config.seed}, step {step}: pixels = x' * scale + mean, clipped to [0, 1]", fontsize=9)
+    space = ("pixels in [0, 1], the model's space" if config.preprocess == "unit" else
+             "pixels = x' * scale + mean, clipped to [0, 1]")
+    fig.suptitle(f"seed {config.seed}, step {step}, {config.num_samples} samples: {space}", fontsize=9)
     save_figure(fig, workdir, "samples")
 
   def _plot_curves(self, workdir):
