@@ -526,6 +526,7 @@ def _fake_tfds(monkeypatch, n=12, fail=False):
   module.as_numpy = lambda ds: iter(ds)
   monkeypatch.setitem(sys.modules, "tensorflow_datasets", module)
   monkeypatch.setattr(tfds_lib, "tfds_available", lambda: True)
+  monkeypatch.setattr(tfds_lib, "tensorflow_available", lambda: True)  # the tfds.load reader
   return calls
 
 
@@ -543,6 +544,21 @@ def test_tfds_fallback_maps_splits(tmp_path, monkeypatch):
   assert data.load("mnist", "test", tmp_path).info["source"] == "local"
   assert data.load("mnist", "test", tmp_path,
                    source="tfds").info["source"] == "tfds"
+
+
+@pytest.mark.parametrize("name, shape, labelled", [
+    ("mnist", (784,), True), ("binarized_mnist", (784,), False), ("cifar10", (32, 32, 3), True)])
+def test_real_tfds_without_tensorflow_through_its_own_mock(tmp_path, monkeypatch, name, shape, labelled):
+  """The TFDS path offline, with TFDS's own mock data and its TensorFlow-free reader (tfds.data_source)."""
+  tfds = pytest.importorskip("tensorflow_datasets")
+  monkeypatch.setattr(tfds_lib, "tfds_available", lambda: True)
+  if tfds_lib.tensorflow_available():
+    pytest.skip("TensorFlow is installed: tfds.load is used instead of tfds.data_source")
+  with tfds.testing.mock_data(num_examples=6):
+    ds = data.load(name, "train", tmp_path, max_examples=4, scale=None)
+  assert ds.info["source"] == "tfds" and ds.info["tfds_name"] == name
+  assert ds.x.shape == (4,) + shape and ds.x.dtype == np.uint8
+  assert (ds.y is not None) == labelled
 
 
 def test_tfds_failure_is_reported(tmp_path, monkeypatch):

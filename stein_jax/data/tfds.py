@@ -1,10 +1,14 @@
-"""Optional TensorFlow Datasets backend.
+"""TensorFlow Datasets backend, used when a data set is not found locally.
 
-``tensorflow_datasets`` is imported lazily, only when a data set is not found
-locally, so importing :mod:`stein_jax` never needs TensorFlow.  Install it with
-``pip install tensorflow-datasets`` (the project's ``tfds`` extra).  TFDS keeps
-its own download directory (``$TFDS_DATA_DIR``, default
-``~/tensorflow_datasets``); it is independent of ``STEIN_JAX_DATA_DIR``.
+``tensorflow_datasets`` is a dependency of the project but TensorFlow is not (1.3 GB), so there are two readers:
+
+* with TensorFlow installed: ``tfds.load`` (which also downloads and prepares a data set on first use);
+* without it: ``tfds.data_source``, TFDS's random-access reader that needs no TensorFlow, for data sets prepared
+  in the ``array_record`` file format (``tfds build --file_format=array_record NAME`` on any machine with TF).
+
+``tensorflow_datasets`` is imported lazily, so importing :mod:`stein_jax` stays fast. TFDS keeps its own data
+directory (``$TFDS_DATA_DIR``, default ``~/tensorflow_datasets``), independent of ``STEIN_JAX_DATA_DIR``; local
+files, when present, are always preferred.
 """
 
 from __future__ import annotations
@@ -22,6 +26,14 @@ def tfds_available() -> bool:
   """Whether ``tensorflow_datasets`` can be imported (without importing it)."""
   try:
     return importlib.util.find_spec("tensorflow_datasets") is not None
+  except (ImportError, ValueError):
+    return False
+
+
+def tensorflow_available() -> bool:
+  """Whether TensorFlow can be imported (``tfds.load``), else only ``tfds.data_source`` works."""
+  try:
+    return importlib.util.find_spec("tensorflow") is not None
   except (ImportError, ValueError):
     return False
 
@@ -46,11 +58,17 @@ def load_tfds(name: str, split: str, *, image_key: str = "image",
 
   Returns:
     ``(images, labels)``: uint8 ``[N, H, W, C]`` and int64 ``[N]`` or None.
+
+  Without TensorFlow the split must have been prepared in the ``array_record`` format (``tfds.data_source``).
   """
   tfds = importlib.import_module("tensorflow_datasets")
-  ds = tfds.load(name, split=split, shuffle_files=False)
+  if tensorflow_available():
+    examples = tfds.as_numpy(tfds.load(name, split=split, shuffle_files=False))
+  else:
+    source = tfds.data_source(name, split=split)
+    examples = (source[i] for i in range(len(source)))
   xs, ys = [], []
-  for i, ex in enumerate(tfds.as_numpy(ds)):
+  for i, ex in enumerate(examples):
     if max_examples is not None and i >= max_examples:
       break
     xs.append(formats.crop_resize(np.asarray(ex[image_key]),
