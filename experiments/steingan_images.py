@@ -14,6 +14,15 @@ Algorithm 2 with the stabilisation of sec. 5.2, one jitted step (``stein_jax.obj
 4. the energy (eq. (24), or the joint eq. (25)) takes the discounted contrastive step with ``gamma = 0.7``, raised to
    ``0.9`` when the real batch's energy exceeds the generated batch's (:func:`stein_jax.objectives.steingan.adaptive_discount`).
 
+The authors' public code differs from the paper's text in several places; each is an option (docs/steingan_images.md
+sec. 5): ``discount_rule``, ``bandwidth_rule``, ``direction`` ("paper" eq. (5), "row_sum", "nearest_neighbor"),
+``input_dropout``, ``energy_batch_norm``, ``label_every_layer``, ``weight_decay``. With batch normalisation in the
+energy, the energy's loss normalises the real and the generated batch each by its own statistics (with input
+dropout, one draw per batch), while the generator direction (score, code, kernel) uses the energy without dropout
+and with the generated batch's statistics frozen, so that ``f`` and ``E`` are per-image functions there
+(``direction_norm_stats="frozen"``), or, as the authors' graph, differentiates the batch's energy through its own
+statistics (``"batch"``).
+
 Evaluations log the mean energies of real test images and of generated ones, the classifier score of generated
 images (a CNN trained on the data set's training split; the paper's ImageNet Inception network cannot be downloaded
 here), and for the joint model the accuracy of the score classifier on the generated images w.r.t. the labels they
@@ -42,6 +51,10 @@ from stein_jax.train import ConfigError, Experiment, TrainState, read_metrics, r
 from stein_jax.train.figures import new_figure
 
 DATASETS = ("cifar10", "celeb_a", "lsun", "synthetic")
+DISCOUNT_RULES = ("paper", "authors_code")
+BANDWIDTH_RULES = ("paper", "authors_code")
+DIRECTIONS = ("paper", "row_sum", "nearest_neighbor")
+DIRECTION_NORM_STATS = ("frozen", "batch")
 SYNTHETIC_DATA_SEED = 1234  # the synthetic data set does not change with config.seed
 SYNTHETIC_TRAIN, SYNTHETIC_TEST = 2000, 500
 
@@ -136,13 +149,23 @@ class SteinGANImages(Experiment):
       raise ConfigError(f"config.joint_model=True needs labels, but {config.dataset!r} has none; set "
                         "--config.joint_model=False.")
     self.num_classes = self.data.num_classes if config.joint_model else 0
+    if config.label_every_layer and not self.num_classes:
+      raise ConfigError("config.label_every_layer=True feeds the label to every generator layer, which needs the "
+                        "label-conditional model; set --config.joint_model=True (a labelled data set) or "
+                        "--config.label_every_layer=False.")
     self.energy = ae.AutoencoderEnergy(want, code_dim=config.code_dim, width=config.energy_width,
-                                       num_classes=self.num_classes, margin=config.margin)
+                                       num_classes=self.num_classes, margin=config.margin,
+                                       batch_norm=bool(config.energy_batch_norm),
+                                       input_dropout=float(config.input_dropout))
     self.generator = dcgan.DCGANGenerator(config.image_size, config.channels, config.generator_width,
-                                          num_classes=self.num_classes)
-    self.energy_tx = optax.adam(config.energy_learning_rate, b1=config.adam_b1)
-    self.generator_tx = optax.adam(config.generator_learning_rate, b1=config.adam_b1)
-    self.bandwidth = ae.default_code_bandwidth(config.bandwidth_scale)
+                                          num_classes=self.num_classes,
+                                          label_every_layer=bool(config.label_every_layer))
+    self.energy_tx = _adam(config.energy_learning_rate, config.adam_b1, config.weight_decay)
+    self.generator_tx = _adam(config.generator_learning_rate, config.adam_b1, config.weight_decay)
+    if config.bandwidth_rule == "paper":
+      self.bandwidth = ae.default_code_bandwidth(config.bandwidth_scale)
+    else:
+      self.bandwidth = ae.authors_code_bandwidth
     arrays = {"x": self.data.train_x} if self.num_classes == 0 else {"x": self.data.train_x, "y": self.data.train_y}
     self.batcher = data_lib.Batcher(arrays, config.batch_size, config.seed)
     self._classifier = classifier
@@ -159,8 +182,11 @@ class SteinGANImages(Experiment):
     y = jnp.zeros((m,), jnp.int32) if self.num_classes else None
     theta = self.energy.init(jax.random.fold_in(rng, 1), x, y)
     eta = self.generator.init(jax.random.fold_in(rng, 2), jnp.zeros((m, config.noise_dim)), y)
+    # The authors' discount is decided after a step for the next one: it is carried in the state (their initial
+    # balance_weight 0.3 is gamma = 0.7).
+    extra = None if config.discount_rule == "paper" else {"discount": jnp.asarray(config.discount, jnp.float32)}
     state = TrainState.create(params={"energy": theta, "generator": eta}, tx=optax.identity(),
-                              rng=jax.random.fold_in(rng, 3))
+                              rng=jax.random.fold_in(rng, 3), extra=extra)
     return state.replace(opt_state={"energy": self.energy_tx.init(theta), "generator": self.generator_tx.init(eta)})
 
   def train_step(self, state, batch):
@@ -172,23 +198,56 @@ class SteinGANImages(Experiment):
     energy_apply = lambda p, images: self.energy.apply(p, images, y)
     generator_apply = lambda p, noise: self.generator.apply(p, noise, y)
     theta, eta = state.params["energy"], state.params["generator"]
-    # Stabilisation switch (sec. 5.2), from the energies before this step's update.
-    energy_pos = -jnp.mean(energy_apply(theta, x))
-    energy_neg = -jnp.mean(energy_apply(theta, generator_apply(eta, xi)))
-    gamma = jax.lax.stop_gradient(steingan.adaptive_discount(energy_pos, energy_neg, config.discount, config.discount_boosted))
-    features = lambda images, p: self.energy.apply(p, images, method=ae.AutoencoderEnergy.encode)
+    generated = jax.lax.stop_gradient(generator_apply(eta, xi))  # the same samples as inside update (XLA CSE)
+    # Generator direction: no dropout, and the generated batch's batch-norm statistics frozen (none without batch
+    # norm), so that f and E are per-image functions for the SVGD score and the code kernel's Jacobians.
+    stats = ae.capture_norm_stats(self.energy, theta, generated)
+    frozen = lambda p: ae.freeze_norm_stats(p, stats)
+    direction_apply = lambda p, images: self.energy.apply(frozen(p), images, y)
+    features = lambda images, p: self.energy.apply(frozen(p), images, method=ae.AutoencoderEnergy.encode)
+    if config.direction_norm_stats == "batch":
+      # The authors' Theano graph: the score is the gradient of sum_i f(x_i) with the batch's own statistics,
+      # through them; the neighbour's code is taken in the batch x[nn] (its own statistics). The full code kernel
+      # ("paper", "row_sum") keeps the frozen code: its per-particle Jacobian needs a per-image function.
+      direction_apply = energy_apply
+      if config.direction == "nearest_neighbor":
+        features = lambda images, p: self.energy.apply(p, images, method=ae.AutoencoderEnergy.encode)
+    # Energy loss: each batch (0 real, 1 generated) with its own statistics and its own dropout draw.
+    dropout_key = state.step_rng(2)
+    loss_apply = lambda p, images, which: self.energy.apply(
+        p, images, y, train=True, rngs={"dropout": jax.random.fold_in(dropout_key, which)})
+    if config.discount_rule == "paper":
+      # Stabilisation switch (sec. 5.2 text), from the energies before this step's update.
+      energy_pos = -jnp.mean(energy_apply(theta, x))
+      energy_neg = -jnp.mean(energy_apply(theta, generated))
+      gamma = steingan.adaptive_discount(energy_pos, energy_neg, config.discount, config.discount_boosted)
+    else:
+      gamma = state.extra["discount"]
+    gamma = jax.lax.stop_gradient(gamma)
     pair = steingan.SteinGANState(theta, eta, state.opt_state["energy"], state.opt_state["generator"])
     new, metrics = steingan.update(
         state.step_rng(1), pair, x, xi, energy_apply=energy_apply, generator_apply=generator_apply,
         energy_tx=self.energy_tx, generator_tx=self.generator_tx, discount=gamma, use_kernel=config.use_kernel,
-        step_size=config.step_size, bandwidth=self.bandwidth, features=features)
+        step_size=config.step_size, bandwidth=self.bandwidth, features=features,
+        kernel_normalization="row_sum" if config.direction == "row_sum" else "mean",
+        direction="nearest_neighbor" if config.direction == "nearest_neighbor" else "svgd",
+        direction_energy_apply=direction_apply, energy_loss_apply=loss_apply)
+    extra = state.extra
+    if config.discount_rule == "authors_code":
+      # Their switch: reconstruction errors (no label term) of this step's real and generated batches under the
+      # updated energy, each batch with its own statistics; it sets the next step's gamma.
+      rec = lambda images: jnp.mean(ae.reconstruction_distance(
+          images, self.energy.apply(new.energy, images, method=ae.AutoencoderEnergy.reconstruct)))
+      rec_pos, rec_neg = rec(x), rec(generated)
+      extra = {"discount": steingan.authors_discount(rec_pos, rec_neg, config.discount, config.discount_boosted)}
+      metrics.update(reconstruction_pos=rec_pos, reconstruction_neg=rec_neg)
     finite = metrics.pop("finite")
     metrics = {k: v for k, v in metrics.items() if k not in ("generator_fit_loss", "cd_fraction")}
     # A non-finite step turns the logged loss into NaN: the platform stops with its step number.
     metrics["loss"] = jnp.where(finite, metrics["loss"], jnp.nan)
     metrics["discount"] = gamma
     state = state.replace(step=state.step + 1, params={"energy": new.energy, "generator": new.generator},
-                          opt_state={"energy": new.energy_opt, "generator": new.generator_opt})
+                          opt_state={"energy": new.energy_opt, "generator": new.generator_opt}, extra=extra)
     return state, metrics
 
   def batch(self, step):
@@ -273,9 +332,16 @@ class SteinGANImages(Experiment):
     return np.round((images + 1.0) * 127.5).clip(0, 255).astype(np.uint8), labels
 
   def _energy_stats(self, params, images, labels):
-    x = jnp.asarray(sample_quality.as_centered(images))
-    f, rec = self._energies_jit(params["energy"], x, None if not self.num_classes else jnp.asarray(labels))
-    return float(-jnp.mean(f)), float(jnp.mean(rec))
+    """Mean energy and reconstruction error, in batches of ``batch_size`` (batch norm: each batch's statistics)."""
+    x = sample_quality.as_centered(images)
+    m = self.config.batch_size
+    fs, recs = [], []
+    for start in range(0, len(x) - m + 1, m):
+      y = None if not self.num_classes else jnp.asarray(labels[start:start + m])
+      f, rec = self._energies_jit(params["energy"], jnp.asarray(x[start:start + m]), y)
+      fs.append(np.asarray(f))
+      recs.append(np.asarray(rec))
+    return float(-np.mean(np.concatenate(fs))), float(np.mean(np.concatenate(recs)))
 
   def _classifier_settings(self):
     config = self.config
@@ -347,8 +413,33 @@ class SteinGANImages(Experiment):
     save_figure(fig, workdir, "energies")
 
 
+def _adam(learning_rate: float, b1: float, weight_decay: float) -> optax.GradientTransformation:
+  """Adam; with ``weight_decay > 0`` the L2 term ``weight_decay * theta`` is added to the gradient first (coupled,
+  as the authors' ``updates.Regularizer(l2=...)``), not decoupled as in AdamW."""
+  adam = optax.adam(learning_rate, b1=b1)
+  if weight_decay > 0:
+    return optax.chain(optax.add_decayed_weights(weight_decay), adam)
+  return adam
+
+
 def _validate(config) -> None:
   problems = []
+  for key, allowed in (("discount_rule", DISCOUNT_RULES), ("bandwidth_rule", BANDWIDTH_RULES),
+                       ("direction", DIRECTIONS), ("direction_norm_stats", DIRECTION_NORM_STATS)):
+    if config.get(key) not in allowed:
+      problems.append(f"config.{key} must be one of {allowed}; got {config.get(key)!r}")
+  for key in ("energy_batch_norm", "label_every_layer", "use_kernel", "joint_model"):
+    if not isinstance(config.get(key), (bool, np.bool_)):
+      problems.append(f"config.{key} must be True or False; got {config.get(key)!r}")
+  dropout = config.get("input_dropout")
+  if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0.0 <= dropout < 1.0:
+    problems.append(f"config.input_dropout must be a float in [0, 1) (the authors: 0.2); got {dropout!r}")
+  decay = config.get("weight_decay")
+  if not isinstance(decay, (int, float)) or isinstance(decay, bool) or not decay >= 0.0:
+    problems.append(f"config.weight_decay must be a float >= 0 (the authors: 1e-5); got {decay!r}")
+  if config.get("energy_batch_norm") is True and int(config.batch_size) < 2:
+    problems.append(f"config.energy_batch_norm=True normalises by batch statistics and needs config.batch_size >= 2;"
+                    f" got batch_size={config.batch_size}")
   if config.dataset not in DATASETS:
     problems.append(f"config.dataset must be one of {DATASETS}; got {config.dataset!r}")
   for key in ("discount", "discount_boosted"):

@@ -15,7 +15,8 @@ import pytest
 
 from configs import steingan_celeba, steingan_cifar10, steingan_lsun
 from experiments.steingan_images import SteinGANImages, synthetic_images
-from stein_jax.objectives.steingan import adaptive_discount
+from experiments import steingan_images
+from stein_jax.objectives.steingan import adaptive_discount, authors_discount
 from stein_jax.evaluation import sample_quality as sq
 from stein_jax.models.dcgan import ConvClassifier
 from stein_jax.train import ConfigError, read_metrics, train_and_evaluate
@@ -47,9 +48,46 @@ def test_discount_switch():
   assert float(jax.jit(adaptive_discount)(0.5, 0.25)) == pytest.approx(0.9)
 
 
-def test_tiny_run_logs_metrics_writes_figures_and_resumes_exactly(tmp_path):
-  experiment = SteinGANImages(_config(), classifier=_fixed_classifier())
-  run = lambda n, d: train_and_evaluate(experiment, _config(num_steps=n), str(tmp_path / d),
+AUTHORS = dict(steingan_cifar10.AUTHORS_OPTIONS)
+
+
+def test_authors_discount_switch_by_hand():
+  # Their loop: balance_weight = 0.3 (gamma 0.7) when the real batch's reconstruction error is larger, else 0.1
+  # (gamma 0.9), ties included: the reverse of the text's rule at the same comparison.
+  for real, fake in ((2.0, 1.0), (1.0, 2.0), (1.5, 1.5), (30.0, 29.99)):
+    balance_weight = 0.3 if real > fake else 0.1
+    assert float(authors_discount(real, fake)) == pytest.approx(1 - balance_weight)
+  assert float(adaptive_discount(2.0, 1.0)) == pytest.approx(0.9) and float(authors_discount(2.0, 1.0)) == pytest.approx(0.7)
+  assert float(jax.jit(authors_discount)(0.5, 0.25, 0.1, 0.2)) == pytest.approx(0.1)
+
+
+def test_authors_discount_is_decided_after_a_step_for_the_next(tmp_path):
+  config = _config(num_steps=4, **AUTHORS)
+  experiment = SteinGANImages(config, classifier=_fixed_classifier())
+  train_and_evaluate(experiment, config, str(tmp_path), progress_stream=io.StringIO())
+  train = [r for r in read_metrics(str(tmp_path)) if "train/loss" in r]
+  assert train[0]["train/discount"] == pytest.approx(0.7)  # their initial balance_weight 0.3
+  for before, after in zip(train, train[1:]):
+    want = 0.7 if before["train/reconstruction_pos"] > before["train/reconstruction_neg"] else 0.9
+    assert after["train/discount"] == pytest.approx(want)
+
+
+def test_weight_decay_is_coupled_l2_before_adam():
+  params = {"w": np.array([1.0, -2.0, 0.5], np.float32)}
+  grads = {"w": np.array([0.1, 0.3, -0.2], np.float32)}
+  tx = steingan_images._adam(1e-3, 0.5, 0.1)
+  updates, _ = tx.update(grads, tx.init(params), params)
+  # Adam's first step on g + lambda * w is -lr * sign(g + lambda * w) (bias-corrected m / sqrt(v)).
+  expected = -1e-3 * np.sign(grads["w"] + 0.1 * params["w"])
+  np.testing.assert_allclose(updates["w"], expected, rtol=1e-4)
+  assert steingan_images._adam(1e-3, 0.5, 0.0).init(params) is not None
+
+
+@pytest.mark.parametrize("options", [{}, AUTHORS, dict(direction="row_sum", energy_batch_norm=True)],
+                         ids=["paper", "authors", "row_sum_batch_norm"])
+def test_tiny_run_logs_metrics_writes_figures_and_resumes_exactly(tmp_path, options):
+  experiment = SteinGANImages(_config(**options), classifier=_fixed_classifier())
+  run = lambda n, d: train_and_evaluate(experiment, _config(num_steps=n, **options), str(tmp_path / d),
                                         progress_stream=io.StringIO())
   straight = run(4, "straight")
   run(2, "resumed")
@@ -62,7 +100,8 @@ def test_tiny_run_logs_metrics_writes_figures_and_resumes_exactly(tmp_path):
   train = [r for r in records if "train/loss" in r]
   assert [r["step"] for r in train] == [1, 2, 3, 4]
   for r in train:
-    assert r["train/discount"] == pytest.approx(0.9 if r["train/energy_pos"] > r["train/energy_neg"] else 0.7)
+    if not options:
+      assert r["train/discount"] == pytest.approx(0.9 if r["train/energy_pos"] > r["train/energy_neg"] else 0.7)
     assert np.isfinite(r["train/loss"]) and r["train/phi_rms"] > 0
   evals = [r for r in records if "eval/energy_real" in r]
   assert [r["step"] for r in evals] == [2, 4]
@@ -106,6 +145,30 @@ def test_bad_configs_are_refused_with_the_fix():
     SteinGANImages(_config(discount=1.0))
   with pytest.raises(ValueError, match="Unknown setting 'gpu'"):
     steingan_cifar10.get_config("gpu")
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("discount_rule", "text", r"config.discount_rule must be one of \('paper', 'authors_code'\); got 'text'"),
+    ("bandwidth_rule", "median", r"config.bandwidth_rule must be one of \('paper', 'authors_code'\); got 'median'"),
+    ("direction", "svgd", r"config.direction must be one of \('paper', 'row_sum', 'nearest_neighbor'\); got 'svgd'"),
+    ("input_dropout", 1.0, r"config.input_dropout must be a float in \[0, 1\).*got 1.0"),
+    ("input_dropout", -0.1, r"config.input_dropout must be a float in \[0, 1\)"),
+    ("weight_decay", -1e-5, r"config.weight_decay must be a float >= 0.*got -1e-05"),
+    ("direction_norm_stats", "running", r"config.direction_norm_stats must be one of \('frozen', 'batch'\)"),
+])
+def test_bad_authors_options_are_refused_naming_the_option(key, value, message):
+  with pytest.raises(ConfigError, match=message):
+    SteinGANImages(_config(**{key: value}))
+
+
+def test_batch_norm_with_a_batch_of_one_and_label_every_layer_without_labels_are_refused():
+  with pytest.raises(ConfigError, match=r"config.energy_batch_norm=True .*config.batch_size >= 2; got batch_size=1"):
+    SteinGANImages(_config(energy_batch_norm=True, batch_size=1))
+  with pytest.raises(ConfigError, match=r"config.label_every_layer=True .*--config.joint_model=True"):
+    SteinGANImages(_config(label_every_layer=True, joint_model=False))
+  for setting in ("authors", "cpu_authors"):
+    config = steingan_cifar10.get_config(setting)
+    assert {k: config[k] for k in AUTHORS} == AUTHORS
 
 
 @pytest.mark.parametrize("get_config", [steingan_celeba.get_config, steingan_lsun.get_config])

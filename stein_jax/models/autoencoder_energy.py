@@ -13,6 +13,16 @@ sets m = 1). The norm is the Euclidean norm over all pixels, **not** its square:
 ``AutoencoderEnergy.encode`` exposes the code ``E(x)`` for the feature kernel of sec. 5.2,
 ``k(x, x') = exp(-||E(x) - E(x')||^2 / h^2)`` with ``h = 0.5 med / log m`` (:func:`code_bandwidth`).
 
+Options of the authors' public code (docs/steingan_images.md sec. 5): ``input_dropout`` (dropout on the image
+inside the energy, active only when the module is called with ``train=True`` and a ``"dropout"`` rng, so the
+energy is a denoising autoencoder's reconstruction error ``||x - D(E(drop(x)))||``), and ``batch_norm`` (batch
+normalisation with learned scale and shift in the hidden layers of the encoder and decoder, :class:`EnergyBatchNorm`).
+With batch normalisation ``f(x)`` depends on the batch it is evaluated in. Applied with ``{"params": ...}`` only,
+each call normalises by the statistics of its own batch (at least 2 images). :func:`capture_norm_stats` records the
+statistics of one batch and :func:`freeze_norm_stats` makes the energy, its code and their gradients per-image
+functions under those statistics (what the SVGD score and the per-particle Jacobian of the code kernel need).
+:func:`authors_code_bandwidth` is the bandwidth of the authors' code.
+
 The module holds the architecture; the energy formulas are the pure functions :func:`reconstruction_distance` and
 :func:`clipped_cross_entropy`, tested against hand computations in ``tests/test_autoencoder_energy.py``.
 
@@ -100,27 +110,97 @@ def code_bandwidth(codes: Array, scale: float = 0.5) -> Array:
   return (scale * med / np.log(m)) ** 2
 
 
+def authors_code_bandwidth(codes: Array) -> Array:
+  """Bandwidth ``H`` (``k = exp(-r^2 / H)``) of the code kernel of the authors' public SteinGAN code.
+
+  Their ``rbf_kernel`` (``cifar10/steingan_supervised.py`` lines 194-215 at commit ``db2735b^``; the same in
+  ``vgd_kernel`` of ``cifar10/cifar10_steingan.py`` at ``480ad41``) takes ``med2``, the median of *all* ``m * m``
+  squared code distances (the ``m`` zeros of the diagonal included; the mean of the two middle values when ``m * m``
+  is even), sets ``h = sqrt(0.5 med2 / log(m + 1)) / 2`` and ``K = exp(-r^2 / (2 h^2))``. Hence
+
+      H = 2 h^2 = med2 / (4 log(m + 1)),    k = exp(-4 log(m + 1) r^2 / med2).
+
+  The paper's text (:func:`code_bandwidth`) gives ``k = exp(-4 (log m)^2 r^2 / med^2)`` instead: for m = 100 the
+  exponent at the median distance is 18.5 here and 85 there.
+
+  Args:
+    codes: ``[m, k]`` codes of the generated batch.
+
+  Returns:
+    finite positive scalar H; 1.0 when m < 2 or the median squared distance is 0 (then no pair interacts anyway).
+  """
+  m = codes.shape[0]
+  if m < 2:
+    return jnp.ones((), codes.dtype)
+  centered = codes - jnp.mean(codes, axis=0)
+  sq = kernels_lib.pairwise_sq_dists(centered, centered)
+  sq = jnp.where(jnp.eye(m, dtype=bool), 0.0, jnp.maximum(sq, 0.0))  # the diagonal exactly 0, as in exact arithmetic
+  med2 = jnp.median(sq.reshape(-1))
+  return jnp.where(med2 > 0, med2 / (4.0 * np.log(m + 1.0)), 1.0).astype(codes.dtype)
+
+
+NORM_STATS = "norm_stats"
+"""The variable collection holding frozen batch-norm statistics (:func:`capture_norm_stats`)."""
+
+
+class EnergyBatchNorm(nn.Module):
+  """Batch normalisation of the energy's hidden layers: learned scale and shift, no running averages.
+
+  The statistics (mean and biased variance over all axes but the channels) are those of the batch being
+  normalised, except when the variables hold a ``"norm_stats"`` collection and it is not being captured: then
+  those frozen statistics are used and the layer is a per-example affine map.
+  """
+
+  epsilon: float = 1e-5
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    scale = self.param("scale", nn.initializers.ones_init(), (x.shape[-1],))
+    bias = self.param("bias", nn.initializers.zeros_init(), (x.shape[-1],))
+    capturing = self.is_mutable_collection(NORM_STATS) and not self.is_initializing()
+    if self.has_variable(NORM_STATS, "mean") and not capturing:
+      mean, var = self.get_variable(NORM_STATS, "mean"), self.get_variable(NORM_STATS, "var")
+    else:
+      if x.shape[0] < 2:
+        raise ValueError(
+            f"The autoencoder energy has batch normalisation (config.energy_batch_norm=True, "
+            f"AutoencoderEnergy(batch_norm=True)) and normalises by batch statistics, which need at least 2 images "
+            f"per call; got a batch of {x.shape[0]}. Evaluate it on batches of >= 2, freeze the statistics of a batch "
+            f"(autoencoder_energy.freeze_norm_stats), or set --config.energy_batch_norm=False.")
+      mean, var = dcgan.batch_moments(x)
+      if capturing:
+        self.put_variable(NORM_STATS, "mean", mean)
+        self.put_variable(NORM_STATS, "var", var)
+    return (x - mean) * jax.lax.rsqrt(var + self.epsilon) * scale + bias
+
+
 class ConvEncoder(nn.Module):
   """``E``: images ``[batch, s, s, C] -> [batch, code_dim]`` (DCGAN trunk, then linear)."""
 
   code_dim: int
   width: int
+  batch_norm: bool = False
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
-    return nn.Dense(self.code_dim, kernel_init=dcgan.dcgan_init())(dcgan.ConvTrunk(self.width)(x))
+    trunk = dcgan.ConvTrunk(self.width, norm=EnergyBatchNorm if self.batch_norm else None)
+    return nn.Dense(self.code_dim, kernel_init=dcgan.dcgan_init())(trunk(x))
 
 
 class ConvDecoder(nn.Module):
-  """``D``: codes ``[batch, code_dim] -> [batch, s, s, C]`` in ``[-1, 1]`` (the DCGAN generator's shape, no norm)."""
+  """``D``: codes ``[batch, code_dim] -> [batch, s, s, C]`` in ``[-1, 1]`` (the DCGAN generator's shape).
+
+  No normalisation by default; ``batch_norm=True`` adds :class:`EnergyBatchNorm` to every hidden layer.
+  """
 
   image_shape: Tuple[int, int, int]
   width: int
+  batch_norm: bool = False
 
   @nn.compact
   def __call__(self, code: Array) -> Array:
     return dcgan.DCGANGenerator(image_size=self.image_shape[0], channels=self.image_shape[2], width=self.width,
-                                batch_norm=False)(code)
+                                batch_norm=self.batch_norm, norm=EnergyBatchNorm)(code)
 
 
 class AutoencoderEnergy(nn.Module):
@@ -135,6 +215,9 @@ class AutoencoderEnergy(nn.Module):
     width: channels of the encoder's first convolution and the decoder's last hidden map.
     num_classes: 0 for eq. (24); else the number of labels of the joint model eq. (25).
     margin: m of eq. (25) (the paper: 1).
+    batch_norm: :class:`EnergyBatchNorm` in the hidden layers of encoder and decoder (the authors' code).
+    input_dropout: probability of zeroing each input value inside ``__call__(..., train=True)`` (the authors'
+      0.2); the reconstruction is still compared with the clean image.
   """
 
   image_shape: Tuple[int, int, int] = (32, 32, 3)
@@ -142,13 +225,19 @@ class AutoencoderEnergy(nn.Module):
   width: int = 64
   num_classes: int = 0
   margin: float = 1.0
+  batch_norm: bool = False
+  input_dropout: float = 0.0
 
   def setup(self):
     if len(self.image_shape) != 3 or self.image_shape[0] != self.image_shape[1]:
       raise ValueError(f"AutoencoderEnergy needs image_shape = (s, s, C); got {self.image_shape}.")
     dcgan.num_resolution_steps(self.image_shape[0])
-    self.encoder = ConvEncoder(self.code_dim, self.width)
-    self.decoder = ConvDecoder(tuple(self.image_shape), self.width)
+    if not 0.0 <= self.input_dropout < 1.0:
+      raise ValueError(f"AutoencoderEnergy input_dropout (config.input_dropout) must be in [0, 1); got "
+                       f"{self.input_dropout}.")
+    self.encoder = ConvEncoder(self.code_dim, self.width, self.batch_norm)
+    self.decoder = ConvDecoder(tuple(self.image_shape), self.width, self.batch_norm)
+    self.dropout = nn.Dropout(self.input_dropout)
     if self.num_classes:
       self.head = nn.Dense(self.num_classes, kernel_init=dcgan.dcgan_init())
 
@@ -173,9 +262,10 @@ class AutoencoderEnergy(nn.Module):
       raise ValueError("class_logits needs a joint model (num_classes > 0).")
     return self.head(self.encode(x))
 
-  def __call__(self, x: Array, y: Optional[Array] = None) -> Array:
+  def __call__(self, x: Array, y: Optional[Array] = None, *, train: bool = False) -> Array:
+    """Negative energy ``[batch]``; ``train=True`` applies the input dropout (pass ``rngs={"dropout": key}``)."""
     x = self._images(x)
-    code = self.encoder(x)
+    code = self.encoder(self.dropout(x, deterministic=not train or self.input_dropout == 0.0))
     f = -reconstruction_distance(x, self.decoder(code))
     if self.num_classes:
       if y is None or jnp.shape(y) != (x.shape[0],):
@@ -203,6 +293,26 @@ def code_fn(module: AutoencoderEnergy, variables) -> Callable[[Array], Array]:
   return lambda x: module.apply(variables, x, method=AutoencoderEnergy.encode)
 
 
+def capture_norm_stats(module: AutoencoderEnergy, variables, x: Array):
+  """The batch-norm statistics of every :class:`EnergyBatchNorm` layer at the batch ``x`` (no dropout).
+
+  Returns:
+    the ``"norm_stats"`` collection (a pytree, ``{}`` without batch normalisation), a constant for differentiation.
+  """
+  if not module.batch_norm:
+    return {}
+  variables = {k: v for k, v in variables.items() if k != NORM_STATS}
+  _, state = module.apply(variables, x, method=AutoencoderEnergy.reconstruct, mutable=[NORM_STATS])
+  return jax.lax.stop_gradient(state[NORM_STATS])
+
+
+def freeze_norm_stats(variables, stats):
+  """``variables`` with the statistics ``stats`` of :func:`capture_norm_stats` frozen in (unchanged when empty)."""
+  if not stats:
+    return variables
+  return {**variables, NORM_STATS: stats}
+
+
 def count_parameters(tree) -> int:
   """Number of scalars in a parameter pytree (Table 1 of the paper compares these)."""
   return int(sum(np.prod(np.shape(leaf)) for leaf in jax.tree.leaves(tree)))
@@ -213,6 +323,7 @@ def default_code_bandwidth(scale: float = 0.5) -> Callable[[Array], Array]:
   return lambda codes: code_bandwidth(codes, scale)
 
 
-__all__: Sequence[str] = ("AutoencoderEnergy", "ConvDecoder", "ConvEncoder", "clipped_cross_entropy", "code_bandwidth",
-                          "code_fn", "count_parameters", "default_code_bandwidth", "energy_fn",
+__all__: Sequence[str] = ("AutoencoderEnergy", "ConvDecoder", "ConvEncoder", "EnergyBatchNorm", "NORM_STATS",
+                          "authors_code_bandwidth", "capture_norm_stats", "clipped_cross_entropy", "code_bandwidth",
+                          "code_fn", "freeze_norm_stats", "count_parameters", "default_code_bandwidth", "energy_fn",
                           "reconstruction_distance")

@@ -14,8 +14,10 @@ the channels each time from / to ``width``. Every kernel is initialised from ``N
 
 Normalisation. The generator uses batch normalisation as DCGAN does, computed from the batch's own statistics
 (with a learned scale and shift and no running averages), so the parameters stay one pytree of trainable arrays;
-sample in batches of the training batch size. The trunk has *no* normalisation: an energy ``f(x)`` must be a
-function of one image, and the feature kernel differentiates the code of each particle separately.
+sample in batches of the training batch size. The trunk has no normalisation by default: an energy ``f(x)`` is then
+a function of one image, and the feature kernel differentiates the code of each particle separately. ``ConvTrunk(
+norm=...)`` adds one (the authors' SteinGAN code normalises its autoencoder energy by batch statistics;
+``stein_jax.models.autoencoder_energy`` explains how the statistics are frozen where a per-image function is needed).
 
 References:
   Radford, A., Metz, L. and Chintala, S. "Unsupervised representation learning with deep convolutional generative
@@ -25,7 +27,7 @@ References:
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -63,6 +65,13 @@ def check_images(x: Array, image_shape: Sequence[int], what: str = "images") -> 
                      f"got shape {tuple(jnp.shape(x))}. Check config.image_size / the data set's image shape.")
 
 
+def batch_moments(x: Array) -> tuple[Array, Array]:
+  """Mean and (biased) variance over all axes but the last, kept as ``[1, ..., 1, C]``."""
+  axes = tuple(range(x.ndim - 1))
+  mean = jnp.mean(x, axis=axes, keepdims=True)
+  return mean, jnp.mean(jnp.square(x - mean), axis=axes, keepdims=True)
+
+
 class BatchStatNorm(nn.Module):
   """Batch normalisation from the batch's own statistics over all axes but the last, with learned scale and shift.
 
@@ -73,9 +82,7 @@ class BatchStatNorm(nn.Module):
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
-    axes = tuple(range(x.ndim - 1))
-    mean = jnp.mean(x, axis=axes, keepdims=True)
-    var = jnp.mean(jnp.square(x - mean), axis=axes, keepdims=True)
+    mean, var = batch_moments(x)
     scale = self.param("scale", nn.initializers.ones_init(), (x.shape[-1],))
     bias = self.param("bias", nn.initializers.zeros_init(), (x.shape[-1],))
     return (x - mean) * jax.lax.rsqrt(var + self.epsilon) * scale + bias
@@ -86,7 +93,9 @@ class DCGANGenerator(nn.Module):
 
   Dense to a ``4 x 4 x (width * 2^(L-1))`` map, then ``L = log2(s / 4)`` transposed 4 x 4 convolutions of stride 2
   (batch norm and ReLU between them, tanh at the end); L = 3 for 32 x 32 (CIFAR-10), 4 for 64 x 64 (CelebA, LSUN).
-  With ``num_classes > 0`` the one-hot label is concatenated to the noise (the label-conditional sampler of sec. 5.2).
+  With ``num_classes > 0`` the one-hot label is concatenated to the noise (the label-conditional sampler of sec. 5.2)
+  and, with ``label_every_layer``, also to the input feature map of every transposed convolution, broadcast over
+  space (the authors' ``conv_cond_concat``, ``cifar10/steingan_supervised.py`` lines 140-150 of their repository).
 
   Attributes:
     image_size: side s of the square output.
@@ -94,6 +103,10 @@ class DCGANGenerator(nn.Module):
     width: channels of the last hidden map (DCGAN's ``ngf``, 64 in the paper's networks).
     num_classes: 0 for an unconditional generator; else the number of labels y.
     batch_norm: DCGAN's batch normalisation (from batch statistics); False for none.
+    label_every_layer: also concatenate the one-hot label to every transposed convolution's input (needs
+      ``num_classes > 0``).
+    norm: the normalisation module class used when ``batch_norm`` (default :class:`BatchStatNorm`; the autoencoder
+      energy's decoder passes its own, which can also freeze the statistics).
   """
 
   image_size: int = 32
@@ -101,6 +114,8 @@ class DCGANGenerator(nn.Module):
   width: int = 64
   num_classes: int = 0
   batch_norm: bool = True
+  label_every_layer: bool = False
+  norm: Any = None
 
   @nn.compact
   def __call__(self, xi: Array, y: Optional[Array] = None) -> Array:
@@ -108,23 +123,37 @@ class DCGANGenerator(nn.Module):
     if jnp.ndim(xi) != 2:
       raise ValueError(f"DCGANGenerator noise must be [batch, noise_dim]; got shape {jnp.shape(xi)}.")
     h = xi
+    if self.label_every_layer and not self.num_classes:
+      raise ValueError("DCGANGenerator(label_every_layer=True) needs a label-conditional generator (num_classes > 0);"
+                       " set config.label_every_layer=False for an unconditional model.")
+    onehot = None
     if self.num_classes:
       if y is None or jnp.shape(y) != (xi.shape[0],):
         raise ValueError(f"This generator is label-conditional (num_classes={self.num_classes}): pass integer "
                          f"labels y of shape ({xi.shape[0]},); got {None if y is None else jnp.shape(y)}.")
-      h = jnp.concatenate([h, jax.nn.one_hot(y, self.num_classes, dtype=xi.dtype)], axis=-1)
+      onehot = jax.nn.one_hot(y, self.num_classes, dtype=xi.dtype)
+      h = jnp.concatenate([h, onehot], axis=-1)
     elif y is not None:
       raise ValueError("This generator is unconditional (num_classes=0) but labels y were given.")
-    norm = BatchStatNorm if self.batch_norm else (lambda: (lambda v: v))
+    norm_cls = BatchStatNorm if self.norm is None else self.norm
+    norm = norm_cls if self.batch_norm else (lambda: (lambda v: v))
     top = self.width * 2 ** (steps - 1)
     h = nn.Dense(4 * 4 * top, kernel_init=dcgan_init())(h).reshape(xi.shape[0], 4, 4, top)
     h = nn.relu(norm()(h))
     for i in range(steps):
       last = i == steps - 1
       features = self.channels if last else top // 2 ** (i + 1)
+      if self.label_every_layer:
+        h = concat_label_maps(h, onehot)
       h = nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding="SAME", kernel_init=dcgan_init())(h)
       h = jnp.tanh(h) if last else nn.relu(norm()(h))
     return h
+
+
+def concat_label_maps(h: Array, onehot: Array) -> Array:
+  """``[b, s, s, c]`` maps and ``[b, K]`` one-hot labels -> ``[b, s, s, c + K]``, the label constant over space."""
+  maps = jnp.broadcast_to(onehot[:, None, None, :], h.shape[:-1] + (onehot.shape[-1],)).astype(h.dtype)
+  return jnp.concatenate([h, maps], axis=-1)
 
 
 class ConvTrunk(nn.Module):
@@ -135,9 +164,13 @@ class ConvTrunk(nn.Module):
 
   Attributes:
     width: channels of the first convolution (DCGAN's ``ndf``).
+    norm: None (no normalisation, the default) or a normalisation module class applied after every convolution
+      but the first (DCGAN's discriminator; the authors' autoencoder energy likewise, ``steingan_supervised.py``
+      lines 165-170). With it, each output depends on the whole batch unless the module freezes its statistics.
   """
 
   width: int = 64
+  norm: Any = None
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
@@ -145,6 +178,8 @@ class ConvTrunk(nn.Module):
     h = x
     for i in range(steps):
       h = nn.Conv(self.width * 2 ** i, (4, 4), strides=(2, 2), padding="SAME", kernel_init=dcgan_init())(h)
+      if self.norm is not None and i > 0:
+        h = self.norm()(h)
       h = nn.leaky_relu(h, 0.2)
     return h.reshape(h.shape[0], -1)
 

@@ -172,7 +172,9 @@ def nearest_neighbor_direction(particles: Array, scores: Array, features: Callab
   Args:
     particles: ``[m, ...]``.
     scores: ``grad log p`` at the particles, same shape.
-    features: ``g: [m, ...] -> [m, k]``, a per-example function (freeze batch-norm statistics first).
+    features: ``g: [m, ...] -> [m, k]``. For a per-example ``g`` row ``i`` of the product is exactly
+      ``J_g(x_nn(i))^T v_i``; a batch-dependent ``g`` (batch norm with the batch's statistics) adds the statistics'
+      cross terms of the batch ``x[nn]``, as the authors' ``T.Lop`` at ``discrim(X0[neighbors])`` does.
     bandwidth: ``H`` of ``k = exp(-r^2 / H)``: a positive float, a rule name of ``stein_jax.kernels`` or a callable
       ``codes [m, k] -> H`` (computed on the features, a constant for differentiation).
     repulsion_weight: ``w`` (the authors' 0.5).
