@@ -14,6 +14,8 @@ again) and the next older one is used.
 
 from __future__ import annotations
 
+import contextlib
+import logging as logging_std
 import os
 import shutil
 import time
@@ -61,6 +63,29 @@ def _data_to_keys(restored: PyTree, abstract: PyTree) -> PyTree:
       return jax.random.wrap_key_data(data, impl=x.dtype._impl)  # pylint: disable=protected-access
     return data
   return jax.tree.map(convert, restored, abstract)
+
+
+class _DropOrbax(logging_std.Filter):
+  def filter(self, record) -> bool:
+    return "orbax" not in record.pathname
+
+
+@contextlib.contextmanager
+def _orbax_muted():
+  """Drops orbax's own log records (e.g. "Failed to json parse Metadata file") while a restore is tried.
+
+  A damaged checkpoint is reported once, by :meth:`Checkpointer.restore_latest`, instead of by several
+  multi-line orbax errors first.
+  """
+  handlers = list(logging_std.getLogger().handlers) + list(logging_std.getLogger("absl").handlers)
+  drop = _DropOrbax()
+  for h in handlers:
+    h.addFilter(drop)
+  try:
+    yield
+  finally:
+    for h in handlers:
+      h.removeFilter(drop)
 
 
 class Restored(NamedTuple):
@@ -166,23 +191,24 @@ class Checkpointer:
         (nothing is moved in that case: the cause is more likely a change of
         the code or the state structure than damage to every file).
     """
-    steps = self.all_steps()
+    with _orbax_muted():   # reading a damaged checkpoint's metadata logs orbax errors from worker threads
+      steps = self.all_steps()
     if not steps:
       return None
     failures = []
     for step in reversed(steps):
       try:
-        restored = self.restore_step_with_meta(step, abstract_state)
+        with _orbax_muted():
+          restored = self.restore_step_with_meta(step, abstract_state)
       except Exception as e:  # pylint: disable=broad-except
         # orbax/tensorstore raise many exception types for unreadable files.
-        logging.warning("Checkpoint %s is damaged or unreadable (%s: %s); "
-                        "trying the previous one.",
-                        os.path.join(self.directory, str(step)),
-                        type(e).__name__, str(e)[:500])
         failures.append((step, e))
         continue
-      for bad_step, _ in failures:
-        self._quarantine(bad_step)
+      for bad_step, e in failures:
+        dst = self._quarantine(bad_step)
+        logging.warning("Checkpoint %s is damaged or unreadable (%s: %s); moved to %s; resuming from step %d.",
+                        os.path.join(self.directory, str(bad_step)), type(e).__name__,
+                        " ".join(str(e).split())[:300], dst, step)
       if failures:
         self._manager.close()
         self._manager = self._make_manager()
@@ -194,15 +220,15 @@ class Checkpointer:
         f"{details}\nIf the model or the experiment code changed, start a "
         "new run with another --workdir.")
 
-  def _quarantine(self, step: int) -> None:
+  def _quarantine(self, step: int) -> str | None:
     if jax.process_index() != 0:
-      return
+      return None
     src = os.path.join(self.directory, str(step))
     dst_root = os.path.join(self.workdir, DAMAGED_SUBDIR)
     os.makedirs(dst_root, exist_ok=True)
     dst = os.path.join(dst_root, f"{step}.{int(time.time())}")
-    logging.warning("Moving damaged checkpoint %s to %s.", src, dst)
     shutil.move(src, dst)
+    return dst
 
   def close(self) -> None:
     self._manager.close()

@@ -109,7 +109,10 @@ class _QuietOrbaxInfo:
   """logging filter: drops orbax's records below WARNING and JAX's probe of absent accelerators."""
 
   def filter(self, record) -> bool:
-    if record.levelno < 30 and "orbax" in record.pathname:
+    if "orbax" in record.pathname and (
+        record.levelno < 30 or str(record.msg).startswith("Failed to json parse")):
+      # The second: a damaged checkpoint's metadata, read by orbax's worker
+      # threads; Checkpointer.restore_latest reports it in one line itself.
       return False
     # "Unable to initialize backend 'tpu'" at every start on a machine without one: not a problem.
     return not (record.levelno < 40 and "Unable to initialize backend" in str(record.msg))
