@@ -251,7 +251,7 @@ class SteinGANExperiment(Experiment):
         "sample_pixel_std": float(pixels.std(0).mean()),
     }
 
-  def _logliks(self, energy_params):
+  def logliks(self, energy_params):
     """Exact mean test / valid / train-subset log-likelihoods, in the model's space and in [0, 1]-pixel nats.
 
     ``x' = (x - mean) / scale`` has Jacobian ``scale^-d``, so ``log p(x) = log p'(x') - d log scale`` in pixels; for
@@ -267,14 +267,14 @@ class SteinGANExperiment(Experiment):
 
   def evaluate(self, state, step, workdir):
     params = jax.device_get(state.params)
-    out = self._logliks(params["energy"])
+    out = self.logliks(params["energy"])
     out.update(self._generator_metrics(params, workdir))
     return out
 
   def finalize(self, state, workdir):
     config = self.config
     params = jax.device_get(state.params)
-    logliks = self._logliks(params["energy"])
+    logliks = self.logliks(params["energy"])
     final = {name: logliks[f"{name}/loglik"] for name in self._eval_sets}
     final.update({f"{name}_pixels": logliks[f"{name}/loglik_pixels"] for name in self._eval_sets})
     final.update(self._generator_metrics(params, workdir))

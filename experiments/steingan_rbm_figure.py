@@ -125,10 +125,17 @@ def main(argv):
   with open(os.path.join(root, "table.md"), "w") as f:
     f.write("\n".join(lines) + "\n")
   print("\n".join(lines))
-  _plot(root, runs, group, real)
+  untrained = None
+  if results:  # the exact test log-likelihood of the RBM at its initialisation, a reference line
+    experiment = steingan_rbm.SteinGANExperiment(_config("0", True, seeds[0]))
+    state = experiment.init_state(jax.random.key(seeds[0]), experiment.config)
+    untrained = experiment.logliks(jax.device_get(state.params["energy"]))["test/loglik_pixels"]
+    with open(os.path.join(root, "table.md"), "a") as f:
+      f.write(f"\nUntrained RBM (its initialisation, seed {seeds[0]}): test log-likelihood {untrained:.2f}.\n")
+  _plot(root, runs, group, real, untrained)
 
 
-def _plot(root, runs, group, real):
+def _plot(root, runs, group, real, untrained=None):
   alphas = [float(a) for a, k in runs if k and group(a, True, "test_loglik_pixels")]
   if not alphas:
     return
@@ -144,7 +151,9 @@ def _plot(root, runs, group, real):
       ax.axhline(np.mean(nokernel), color="tab:red", ls="--", label="SteinGAN without kernel")
     if key == "classifier_score" and real:
       ax.axhline(real["classifier_score_test_data"], color="k", ls=":", label="real test digits")
-    ax.set_xlabel("alpha (fraction of SteinCD negatives; 0 = SteinGAN, 1 = SteinCD)")
+    if key == "test_loglik_pixels" and untrained is not None:
+      ax.axhline(untrained, color="gray", ls=":", label="untrained RBM (step 0)")
+    ax.set_xlabel("alpha: fraction of SteinCD negatives (0 SteinGAN, 1 SteinCD)", fontsize=9)
     ax.set_ylabel(label)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
