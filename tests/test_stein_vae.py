@@ -210,6 +210,11 @@ def test_evaluate_reports_positive_nll_and_refuses_nan():
   np.testing.assert_allclose(out["nll_s_elbo"], -float(_log_marginal(x).mean()), atol=2e-3)
   np.testing.assert_allclose(out["nll_elbo"], out["nll_s_elbo"], atol=2e-3)
   assert out["nll_elbo"] > 0 and out["seconds_per_image"] > 0
+  # More samples than the memory budget allows in one chunk: split into more chunks, same exact answer.
+  assert bounds.max_chunk_size(model, dec_params, 3, 10_000, budget_bytes=3 * 4 * (4 * model.data_dim + 4096) * 5) == 5
+  tight = bounds.evaluate(jax.random.PRNGKey(0), model, _affine_params(w, cov), dec_params, x, batch_size=3,
+                          num_samples=50, chunk_size=10_000)
+  np.testing.assert_allclose(tight["nll_s_elbo"], -float(_log_marginal(x).mean()), atol=2e-3)
   bad = jax.tree_util.tree_map(lambda p: p * jnp.nan, dec_params)
   with pytest.raises(bounds.NonFiniteBoundError, match="NaN"):
     bounds.evaluate(jax.random.PRNGKey(0), model, _affine_params(w, cov), bad, x,

@@ -124,6 +124,24 @@ def importance_weighted_bound(key: Array, model: sv.LatentModel, enc_params: PyT
   return out
 
 
+EVAL_MEMORY_BUDGET_BYTES = 2 * 2**30
+
+
+def max_chunk_size(model: sv.LatentModel, dec_params: PyTree, batch_size: int, chunk_size: int,
+                   budget_bytes: int = EVAL_MEMORY_BUDGET_BYTES) -> int:
+  """``chunk_size`` capped so that one chunk's activations stay within ``budget_bytes``.
+
+  One chunk evaluates ``batch_size x chunk x M`` decoder passes (M stacked decoders); each holds its logits and
+  log-likelihood terms (~4 dx floats) and hidden layers (budgeted at 4 x 1024 floats). A request for more samples
+  than fit is therefore split into more chunks of the streaming reduction, never one allocation that cannot fit.
+  """
+  leaves = jax.tree_util.tree_leaves(dec_params)
+  m = int(leaves[0].shape[0]) if leaves and leaves[0].ndim else 1
+  per_sample = 4 * m * (4 * int(model.data_dim) + 4 * 1024)
+  cap = max(1, int(budget_bytes) // max(1, int(batch_size) * per_sample))
+  return max(1, min(int(chunk_size), cap))
+
+
 def evaluate(key: Array, model: sv.LatentModel, enc_params: PyTree, dec_params: PyTree,
              x: Array, *, batch_size: int = 100, num_samples: int = 5000,
              elbo_samples: Optional[int] = None, chunk_size: int = 250,
@@ -138,7 +156,8 @@ def evaluate(key: Array, model: sv.LatentModel, enc_params: PyTree, dec_params: 
     num_samples: S of the S-ELBO (5,000 in the paper).
     elbo_samples: samples for the ELBO; by default the ELBO is the mean log-weight of
       the same S samples (it is an unbiased ELBO estimate for any S).
-    chunk_size: samples per chunk of the streaming reduction.
+    chunk_size: samples per chunk of the streaming reduction (capped by :func:`max_chunk_size`, so any
+      ``num_samples`` fits in memory).
     return_per_example: also return the per-example bounds (e.g. for a perplexity,
       which weights documents by their lengths: :func:`perplexity`).
 
@@ -152,6 +171,7 @@ def evaluate(key: Array, model: sv.LatentModel, enc_params: PyTree, dec_params: 
   """
   sv.check_data(model, x)
   n = x.shape[0]
+  chunk_size = max_chunk_size(model, dec_params, batch_size, chunk_size)
   fn = make_bound_fn(model, num_samples, chunk_size)
   fn_elbo = None if elbo_samples is None else make_bound_fn(model, elbo_samples, chunk_size)
   pad = (-n) % batch_size
