@@ -54,6 +54,7 @@ from stein_jax.evaluation import bounds
 from stein_jax.evaluation.mmd import mmd
 from stein_jax.models import vae as vae_models
 from stein_jax.objectives import stein_vae as sv
+from stein_jax.train.experiment import array_checksum
 from stein_jax.train import (ConfigError, Experiment, TrainState, read_metrics, run_main,
                              save_figure)
 from stein_jax.train.state import as_typed_key
@@ -471,6 +472,9 @@ class MNISTExperiment(SteinVAEExperiment):
   @property
   def num_data(self):
     return self.train_data.num_examples
+
+  def data_fingerprint(self):
+    return array_checksum(self.train_data.x)
 
   def check_specific(self, config):
     problems = []

@@ -180,3 +180,21 @@ def test_all_checkpoints_unreadable_is_a_clear_error(tmp_path):
     assert ckpt.all_steps() == [1]   # nothing moved away
   finally:
     ckpt.close()
+
+
+def test_resume_on_other_data_is_refused_with_both_checksums(tmp_path):
+  data_dir = tmp_path / "data"
+  data_dir.mkdir()
+  x, y = toy._data(0, 64)
+  np.savez(data_dir / "toy.npz", x=x, y=y)
+  config = util.toy_config(num_steps=10, eval_every=10, checkpoint_every=10, num_examples=64,
+                           data_dir=str(data_dir))
+  workdir = str(tmp_path / "run")
+  loop.train_and_evaluate(toy.ToyRegression(config), config, workdir)
+  first = toy.ToyRegression(config).data_fingerprint()
+  np.savez(data_dir / "toy.npz", x=x + 1.0, y=y)  # the same file name, other data
+  config = util.toy_config(num_steps=20, eval_every=10, checkpoint_every=10, num_examples=64,
+                           data_dir=str(data_dir))
+  second = toy.ToyRegression(config).data_fingerprint()
+  with pytest.raises(loop.WorkdirMismatchError, match=f"checksum {first} in the workdir, {second} now"):
+    loop.train_and_evaluate(toy.ToyRegression(config), config, workdir)

@@ -86,6 +86,9 @@ def check_workdir(workdir: str, experiment: Experiment,
   record = {"experiment": experiment.name,
             "fingerprint": config_lib.fingerprint(experiment.name, defining),
             "config": defining}
+  data_checksum = experiment.data_fingerprint()
+  if data_checksum is not None:
+    record["data_checksum"] = data_checksum
   path = os.path.join(workdir, RUN_FILE)
   if not os.path.exists(path):
     leftovers = [n for n in (checkpoint_lib.CHECKPOINT_SUBDIR,
@@ -108,6 +111,12 @@ def check_workdir(workdir: str, experiment: Experiment,
     raise WorkdirMismatchError(f"cannot read {path} ({e}); use another "
                                "--workdir") from e
   if stored.get("fingerprint") == record["fingerprint"]:
+    old_data = stored.get("data_checksum")
+    if data_checksum is not None and old_data is not None and old_data != data_checksum:
+      raise WorkdirMismatchError(
+          f"--workdir {workdir} was trained on other data: training-data checksum {old_data} in the workdir, "
+          f"{data_checksum} now (a changed or different data file, or another subset). Point --config.data_dir "
+          "at the original data to resume, or use another --workdir for a new run.")
     return record
   diffs = []
   if stored.get("experiment") != experiment.name:
