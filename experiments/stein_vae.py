@@ -585,6 +585,9 @@ class TextExperiment(SteinVAEExperiment):
   def num_data(self):
     return self.train_data.num_examples
 
+  def data_fingerprint(self):
+    return array_checksum(self.train_data.x)
+
   def check_specific(self, config):
     problems = []
     if not (isinstance(config.latent_dim, int) and config.latent_dim >= 1):
