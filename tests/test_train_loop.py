@@ -221,3 +221,19 @@ def test_resume_mid_log_window_matches_uninterrupted(tmp_path):
   for a, b in zip(jax.tree.leaves(jax.device_get(ref.params)),
                   jax.tree.leaves(jax.device_get(resumed.params))):
     np.testing.assert_array_equal(a, b)
+
+
+def test_time_limit_stops_with_a_final_eval_and_checkpoint_and_resumes(tmp_path):
+  workdir = str(tmp_path / "run")
+  config = util.toy_config(max_train_seconds=1.0, step_sleep=0.05, eval_every=1000, checkpoint_every=1000)
+  state = loop.train_and_evaluate(toy.ToyRegression(config), config, workdir, progress_stream=io.StringIO())
+  stopped = int(state.step)
+  assert 0 < stopped < 200
+  records = metrics_lib.read_metrics(workdir)
+  assert records[-1]["step"] == stopped and "eval/mse" in records[-1]
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == [str(stopped)]
+  config = util.toy_config(eval_every=1000, checkpoint_every=1000)   # no limit: the rest of the run
+  assert int(loop.train_and_evaluate(toy.ToyRegression(config), config, workdir,
+                                     progress_stream=io.StringIO()).step) == 200
+  with pytest.raises(config_lib.ConfigError, match="max_train_seconds"):
+    config_lib.validate_config(util.toy_config(max_train_seconds=-1.0))

@@ -19,11 +19,13 @@ import ml_collections
 SHARED_KEYS = ("seed", "num_steps", "eval_every", "checkpoint_every",
                "data_dir")
 # Optional shared keys and their defaults.
-OPTIONAL_DEFAULTS = {"log_every": 50, "max_to_keep": 3, "divergence_factor": 1e4}
+OPTIONAL_DEFAULTS = {"log_every": 50, "max_to_keep": 3, "divergence_factor": 1e4,
+                     "max_train_seconds": None}
 # Keys that may change between runs in one workdir without making it another
 # run: extending num_steps or changing logging resumes the same run.
 RESUMABLE_KEYS = ("num_steps", "eval_every", "checkpoint_every", "log_every",
-                  "max_to_keep", "workdir", "data_dir", "divergence_factor")
+                  "max_to_keep", "workdir", "data_dir", "divergence_factor",
+                  "max_train_seconds")
 
 
 class ConfigError(ValueError):
@@ -62,6 +64,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   if "data_dir" in config and not (config.data_dir is None
                                    or isinstance(config.data_dir, str)):
     problems.append(f"data_dir must be a str or None, got {config.data_dir!r}")
+  limit = get_optional(config, "max_train_seconds")
+  if limit is not None and not (isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0):
+    problems.append(f"max_train_seconds must be None (no limit) or > 0, got {limit!r}")
   if problems:
     raise ConfigError("invalid config: " + "; ".join(problems) +
                       ". Fix get_config() or the --config.<key>=<value> flag.")

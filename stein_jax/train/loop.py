@@ -22,6 +22,7 @@ import math
 import os
 import signal
 import threading
+import time
 from typing import Any, TextIO
 
 from absl import logging
@@ -370,6 +371,8 @@ def train_and_evaluate(experiment: Experiment,
     logging.info("Training %s from step %d to %d on %d device(s); workdir %s.",
                  experiment.name, start, num_steps, mesh.devices.size, workdir)
 
+    time_limit = config_lib.get_optional(config, "max_train_seconds")
+    deadline = None if not time_limit else time.monotonic() + float(time_limit)
     step = start
     while step < num_steps:
       batch = sharding_lib.shard_batch(experiment.batch(step), mesh)
@@ -384,7 +387,8 @@ def train_and_evaluate(experiment: Experiment,
               f"with step incremented by one (expected {step}, got {got}); "
               "use state.apply_gradients or state.replace(step=state.step+1)")
 
-      is_last = step == num_steps
+      out_of_time = deadline is not None and time.monotonic() >= deadline
+      is_last = step == num_steps or out_of_time
       interrupted = stop.signum is not None and not is_last
       do_log = step % log_every == 0 or is_last
       do_eval = step % config.eval_every == 0 or is_last
@@ -421,6 +425,10 @@ def train_and_evaluate(experiment: Experiment,
         ckpt.save(state, dict(meta, window=window, divergence=monitor.state()))
         last_saved = step
       progress.update(step, latest)
+      if out_of_time and step < num_steps:
+        logging.info("Stopping at step %d: max_train_seconds=%s reached (the same command resumes).",
+                     step, time_limit)
+        break
       if interrupted:
         progress.clear()
         name = signal.Signals(stop.signum).name
