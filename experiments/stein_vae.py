@@ -54,7 +54,7 @@ from stein_jax.evaluation import bounds
 from stein_jax.evaluation.mmd import mmd
 from stein_jax.models import vae as vae_models
 from stein_jax.objectives import stein_vae as sv
-from stein_jax.train.experiment import array_checksum
+from stein_jax.data.checksums import array_fingerprint
 from stein_jax.train import (ConfigError, Experiment, TrainState, read_metrics, run_main,
                              save_figure)
 from stein_jax.train.state import as_typed_key
@@ -474,7 +474,7 @@ class MNISTExperiment(SteinVAEExperiment):
     return self.train_data.num_examples
 
   def data_fingerprint(self):
-    return array_checksum(self.train_data.x)
+    return array_fingerprint(self.train_data.x)
 
   def check_specific(self, config):
     problems = []
@@ -586,7 +586,7 @@ class TextExperiment(SteinVAEExperiment):
     return self.train_data.num_examples
 
   def data_fingerprint(self):
-    return array_checksum(self.train_data.x)
+    return array_fingerprint(self.train_data.x)
 
   def check_specific(self, config):
     problems = []

@@ -18,7 +18,8 @@ import ml_collections
 import numpy as np
 import optax
 
-from stein_jax.train.experiment import Experiment, array_checksum
+from stein_jax.data.checksums import array_fingerprint
+from stein_jax.train.experiment import Experiment
 from stein_jax.train.state import TrainState
 
 # Incremented each time train_step is traced (the loop must trace it once).
@@ -79,7 +80,7 @@ class ToyRegression(Experiment):
         self.x, self.y = f["x"], f["y"]
 
   def data_fingerprint(self):
-    return None if self.config.data_dir is None else array_checksum(self.x, self.y)
+    return None if self.config.data_dir is None else array_fingerprint(self.x, self.y)
 
   def init_state(self, rng, config):
     k1, k2 = jax.random.split(rng)

@@ -169,3 +169,18 @@ def clear_cache() -> None:
   """Forgets all cached digests (for tests)."""
   with _lock:
     _digest_cache.clear()
+
+
+def array_fingerprint(*arrays) -> str:
+  """A short SHA-256 (16 hex digits) of arrays' shapes, dtypes and bytes.
+
+  The key of cached classifiers (``stein_jax.evaluation``) and the training-data checksum a run records in its
+  ``run.json`` (``stein_jax.train``).
+  """
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  h = hashlib.sha256()
+  for a in arrays:
+    a = np.ascontiguousarray(np.asarray(a))
+    h.update(str((a.shape, a.dtype.str)).encode())
+    h.update(a.tobytes())
+  return h.hexdigest()[:16]

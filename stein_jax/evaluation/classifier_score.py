@@ -32,6 +32,7 @@ import numpy as np
 import optax
 
 from stein_jax import data as data_lib
+from stein_jax.data.checksums import array_fingerprint
 from stein_jax.models.vae import MLP
 
 Array = jax.Array
@@ -238,16 +239,6 @@ def train_classifier(x: np.ndarray, y: np.ndarray, *, num_classes: int, hidden: 
       idx = order[i * batch_size:(i + 1) * batch_size]
       params, opt_state = step(params, opt_state, jnp.asarray(x[idx]), jnp.asarray(y[idx]))
   return params
-
-
-def array_fingerprint(*arrays: np.ndarray) -> str:
-  """A short sha256 of the arrays' shapes, dtypes and bytes (the key of a cached classifier)."""
-  h = hashlib.sha256()
-  for a in arrays:
-    a = np.ascontiguousarray(a)
-    h.update(str((a.shape, a.dtype.str)).encode())
-    h.update(a.tobytes())
-  return h.hexdigest()[:16]
 
 
 def _accuracy(apply_fn, params, x, y) -> float:

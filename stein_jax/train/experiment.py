@@ -128,19 +128,6 @@ class Experiment(abc.ABC):
 
     A run resumed on other data (a changed file, another subset) would silently continue a different
     experiment; the platform refuses it, naming both checksums. Experiments with real data sets override this,
-    e.g. with :func:`array_checksum` of their training arrays.
+    e.g. with ``stein_jax.data.checksums.array_fingerprint`` of their training arrays.
     """
     return None
-
-
-def array_checksum(*arrays) -> str:
-  """SHA-256 (first 16 hex digits) of arrays' dtypes, shapes and bytes."""
-  import hashlib  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  h = hashlib.sha256()
-  for a in arrays:
-    a = np.ascontiguousarray(np.asarray(a))
-    h.update(f"{a.dtype.str}{a.shape}".encode())
-    h.update(a.tobytes())
-  return h.hexdigest()[:16]
-
