@@ -338,15 +338,22 @@ def run_check(config, workdir: str) -> dict:
                  i, res["encoder"]["var_ratio"], s, res["svgd_s"]["var_ratio"],
                  config.large_particles, res["svgd_large"]["var_ratio"], rec["seconds"])
     points.append(rec)
-  out = {"run_dir": os.path.abspath(config.run_dir), "experiment": run.name,
-         "method": run.config.get("method"), "checkpoint_step": run.step,
-         "num_particles": s, "large_particles": int(config.large_particles),
-         "bandwidth": bandwidth, "reference": _reference_name(run.name),
-         "top_coordinates": _top_name(run.name, config.top_coordinates),
-         "check_config": config.to_dict(), "points": points, "summary": summarize(points),
-         "seconds": time.time() - t0, "uptime": _uptime()}
+    # Written after every point: a long check (NUTS, 1,000 particles) leaves its finished
+    # points behind if it is stopped.
+    write_outputs(_record(run, config, s, bandwidth, points, t0), workdir, plot=False)
+  out = _record(run, config, s, bandwidth, points, t0)
   write_outputs(out, workdir, plot=config.plot)
   return out
+
+
+def _record(run, config, s, bandwidth, points, t0) -> dict:
+  return {"run_dir": os.path.abspath(config.run_dir), "experiment": run.name,
+          "method": run.config.get("method"), "checkpoint_step": run.step,
+          "num_particles": s, "large_particles": int(config.large_particles),
+          "bandwidth": bandwidth, "reference": _reference_name(run.name),
+          "top_coordinates": _top_name(run.name, config.top_coordinates),
+          "check_config": config.to_dict(), "points": list(points),
+          "summary": summarize(points), "seconds": time.time() - t0, "uptime": _uptime()}
 
 
 def _reference_name(name):
