@@ -6,6 +6,7 @@ Core API (pure functions):
   birth_death: a kill-and-replace step that moves mass between separated modes.
   kernels: RBF / IMQ kernels and bandwidth rules.
   sampler: SVGD as an optax-driven sampler (init / step / run).
+  svgd_transform: SVGD as an optax GradientTransformation (grads of -log p -> -phi), for optax.chain.
   amortized: amortized SVGD (fit a network to SVGD-moved outputs).
 """
 
@@ -13,8 +14,9 @@ from stein_jax import amortized
 from stein_jax import kernels
 from stein_jax import sampler
 from stein_jax.stein import birth_death, ksd, normalized_weights, svgd_direction
+from stein_jax.transform import svgd_transform
 
 __version__ = "0.1.0"
 
 __all__ = ["amortized", "kernels", "sampler", "birth_death", "ksd", "normalized_weights",
-           "svgd_direction", "__version__"]
+           "svgd_direction", "svgd_transform", "__version__"]
