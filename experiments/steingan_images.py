@@ -268,6 +268,9 @@ class SteinGANImages(Experiment):
       samples, labels = self.generate(params, config.num_eval_samples, seed=2)
       probs = sample_quality.predict_probabilities(classifier.apply_fn, classifier.params, samples)
       out["classifier_score"] = float(sample_quality.score_lib.inception_score(probs))
+      # Diversity beside the score: classes holding >= 5 % of the samples, and their spread in [0, 1] pixels.
+      out["class_coverage"] = sample_quality.score_lib.class_coverage(probs, 0.05)
+      out["mean_pairwise_distance"] = sample_quality.score_lib.mean_pairwise_distance(samples / 255.0)
       if labels is not None:
         out["generated_label_accuracy"] = float(np.mean(np.argmax(probs, -1) == labels))
     return out

@@ -109,6 +109,7 @@ def test_tiny_run_logs_metrics_writes_figures_and_resumes_exactly(tmp_path, opti
               "generated_label_accuracy"):
     assert np.isfinite(evals[-1][f"eval/{key}"])
   assert 1.0 - 1e-5 <= evals[-1]["eval/classifier_score"] <= 2.0 + 1e-5
+  assert 0 <= evals[-1]["eval/class_coverage"] <= 2 and evals[-1]["eval/mean_pairwise_distance"] > 0
   # The parameters moved, both networks.
   init = experiment.init_state(jax.random.key(0), experiment.config)
   for name in ("energy", "generator"):
