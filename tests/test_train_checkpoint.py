@@ -198,3 +198,44 @@ def test_resume_on_other_data_is_refused_with_both_checksums(tmp_path):
   second = toy.ToyRegression(config).data_fingerprint()
   with pytest.raises(loop.WorkdirMismatchError, match=f"checksum {first} in the workdir, {second} now"):
     loop.train_and_evaluate(toy.ToyRegression(config), config, workdir)
+
+
+def test_full_disk_during_a_save_is_one_clear_error_and_keeps_earlier_checkpoints(tmp_path, monkeypatch):
+  workdir = str(tmp_path / "run")
+  config = util.toy_config(num_steps=40, eval_every=40, checkpoint_every=20)
+  real_save = checkpoint_lib.Checkpointer.save
+
+  def save(self, state, meta=None):
+    if int(jax.device_get(state.step)) == 40:
+      real = self._manager.save
+      def failing(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+      monkeypatch.setattr(self._manager, "save", failing)
+      try:
+        return real_save(self, state, meta)
+      finally:
+        monkeypatch.setattr(self._manager, "save", real)
+    return real_save(self, state, meta)
+
+  monkeypatch.setattr(checkpoint_lib.Checkpointer, "save", save)
+  with pytest.raises(checkpoint_lib.CheckpointSaveError, match=r"step 40.*No space left on device.*\[20\] are kept"):
+    loop.train_and_evaluate(toy.ToyRegression(config), config, workdir)
+  monkeypatch.undo()
+  assert _complete_steps(workdir) == [20]
+  state = loop.train_and_evaluate(toy.ToyRegression(config), config, workdir)   # space freed: resumes
+  assert int(state.step) == 40
+
+
+def test_unwritable_workdir_is_refused_clearly(tmp_path, monkeypatch):
+  config = util.toy_config(num_steps=2)
+  blocker = tmp_path / "a_file"
+  blocker.write_text("not a directory")
+  with pytest.raises(loop.WorkdirMismatchError, match="cannot create --workdir"):
+    loop.train_and_evaluate(toy.ToyRegression(config), config, str(blocker / "run"))
+  # A read-only directory (chmod does not stop root, so the permission check is simulated).
+  ro = tmp_path / "ro"
+  ro.mkdir()
+  real_access = os.access
+  monkeypatch.setattr(os, "access", lambda path, mode: False if str(path) == str(ro) else real_access(path, mode))
+  with pytest.raises(loop.WorkdirMismatchError, match="is not writable"):
+    loop.train_and_evaluate(toy.ToyRegression(config), config, str(ro))

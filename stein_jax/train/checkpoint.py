@@ -36,6 +36,10 @@ class CheckpointRestoreError(RuntimeError):
   """No checkpoint in the directory could be restored."""
 
 
+class CheckpointSaveError(RuntimeError):
+  """A checkpoint could not be written (disk full, permissions); the earlier checkpoints are kept."""
+
+
 def _is_key(x) -> bool:
   dtype = getattr(x, "dtype", None)
   return dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key)
@@ -139,13 +143,23 @@ class Checkpointer:
     """
     step = int(jax.device_get(state.step))
     meta = dict(meta or {}, step=step, time=time.time())
-    self._manager.save(
-        step,
-        args=ocp.args.Composite(
-            state=ocp.args.StandardSave(_keys_to_data(state)),
-            meta=ocp.args.JsonSave(meta)),
-        force=True)
-    self._manager.wait_until_finished()
+    try:
+      self._manager.save(
+          step,
+          args=ocp.args.Composite(
+              state=ocp.args.StandardSave(_keys_to_data(state)),
+              meta=ocp.args.JsonSave(meta)),
+          force=True)
+      self._manager.wait_until_finished()
+    except (OSError, ValueError) as e:
+      # orbax writes into a temporary directory and renames it when complete, so a failed save leaves the
+      # earlier checkpoints as they were (its partial directory is cleaned up on the next start).
+      kept = [s for s in self.all_steps() if s != step]
+      cause = getattr(e, "strerror", None) or str(e)
+      raise CheckpointSaveError(
+          f"could not save the checkpoint of step {step} in {self.directory}: {cause}. "
+          + (f"The checkpoints of steps {kept} are kept; " if kept else "No earlier checkpoint exists; ")
+          + "free disk space (or fix the permissions) and rerun the same command to resume.") from e
 
   def restore_step(self, step: int, abstract_state: PyTree) -> PyTree:
     """Restores the state saved at ``step`` (see :meth:`restore_step_with_meta`)."""

@@ -227,6 +227,7 @@ def run_main(experiment_factory: Callable[[ml_collections.ConfigDict], Any],
 
   user_errors = (ConfigError, loop.WorkdirMismatchError,
                  loop.NonFiniteLossError, checkpoint.CheckpointRestoreError,
+                 checkpoint.CheckpointSaveError,
                  sharding.BatchShardingError, FileNotFoundError)
 
   def fail(e):

@@ -82,7 +82,14 @@ def check_workdir(workdir: str, experiment: Experiment,
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise WorkdirMismatchError(f"--workdir {workdir} exists and is not a "
                                "directory")
-  os.makedirs(workdir, exist_ok=True)
+  try:
+    os.makedirs(workdir, exist_ok=True)
+  except OSError as e:
+    raise WorkdirMismatchError(f"cannot create --workdir {workdir}: {e.strerror}; choose a writable "
+                               "directory") from e
+  if not os.access(workdir, os.W_OK):
+    raise WorkdirMismatchError(f"--workdir {workdir} is not writable (read-only or another user's); "
+                               "choose a writable directory")
   defining = config_lib.defining_config(config, experiment.resumable_keys)
   record = {"experiment": experiment.name,
             "fingerprint": config_lib.fingerprint(experiment.name, defining),
