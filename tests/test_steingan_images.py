@@ -173,15 +173,12 @@ def test_batch_norm_with_a_batch_of_one_and_label_every_layer_without_labels_are
 
 
 @pytest.mark.parametrize("get_config", [steingan_celeba.get_config, steingan_lsun.get_config])
-def test_celeba_and_lsun_configs_fail_with_the_registry_message_when_absent(tmp_path, get_config):
+def test_celeba_and_lsun_configs_fail_with_the_registry_message_when_absent(tmp_path, get_config, monkeypatch):
+  from stein_jax.data import tfds as tfds_lib
   config = get_config()
   assert config.image_size == 64 and not config.joint_model
-  config.data_dir = str(tmp_path)  # an empty data directory; TFDS is not installed here
-  try:
-    import tensorflow_datasets  # noqa: F401
-    pytest.skip("TFDS is installed: it would try to download the data set")
-  except ImportError:
-    pass
+  config.data_dir = str(tmp_path)  # an empty data directory
+  monkeypatch.setattr(tfds_lib, "tfds_available", lambda: False)  # offline: no TFDS download attempt
   with pytest.raises(FileNotFoundError, match=config.dataset):
     SteinGANImages(config)
 
