@@ -21,6 +21,7 @@ import json
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from typing import Any, TextIO
@@ -32,6 +33,7 @@ import numpy as np
 
 from stein_jax.train import checkpoint as checkpoint_lib
 from stein_jax.train import config as config_lib
+from stein_jax.train import figures
 from stein_jax.train import metrics as metrics_lib
 from stein_jax.train import progress as progress_lib
 from stein_jax.train import sharding as sharding_lib
@@ -186,8 +188,6 @@ def final_metrics(workdir: str) -> dict[str, float]:
 
 def _print_final(workdir: str, step: int, stream: TextIO | None) -> None:
   """One line with the run's final metrics (evaluation first) and the training-curves figure, on every finish."""
-  import sys  # pylint: disable=g-import-not-at-top
-  from stein_jax.train import figures  # pylint: disable=g-import-not-at-top
   if jax.process_index() != 0:
     return
   figures.training_curves(workdir)
