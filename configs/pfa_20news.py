@@ -61,6 +61,9 @@ def get_config(budget: str = "paper"):
   config.learning_rate = 1e-3        # Adam
   config.step_size = 1.0             # eps of u + eps * phi
   config.encoder_steps = 1           # K of eq. (7)
+  config.latent_update = "sgd"       # the particle step: "sgd" (u + eps phi) | "adam" | "rms"
+  config.repulsion_scale = 1.0       # alpha on the grad-k term (1: eq. 6; the authors' related code: 100)
+  config.kernel_normalization = "mean"  # "mean" (1/S, eq. 6) | "row_sum" (1 / sum_j k_ij)
   # Evaluation.
   config.eval_samples = 1000         # encoder samples per test document
   config.top_topics = 5              # "active" topics: the largest Gibbs posterior means per document

@@ -53,6 +53,12 @@ def get_config():
   # encoders stall after about 2,000 steps on MNIST (docs/results/stein_vae_mnist.md); or
   # "rms" (z + step_size * phi / rms(phi), per coordinate over each image's particles).
   config.latent_update = "adam"
+  # The latent direction's grad-k multiplier alpha and kernel normalisation ("mean": 1/S as in
+  # eq. 6, or "row_sum": 1 / sum_j k_ij). The authors' related code (lewisKit/Amortized_SVGD,
+  # SteinVAE/steinvae.py) uses alpha = 100 with "row_sum"; alpha != 1 tempers the fixed
+  # point to p(z | x)^(1 / alpha) (docs/stein_math.md sec. 12).
+  config.repulsion_scale = 1.0
+  config.kernel_normalization = "mean"
   config.num_decoder = 1            # M_theta decoder particles (Fig. 3 sweeps it)
   config.learn_decoder = True
   config.decoder_prior_std = 1.0

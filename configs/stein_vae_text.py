@@ -31,17 +31,20 @@ from configs import stein_vae_mnist
 
 SETTINGS = ("paper", "cpu")
 VOCAB_SIZES = {"20news": 1995, "reuters": 2000}
+MODELS = {"softmax": "softmax", "def": "deep_poisson"}
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-  """``--config=configs/stein_vae_text.py[:setting[,dataset]]``."""
+  """``--config=configs/stein_vae_text.py[:setting[,dataset[,model]]]``."""
   parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
   setting = parts[0] if parts else "paper"
   dataset = parts[1] if len(parts) > 1 else "20news"
-  if setting not in SETTINGS or dataset not in VOCAB_SIZES or len(parts) > 2:
+  model = parts[2] if len(parts) > 2 else "softmax"
+  if (setting not in SETTINGS or dataset not in VOCAB_SIZES or model not in MODELS
+      or len(parts) > 3):
     raise ValueError(f"Bad argument {arg!r} in --config=configs/stein_vae_text.py:<setting>"
-                     f"[,<dataset>]: setting one of {SETTINGS}, dataset one of "
-                     f"{tuple(VOCAB_SIZES)}.")
+                     f"[,<dataset>[,<model>]]: setting one of {SETTINGS}, dataset one of "
+                     f"{tuple(VOCAB_SIZES)}, model one of {tuple(MODELS)}.")
   # The sec. 5.2 MNIST setting (model, method, optimiser, evaluation), with text data and budget.
   config = stein_vae_mnist.get_config()
   config.num_steps = 35_000         # 200 epochs of 11,258 / 64
@@ -53,6 +56,11 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.lr_decay = "constant"
   del config["valid_examples"]      # the text sets have no validation split here
   config.latent_update = "sgd"      # the setting of docs/results/stein_vae_text.md
+  config.text_model = MODELS[model]  # "softmax" (continuous stand-in) | "deep_poisson" (gamma DEF)
+  config.def_layers = (200, 200, 50)  # deep_poisson: gamma layers bottom to top (the paper's)
+  config.def_shape = 1.0            # deep_poisson: the gamma shape a of every layer
+  if model == "def":
+    config.latent_dim = sum(config.def_layers)  # SVGD on log z of every layer: 450
   if setting == "cpu":
     config.num_steps = 1000
     config.eval_every = 1000

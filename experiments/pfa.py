@@ -48,6 +48,11 @@ from stein_jax.models import pfa
 from stein_jax.objectives import pfa as pfa_obj
 from stein_jax.train import ConfigError, Experiment, TrainState, run_main, save_figure
 
+
+def _get(config, key, default):
+  """``config[key]``, or ``default`` for configs (and run.json files) that predate the key."""
+  return config[key] if key in config else default
+
 METHODS = ("stein_vae", "vae")
 DATASETS = ("20news", "synthetic")
 COLORS = {"gibbs": "#7b3294", "vae": "#d7191c", "stein_vae": "#1a9641"}
@@ -148,6 +153,15 @@ class PFAExperiment(Experiment):
                       f"({config.num_test_docs})")
     if config.top_topics > config.num_topics or config.figure_topics > config.num_topics:
       problems.append("top_topics and figure_topics must be <= num_topics")
+    if _get(config, "latent_update", "sgd") not in pfa_obj.LATENT_UPDATES:
+      problems.append(f"latent_update must be one of {pfa_obj.LATENT_UPDATES}, got "
+                      f"{config.latent_update!r}")
+    repulsion_scale = _get(config, "repulsion_scale", 1.0)
+    if not (isinstance(repulsion_scale, (int, float)) and repulsion_scale >= 0):
+      problems.append(f"repulsion_scale must be a number >= 0, got {repulsion_scale!r}")
+    if _get(config, "kernel_normalization", "mean") not in pfa_obj.KERNEL_NORMALIZATIONS:
+      problems.append(f"kernel_normalization must be one of {pfa_obj.KERNEL_NORMALIZATIONS}, "
+                      f"got {config.kernel_normalization!r}")
     for key in ("prior_a0", "prior_r", "prior_c", "learning_rate", "step_size"):
       if not config[key] > 0:
         problems.append(f"{key} must be > 0, got {config[key]!r}")
@@ -253,7 +267,10 @@ class PFAExperiment(Experiment):
       xi = jax.random.normal(key, (cfg.num_particles, v))  # shared across the batch (sec. 5)
       params, opt_state, metrics = pfa_obj.stein_vae_step(
           self.encoder, state.params, state.opt_state, self.tx, x, xi, self.theta, self.prior,
-          step_size=cfg.step_size, encoder_steps=cfg.encoder_steps)
+          step_size=cfg.step_size, encoder_steps=cfg.encoder_steps,
+          latent_update=_get(cfg, "latent_update", "sgd"),
+          repulsion_scale=float(_get(cfg, "repulsion_scale", 1.0)),
+          kernel_normalization=_get(cfg, "kernel_normalization", "mean"))
     else:
       xi = jax.random.normal(key, (x.shape[0], cfg.vae_samples, v))
       params, opt_state, metrics = pfa_obj.vae_step(self.encoder, state.params, state.opt_state,

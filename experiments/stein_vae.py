@@ -52,6 +52,7 @@ from stein_jax import kernels
 from stein_jax.data import synthetic_gmm as gmm
 from stein_jax.evaluation import bounds
 from stein_jax.evaluation.mmd import mmd
+from stein_jax.models import deep_poisson
 from stein_jax.models import vae as vae_models
 from stein_jax.objectives import stein_vae as sv
 from stein_jax.data.checksums import array_fingerprint
@@ -61,6 +62,7 @@ from stein_jax.train.state import as_typed_key
 
 ENCODERS = ("auto", "gaussian", "mlp", "flow")
 BANDWIDTH_RULES = tuple(kernels.BANDWIDTH_RULES)
+TEXT_MODELS = ("softmax", "deep_poisson")
 
 
 def _get(config, key, default):
@@ -110,6 +112,12 @@ class SteinVAEExperiment(Experiment):
     if _get(config, "latent_update", "sgd") not in sv.LATENT_UPDATES:
       problems.append(f"latent_update must be one of {sv.LATENT_UPDATES}, got "
                       f"{config.latent_update!r}")
+    repulsion_scale = _get(config, "repulsion_scale", 1.0)
+    if not (isinstance(repulsion_scale, (int, float)) and repulsion_scale >= 0):
+      problems.append(f"repulsion_scale must be a number >= 0, got {repulsion_scale!r}")
+    if _get(config, "kernel_normalization", "mean") not in sv.KERNEL_NORMALIZATIONS:
+      problems.append(f"kernel_normalization must be one of {sv.KERNEL_NORMALIZATIONS}, got "
+                      f"{config.kernel_normalization!r}")
     latent_k = _get(config, "latent_k", None)
     if latent_k is not None and not (isinstance(latent_k, int) and latent_k >= 1
                                      and config.num_particles % latent_k == 0):
@@ -159,6 +167,8 @@ class SteinVAEExperiment(Experiment):
                     birth_death_rate=float(_get(cfg, "birth_death_rate", 0.0)),
                     birth_death_start=int(_get(cfg, "birth_death_start", 0)))
       kwargs["latent_update"] = _get(cfg, "latent_update", "sgd")
+      kwargs["repulsion_scale"] = float(_get(cfg, "repulsion_scale", 1.0))
+      kwargs["kernel_normalization"] = _get(cfg, "kernel_normalization", "mean")
       if cfg.method == "stein_viwae" and _get(cfg, "latent_k", None) is not None:
         kwargs["latent_group_size"] = int(cfg.latent_k)
     elif not _get(cfg, "learn_decoder", True):
@@ -599,9 +609,36 @@ class TextExperiment(SteinVAEExperiment):
     if _get(config, "encoder", "auto") == "mlp":
       problems.append("the text experiment needs an encoder with a density for the ELBO "
                       "(encoder='flow', 'gaussian' or 'auto'), got 'mlp'")
+    text_model = _get(config, "text_model", "softmax")
+    if text_model not in TEXT_MODELS:
+      problems.append(f"text_model must be one of {TEXT_MODELS}, got {text_model!r}")
+    elif text_model == "deep_poisson":
+      layers = tuple(_get(config, "def_layers", (200, 200, 50)))
+      if not (layers and all(isinstance(n, int) and n >= 1 for n in layers)):
+        problems.append(f"def_layers must be positive ints, got {layers!r}")
+      elif config.latent_dim != sum(layers):
+        problems.append(f"text_model='deep_poisson' with def_layers={layers} needs latent_dim="
+                        f"{sum(layers)} (every layer's log z is a latent), got "
+                        f"{config.latent_dim}")
+      if not _get(config, "def_shape", 1.0) > 0:
+        problems.append(f"def_shape must be > 0, got {config.def_shape!r}")
     return problems
 
   def build_model(self, config):
+    hidden = tuple(config.hidden)
+    dz = config.latent_dim
+    if _get(config, "text_model", "softmax") == "deep_poisson":
+      layers = tuple(config.def_layers)
+      shape = float(_get(config, "def_shape", 1.0))
+      mean_length = float(self.train_data.x.sum(-1).mean())
+      dec = deep_poisson.DeepPoissonDecoder(config.vocab_size, layers, shape,
+                                            log_rate_init=math.log(mean_length / config.vocab_size))
+      return sv.LatentModel(self._text_encoder(config), dec, dz, config.vocab_size,
+                            "deep_poisson", log_prior=deep_poisson.log_prior_fn(layers, shape))
+    dec = vae_models.BernoulliDecoder(config.vocab_size, hidden)  # an MLP giving V logits
+    return sv.LatentModel(self._text_encoder(config), dec, dz, config.vocab_size, "multinomial")
+
+  def _text_encoder(self, config):
     hidden = tuple(config.hidden)
     dz = config.latent_dim
     if self.encoder_kind() == "gaussian":
@@ -610,8 +647,7 @@ class TextExperiment(SteinVAEExperiment):
       enc = vae_models.FlowEncoder(dz, hidden, num_coupling_layers=config.num_coupling_layers,
                                    coupling_hidden=config.coupling_hidden,
                                    input_transform="log1p")
-    dec = vae_models.BernoulliDecoder(config.vocab_size, hidden)  # an MLP giving V logits
-    return sv.LatentModel(enc, dec, dz, config.vocab_size, "multinomial")
+    return enc
 
   def batch(self, step):
     return {"x": self.batcher.batch(step)["x"].astype(np.float32)}
@@ -662,6 +698,9 @@ def _elbo_terms_fn(model, num_samples):
     xi = jax.random.normal(key, (xb.shape[0], num_samples, model.latent_dim))
     z, log_q = sv.sample_with_log_q(model, p["enc"], xb[:, None, :], xi)
     log_pz = model.log_prior(z)
+    if model.likelihood == "deep_poisson":  # the layers below the top belong to the prior
+      out = jax.vmap(lambda th: model.decoder.apply(th, z))(p["dec"])
+      log_pz = log_pz + jnp.mean(out[..., -1], 0)
     ll = sv.log_joint(model, p["dec"], xb, z, "logmeanexp") - log_pz
     return jnp.sum(jnp.mean(ll, -1)), jnp.sum(jnp.mean(log_q - log_pz, -1))
 

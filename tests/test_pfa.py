@@ -22,8 +22,10 @@ from scipy import stats
 from configs import pfa_20news
 from experiments.pfa import PFAExperiment, compare_to_gibbs
 from stein_jax.evaluation import pfa_gibbs as gibbs
+from stein_jax import amortized, stein
 from stein_jax.models import pfa
 from stein_jax.objectives import pfa as pfa_obj
+from stein_jax.objectives import stein_vae as sv
 from stein_jax.train import ConfigError, read_metrics, train_and_evaluate
 
 PRIOR = pfa_obj.PFAPrior(a0=0.05, r=1.0, c=1.0)
@@ -303,6 +305,36 @@ def test_stein_vae_moves_encoder_toward_gibbs_posterior():
   assert after[1] < 0.6 * before[1]
 
 
+def test_stein_vae_step_options_match_a_hand_built_step():
+  """latent_update / repulsion_scale / kernel_normalization: the encoder is fitted to the
+  targets move_particles(u, svgd_direction(u, score_u, alpha, normalisation)) (rebuilt here
+  from the public pieces), so one step equals fit_to_targets on those targets."""
+  docs = jnp.asarray(np.array([[6, 1, 0], [0, 2, 5]], np.float32))
+  theta = jnp.asarray(THETA2)
+  enc = pfa.PositiveNoiseEncoder(2, (8,))
+  tx = optax.adam(1e-2)
+  params = pfa.init_encoder(jax.random.key(0), enc, 3)
+  xi = jax.random.normal(jax.random.key(1), (16, 2))
+  xb, xib = docs[:, None, :], xi[None]
+  apply_fn = lambda p, xx, ee: pfa.encode_log_z(enc, p, xx, ee)
+  u = apply_fn(params, xb, xib)
+  for update, alpha, norm in (("sgd", 1.0, "mean"), ("adam", 100.0, "row_sum"),
+                              ("rms", 0.0, "mean")):
+    phi = stein.svgd_direction(u, pfa_obj.score_u(xb, u, theta, PRIOR), repulsion=alpha,
+                               normalization=norm)
+    targets = sv.move_particles(u, phi, 0.5, update)
+    ref, _, ref_loss = amortized.fit_to_targets(apply_fn, params, tx.init(params), tx,
+                                                (xb, xib), targets, 1, "mean")
+    got, _, m = pfa_obj.stein_vae_step(enc, params, tx.init(params), tx, docs, xi, theta, PRIOR,
+                                       step_size=0.5, latent_update=update,
+                                       repulsion_scale=alpha, kernel_normalization=norm)
+    np.testing.assert_allclose(float(m["fit_loss"]), float(ref_loss), rtol=1e-5)
+    for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(ref)):
+      np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+  with pytest.raises(ValueError, match="latent_update"):
+    sv.move_particles(u, u, 0.5, "nesterov")
+
+
 # ------------------------------------------------------------------ experiment
 
 
@@ -339,6 +371,11 @@ def test_experiment_both_methods_share_theta_and_write_fig2(tmp_path):
     PFAExperiment(_config("vae", theta_file=a + "/pfa_theta.npz", prior_r=2.0), workdir=b)
   with pytest.raises(ConfigError, match="method must be one of"):
     PFAExperiment(_config("iwae"))
+  for kw, needle in [({"latent_update": "nesterov"}, "latent_update must be"),
+                     ({"repulsion_scale": -2.0}, "repulsion_scale must be"),
+                     ({"kernel_normalization": "sum"}, "kernel_normalization must be")]:
+    with pytest.raises(ConfigError, match=needle):
+      PFAExperiment(_config("stein_vae", **kw))
 
 
 def test_compare_to_gibbs_on_known_samples():

@@ -199,7 +199,9 @@ def test_bad_config_values_are_config_errors():
                      ({"lr_decay": "step"}, "lr_decay must be"),
                      ({"birth_death_rate": -0.5}, "birth_death_rate must be >= 0"),
                      ({"method": "vae", "birth_death_rate": 0.1}, "Stein methods only"),
-                     ({"method": "stein_viwae", "latent_k": 3}, "latent_k must be")]:
+                     ({"method": "stein_viwae", "latent_k": 3}, "latent_k must be"),
+                     ({"repulsion_scale": -1.0}, "repulsion_scale must be"),
+                     ({"kernel_normalization": "sum"}, "kernel_normalization must be")]:
     c = _gmm_config("stein_vae", "bimodal")
     c.update(kw)
     with pytest.raises(ConfigError, match=needle):

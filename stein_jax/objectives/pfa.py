@@ -33,8 +33,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from stein_jax import amortized
+from stein_jax import amortized, stein
 from stein_jax.models.pfa import LogNormalEncoder, encode_log_z
+from stein_jax.objectives import stein_vae as stein_vae_obj
+
+LATENT_UPDATES = stein_vae_obj.LATENT_UPDATES
+KERNEL_NORMALIZATIONS = stein_vae_obj.KERNEL_NORMALIZATIONS
 
 Array = jax.Array
 PyTree = Any
@@ -152,7 +156,8 @@ def score_u(x: Array, u: Array, theta: Array, prior: PFAPrior) -> Array:
 def stein_vae_step(encoder: nn.Module, params: PyTree, opt_state: Any,
                    optimizer: optax.GradientTransformation, x: Array, xi: Array,
                    theta: Array, prior: PFAPrior, *, step_size: float = 1.0,
-                   encoder_steps: int = 1, bandwidth="median"):
+                   encoder_steps: int = 1, bandwidth="median", latent_update: str = "sgd",
+                   repulsion_scale: float = 1.0, kernel_normalization: str = "mean"):
   """One Stein VAE update of the encoder with theta fixed (Pu et al. 2017, eqs. 6-7), on u.
 
   Each document's S particles u_jn = g_eta(x_n, xi_j) move by eps * phi, phi the SVGD
@@ -172,6 +177,11 @@ def stein_vae_step(encoder: nn.Module, params: PyTree, opt_state: Any,
     step_size: eps in u + eps * phi.
     encoder_steps: K of eq. (7).
     bandwidth: kernel bandwidth rule of the SVGD direction.
+    latent_update: the particle step before the fit, "sgd" (u + eps phi), "adam" or "rms"
+      (:func:`stein_jax.objectives.stein_vae.move_particles`).
+    repulsion_scale, kernel_normalization: the grad-k multiplier and the kernel
+      normalisation of the direction (:func:`stein_jax.svgd_direction`; 1 and "mean" are
+      eq. 6).
 
   Returns:
     (params, opt_state, metrics) with metrics ``fit_loss``, ``phi_rms`` (root mean square
@@ -180,12 +190,14 @@ def stein_vae_step(encoder: nn.Module, params: PyTree, opt_state: Any,
   xb = x[:, None, :]
   xib = xi if xi.ndim == 3 else xi[None]
   apply_fn = lambda p, xx, ee: encode_log_z(encoder, p, xx, ee)
-  score_fn = lambda u: score_u(xb, u, theta, prior)
   u0 = jax.lax.stop_gradient(apply_fn(params, xb, xib))
-  params, opt_state, info = amortized.amortized_svgd_step(
-      apply_fn, params, opt_state, optimizer, (xb, xib), score_fn, step_size=step_size,
-      method="regression", num_fit_steps=encoder_steps, reduction="mean", bandwidth=bandwidth)
-  metrics = {"fit_loss": info.fit_loss, "phi_rms": info.direction_norm,
+  phi = jax.lax.stop_gradient(stein.svgd_direction(
+      u0, score_u(xb, u0, theta, prior), bandwidth=bandwidth, repulsion=float(repulsion_scale),
+      normalization=kernel_normalization))
+  targets = stein_vae_obj.move_particles(u0, phi, step_size, latent_update)
+  params, opt_state, fit = amortized.fit_to_targets(apply_fn, params, opt_state, optimizer,
+                                                    (xb, xib), targets, encoder_steps, "mean")
+  metrics = {"fit_loss": fit, "phi_rms": jnp.sqrt(jnp.mean(phi**2)),
              "log_joint": jnp.mean(log_joint_u(xb, u0, theta, prior))}
   return params, opt_state, metrics
 

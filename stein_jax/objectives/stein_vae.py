@@ -66,7 +66,9 @@ class LatentModel(NamedTuple):
     data_dim: dx.
     likelihood: "bernoulli" (x in [0, 1]), "gaussian" (x ~ N(mean, noise_std^2 I)) or
       "multinomial" (x nonnegative integer word counts [.., V]; the decoder gives logits,
-      x | z ~ Multinomial(sum_w x_w, softmax(logits)); see :func:`log_likelihood`).
+      x | z ~ Multinomial(sum_w x_w, softmax(logits)); see :func:`log_likelihood`) or
+      "deep_poisson" (the gamma DEF of :mod:`stein_jax.models.deep_poisson`: the decoder
+      gives [..., V + 1], V Poisson log rates and the hidden layers' log density).
     noise_std: the Gaussian likelihood's standard deviation.
     log_prior: log p(z), z [..., dz] -> [...] (the standard normal by default; the
       sec. 5.1 mixture is ``stein_jax.data.synthetic_gmm.log_prior``).
@@ -80,7 +82,7 @@ class LatentModel(NamedTuple):
   log_prior: Callable[[Array], Array] = standard_normal_log_prob
 
 
-LIKELIHOODS = ("bernoulli", "gaussian", "multinomial")
+LIKELIHOODS = ("bernoulli", "gaussian", "multinomial", "deep_poisson")
 
 
 def check_model(model: LatentModel) -> None:
@@ -112,7 +114,7 @@ def check_data(model: LatentModel, x: Array) -> None:
   if model.likelihood == "bernoulli" and (xn.min() < 0 or xn.max() > 1):
     raise ValueError(f"A Bernoulli likelihood needs data in [0, 1]; got values in "
                      f"[{xn.min():.3g}, {xn.max():.3g}]. Scale images by 1/255 (and binarize).")
-  if model.likelihood == "multinomial":
+  if model.likelihood in ("multinomial", "deep_poisson"):
     if xn.min() < 0:
       raise ValueError(f"A multinomial likelihood needs nonnegative word counts; got a minimum "
                        f"of {xn.min():.3g}. Pass raw bag-of-words counts, not centred or "
@@ -130,7 +132,18 @@ def log_likelihood(model: LatentModel, decoder_out: Array, x: Array) -> Array:
   length N = sum_w x_w, WITHOUT the multinomial coefficient log N! / prod_w x_w!
   (:func:`multinomial_log_coefficient`): it does not depend on z or theta, and the
   perplexity convention (NVDM, Miao et al. 2016) scores the word sequence, not the bag.
+
+  Deep Poisson (decoder_out = [log lambda, h], h = sum_{l<L} log p(u_l | z_{l+1})): the
+  Poisson log pmf minus the same multinomial coefficient, sum_w (x_w log lambda_w -
+  lambda_w) - log N!, which is the log probability of the word sequence *and its length*
+  (docs/deep_poisson.md), plus h, so that log_likelihood + log_prior(u_top) is the log
+  joint of x and every layer.
   """
+  if model.likelihood == "deep_poisson":
+    log_rate, hidden = decoder_out[..., :-1], decoder_out[..., -1]
+    n = jnp.sum(x, -1)
+    return (jnp.sum(x * log_rate - jnp.exp(log_rate), -1)
+            - jax.scipy.special.gammaln(n + 1) + hidden)
   if model.likelihood == "bernoulli":
     return jnp.sum(x * decoder_out - jax.nn.softplus(decoder_out), -1)
   if model.likelihood == "multinomial":
@@ -318,7 +331,8 @@ def stein_directions(model: LatentModel, dec_params: PyTree, x: Array, z: Array,
                      num_data: int, prior_std: Optional[float] = 1.0,
                      log_q: Optional[Array] = None, group_size: Optional[int] = None,
                      bandwidth="median", decoder_bandwidth="median",
-                     latent_group_size: Optional[int] = None):
+                     latent_group_size: Optional[int] = None, repulsion_scale: float = 1.0,
+                     kernel_normalization: str = "mean"):
   """:func:`latent_direction` and :func:`decoder_direction` from one decoder forward pass.
 
   Both scores are vector-Jacobian products of the same per-decoder log-likelihoods
@@ -332,8 +346,17 @@ def stein_directions(model: LatentModel, dec_params: PyTree, x: Array, z: Array,
   latent step's weights separately from the decoder's k-sample bound: small groups
   (k_z = 2-5) shrink the weighted update's under-dispersion bias (docs/stein_viwae.md
   sec. 4); k_z = 1 gives plain SVGD for z with the importance-weighted decoder step.
+
+  ``repulsion_scale`` (alpha) multiplies the latent direction's grad-k term and
+  ``kernel_normalization`` ("mean": 1/S, or "row_sum": 1 / sum_j k_ij) sets its
+  normalisation (:func:`stein_jax.svgd_direction`); alpha = 1, "mean" is eq. (6). The
+  authors' related code (lewisKit/Amortized_SVGD) uses alpha = 100 with "row_sum"; with
+  alpha != 1 the fixed point is no longer p(z | x) but, for many particles, the tempered
+  p(z | x)^(1 / alpha) (docs/stein_math.md sec. 12). The decoder direction is untouched.
   """
   z = jax.lax.stop_gradient(z)
+  latent_kw = dict(bandwidth=bandwidth, repulsion=float(repulsion_scale),
+                   normalization=kernel_normalization)
   m_dec = num_decoder_particles(dec_params)
   b, s = z.shape[0], z.shape[-2]
 
@@ -350,7 +373,7 @@ def stein_directions(model: LatentModel, dec_params: PyTree, x: Array, z: Array,
     scores = g_z / m_dec + grad_log_pz
     dec_scores = jax.tree_util.tree_map(lambda g: g * (num_data / (b * s)), g_theta)
     values = num_data / b * jnp.sum(jnp.mean(ll, -1), -1)  # [M]
-    phi = svgd_direction(z, scores, bandwidth=bandwidth)
+    phi = svgd_direction(z, scores, **latent_kw)
   else:
     k = s if group_size is None else int(group_size)
     if k < 1 or s % k:
@@ -368,8 +391,7 @@ def stein_directions(model: LatentModel, dec_params: PyTree, x: Array, z: Array,
     kz = k if latent_group_size is None else int(latent_group_size)
     if kz < 1 or s % kz:
       raise ValueError(f"latent_group_size={kz} must divide the number of latent particles S={s}.")
-    phi = svgd_direction(z, scores, bandwidth=bandwidth, log_weights=log_w,
-                         weight_groups=s // kz)
+    phi = svgd_direction(z, scores, log_weights=log_w, weight_groups=s // kz, **latent_kw)
     groups = log_w.reshape(log_w.shape[:-1] + (g, k))
     w = jax.nn.softmax(groups, -1)
     aux["iw_bound"] = jnp.mean(jax.nn.logsumexp(groups, -1) - math.log(k))
@@ -392,6 +414,27 @@ def stein_directions(model: LatentModel, dec_params: PyTree, x: Array, z: Array,
 
 
 LATENT_UPDATES = ("sgd", "adam", "rms")
+KERNEL_NORMALIZATIONS = ("mean", "row_sum")
+
+
+def move_particles(z: Array, phi: Array, step_size: float, latent_update: str = "sgd") -> Array:
+  """The moved particles, the regression targets of eq. (7): z [..., S, d] + a step along phi.
+
+  "sgd": z + eps phi. "adam": one Adam step from a fresh state with learning rate eps,
+  z + eps phi / (|phi| + 1e-8) elementwise (the particles are regenerated by the encoder
+  every iteration, so there is no Adam state to carry). "rms": z + eps phi / rms(phi), the
+  root-mean-square of each coordinate over the S particles of a data point.
+  """
+  if latent_update == "adam":
+    z_tx = optax.adam(step_size)
+    z_step, _ = z_tx.update(-phi, z_tx.init(z), z)
+    return z + z_step
+  if latent_update == "rms":
+    rms = jnp.sqrt(jnp.mean(phi**2, axis=-2, keepdims=True))
+    return z + step_size * phi / (rms + 1e-8)
+  if latent_update == "sgd":
+    return z + step_size * phi
+  raise ValueError(f"latent_update must be one of {LATENT_UPDATES}, got {latent_update!r}.")
 
 
 class SteinVAEState(NamedTuple):
@@ -417,7 +460,8 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
               decoder_bandwidth="median", birth_death_rate: float = 0.0,
               birth_death_start: int = 0,
               latent_group_size: Optional[int] = None,
-              latent_update: str = "sgd") -> Trainer:
+              latent_update: str = "sgd", repulsion_scale: float = 1.0,
+              kernel_normalization: str = "mean") -> Trainer:
   """Stein VAE (sec. 2; ``group_size=None``) or Stein VIWAE (sec. 3; ``group_size=k``).
 
   One step on a minibatch x [B, dx]: draw xi [S, dz] (shared across the batch, sec. 5),
@@ -451,6 +495,8 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
       over the data point's S particles: the same per-coordinate preconditioning, but
       particles keep their relative step sizes (a particle with a vanishing phi, e.g. one
       of negligible importance weight in Stein VIWAE, is not given a full-size step).
+    repulsion_scale, kernel_normalization: the latent direction's grad-k multiplier and
+      kernel normalisation (:func:`stein_directions`; 1 and "mean" are the paper's eq. 6).
     birth_death_rate: 0 (the paper's method) or the rate of a birth-death step applied to
       each data point's moved particles before the encoder fit (:func:`stein.birth_death`
       with log-weights log mean_m p(x, z | theta_m) - log q(z | x) at the encoder's
@@ -474,6 +520,11 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
     raise ValueError(f"latent_update must be one of {LATENT_UPDATES}, got {latent_update!r}.")
   if not birth_death_rate >= 0:
     raise ValueError(f"birth_death_rate must be >= 0, got {birth_death_rate}.")
+  if not (isinstance(repulsion_scale, (int, float)) and repulsion_scale >= 0):
+    raise ValueError(f"repulsion_scale must be a number >= 0, got {repulsion_scale!r}.")
+  if kernel_normalization not in KERNEL_NORMALIZATIONS:
+    raise ValueError(f"kernel_normalization must be one of {KERNEL_NORMALIZATIONS}, got "
+                     f"{kernel_normalization!r}.")
   viwae = group_size is not None
   need_log_q = viwae or birth_death_rate > 0
 
@@ -496,16 +547,9 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
     phi, d_dec, aux = stein_directions(
         model, state.dec_params, x, z, num_data=num_data, prior_std=decoder_prior_std,
         log_q=log_q if viwae else None, group_size=group_size, bandwidth=bandwidth,
-        decoder_bandwidth=decoder_bandwidth, latent_group_size=latent_group_size)
-    if latent_update == "adam":
-      z_tx = optax.adam(step_size)
-      z_step, _ = z_tx.update(-phi, z_tx.init(z), z)
-      targets = z + z_step
-    elif latent_update == "rms":
-      rms = jnp.sqrt(jnp.mean(phi**2, axis=-2, keepdims=True))
-      targets = z + step_size * phi / (rms + 1e-8)
-    else:
-      targets = z + step_size * phi
+        decoder_bandwidth=decoder_bandwidth, latent_group_size=latent_group_size,
+        repulsion_scale=repulsion_scale, kernel_normalization=kernel_normalization)
+    targets = move_particles(z, phi, step_size, latent_update)
     if birth_death_rate > 0:
       log_w = log_joint(model, state.dec_params, x, z, "logmeanexp") - log_q
       bd_targets, killed = stein.birth_death(jax.random.fold_in(key, 1), targets, log_w,
