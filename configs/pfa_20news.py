@@ -64,6 +64,7 @@ def get_config(budget: str = "paper"):
   config.latent_update = "sgd"       # the particle step: "sgd" (u + eps phi) | "adam" | "rms"
   config.repulsion_scale = 1.0       # alpha on the grad-k term (1: eq. 6; the authors' related code: 100)
   config.kernel_normalization = "mean"  # "mean" (1/S, eq. 6) | "row_sum" (1 / sum_j k_ij)
+  config.kernel_metric = "isotropic"  # "isotropic" (eq. 6) | "diagonal" (per-coordinate whitened, docs/stein_math.md sec. 13)
   # Evaluation.
   config.eval_samples = 1000         # encoder samples per test document
   config.top_topics = 5              # "active" topics: the largest Gibbs posterior means per document

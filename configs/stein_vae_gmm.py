@@ -49,6 +49,7 @@ def get_config():
   config.latent_update = "sgd"     # particles' step: "sgd" (z + eps phi) | "adam" (one fresh Adam step)
   config.repulsion_scale = 1.0     # alpha on the grad-k term of the latent direction (1: eq. 6)
   config.kernel_normalization = "mean"  # "mean" (1/S, eq. 6) | "row_sum" (1 / sum_j k_ij)
+  config.kernel_metric = "isotropic"  # "isotropic" (eq. 6) | "diagonal" (per-coordinate whitened, docs/stein_math.md sec. 13)
   # Remedy for SVGD's lack of mass transport between modes (see
   # docs/results/stein_vae_gmm.md): start q(z|x) at the prior's first two moments for every x.
   config.encoder_init = "prior_moments"   # "default" | "prior_moments"

@@ -59,6 +59,7 @@ def get_config():
   # point to p(z | x)^(1 / alpha) (docs/stein_math.md sec. 12).
   config.repulsion_scale = 1.0
   config.kernel_normalization = "mean"
+  config.kernel_metric = "isotropic"  # "isotropic" (eq. 6) | "diagonal" (per-coordinate whitened, docs/stein_math.md sec. 13)
   config.num_decoder = 1            # M_theta decoder particles (Fig. 3 sweeps it)
   config.learn_decoder = True
   config.decoder_prior_std = 1.0

@@ -159,6 +159,9 @@ class PFAExperiment(Experiment):
     repulsion_scale = _get(config, "repulsion_scale", 1.0)
     if not (isinstance(repulsion_scale, (int, float)) and repulsion_scale >= 0):
       problems.append(f"repulsion_scale must be a number >= 0, got {repulsion_scale!r}")
+    if _get(config, "kernel_metric", "isotropic") not in pfa_obj.KERNEL_METRICS:
+      problems.append(f"kernel_metric must be one of {pfa_obj.KERNEL_METRICS}, got "
+                      f"{config.kernel_metric!r}")
     if _get(config, "kernel_normalization", "mean") not in pfa_obj.KERNEL_NORMALIZATIONS:
       problems.append(f"kernel_normalization must be one of {pfa_obj.KERNEL_NORMALIZATIONS}, "
                       f"got {config.kernel_normalization!r}")
@@ -270,7 +273,8 @@ class PFAExperiment(Experiment):
           step_size=cfg.step_size, encoder_steps=cfg.encoder_steps,
           latent_update=_get(cfg, "latent_update", "sgd"),
           repulsion_scale=float(_get(cfg, "repulsion_scale", 1.0)),
-          kernel_normalization=_get(cfg, "kernel_normalization", "mean"))
+          kernel_normalization=_get(cfg, "kernel_normalization", "mean"),
+          kernel_metric=_get(cfg, "kernel_metric", "isotropic"))
     else:
       xi = jax.random.normal(key, (x.shape[0], cfg.vae_samples, v))
       params, opt_state, metrics = pfa_obj.vae_step(self.encoder, state.params, state.opt_state,

@@ -115,6 +115,9 @@ class SteinVAEExperiment(Experiment):
     repulsion_scale = _get(config, "repulsion_scale", 1.0)
     if not (isinstance(repulsion_scale, (int, float)) and repulsion_scale >= 0):
       problems.append(f"repulsion_scale must be a number >= 0, got {repulsion_scale!r}")
+    if _get(config, "kernel_metric", "isotropic") not in sv.KERNEL_METRICS:
+      problems.append(f"kernel_metric must be one of {sv.KERNEL_METRICS}, got "
+                      f"{config.kernel_metric!r}")
     if _get(config, "kernel_normalization", "mean") not in sv.KERNEL_NORMALIZATIONS:
       problems.append(f"kernel_normalization must be one of {sv.KERNEL_NORMALIZATIONS}, got "
                       f"{config.kernel_normalization!r}")
@@ -169,6 +172,7 @@ class SteinVAEExperiment(Experiment):
       kwargs["latent_update"] = _get(cfg, "latent_update", "sgd")
       kwargs["repulsion_scale"] = float(_get(cfg, "repulsion_scale", 1.0))
       kwargs["kernel_normalization"] = _get(cfg, "kernel_normalization", "mean")
+      kwargs["kernel_metric"] = _get(cfg, "kernel_metric", "isotropic")
       if cfg.method == "stein_viwae" and _get(cfg, "latent_k", None) is not None:
         kwargs["latent_group_size"] = int(cfg.latent_k)
     elif not _get(cfg, "learn_decoder", True):

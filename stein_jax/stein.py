@@ -39,6 +39,7 @@ DEFAULT_MEMORY_BUDGET_BYTES = 512 * 2**20
 # the exp and read by the matmul, which is what makes the tiled loop compute-bound.
 DEFAULT_BLOCK = (2048, 512)
 NORMALIZATIONS = ("mean", "row_sum")  # of the SVGD direction: eq. (5), or the authors' SteinGAN code
+METRICS = ("isotropic", "diagonal")  # the kernel's metric: ||x - y||^2, or per-coordinate whitened (sec. 13)
 
 
 # --------------------------------------------------------------------------- checks
@@ -382,6 +383,7 @@ def svgd_direction(
     weight_groups: int = 1,
     repulsion: Union[bool, float] = True,
     normalization: str = "mean",
+    metric: str = "isotropic",
     features: Optional[Callable[[Array], Array]] = None,
     block_size: Union[None, int, Tuple[int, int]] = None,
     memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES,
@@ -414,6 +416,14 @@ def svgd_direction(
       weights) or "row_sum" (the authors' public SteinGAN code: phi(x_i) is divided by
       sum_j w_j k(x_j, x_i), so an isolated particle still moves by its own full score
       and the repulsion is relative to the local kernel mass; docs/stein_math.md sec. 11).
+    metric: "isotropic" (the papers' kernel on ||x - x'||^2) or "diagonal": the kernel on
+      ||(x - x') / s||^2 with s the per-coordinate standard deviation of each particle set
+      (held constant, like the bandwidth) and the direction preconditioned by s^2, i.e.
+      phi = s^2 * sum_j w_j [k_Q s_j + grad_j k_Q], the matrix-valued kernel Q^-1 k_Q of
+      Wang et al. (2019) with Q = diag(1 / s^2): SVGD in coordinates whitened per
+      coordinate. Same mean-field fixed point (p); with few particles it stops the
+      coordinates that are much narrower than the others from collapsing under a bandwidth
+      set by the wide ones (docs/stein_math.md sec. 13). Not with ``features``.
     features: optional g: [n, d] -> [n, m]; then k(x, y) = kappa(||g(x) - g(y)||^2) with
       the bandwidth rule applied to the features (SteinGAN, Liu & Wang sec. 5.2). Dense only.
     block_size: None (automatic: dense while its n x n temporaries fit
@@ -433,6 +443,11 @@ def svgd_direction(
   kernels_lib.check_bandwidth(bandwidth)
   if normalization not in NORMALIZATIONS:
     raise ValueError(f"normalization must be one of {NORMALIZATIONS}; got {normalization!r}.")
+  if metric not in METRICS:
+    raise ValueError(f"metric must be one of {METRICS}; got {metric!r}.")
+  if metric == "diagonal" and features is not None:
+    raise ValueError("metric='diagonal' scales the particles' coordinates; it cannot be "
+                     "combined with a feature kernel (features=...).")
   unflatten = None
   if isinstance(particles, (jax.Array, np.ndarray)):
     x, s = particles, scores
@@ -443,6 +458,11 @@ def svgd_direction(
     s, _ = _flatten_tree(scores, "scores")
   x, s = _prepare_pair(x, s)
   batch_shape, (n, d) = x.shape[:-2], x.shape[-2:]
+  scale = None
+  if metric == "diagonal":
+    scale = jax.lax.stop_gradient(jnp.std(x, axis=-2, keepdims=True))
+    scale = jnp.where(scale > 0, scale, jnp.ones_like(scale))  # no spread: left unscaled
+    x, s = x / scale, s * scale
   if log_weights is not None:
     log_weights = jnp.asarray(log_weights)
     if log_weights.shape != batch_shape + (n,):
@@ -462,6 +482,8 @@ def svgd_direction(
       bandwidth=rule, kernel=kernel, weight_groups=int(weight_groups), repulsion=_repulsion_scale(repulsion),
       normalization=normalization, features=features, block=block, precision=precision)
   out = out.reshape(x.shape)
+  if scale is not None:
+    out = out * scale
   return out if unflatten is None else unflatten(out)
 
 

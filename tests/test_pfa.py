@@ -318,16 +318,18 @@ def test_stein_vae_step_options_match_a_hand_built_step():
   xb, xib = docs[:, None, :], xi[None]
   apply_fn = lambda p, xx, ee: pfa.encode_log_z(enc, p, xx, ee)
   u = apply_fn(params, xb, xib)
-  for update, alpha, norm in (("sgd", 1.0, "mean"), ("adam", 100.0, "row_sum"),
-                              ("rms", 0.0, "mean")):
+  for update, alpha, norm, metric in (("sgd", 1.0, "mean", "isotropic"),
+                                      ("adam", 100.0, "row_sum", "diagonal"),
+                                      ("rms", 0.0, "mean", "isotropic")):
     phi = stein.svgd_direction(u, pfa_obj.score_u(xb, u, theta, PRIOR), repulsion=alpha,
-                               normalization=norm)
+                               normalization=norm, metric=metric)
     targets = sv.move_particles(u, phi, 0.5, update)
     ref, _, ref_loss = amortized.fit_to_targets(apply_fn, params, tx.init(params), tx,
                                                 (xb, xib), targets, 1, "mean")
     got, _, m = pfa_obj.stein_vae_step(enc, params, tx.init(params), tx, docs, xi, theta, PRIOR,
                                        step_size=0.5, latent_update=update,
-                                       repulsion_scale=alpha, kernel_normalization=norm)
+                                       repulsion_scale=alpha, kernel_normalization=norm,
+                                       kernel_metric=metric)
     np.testing.assert_allclose(float(m["fit_loss"]), float(ref_loss), rtol=1e-5)
     for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(ref)):
       np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
@@ -373,7 +375,8 @@ def test_experiment_both_methods_share_theta_and_write_fig2(tmp_path):
     PFAExperiment(_config("iwae"))
   for kw, needle in [({"latent_update": "nesterov"}, "latent_update must be"),
                      ({"repulsion_scale": -2.0}, "repulsion_scale must be"),
-                     ({"kernel_normalization": "sum"}, "kernel_normalization must be")]:
+                     ({"kernel_normalization": "sum"}, "kernel_normalization must be"),
+                     ({"kernel_metric": "full"}, "kernel_metric must be")]:
     with pytest.raises(ConfigError, match=needle):
       PFAExperiment(_config("stein_vae", **kw))
 

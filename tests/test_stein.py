@@ -371,3 +371,52 @@ def test_repulsion_scale_targets_the_tempered_density(alpha):
   z = np.asarray(z)[:, 0]
   assert abs(z.mean() - mu) < 0.03
   np.testing.assert_allclose(z.var(), alpha * var, rtol=0.08)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_diagonal_metric_is_the_preconditioned_matrix_kernel(x64, weighted):
+  """metric="diagonal": phi_i = s^2 * sum_j w_j [k_Q(x_j, x_i) s_j + grad_j k_Q(x_j, x_i)],
+  k_Q = exp(-||(x_j - x_i) / s||^2 / h), s the per-coordinate sd (Wang et al. 2019's Q^-1 k_Q)."""
+  x, s = _data(n=9, d=3)
+  x = x * np.array([0.05, 1.0, 7.0])  # very different scales per coordinate
+  lw = np.random.default_rng(4).normal(size=9) if weighted else np.zeros(9)
+  w = np.exp(lw - lw.max()); w /= w.sum()
+  sd = x.std(0)
+  h = 1.7
+  want = np.zeros_like(x)
+  for i in range(9):
+    for j in range(9):
+      k = np.exp(-np.sum(((x[j] - x[i]) / sd) ** 2) / h)
+      want[i] += w[j] * (k * s[j] - 2.0 / h * (x[j] - x[i]) / sd**2 * k)
+  want *= sd**2
+  got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=h, metric="diagonal",
+                       log_weights=jnp.asarray(lw) if weighted else None)
+  np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+  tiled = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=h, metric="diagonal",
+                         block_size=4, log_weights=jnp.asarray(lw) if weighted else None)
+  np.testing.assert_allclose(tiled, want, rtol=1e-10, atol=1e-12)
+  with pytest.raises(ValueError, match="metric must be one of"):
+    svgd_direction(jnp.asarray(x), jnp.asarray(s), metric="full")
+  with pytest.raises(ValueError, match="feature kernel"):
+    svgd_direction(jnp.asarray(x), jnp.asarray(s), metric="diagonal", features=jnp.tanh)
+
+
+def test_diagonal_metric_keeps_narrow_coordinates_that_the_isotropic_kernel_collapses():
+  """Free SVGD, 100 particles on N(0, diag(v)) in d = 50 with v from 0.01 to 1 (a posterior
+  the data pin down in some coordinates), started from exact samples: the median-bandwidth
+  RBF collapses the narrow coordinates (variance ratio 0.03 after 3,000 steps, -> 0 later),
+  the diagonal metric keeps every coordinate at 0.6-1.2 (docs/stein_math.md sec. 13)."""
+  d = 50
+  v = jnp.asarray(np.logspace(-2, 0, d))
+  z0 = jnp.sqrt(v) * jax.random.normal(jax.random.key(0), (100, d))
+
+  def run(metric):
+    step = jax.jit(lambda z: z + 0.3 * v * svgd_direction(z, -z / v, metric=metric))
+    z = z0
+    for _ in range(3000):
+      z = step(z)
+    return np.asarray(jnp.var(z, 0, ddof=1) / v)
+
+  iso, diag = run("isotropic"), run("diagonal")
+  assert np.exp(np.mean(np.log(iso[:10]))) < 0.1  # the narrowest ten collapse
+  assert np.all(diag > 0.5) and np.all(diag < 1.5)

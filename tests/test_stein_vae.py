@@ -395,6 +395,14 @@ def test_repulsion_scale_and_kernel_normalization_of_the_latent_step(alpha, norm
     sv.stein_vae(model, optax.adam(1e-3), optax.adam(1e-3), repulsion_scale=-1.0)
   with pytest.raises(ValueError, match="kernel_normalization"):
     sv.stein_vae(model, optax.adam(1e-3), optax.adam(1e-3), kernel_normalization="sum")
+  with pytest.raises(ValueError, match="kernel_metric"):
+    sv.stein_vae(model, optax.adam(1e-3), optax.adam(1e-3), kernel_metric="full")
+  # the diagonal metric reaches the latent direction (per data point's particle set)
+  phi_d, _, _ = sv.stein_directions(model, dec_params, x, z, num_data=50, kernel_metric="diagonal")
+  sd = np.asarray(z).std(1, keepdims=True)
+  for b in range(3):
+    want = sd[b] * _ref_svgd_scaled(np.asarray(z[b]) / sd[b], scores[b] * sd[b], 1.0, "mean")
+    np.testing.assert_allclose(phi_d[b], want, rtol=2e-3, atol=2e-3)
 
 
 def test_birth_death_step_in_trainer():

@@ -201,7 +201,8 @@ def test_bad_config_values_are_config_errors():
                      ({"method": "vae", "birth_death_rate": 0.1}, "Stein methods only"),
                      ({"method": "stein_viwae", "latent_k": 3}, "latent_k must be"),
                      ({"repulsion_scale": -1.0}, "repulsion_scale must be"),
-                     ({"kernel_normalization": "sum"}, "kernel_normalization must be")]:
+                     ({"kernel_normalization": "sum"}, "kernel_normalization must be"),
+                     ({"kernel_metric": "full"}, "kernel_metric must be")]:
     c = _gmm_config("stein_vae", "bimodal")
     c.update(kw)
     with pytest.raises(ConfigError, match=needle):

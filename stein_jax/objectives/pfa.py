@@ -39,6 +39,7 @@ from stein_jax.objectives import stein_vae as stein_vae_obj
 
 LATENT_UPDATES = stein_vae_obj.LATENT_UPDATES
 KERNEL_NORMALIZATIONS = stein_vae_obj.KERNEL_NORMALIZATIONS
+KERNEL_METRICS = stein_vae_obj.KERNEL_METRICS
 
 Array = jax.Array
 PyTree = Any
@@ -157,7 +158,8 @@ def stein_vae_step(encoder: nn.Module, params: PyTree, opt_state: Any,
                    optimizer: optax.GradientTransformation, x: Array, xi: Array,
                    theta: Array, prior: PFAPrior, *, step_size: float = 1.0,
                    encoder_steps: int = 1, bandwidth="median", latent_update: str = "sgd",
-                   repulsion_scale: float = 1.0, kernel_normalization: str = "mean"):
+                   repulsion_scale: float = 1.0, kernel_normalization: str = "mean",
+                   kernel_metric: str = "isotropic"):
   """One Stein VAE update of the encoder with theta fixed (Pu et al. 2017, eqs. 6-7), on u.
 
   Each document's S particles u_jn = g_eta(x_n, xi_j) move by eps * phi, phi the SVGD
@@ -179,9 +181,9 @@ def stein_vae_step(encoder: nn.Module, params: PyTree, opt_state: Any,
     bandwidth: kernel bandwidth rule of the SVGD direction.
     latent_update: the particle step before the fit, "sgd" (u + eps phi), "adam" or "rms"
       (:func:`stein_jax.objectives.stein_vae.move_particles`).
-    repulsion_scale, kernel_normalization: the grad-k multiplier and the kernel
-      normalisation of the direction (:func:`stein_jax.svgd_direction`; 1 and "mean" are
-      eq. 6).
+    repulsion_scale, kernel_normalization, kernel_metric: the grad-k multiplier, the kernel
+      normalisation and metric of the direction (:func:`stein_jax.svgd_direction`; 1,
+      "mean" and "isotropic" are eq. 6).
 
   Returns:
     (params, opt_state, metrics) with metrics ``fit_loss``, ``phi_rms`` (root mean square
@@ -193,7 +195,7 @@ def stein_vae_step(encoder: nn.Module, params: PyTree, opt_state: Any,
   u0 = jax.lax.stop_gradient(apply_fn(params, xb, xib))
   phi = jax.lax.stop_gradient(stein.svgd_direction(
       u0, score_u(xb, u0, theta, prior), bandwidth=bandwidth, repulsion=float(repulsion_scale),
-      normalization=kernel_normalization))
+      normalization=kernel_normalization, metric=kernel_metric))
   targets = stein_vae_obj.move_particles(u0, phi, step_size, latent_update)
   params, opt_state, fit = amortized.fit_to_targets(apply_fn, params, opt_state, optimizer,
                                                     (xb, xib), targets, encoder_steps, "mean")

@@ -332,7 +332,7 @@ def stein_directions(model: LatentModel, dec_params: PyTree, x: Array, z: Array,
                      log_q: Optional[Array] = None, group_size: Optional[int] = None,
                      bandwidth="median", decoder_bandwidth="median",
                      latent_group_size: Optional[int] = None, repulsion_scale: float = 1.0,
-                     kernel_normalization: str = "mean"):
+                     kernel_normalization: str = "mean", kernel_metric: str = "isotropic"):
   """:func:`latent_direction` and :func:`decoder_direction` from one decoder forward pass.
 
   Both scores are vector-Jacobian products of the same per-decoder log-likelihoods
@@ -352,11 +352,13 @@ def stein_directions(model: LatentModel, dec_params: PyTree, x: Array, z: Array,
   normalisation (:func:`stein_jax.svgd_direction`); alpha = 1, "mean" is eq. (6). The
   authors' related code (lewisKit/Amortized_SVGD) uses alpha = 100 with "row_sum"; with
   alpha != 1 the fixed point is no longer p(z | x) but, for many particles, the tempered
-  p(z | x)^(1 / alpha) (docs/stein_math.md sec. 12). The decoder direction is untouched.
+  p(z | x)^(1 / alpha) (docs/stein_math.md sec. 12). ``kernel_metric="diagonal"`` whitens
+  the kernel per coordinate of each data point's particles (docs/stein_math.md sec. 13;
+  "isotropic" is the paper's). The decoder direction is untouched.
   """
   z = jax.lax.stop_gradient(z)
   latent_kw = dict(bandwidth=bandwidth, repulsion=float(repulsion_scale),
-                   normalization=kernel_normalization)
+                   normalization=kernel_normalization, metric=kernel_metric)
   m_dec = num_decoder_particles(dec_params)
   b, s = z.shape[0], z.shape[-2]
 
@@ -414,7 +416,8 @@ def stein_directions(model: LatentModel, dec_params: PyTree, x: Array, z: Array,
 
 
 LATENT_UPDATES = ("sgd", "adam", "rms")
-KERNEL_NORMALIZATIONS = ("mean", "row_sum")
+KERNEL_NORMALIZATIONS = stein.NORMALIZATIONS
+KERNEL_METRICS = stein.METRICS
 
 
 def move_particles(z: Array, phi: Array, step_size: float, latent_update: str = "sgd") -> Array:
@@ -461,7 +464,7 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
               birth_death_start: int = 0,
               latent_group_size: Optional[int] = None,
               latent_update: str = "sgd", repulsion_scale: float = 1.0,
-              kernel_normalization: str = "mean") -> Trainer:
+              kernel_normalization: str = "mean", kernel_metric: str = "isotropic") -> Trainer:
   """Stein VAE (sec. 2; ``group_size=None``) or Stein VIWAE (sec. 3; ``group_size=k``).
 
   One step on a minibatch x [B, dx]: draw xi [S, dz] (shared across the batch, sec. 5),
@@ -495,8 +498,9 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
       over the data point's S particles: the same per-coordinate preconditioning, but
       particles keep their relative step sizes (a particle with a vanishing phi, e.g. one
       of negligible importance weight in Stein VIWAE, is not given a full-size step).
-    repulsion_scale, kernel_normalization: the latent direction's grad-k multiplier and
-      kernel normalisation (:func:`stein_directions`; 1 and "mean" are the paper's eq. 6).
+    repulsion_scale, kernel_normalization, kernel_metric: the latent direction's grad-k
+      multiplier, kernel normalisation and metric (:func:`stein_directions`; 1, "mean" and
+      "isotropic" are the paper's eq. 6).
     birth_death_rate: 0 (the paper's method) or the rate of a birth-death step applied to
       each data point's moved particles before the encoder fit (:func:`stein.birth_death`
       with log-weights log mean_m p(x, z | theta_m) - log q(z | x) at the encoder's
@@ -525,6 +529,8 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
   if kernel_normalization not in KERNEL_NORMALIZATIONS:
     raise ValueError(f"kernel_normalization must be one of {KERNEL_NORMALIZATIONS}, got "
                      f"{kernel_normalization!r}.")
+  if kernel_metric not in KERNEL_METRICS:
+    raise ValueError(f"kernel_metric must be one of {KERNEL_METRICS}, got {kernel_metric!r}.")
   viwae = group_size is not None
   need_log_q = viwae or birth_death_rate > 0
 
@@ -548,7 +554,8 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
         model, state.dec_params, x, z, num_data=num_data, prior_std=decoder_prior_std,
         log_q=log_q if viwae else None, group_size=group_size, bandwidth=bandwidth,
         decoder_bandwidth=decoder_bandwidth, latent_group_size=latent_group_size,
-        repulsion_scale=repulsion_scale, kernel_normalization=kernel_normalization)
+        repulsion_scale=repulsion_scale, kernel_normalization=kernel_normalization,
+        kernel_metric=kernel_metric)
     targets = move_particles(z, phi, step_size, latent_update)
     if birth_death_rate > 0:
       log_w = log_joint(model, state.dec_params, x, z, "logmeanexp") - log_q
