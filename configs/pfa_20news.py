@@ -81,6 +81,6 @@ def get_config(budget: str = "paper"):
     config.theta_sweeps = 150
     config.theta_burnin = 100
     config.num_test_docs = 20
-    config.num_particles = 50
+    config.num_particles = 100       # the paper's M (was 50; docs/results/pfa_20news.md)
     config.batch_size = 32
   return config

@@ -34,6 +34,8 @@ def get_config():
   config.svgd.lag = 5                    # convergence window: lag * check_every steps
   config.svgd.max_steps = 5000
   config.svgd.tol = 0.02                 # max |d mean| / sd and max |d log var| over the window
+  # The kernel's metric for free SVGD: None = the run's kernel_metric; "isotropic" | "diagonal".
+  config.svgd.metric = ml_collections.config_dict.placeholder(str)
   # Ground truth. GMM: exact samples; PFA: the run's cached Gibbs draws; MNIST / text: NUTS.
   config.reference_samples = 2000        # GMM exact samples
   config.pfa_theta_file = ml_collections.config_dict.placeholder(str)  # default RUN/pfa_theta.npz

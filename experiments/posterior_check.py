@@ -295,6 +295,13 @@ def bandwidth_rule(run: Run):
   return "median" if run.name == "pfa" else run.experiment.bandwidth_rule
 
 
+def kernel_metric(run: Run, config) -> str:
+  """``config.svgd.metric`` if set, else the run's ``kernel_metric`` ("isotropic" if absent)."""
+  if config.svgd.get("metric") is not None:
+    return config.svgd.metric
+  return run.config.kernel_metric if "kernel_metric" in run.config else "isotropic"
+
+
 # ---------------------------------------------------------------------- the check
 
 
@@ -311,6 +318,7 @@ def run_check(config, workdir: str) -> dict:
   svgd_kwargs = {k: config.svgd[k] for k in ("optimizer", "learning_rate", "adam_learning_rate",
                                               "adam_steps", "check_every", "lag", "max_steps",
                                               "tol")}
+  svgd_kwargs["metric"] = kernel_metric(run, config)
   key = jax.random.key(config.seed)
   points = []
   for i in indices:
@@ -350,7 +358,8 @@ def _record(run, config, s, bandwidth, points, t0) -> dict:
   return {"run_dir": os.path.abspath(config.run_dir), "experiment": run.name,
           "method": run.config.get("method"), "checkpoint_step": run.step,
           "num_particles": s, "large_particles": int(config.large_particles),
-          "bandwidth": bandwidth, "reference": _reference_name(run.name),
+          "bandwidth": bandwidth, "kernel_metric": kernel_metric(run, config),
+          "reference": _reference_name(run.name),
           "top_coordinates": _top_name(run.name, config.top_coordinates),
           "check_config": config.to_dict(), "points": list(points),
           "summary": summarize(points), "seconds": time.time() - t0, "uptime": _uptime()}
@@ -414,7 +423,7 @@ def table_markdown(out: dict) -> str:
   has_log = any(p.get("encoder", {}).get("mmd_log_z") is not None for p in out["points"])
   lines = [f"Posterior check of `{out['run_dir']}` ({out['experiment']}, method "
            f"{out['method']}, checkpoint step {out['checkpoint_step']}); ground truth: "
-           f"{out['reference']}; SVGD bandwidth rule `{out['bandwidth']}`"
+           f"{out['reference']}; SVGD bandwidth rule `{out['bandwidth']}`, kernel metric `{out.get('kernel_metric', 'isotropic')}`"
            + (f"; top coordinates: {out['top_coordinates']}" if out["top_coordinates"] else "")
            + ".", ""]
   head = ["test point", "approximation", "var ratio", "var ratio (top)", "mean error (sd)",

@@ -117,3 +117,19 @@ def test_stein_vae_trains_and_improves_the_log_joint():
     state, m = step(state, jax.random.key(1), x)
     first = float(m["log_joint"]) if first is None else first
   assert np.isfinite(float(m["log_joint"])) and float(m["log_joint"]) > first
+
+
+def test_extreme_codes_stay_finite():
+  """Codes far in the tails (z = e^{+-30}, a layer e^60 above its mean) give finite log densities: log(W z) is computed with
+  the max factored out and the gamma term from log r + u."""
+  model = _model()
+  _, dec_p = sv.init_params(jax.random.key(6), model)
+  x = jnp.asarray(np.array([[1, 0, 2, 0, 0, 1]], np.float32))
+  u = jnp.concatenate([jnp.full((1, 1, 4), -30.0), jnp.full((1, 1, 3), 30.0),
+                       jnp.full((1, 1, 2), -30.0)], -1)
+  lj = sv.log_joint(model, dec_p, x, u)
+  g = sv.latent_scores(model, dec_p, x, u)
+  assert np.all(np.isfinite(np.asarray(lj))) and np.all(np.isfinite(np.asarray(g)))
+  np.testing.assert_allclose(np.asarray(dp.log_positive_matmul(jnp.array([800.0, 799.0]),
+                                                               jnp.array([[1.0, 2.0]]))),
+                             [800.0 + np.log(1.0 + 2.0 * np.exp(-1.0))], rtol=1e-6)

@@ -214,6 +214,31 @@ def test_text_every_method(tmp_path, fake_20news, method):
   _check_eval(tmp_path / "run", fake_20news[2])
 
 
+@pytest.mark.parametrize("method", ["stein_vae", "vae"])
+def test_deep_poisson_text_model_end_to_end(tmp_path, fake_20news, method):
+  """text_model="deep_poisson" (the gamma DEF, docs/deep_poisson.md) trains and evaluates;
+  its reconstruction / KL split adds up to the ELBO."""
+  config = _config(method, fake_20news[0], text_model="deep_poisson", def_layers=(3, 2, 2),
+                   latent_dim=7, kernel_metric="diagonal")
+  _run(config, tmp_path / "run")
+  _check_eval(tmp_path / "run", fake_20news[2])
+  rec = [r for r in read_metrics(str(tmp_path / "run")) if "test/kl" in r][-1]
+  assert np.isfinite(rec["test/kl"]) and np.isfinite(rec["test/reconstruction"])
+
+
+def test_deep_poisson_config_errors(fake_20news):
+  with pytest.raises(ConfigError, match="needs latent_dim=7"):
+    exp.make_experiment(_config("stein_vae", fake_20news[0], text_model="deep_poisson",
+                                def_layers=(3, 2, 2)))
+  with pytest.raises(ConfigError, match="text_model must be one of"):
+    exp.make_experiment(_config("stein_vae", fake_20news[0], text_model="lda"))
+  c = stein_vae_text.get_config("cpu,reuters,def")
+  assert c.text_model == "deep_poisson" and c.latent_dim == 450 and c.vocab_size == 2000
+  assert stein_vae_text.get_config("cpu_paper").kernel_metric == "isotropic"
+  with pytest.raises(ValueError, match="model one of"):
+    stein_vae_text.get_config("cpu,20news,lda")
+
+
 def _set_known_model(params, log_probs):
   """Encoder at the prior (z = xi exactly) and a decoder with constant logits log_probs."""
   enc = jax.tree_util.tree_map(np.array, params["enc"])

@@ -39,7 +39,21 @@ Array = jax.Array
 def gamma_log_prob_u(u: Array, shape: float, rate: Array) -> Array:
   """log density of u = log z for z ~ Gamma(shape, rate), elementwise: a log r - lgamma(a)
   + a u - r e^u (the Gamma log density plus the Jacobian log z = u)."""
-  return shape * jnp.log(rate) - jax.scipy.special.gammaln(shape) + shape * u - rate * jnp.exp(u)
+  return gamma_log_prob_u_log_rate(u, shape, jnp.log(rate))
+
+
+def gamma_log_prob_u_log_rate(u: Array, shape: float, log_rate: Array) -> Array:
+  """:func:`gamma_log_prob_u` from log r: a (log r + u) - lgamma(a) - exp(log r + u), which
+  stays finite wherever r z does (no inf * 0 from a huge rate at a tiny z)."""
+  t = log_rate + u
+  return shape * t - jax.scipy.special.gammaln(shape) - jnp.exp(t)
+
+
+def log_positive_matmul(u: Array, w: Array) -> Array:
+  """log(exp(u) @ w.T) for u [..., n_in] and positive w [n_out, n_in], without overflow or
+  underflow of exp(u): the max of u is factored out first."""
+  m = jax.lax.stop_gradient(jnp.max(u, -1, keepdims=True))
+  return m + jnp.log(jnp.exp(u - m) @ w.T)
 
 
 def top_log_prior(u: Array, top_size: int, shape: float = 1.0) -> Array:
@@ -102,8 +116,9 @@ class DeepPoissonDecoder(nn.Module):
       offsets.append(offsets[-1] + n)
     us = [u[..., offsets[l]:offsets[l + 1]] for l in range(len(sizes))]
     hidden = jnp.zeros(u.shape[:-1])
+    log_a = jnp.log(jnp.asarray(self.shape, u.dtype))
     for l in range(len(sizes) - 1):
-      mean = jnp.exp(us[l + 1]) @ ws[l + 1].T + 1e-10
-      hidden = hidden + jnp.sum(gamma_log_prob_u(us[l], self.shape, self.shape / mean), -1)
-    log_rate = jnp.log(jnp.exp(us[0]) @ ws[0].T + 1e-10) + bias
+      log_mean = log_positive_matmul(us[l + 1], ws[l + 1])  # log(W_l z_{l+1})
+      hidden = hidden + jnp.sum(gamma_log_prob_u_log_rate(us[l], self.shape, log_a - log_mean), -1)
+    log_rate = log_positive_matmul(us[0], ws[0]) + bias
     return jnp.concatenate([log_rate, hidden[..., None]], -1)
