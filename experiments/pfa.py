@@ -46,12 +46,8 @@ from stein_jax.evaluation import pfa_gibbs
 from stein_jax.evaluation.mmd import mmd
 from stein_jax.models import pfa
 from stein_jax.objectives import pfa as pfa_obj
+from stein_jax.objectives import stein_vae as stein_vae_obj
 from stein_jax.train import ConfigError, Experiment, TrainState, run_main, save_figure
-
-
-def _get(config, key, default):
-  """``config[key]``, or ``default`` for configs (and run.json files) that predate the key."""
-  return config[key] if key in config else default
 
 METHODS = ("stein_vae", "vae")
 DATASETS = ("20news", "synthetic")
@@ -153,18 +149,7 @@ class PFAExperiment(Experiment):
                       f"({config.num_test_docs})")
     if config.top_topics > config.num_topics or config.figure_topics > config.num_topics:
       problems.append("top_topics and figure_topics must be <= num_topics")
-    if _get(config, "latent_update", "sgd") not in pfa_obj.LATENT_UPDATES:
-      problems.append(f"latent_update must be one of {pfa_obj.LATENT_UPDATES}, got "
-                      f"{config.latent_update!r}")
-    repulsion_scale = _get(config, "repulsion_scale", 1.0)
-    if not (isinstance(repulsion_scale, (int, float)) and repulsion_scale >= 0):
-      problems.append(f"repulsion_scale must be a number >= 0, got {repulsion_scale!r}")
-    if _get(config, "kernel_metric", "isotropic") not in pfa_obj.KERNEL_METRICS:
-      problems.append(f"kernel_metric must be one of {pfa_obj.KERNEL_METRICS}, got "
-                      f"{config.kernel_metric!r}")
-    if _get(config, "kernel_normalization", "mean") not in pfa_obj.KERNEL_NORMALIZATIONS:
-      problems.append(f"kernel_normalization must be one of {pfa_obj.KERNEL_NORMALIZATIONS}, "
-                      f"got {config.kernel_normalization!r}")
+    problems += stein_vae_obj.latent_step_options(config)[1]
     for key in ("prior_a0", "prior_r", "prior_c", "learning_rate", "step_size"):
       if not config[key] > 0:
         problems.append(f"{key} must be > 0, got {config[key]!r}")
@@ -271,10 +256,7 @@ class PFAExperiment(Experiment):
       params, opt_state, metrics = pfa_obj.stein_vae_step(
           self.encoder, state.params, state.opt_state, self.tx, x, xi, self.theta, self.prior,
           step_size=cfg.step_size, encoder_steps=cfg.encoder_steps,
-          latent_update=_get(cfg, "latent_update", "sgd"),
-          repulsion_scale=float(_get(cfg, "repulsion_scale", 1.0)),
-          kernel_normalization=_get(cfg, "kernel_normalization", "mean"),
-          kernel_metric=_get(cfg, "kernel_metric", "isotropic"))
+          **stein_vae_obj.latent_step_options(cfg)[0])
     else:
       xi = jax.random.normal(key, (x.shape[0], cfg.vae_samples, v))
       params, opt_state, metrics = pfa_obj.vae_step(self.encoder, state.params, state.opt_state,

@@ -109,18 +109,7 @@ class SteinVAEExperiment(Experiment):
       problems.append(f"lr_decay must be 'constant' or 'cosine', got {config.lr_decay!r}")
     if _get(config, "bandwidth", "median") not in BANDWIDTH_RULES:
       problems.append(f"bandwidth must be one of {BANDWIDTH_RULES}, got {config.bandwidth!r}")
-    if _get(config, "latent_update", "sgd") not in sv.LATENT_UPDATES:
-      problems.append(f"latent_update must be one of {sv.LATENT_UPDATES}, got "
-                      f"{config.latent_update!r}")
-    repulsion_scale = _get(config, "repulsion_scale", 1.0)
-    if not (isinstance(repulsion_scale, (int, float)) and repulsion_scale >= 0):
-      problems.append(f"repulsion_scale must be a number >= 0, got {repulsion_scale!r}")
-    if _get(config, "kernel_metric", "isotropic") not in sv.KERNEL_METRICS:
-      problems.append(f"kernel_metric must be one of {sv.KERNEL_METRICS}, got "
-                      f"{config.kernel_metric!r}")
-    if _get(config, "kernel_normalization", "mean") not in sv.KERNEL_NORMALIZATIONS:
-      problems.append(f"kernel_normalization must be one of {sv.KERNEL_NORMALIZATIONS}, got "
-                      f"{config.kernel_normalization!r}")
+    problems += sv.latent_step_options(config)[1]
     latent_k = _get(config, "latent_k", None)
     if latent_k is not None and not (isinstance(latent_k, int) and latent_k >= 1
                                      and config.num_particles % latent_k == 0):
@@ -169,10 +158,7 @@ class SteinVAEExperiment(Experiment):
                     bandwidth=bandwidth,
                     birth_death_rate=float(_get(cfg, "birth_death_rate", 0.0)),
                     birth_death_start=int(_get(cfg, "birth_death_start", 0)))
-      kwargs["latent_update"] = _get(cfg, "latent_update", "sgd")
-      kwargs["repulsion_scale"] = float(_get(cfg, "repulsion_scale", 1.0))
-      kwargs["kernel_normalization"] = _get(cfg, "kernel_normalization", "mean")
-      kwargs["kernel_metric"] = _get(cfg, "kernel_metric", "isotropic")
+      kwargs.update(sv.latent_step_options(cfg)[0])
       if cfg.method == "stein_viwae" and _get(cfg, "latent_k", None) is not None:
         kwargs["latent_group_size"] = int(cfg.latent_k)
     elif not _get(cfg, "learn_decoder", True):

@@ -37,10 +37,6 @@ from stein_jax import amortized, stein
 from stein_jax.models.pfa import LogNormalEncoder, encode_log_z
 from stein_jax.objectives import stein_vae as stein_vae_obj
 
-LATENT_UPDATES = stein_vae_obj.LATENT_UPDATES
-KERNEL_NORMALIZATIONS = stein_vae_obj.KERNEL_NORMALIZATIONS
-KERNEL_METRICS = stein_vae_obj.KERNEL_METRICS
-
 Array = jax.Array
 PyTree = Any
 
@@ -164,8 +160,9 @@ def stein_vae_step(encoder: nn.Module, params: PyTree, opt_state: Any,
 
   Each document's S particles u_jn = g_eta(x_n, xi_j) move by eps * phi, phi the SVGD
   direction (eq. 6) for the density of u = log z (:func:`score_u`); the encoder is then
-  regressed onto the moved particles by ``encoder_steps`` optimiser steps (eq. 7),
-  through :func:`stein_jax.amortized.amortized_svgd_step` (``reduction="mean"``, as
+  regressed onto the moved particles by ``encoder_steps`` optimiser steps (eq. 7,
+  :func:`stein_jax.amortized.fit_to_targets` with ``reduction="mean"``; the moved
+  particles are :func:`stein_jax.objectives.stein_vae.move_particles`, as in
   ``objectives.stein_vae``). Running SVGD on u rather than z keeps every particle
   positive and the target smooth (docs/pfa.md, sec. 2).
 

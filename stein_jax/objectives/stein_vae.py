@@ -420,6 +420,38 @@ KERNEL_NORMALIZATIONS = stein.NORMALIZATIONS
 KERNEL_METRICS = stein.METRICS
 
 
+LATENT_STEP_DEFAULTS = {"latent_update": "sgd", "repulsion_scale": 1.0,
+                        "kernel_normalization": "mean", "kernel_metric": "isotropic"}
+
+
+def latent_step_options(config) -> tuple[dict, list]:
+  """The latent step's options read from a config, and what is wrong with them.
+
+  ``config`` is any mapping with ``in`` (a ConfigDict, a run.json's config); keys it
+  lacks take :data:`LATENT_STEP_DEFAULTS` (the paper's eq. 6 with the plain step), so
+  configs written before a key existed keep their meaning. Returns (keyword arguments
+  for :func:`stein_vae` and ``objectives.pfa.stein_vae_step``, a list of problem
+  strings for the experiment's config check).
+  """
+  opts = {k: (config[k] if k in config else v) for k, v in LATENT_STEP_DEFAULTS.items()}
+  problems = []
+  if opts["latent_update"] not in LATENT_UPDATES:
+    problems.append(f"latent_update must be one of {LATENT_UPDATES}, got "
+                    f"{opts['latent_update']!r}")
+  alpha = opts["repulsion_scale"]
+  if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and alpha >= 0):
+    problems.append(f"repulsion_scale must be a number >= 0, got {alpha!r}")
+  else:
+    opts["repulsion_scale"] = float(alpha)
+  if opts["kernel_metric"] not in KERNEL_METRICS:
+    problems.append(f"kernel_metric must be one of {KERNEL_METRICS}, got "
+                    f"{opts['kernel_metric']!r}")
+  if opts["kernel_normalization"] not in KERNEL_NORMALIZATIONS:
+    problems.append(f"kernel_normalization must be one of {KERNEL_NORMALIZATIONS}, got "
+                    f"{opts['kernel_normalization']!r}")
+  return opts, problems
+
+
 def move_particles(z: Array, phi: Array, step_size: float, latent_update: str = "sgd") -> Array:
   """The moved particles, the regression targets of eq. (7): z [..., S, d] + a step along phi.
 
