@@ -33,6 +33,9 @@ def get_config():
   # each evaluation also logs valid/nll_* and best/* (the test NLL at the best valid S-ELBO
   # so far). None: all 10,000; 0: no validation.
   config.valid_examples = ml_collections.config_dict.placeholder(int)
+  # Which images when test_examples / valid_examples is smaller than the split: "first" (the
+  # source's order) or "random" (a fixed uniform sample, the same for every run).
+  config.eval_subset = "first"
   # Model (sec. 5.2).
   config.latent_dim = 50
   config.hidden = (200, 200)

@@ -37,7 +37,7 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Optional
 
 from absl import app
 from absl import flags
@@ -111,8 +111,8 @@ def _resumable_defaults(name: str, run_dir: str, config) -> dict:
               figure_topics=3, other_samples_file=None, theta_file=theta, gibbs_file=gibbs)
 
 
-def load_run(run_dir: str, config) -> Run:
-  """Reads RUN/run.json, rebuilds the experiment and restores its newest checkpoint.
+def load_run(run_dir: str, config, step: Optional[int] = None) -> Run:
+  """Reads RUN/run.json, rebuilds the experiment and restores its newest checkpoint (or ``step``).
 
   Raises:
     PosteriorCheckError: no such directory, no run.json or checkpoint (no trained
@@ -174,10 +174,13 @@ def load_run(run_dir: str, config) -> Run:
     steps = ckpt.all_steps()
     if not steps:
       raise Error(f"run_dir {run_dir} holds no complete checkpoint; let the run finish.")
+    if step is not None and step not in steps:
+      raise Error(f"run_dir {run_dir} has no checkpoint at step {step}; it has {steps}.")
+    step = steps[-1] if step is None else step
     try:
-      restored = ckpt.restore_step_with_meta(steps[-1], abstract)
+      restored = ckpt.restore_step_with_meta(step, abstract)
     except Exception as e:  # pylint: disable=broad-except
-      raise Error(f"cannot restore checkpoint {steps[-1]} of {run_dir} "
+      raise Error(f"cannot restore checkpoint {step} of {run_dir} "
                   f"({type(e).__name__}: {str(e)[:200]}).") from e
   finally:
     ckpt.close()

@@ -450,18 +450,23 @@ class MNISTExperiment(SteinVAEExperiment):
 
   name = "stein_vae_mnist"
   default_stein_encoder = "flow"
-  resumable_keys = ("eval_samples", "test_examples", "eval_batch_size")
+  resumable_keys = ("eval_samples", "test_examples", "valid_examples", "eval_subset",
+                    "eval_batch_size", "eval_chunk_size")
 
   def __init__(self, config):
     self.train_data = data_lib.load("binarized_mnist", "train", config.data_dir,
                                     max_examples=config.max_train_examples)
-    self.test_data = data_lib.load("binarized_mnist", "test", config.data_dir,
-                                   max_examples=config.test_examples)
+    subset = _get(config, "eval_subset", "first")
+    if subset not in EVAL_SUBSETS:  # checked before any data is read
+      raise ConfigError(f"eval_subset must be one of {EVAL_SUBSETS}, got {subset!r}")
+    self.test_data = evaluation_subset(
+        data_lib.load("binarized_mnist", "test", config.data_dir), config.test_examples, subset)
     self.valid_data = None
     valid = _get(config, "valid_examples", 0)
     if valid is None or (isinstance(valid, int) and valid > 0):  # else: off, or a config error
-      self.valid_data = data_lib.load("binarized_mnist", "valid", config.data_dir,
-                                      max_examples=config.valid_examples)
+      self.valid_data = evaluation_subset(
+          data_lib.load("binarized_mnist", "valid", config.data_dir), config.valid_examples,
+          subset)
     super().__init__(config)
     self.batcher = data_lib.Batcher(self.train_data, config.batch_size, config.seed)
     sv.check_data(self.model, jnp.asarray(self.batcher.batch(0)["x"]))
@@ -521,6 +526,27 @@ class MNISTExperiment(SteinVAEExperiment):
     out["valid/nll_elbo"], out["valid/nll_s_elbo"] = val["nll_elbo"], val["nll_s_elbo"]
     out.update(early_stopping_record(read_metrics(workdir), int(step), out))
     return out
+
+
+EVAL_SUBSETS = ("first", "random")
+
+
+def evaluation_subset(data, num, subset="first"):
+  """``num`` images of a split for evaluation (None or >= its size: all of them).
+
+  "first": the first ``num`` (the source's order; MNIST's first 1,000 test images are denser
+  than the whole test set: 17.0 % of pixels on against 13.3 %). "random": a fixed uniform
+  sample without replacement (numpy seed 0, sorted), the same images for every run and method,
+  representative of the split.
+  """
+  n = data.x.shape[0]
+  if num is None or num >= n:
+    return data
+  if subset == "first":
+    idx = np.arange(num)
+  else:
+    idx = np.sort(np.random.default_rng(0).permutation(n)[:num])
+  return data._replace(x=data.x[idx], y=None if data.y is None else data.y[idx])
 
 
 def early_stopping_record(records, step, current):

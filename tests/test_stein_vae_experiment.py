@@ -7,6 +7,7 @@ clear errors.
 """
 
 import math
+import os
 
 import jax
 import jax.numpy as jnp
@@ -250,3 +251,48 @@ def test_latent_k_and_birth_death_reach_the_trainer():
     assert any(not np.allclose(a, b) for a, b in zip(base, leaves)), kw
     if key:
       assert key in metrics and key not in m_base
+
+
+def test_random_evaluation_subset_is_fixed_and_spread(fake_mnist):
+  first = exp.make_experiment(_mnist_config("vae", fake_mnist, test_examples=5))
+  rand = exp.make_experiment(_mnist_config("vae", fake_mnist, test_examples=5,
+                                           eval_subset="random"))
+  again = exp.make_experiment(_mnist_config("vae", fake_mnist, test_examples=5,
+                                            eval_subset="random"))
+  full = exp.make_experiment(_mnist_config("vae", fake_mnist)).test_data.x
+  np.testing.assert_array_equal(first.test_data.x, full[:5])
+  np.testing.assert_array_equal(rand.test_data.x, again.test_data.x)  # the same images every run
+  idx = np.sort(np.random.default_rng(0).permutation(12)[:5])
+  np.testing.assert_array_equal(rand.test_data.x, full[idx])
+  with pytest.raises(ConfigError, match="eval_subset"):
+    exp.make_experiment(_mnist_config("vae", fake_mnist, eval_subset="middle"))
+
+
+def test_full_evaluation_and_snr_measurement_of_a_trained_run(tmp_path, fake_mnist):
+  from configs import stein_vae_eval as eval_config, viwae_snr as snr_config
+  from experiments import stein_vae_eval, viwae_snr
+  config = _mnist_config("stein_viwae", fake_mnist, num_steps=4, eval_every=2, checkpoint_every=2)
+  run_dir = str(tmp_path / "run")
+  train_and_evaluate(exp.make_experiment(config), config, run_dir)
+  ec = eval_config.get_config()
+  ec.run_dir, ec.data_dir, ec.num_samples, ec.batch_size, ec.chunk_size = run_dir, fake_mnist, 30, 5, 10
+  out = stein_vae_eval.run_evaluation(ec, str(tmp_path / "eval"))
+  best = min((r for r in read_metrics(run_dir) if "valid/nll_s_elbo" in r),
+             key=lambda r: r["valid/nll_s_elbo"])
+  assert out["step"] == best["step"] and out["num_images"] == 12 and out["method"] == "stein_viwae"
+  assert 0 < out["nll_s_elbo"] <= out["nll_elbo"] + 1e-3 and out["seconds_per_image"] > 0
+  assert os.path.exists(tmp_path / "eval" / f"eval_test_step{out['step']}.json")
+  ec.step = "3"
+  with pytest.raises(stein_vae_eval.Error, match="no checkpoint at step 3"):
+    stein_vae_eval.run_evaluation(ec, str(tmp_path / "eval"))
+  sc = snr_config.get_config()
+  sc.run_dir, sc.data_dir, sc.batch_size, sc.num_draws, sc.k, sc.latent_ks = (
+      run_dir, fake_mnist, 4, 3, 3, (1, 3))
+  res = viwae_snr.run_measurement(sc, str(tmp_path / "snr"))
+  assert [(r["update"], r["latent_k"]) for r in res["rows"]] == [
+      ("sgd", 1), ("sgd", 3), ("adam", 1), ("adam", 3)]
+  assert all(np.isfinite(r["snr_norm"]) and r["snr_norm"] >= 0 for r in res["rows"])
+  assert os.path.exists(tmp_path / "snr" / "figures" / "viwae_snr.png")
+  sc.latent_ks = (4,)
+  with pytest.raises(viwae_snr.Error, match="must divide"):
+    viwae_snr.run_measurement(sc, str(tmp_path / "snr"))

@@ -542,8 +542,10 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
 
   Returns:
     A :class:`Trainer`. Metrics: ``log_joint`` (mean log p(x, z) at the particles),
-    ``phi_norm``, ``fit_loss``, ``decoder_objective`` and, for VIWAE, ``iw_bound`` and
-    ``ess_fraction``; with birth-death, ``killed_fraction``.
+    ``phi_norm``, ``fit_loss``, ``decoder_objective``, ``move_max`` (the largest particle
+    move |target - z|), ``z_abs_max`` (the largest |z| coordinate) and, for VIWAE,
+    ``iw_bound``, ``ess_fraction`` and ``encoder_log_det`` (mean log|det df/dxi|); with
+    birth-death, ``killed_fraction`` (and ``encoder_log_det``).
   """
   check_model(model)
   if group_size is not None and (group_size < 1 or num_particles % group_size):
@@ -606,7 +608,11 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
     enc_params, enc_opt_state, fit = amortized.fit_to_targets(
         lambda p, xx, ee: encode(model, p, xx, ee), state.enc_params, state.enc_opt_state,
         enc_optimizer, (xb, xib), targets, num_steps=encoder_steps, reduction="mean")
-    metrics = {"phi_norm": jnp.mean(jnp.linalg.norm(phi, axis=-1)), "fit_loss": fit, **aux}
+    metrics = {"phi_norm": jnp.mean(jnp.linalg.norm(phi, axis=-1)), "fit_loss": fit,
+               "move_max": jnp.max(jnp.linalg.norm(targets - z, axis=-1)),
+               "z_abs_max": jnp.max(jnp.abs(z)), **aux}
+    if need_log_q:  # log|det df/dxi| = log N(xi; 0, I) - log q(z | x): the encoder's log-det
+      metrics["encoder_log_det"] = jnp.mean(standard_normal_log_prob(xib) - log_q)
     new = SteinVAEState(state.step + 1, enc_params, dec_params, enc_opt_state, dec_opt_state)
     return new, metrics
 
