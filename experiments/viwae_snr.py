@@ -119,7 +119,7 @@ def table_markdown(out: dict) -> str:
 
 def plot(out: dict):
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+  fig, axes = plt.subplots(1, 2, figsize=(10, 4))
   for update, marker in (("sgd", "o"), ("adam", "s"), ("rms", "^")):
     rows = [r for r in out["rows"] if r["update"] == update]
     if not rows:
@@ -130,14 +130,14 @@ def plot(out: dict):
                      marker=marker, capsize=3, label=f"{update} step")
   for ax in axes:
     ax.set_xscale("log")
-    ax.set_xlabel("k_z: size of the latent step's weight groups (1 = unweighted)")
+    ax.set_xlabel("k_z, latent weight-group size (1 = unweighted)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
   axes[0].set_yscale("log")
   axes[0].set_ylabel("SNR = |E g| / sqrt(tr Cov g)")
   axes[0].set_title("signal-to-noise of the encoder's update", fontsize=9)
   axes[1].axhline(0.0, color="k", lw=0.8)
-  axes[1].set_ylabel("relative expansion of the particle cloud per step")
+  axes[1].set_ylabel("cloud expansion per step (relative)")
   axes[1].set_title("> 0: the step spreads the encoder's samples", fontsize=9)
   fig.suptitle(f"{out['experiment']} {out['method']} run, step {out['step']}: encoder gradient over "
                f"{out['num_draws']} draws of xi ({out['batch_size']} images, S = "

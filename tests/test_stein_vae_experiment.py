@@ -6,6 +6,7 @@ checking that the evaluation metrics are logged and finite, and that bad inputs 
 clear errors.
 """
 
+import json
 import math
 import os
 
@@ -296,3 +297,32 @@ def test_full_evaluation_and_snr_measurement_of_a_trained_run(tmp_path, fake_mni
   sc.latent_ks = (4,)
   with pytest.raises(viwae_snr.Error, match="must divide"):
     viwae_snr.run_measurement(sc, str(tmp_path / "snr"))
+
+
+def test_mnist_curves_figure_and_table(tmp_path):
+  from tests import train_testutil as util
+  import subprocess, sys
+  runs = []
+  for name, offset in (("vae", 10.0), ("stein_vae", 0.0)):
+    d = tmp_path / name
+    d.mkdir()
+    with open(d / "metrics.jsonl", "w") as f:
+      for step in (2, 4):
+        f.write(json.dumps({"step": step, "train/bound": -1.0}) + "\n")
+        if name == "vae" or step == 2:  # stein_vae "still running": one evaluation
+          f.write(json.dumps({"step": step, "test/nll_s_elbo": 100 + offset - step,
+                              "test/nll_elbo": 105 + offset - step}) + "\n")
+    runs.append(f"{name}={d}")
+  out = tmp_path / "out"
+  proc = subprocess.run([sys.executable, "-m", "experiments.mnist_curves", f"--out={out}",
+                         "--runs=" + ",".join(runs)], cwd=util.REPO, env=util.subprocess_env(),
+                        capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  table = (out / "mnist_curves.md").read_text()
+  assert "| 2 | 108.00 (113.00) | 98.00 (103.00) |" in table
+  assert "| 4 | 106.00 (111.00) | - |" in table
+  assert (out / "figures" / "mnist_curves.png").exists()
+  bad = subprocess.run([sys.executable, "-m", "experiments.mnist_curves", f"--out={out}",
+                        f"--runs=vae={tmp_path / 'nowhere'}"], cwd=util.REPO,
+                       env=util.subprocess_env(), capture_output=True, text=True, timeout=300)
+  assert bad.returncode == 1 and "holds no metrics.jsonl" in bad.stderr

@@ -1,0 +1,125 @@
+r"""Table 1's learning curves: test NLL by S-ELBO against steps for MNIST runs, all methods in one figure.
+
+    python -m experiments.mnist_curves --out=DIR --runs=vae=/tmp/mnist25/vae,iwae=/tmp/mnist25/iwae,\
+stein_vae=/tmp/mnist25/stein_vae,stein_viwae=/tmp/mnist25/stein_viwae_kz1
+
+Each run is the --workdir of an experiments.stein_vae MNIST run (configs/stein_vae_mnist_cpu.py); the
+curves are its logged evaluations (``test/nll_s_elbo`` and ``test/nll_elbo``, dashed). Runs still going
+are drawn to their last evaluation. Writes DIR/figures/mnist_curves.png and DIR/mnist_curves.md (every
+evaluation step, each run's value or "-"), and, where a run's directory or DIR holds
+eval_test_step<N>.json files of experiments.stein_vae_eval, the full-test-set numbers beside them.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import sys
+
+from absl import app, flags, logging
+
+from stein_jax.train import config as config_lib
+from stein_jax.train import read_metrics, save_figure
+from stein_jax.train.figures import new_figure, use_headless_backend
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("out", None, "Output directory.")
+flags.DEFINE_list("runs", None, "label=workdir pairs, comma separated.")
+flags.DEFINE_list("eval_dirs", [], "Directories holding eval_test_step<N>.json of experiments.stein_vae_eval.")
+
+LABELS = {"vae": "VAE", "iwae": "IWAE (k = 50)", "stein_vae": "Stein VAE",
+          "stein_viwae": "Stein VIWAE", "stein_viwae_paper": "Stein VIWAE, k_z = k (paper form)"}
+
+
+class Error(ValueError):
+  pass
+
+
+def parse_runs(pairs: list[str]) -> list[tuple[str, str]]:
+  out = []
+  for pair in pairs or []:
+    if "=" not in pair:
+      raise Error(f"--runs entry {pair!r} is not label=workdir.")
+    label, path = pair.split("=", 1)
+    if not os.path.exists(os.path.join(path, "metrics.jsonl")):
+      raise Error(f"--runs {label}: {path} holds no metrics.jsonl (not a run's workdir).")
+    out.append((label, path))
+  if not out:
+    raise Error("--runs is required: label=workdir pairs.")
+  return out
+
+
+def curves(path: str) -> dict[int, dict[str, float]]:
+  """step -> {"s_elbo", "elbo"} of a run's logged test evaluations."""
+  out = {}
+  for rec in read_metrics(path):
+    if "test/nll_s_elbo" in rec:
+      out[int(rec["step"])] = {"s_elbo": rec["test/nll_s_elbo"], "elbo": rec["test/nll_elbo"]}
+  return out
+
+
+def full_evaluations(path: str, method: str, eval_dirs: list[str]) -> list[dict]:
+  found = []
+  for d in [path] + list(eval_dirs):
+    for f in sorted(glob.glob(os.path.join(d, "eval_test_step*.json"))):
+      with open(f) as fh:
+        rec = json.load(fh)
+      if os.path.abspath(rec.get("run_dir", "")) == os.path.abspath(path):
+        found.append(rec)
+  return found
+
+
+def main(argv):
+  del argv
+  use_headless_backend()
+  logging.get_absl_handler().addFilter(config_lib._QuietOrbaxInfo())  # pylint: disable=protected-access
+  try:
+    runs = parse_runs(FLAGS.runs)
+  except Error as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(1)
+  os.makedirs(FLAGS.out, exist_ok=True)
+  fig = new_figure(figsize=(7.5, 4.5))
+  ax = fig.add_subplot()
+  data = {}
+  for i, (label, path) in enumerate(runs):
+    c = curves(path)
+    data[label] = c
+    steps = sorted(c)
+    name = LABELS.get(label, label)
+    ax.plot(steps, [c[s]["s_elbo"] for s in steps], "-o", ms=3, color=f"C{i}", label=f"{name}, S-ELBO")
+    ax.plot(steps, [c[s]["elbo"] for s in steps], "--", color=f"C{i}", alpha=0.6, label=f"{name}, ELBO")
+  ax.set_xlabel("training step (batch 64; 781 steps = 1 epoch)")
+  ax.set_ylabel("test NLL (nats; lower is better)")
+  ax.set_title("binarized MNIST, 1,000 random test images, 1,000 importance samples", fontsize=9)
+  lo = min(v["s_elbo"] for c in data.values() for v in c.values()) if any(data.values()) else 0
+  ax.set_ylim(lo - 5, lo + 80)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=7, ncol=2)
+  save_figure(fig, FLAGS.out, "mnist_curves")
+  steps = sorted({s for c in data.values() for s in c})
+  lines = ["Test NLL by S-ELBO (ELBO), nats, 1,000 random test images, 1,000 samples:", "",
+           "| step | " + " | ".join(LABELS.get(l, l) for l, _ in runs) + " |",
+           "|---:|" + "---:|" * len(runs)]
+  for s in steps:
+    cells = [f"{data[l][s]['s_elbo']:.2f} ({data[l][s]['elbo']:.2f})" if s in data[l] else "-"
+             for l, _ in runs]
+    lines.append(f"| {s} | " + " | ".join(cells) + " |")
+  full = [(l, r) for l, p in runs for r in full_evaluations(p, l, FLAGS.eval_dirs)]
+  if full:
+    lines += ["", "All test images (experiments.stein_vae_eval):", "",
+              "| run | step | images | samples | NLL ELBO | NLL S-ELBO | ms per image | device |",
+              "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for l, r in full:
+      lines.append(f"| {LABELS.get(l, l)} | {r['step']} | {r['num_images']} | {r['num_samples']} | "
+                   f"{r['nll_elbo']:.2f} | {r['nll_s_elbo']:.2f} | {1e3 * r['seconds_per_image']:.2f} | "
+                   f"{r['device']} |")
+  with open(os.path.join(FLAGS.out, "mnist_curves.md"), "w") as f:
+    f.write("\n".join(lines) + "\n")
+  print("\n".join(lines))
+
+
+if __name__ == "__main__":
+  flags.mark_flag_as_required("out")
+  app.run(main)
