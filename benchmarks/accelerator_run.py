@@ -49,6 +49,10 @@ def method_config(method: str, train_seconds: float, smoke: bool):
   config.data_dir = FLAGS.data_dir
   config.max_train_seconds = float(train_seconds)
   config.valid_examples = 0
+  if method == "stein_viwae":
+    # The stable form (docs/stein_viwae.md sec. 5): the latent step unweighted (k_z = 1), the decoder on the
+    # k-sample bound. The paper's form (k_z = k) diverges with the Adam particle step.
+    config.latent_k = 1
   if smoke:
     config.update(num_steps=20, eval_every=20, checkpoint_every=20, log_every=10, test_examples=100,
                   eval_samples=20, eval_batch_size=50, num_particles=10, k=5, max_train_seconds=None)

@@ -46,9 +46,12 @@ def get_config():
   config.method = "stein_vae"       # "stein_vae" | "stein_viwae" | "vae" | "iwae"
   config.num_particles = 100
   config.k = 50
-  # Stein VIWAE: group size k_z of the latent step's weights (None: k). Small groups (2-5)
-  # shrink the weighted z update's under-dispersion (docs/stein_viwae.md sec. 4); the
-  # decoder keeps the k-sample bound.
+  # Stein VIWAE: group size k_z of the latent step's weights (None: k, the paper's form). Use
+  # --config.latent_k=1 for Stein VIWAE: with k_z = k = 50 and the Adam particle step the
+  # encoder's update is mostly noise and spreads it until the run diverges (~3,000 steps;
+  # docs/stein_viwae.md sec. 5); k_z = 1 keeps the unweighted latent step and the decoder's
+  # k-sample bound (the PIWAE split of Rainforth et al. 2018). (The default stays None so that
+  # runs started before this finding resume.)
   config.latent_k = ml_collections.config_dict.placeholder(int)
   # The particles' step before the encoder fit: "adam" (sec. 5: "the samples of ... z ... are
   # optimized via Adam": one Adam step of learning rate step_size from a fresh state,
