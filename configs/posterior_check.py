@@ -17,6 +17,7 @@ import ml_collections
 def get_config():
   config = ml_collections.ConfigDict()
   config.run_dir = ml_collections.config_dict.placeholder(str)  # required: the trained run
+  config.step = ml_collections.config_dict.placeholder(int)     # None: the run's newest checkpoint
   config.data_dir = ml_collections.config_dict.placeholder(str)  # default $STEIN_JAX_DATA_DIR
   config.seed = 0
   config.test_indices = (0, 1, 2, 3, 4)  # test points of the run's test split

@@ -311,7 +311,7 @@ def kernel_metric(run: Run, config) -> str:
 def run_check(config, workdir: str) -> dict:
   """The whole check; writes posterior_check.json, table.md and the figure to ``workdir``."""
   t0 = time.time()
-  run = load_run(config.run_dir, config)
+  run = load_run(config.run_dir, config, step=config.get("step"))
   indices = check_indices(run, config.test_indices)
   s = int(run.config.num_particles)
   bandwidth = bandwidth_rule(run)
