@@ -28,8 +28,11 @@ flags.DEFINE_string("out", None, "Output directory.")
 flags.DEFINE_list("runs", None, "label=workdir pairs, comma separated.")
 flags.DEFINE_list("eval_dirs", [], "Directories holding eval_test_step<N>.json of experiments.stein_vae_eval.")
 
-LABELS = {"vae": "VAE", "iwae": "IWAE (k = 50)", "stein_vae": "Stein VAE",
-          "stein_viwae": "Stein VIWAE", "stein_viwae_paper": "Stein VIWAE, k_z = k (paper form)"}
+LABELS = {"vae": "VAE", "iwae": "IWAE (k = 50)", "stein_vae": "Stein VAE (paper kernel)",
+          "stein_viwae": "Stein VIWAE, k_z = 1 (paper kernel)",
+          "stein_viwae_paper": "Stein VIWAE, k_z = k (paper form)",
+          "stein_vae_diag": "Stein VAE, diagonal metric, alpha = 2",
+          "stein_viwae_diag": "Stein VIWAE, k_z = 1, diagonal metric, alpha = 2"}
 
 
 class Error(ValueError):
