@@ -83,7 +83,7 @@ def main(argv):
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)
   os.makedirs(FLAGS.out, exist_ok=True)
-  fig = new_figure(figsize=(7.5, 4.5))
+  fig = new_figure(figsize=(11, 4.8))
   ax = fig.add_subplot()
   data = {}
   for i, (label, path) in enumerate(runs):
@@ -91,15 +91,17 @@ def main(argv):
     data[label] = c
     steps = sorted(c)
     name = LABELS.get(label, label)
-    ax.plot(steps, [c[s]["s_elbo"] for s in steps], "-o", ms=3, color=f"C{i}", label=f"{name}, S-ELBO")
-    ax.plot(steps, [c[s]["elbo"] for s in steps], "--", color=f"C{i}", alpha=0.6, label=f"{name}, ELBO")
+    ax.plot(steps, [c[s]["s_elbo"] for s in steps], "-o", ms=3, color=f"C{i}", label=name)
+    ax.plot(steps, [c[s]["elbo"] for s in steps], "--", color=f"C{i}", alpha=0.5)
   ax.set_xlabel("training step (batch 64; 781 steps = 1 epoch)")
   ax.set_ylabel("test NLL (nats; lower is better)")
-  ax.set_title("binarized MNIST, 1,000 random test images, 1,000 importance samples", fontsize=9)
+  ax.set_title("binarized MNIST, 1,000 random test images, 1,000 importance samples: "
+               "S-ELBO (solid), ELBO (dashed)", fontsize=9)
   lo = min(v["s_elbo"] for c in data.values() for v in c.values()) if any(data.values()) else 0
   ax.set_ylim(lo - 5, lo + 80)
   ax.grid(alpha=0.3)
-  ax.legend(fontsize=7, ncol=2)
+  ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+  fig.tight_layout()
   save_figure(fig, FLAGS.out, "mnist_curves")
   steps = sorted({s for c in data.values() for s in c})
   lines = ["Test NLL by S-ELBO (ELBO), nats, 1,000 random test images, 1,000 samples:", "",
