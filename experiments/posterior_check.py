@@ -39,13 +39,10 @@ import sys
 import time
 from typing import Any, NamedTuple, Optional
 
-from absl import app
-from absl import flags
 from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
-from ml_collections import config_flags
 import numpy as np
 
 from stein_jax.evaluation import posterior_check as pc
@@ -511,26 +508,5 @@ def write_outputs(out: dict, workdir: str, plot: bool = True) -> None:
 
 # --------------------------------------------------------------------------- main
 
-USER_ERRORS = (pc.PosteriorCheckError, config_lib.ConfigError, FileNotFoundError,
-               checkpoint_lib.CheckpointRestoreError)
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  figures.use_headless_backend()
-  # orbax logs a dozen INFO lines per restore; keep its warnings only (as run_main does).
-  logging.get_absl_handler().addFilter(config_lib._QuietOrbaxInfo())  # pylint: disable=protected-access
-  try:
-    run_check(flags.FLAGS.config, flags.FLAGS.workdir)
-  except USER_ERRORS as e:
-    print(f"error: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-    sys.exit(1)
-
-
 if __name__ == "__main__":
-  config_flags.DEFINE_config_file("config", None, "configs/posterior_check.py",
-                                  lock_config=True)
-  flags.DEFINE_string("workdir", None, "Output directory.")
-  flags.mark_flags_as_required(["config", "workdir"])
-  app.run(main)
+  config_lib.run_tool(run_check, (pc.PosteriorCheckError, checkpoint_lib.CheckpointRestoreError))

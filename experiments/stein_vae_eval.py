@@ -13,15 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 
-from absl import app
-from absl import flags
 from absl import logging
 import jax
 import jax.numpy as jnp
-from ml_collections import config_flags
 import numpy as np
 
 from experiments import posterior_check
@@ -30,7 +26,6 @@ from stein_jax.evaluation import bounds
 from stein_jax.evaluation import posterior_check as pc
 from stein_jax.train import checkpoint as checkpoint_lib
 from stein_jax.train import config as config_lib
-from stein_jax.train import figures
 from stein_jax.train import read_metrics
 
 SPLITS = ("test", "valid", "train")
@@ -108,20 +103,7 @@ def run_evaluation(config, workdir: str) -> dict:
   return out
 
 
-USER_ERRORS = (Error, pc.PosteriorCheckError, config_lib.ConfigError, FileNotFoundError,
-               checkpoint_lib.CheckpointRestoreError, bounds.NonFiniteBoundError)
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  figures.use_headless_backend()
-  logging.get_absl_handler().addFilter(config_lib._QuietOrbaxInfo())  # pylint: disable=protected-access
-  try:
-    out = run_evaluation(flags.FLAGS.config, flags.FLAGS.workdir)
-  except USER_ERRORS as e:
-    print(f"error: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-    sys.exit(1)
+def report(out: dict) -> None:
   print(f"{out['method']} step {out['step']} ({out['step_rule']}): {out['split']} NLL on "
         f"{out['num_images']} images, {out['num_samples']} samples: ELBO {out['nll_elbo']:.3f}, "
         f"S-ELBO {out['nll_s_elbo']:.3f} nats; {1e3 * out['seconds_per_image']:.3f} ms per image "
@@ -129,7 +111,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  config_flags.DEFINE_config_file("config", None, "configs/stein_vae_eval.py", lock_config=True)
-  flags.DEFINE_string("workdir", None, "Output directory.")
-  flags.mark_flags_as_required(["config", "workdir"])
-  app.run(main)
+  config_lib.run_tool(run_evaluation, (Error, pc.PosteriorCheckError,
+                                       checkpoint_lib.CheckpointRestoreError,
+                                       bounds.NonFiniteBoundError), report=report)

@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 
-from absl import app
-from absl import flags
 from absl import logging
 import jax
 import jax.numpy as jnp
-from ml_collections import config_flags
 
 from experiments import posterior_check
 from stein_jax.evaluation import gradient_snr
@@ -146,25 +142,7 @@ def plot(out: dict):
   return fig
 
 
-USER_ERRORS = (Error, pc.PosteriorCheckError, config_lib.ConfigError, FileNotFoundError,
-               checkpoint_lib.CheckpointRestoreError)
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  figures.use_headless_backend()
-  logging.get_absl_handler().addFilter(config_lib._QuietOrbaxInfo())  # pylint: disable=protected-access
-  try:
-    out = run_measurement(flags.FLAGS.config, flags.FLAGS.workdir)
-  except USER_ERRORS as e:
-    print(f"error: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-    sys.exit(1)
-  print(table_markdown(out))
-
-
 if __name__ == "__main__":
-  config_flags.DEFINE_config_file("config", None, "configs/viwae_snr.py", lock_config=True)
-  flags.DEFINE_string("workdir", None, "Output directory.")
-  flags.mark_flags_as_required(["config", "workdir"])
-  app.run(main)
+  config_lib.run_tool(run_measurement, (Error, pc.PosteriorCheckError,
+                                        checkpoint_lib.CheckpointRestoreError),
+                      report=lambda out: print(table_markdown(out)))

@@ -254,41 +254,88 @@ def run_main(experiment_factory: Callable[[ml_collections.ConfigDict], Any],
     except user_errors as e:
       fail(e)
 
-  def parse_flags(args):
-    # --help: this main's doc, --config / --workdir and the config's fields,
-    # not absl's 125 lines of library flags (still behind --helpfull).
-    if any(a in ("--help", "-h", "--helpshort", "-?") for a in args[1:]):
-      doc = getattr(sys.modules.get("__main__"), "__doc__", None)
-      try:
-        print(help_text(doc, _config_path(args[1:])))
-      except ConfigError as e:
-        print(f"error: ConfigError: {e}", file=sys.stderr)
-        sys.exit(1)
-      sys.exit(0)
-    # ml_collections defers a config file that is missing or raises to the
-    # first attribute access, as a double traceback: load it once here first.
-    spec = _config_path(args[1:])
-    if spec is not None:
-      try:
-        load_config_file(spec)
-      except ConfigError as e:
-        print(f"error: ConfigError: {e}", file=sys.stderr)
-        sys.exit(1)
-    # absl reports flags.Error cleanly, but an unknown --config.<key> surfaces
-    # from ml_collections as KeyError/AttributeError with a stack trace.
-    try:
-      return flag_values(args)
-    except flags.Error as e:
-      message = str(e)
-    except (KeyError, AttributeError) as e:
-      cause = e
-      while isinstance(cause, BaseException) and cause.args:
-        cause = cause.args[0]
-      message = (f"no such config field {str(cause).replace(chr(10), ' ')} "
-                 "(check the spelling of --config.<key>=<value>; "
-                 "get_config() lists the fields)")
-    print(f"FATAL Flags parsing error: {message}\nPass --helpshort or "
-          "--helpfull to see help on flags.", file=sys.stderr)
-    sys.exit(1)
+  app.run(main, argv=argv, flags_parser=lambda args: _parse_flags(flag_values, args))
 
-  app.run(main, argv=argv, flags_parser=parse_flags)
+
+def _parse_flags(flag_values, args):
+  """absl flags parser of every main: --help lists the config; config-file and --config.<key> errors in one line."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  # --help: this main's doc, --config / --workdir and the config's fields,
+  # not absl's 125 lines of library flags (still behind --helpfull).
+  if any(a in ("--help", "-h", "--helpshort", "-?") for a in args[1:]):
+    doc = getattr(sys.modules.get("__main__"), "__doc__", None)
+    try:
+      print(help_text(doc, _config_path(args[1:])))
+    except ConfigError as e:
+      print(f"error: ConfigError: {e}", file=sys.stderr)
+      sys.exit(1)
+    sys.exit(0)
+  # ml_collections defers a config file that is missing or raises to the
+  # first attribute access, as a double traceback: load it once here first.
+  spec = _config_path(args[1:])
+  if spec is not None:
+    try:
+      load_config_file(spec)
+    except ConfigError as e:
+      print(f"error: ConfigError: {e}", file=sys.stderr)
+      sys.exit(1)
+  # absl reports flags.Error cleanly, but an unknown --config.<key> surfaces
+  # from ml_collections as KeyError/AttributeError with a stack trace.
+  try:
+    return flag_values(args)
+  except flags.Error as e:
+    message = str(e)
+  except (KeyError, AttributeError) as e:
+    cause = e
+    while isinstance(cause, BaseException) and cause.args:
+      cause = cause.args[0]
+    message = (f"no such config field {str(cause).replace(chr(10), ' ')} "
+               "(check the spelling of --config.<key>=<value>; "
+               "get_config() lists the fields)")
+  print(f"FATAL Flags parsing error: {message}\nPass --helpshort or "
+        "--helpfull to see help on flags.", file=sys.stderr)
+  sys.exit(1)
+
+
+def run_tool(run: Callable[[ml_collections.ConfigDict, str], Any], user_errors: tuple = (),
+             report: Callable[[Any], None] | None = None, argv: list[str] | None = None) -> None:
+  """absl entry point of an analysis tool (a check or evaluation of a trained run): ``--config --workdir``.
+
+  ``report(run(config, workdir))`` with the flag handling of :func:`run_main` (``--help`` lists the
+  config's fields; a bad config file or field is one line); ``user_errors`` (and :class:`ConfigError`,
+  FileNotFoundError) print one ``error:`` line and exit with status 1.
+  """
+  # pylint: disable=g-import-not-at-top
+  from absl import app
+  from absl import flags
+  from absl import logging
+  from ml_collections import config_flags
+
+  from stein_jax.train import figures
+
+  flag_values = flags.FLAGS
+  if "config" not in flag_values:
+    config_flags.DEFINE_config_file("config", None, "Config file; override fields with "
+                                    "--config.<key>=<value>.", lock_config=True)
+  if "workdir" not in flag_values:
+    flags.DEFINE_string("workdir", None, "Output directory.")
+  flags.mark_flags_as_required(["config", "workdir"])
+  errors = tuple(user_errors) + (ConfigError, FileNotFoundError)
+
+  def main(args):
+    if len(args) > 1:
+      raise app.UsageError(f"unexpected arguments: {' '.join(args[1:])}")
+    figures.use_headless_backend()
+    # orbax logs a dozen INFO lines per restore; keep its warnings only.
+    logging.get_absl_handler().addFilter(_QuietOrbaxInfo())
+    try:
+      out = run(flag_values.config, flag_values.workdir)
+    except errors as e:
+      logging.flush()
+      sys.stdout.flush()
+      print(f"error: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+      sys.exit(1)
+    if report is not None:
+      report(out)
+
+  app.run(main, argv=argv, flags_parser=lambda args: _parse_flags(flag_values, args))
