@@ -1,8 +1,8 @@
 """The autoencoder energies of Liu & Wang 2017 sec. 5.2 (eqs. (24)-(25)), the DCGAN networks and the code kernel.
 
 Every value is checked against an independent computation: the norm and the joint term by hand in numpy, the
-bandwidth rule against numpy's median, and the SVGD direction with the code kernel against a brute-force double loop
-over particle pairs with the paper's kernel written out.
+bandwidth rule against numpy's median, and the SVGD direction with the code kernel against the brute-force double loop
+over particle pairs of tests/reference.py with the paper's kernel written out.
 """
 
 import functools
@@ -16,6 +16,7 @@ from stein_jax import svgd_direction
 from stein_jax.models import autoencoder_energy as ae
 from stein_jax.models import dcgan
 from stein_jax.objectives import steingan
+from tests import reference
 
 SHAPE = (8, 8, 3)
 
@@ -133,15 +134,14 @@ def test_svgd_with_the_code_kernel_matches_a_brute_force_double_loop(scale):
   flat = x.reshape(m, -1)
   scores = jax.grad(lambda a: jnp.sum(module.apply(params, a.reshape((m,) + SHAPE))))(flat)
   phi = svgd_direction(flat, scores, bandwidth=ae.default_code_bandwidth(scale), features=encode)
-  # The paper's kernel written out, k(x, x') = exp(-||E(x) - E(x')||^2 / h^2), h from numpy.
+  # The paper's kernel written out, k(x, x') = exp(-||E(x) - E(x')||^2 / h^2), h from numpy; every pair (j, i)
+  # separately in tests/reference.py: phi_i = mean_j [k(x_j, x_i) s_j + J_j^T grad_{E_j} k], J_j = dE/dx at x_j.
   h = _numpy_paper_h(encode(x)) * scale / 0.5
-  k = lambda a, b: jnp.exp(-jnp.sum((encode(a[None]) - encode(b[None])) ** 2) / h**2)
-  grad_k = jax.grad(k, argnums=0)
-  # Every pair (j, i) separately: term[j, i] = k(x_j, x_i) s_j + grad_{x_j} k(x_j, x_i); phi_i = mean_j term[j, i].
-  pair = lambda j, i: k(flat[j], flat[i]) * scores[j] + grad_k(flat[j], flat[i])
-  idx = jnp.arange(m)
-  terms = jax.jit(jax.vmap(lambda j: jax.vmap(lambda i: pair(j, i))(idx)))(idx)  # [j, i, d]
-  expected = np.asarray(terms, np.float64).sum(0) / m
+  encode_one = lambda a: encode(a[None])[0]  # one flat image [d] -> its code [5]
+  code = lambda a: np.asarray(encode_one(jnp.asarray(a, jnp.float32)), np.float64)
+  jac = jax.jit(jax.jacrev(encode_one))
+  code_jac = lambda a: np.asarray(jac(jnp.asarray(a, jnp.float32)), np.float64)  # [5, d]
+  expected = reference.svgd_direction(flat, scores, h**2, features=code, features_jacobian=code_jac)
   np.testing.assert_allclose(phi, expected, rtol=2e-4, atol=1e-7)
   if scale == 5.0:  # a wide kernel couples the particles: the direction is far from each one's own score / m
     assert float(jnp.max(jnp.abs(phi - scores / m))) > 0.1 * float(jnp.max(jnp.abs(scores / m)))

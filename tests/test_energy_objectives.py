@@ -12,27 +12,7 @@ import pytest
 from stein_jax.evaluation import rbm
 from stein_jax.models.energy import GaussianBernoulliRBM, IsotropicGaussianEnergy, energy_score
 from stein_jax.objectives import energy as obj
-
-# ------------------------------------------------------------------ independent references
-
-
-def _reference_median_log(x):
-  x = np.asarray(x, np.float64)
-  n = x.shape[0]
-  dists = [np.linalg.norm(x[i] - x[j]) for i in range(n) for j in range(i + 1, n)]
-  return np.median(dists) ** 2 / np.log(n)
-
-
-def _reference_svgd(x, scores, h):
-  """eq. (5) by a double loop: phi(x_i) = 1/n sum_j [k(x_j, x_i) s_j + grad_{x_j} k(x_j, x_i)], k = exp(-r/h)."""
-  x, scores = np.asarray(x, np.float64), np.asarray(scores, np.float64)
-  n = x.shape[0]
-  phi = np.zeros_like(x)
-  for i in range(n):
-    for j in range(n):
-      k = np.exp(-np.sum((x[j] - x[i]) ** 2) / h)
-      phi[i] += k * scores[j] - 2.0 / h * (x[j] - x[i]) * k
-  return phi / n
+from tests import reference
 
 
 def _rbm(dim=3, num_hidden=4, seed=0, scale=0.5):
@@ -66,9 +46,8 @@ def _mean_param_grad_of_f(model, variables, x):
 def test_svgd_negatives_match_double_loop(bandwidth):
   model, variables = _rbm()
   x = _data(12, 3)
-  h = bandwidth if isinstance(bandwidth, float) else _reference_median_log(x)
   scores = energy_score(model.apply, variables, x)
-  expected = np.asarray(x, np.float64) + 0.1 * _reference_svgd(x, scores, h)
+  expected = np.asarray(x, np.float64) + 0.1 * reference.svgd_direction(x, scores, bandwidth)
   got = obj.svgd_negatives(model.apply, variables, x, step_size=0.1, bandwidth=bandwidth)
   np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
@@ -78,7 +57,7 @@ def test_stein_cd_gradient_is_negative_phase_minus_positive_phase():
   model, variables = _rbm()
   x = _data(12, 3)
   eps = 0.05
-  x_neg = x + eps * _reference_svgd(x, energy_score(model.apply, variables, x), _reference_median_log(x))
+  x_neg = x + eps * reference.svgd_direction(x, energy_score(model.apply, variables, x), "median_log")
   x_neg = jnp.asarray(x_neg, jnp.float32)
   expected = _flat(_mean_param_grad_of_f(model, variables, x_neg)) - _flat(_mean_param_grad_of_f(model, variables, x))
   got = _flat(_grad(obj.stein_cd_loss, model, variables, x, step_size=eps))
@@ -147,8 +126,7 @@ def test_stein_score_matching_gradient_is_cross_derivative_times_svgd_direction(
   """eq. (15): grad = E_q0[grad_theta grad_x f(x) phi*(x)], phi* by the double loop, cross derivative by autodiff."""
   model, variables = _rbm(seed=4)
   x = _data(10, 3, seed=1)
-  h = bandwidth if isinstance(bandwidth, float) else _reference_median_log(x)
-  phi = jnp.asarray(_reference_svgd(x, energy_score(model.apply, variables, x), h), jnp.float32)
+  phi = jnp.asarray(reference.svgd_direction(x, energy_score(model.apply, variables, x), bandwidth), jnp.float32)
   surrogate = lambda p: jnp.mean(jnp.sum(energy_score(model.apply, p, x) * phi, axis=-1))
   expected = _flat(jax.grad(surrogate)(variables))
   got = _flat(_grad(obj.stein_score_matching_loss, model, variables, x, bandwidth=bandwidth))

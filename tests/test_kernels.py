@@ -6,15 +6,12 @@ import numpy as np
 import pytest
 
 from stein_jax import kernels
-
-
-def _pdist2(x):
-  return np.sum((x[:, None] - x[None]) ** 2, -1)[np.triu_indices(len(x), 1)]
+from tests import reference
 
 
 def test_median_rules_match_numpy():
   x = np.random.default_rng(0).normal(size=(31, 4)).astype(np.float32)
-  med2 = np.median(_pdist2(x.astype(np.float64)))
+  med2 = reference.median_sq_distance(x)
   np.testing.assert_allclose(kernels.median_bandwidth(jnp.asarray(x)), med2, rtol=1e-5)
   np.testing.assert_allclose(kernels.median_log_bandwidth(jnp.asarray(x)), med2 / np.log(31),
                              rtol=1e-5)

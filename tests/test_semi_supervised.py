@@ -23,6 +23,7 @@ from stein_jax.models import vae
 from stein_jax.objectives import semi_supervised as ss
 from stein_jax.objectives import stein_vae as sv
 from stein_jax.train import ConfigError, read_metrics, train_and_evaluate
+from tests import reference
 
 DZ, DX, C, NOISE = 2, 3, 3, 0.7
 PRIOR_STD = 1.5
@@ -215,12 +216,8 @@ def test_multiple_decoder_particles_follow_svgd_on_the_joint_score():
                          for l in jax.tree_util.tree_leaves(dec)], 1)
   sc = np.concatenate([np.asarray(l, np.float64).reshape(3, -1)
                        for l in jax.tree_util.tree_leaves(scores)], 1)
-  d2 = ((flat[:, None] - flat[None]) ** 2).sum(-1)
-  h = np.median(d2[np.triu_indices(3, 1)])
-  k = np.exp(-d2 / h)
-  # phi_i = (1/M) sum_j k_ji s_j + (2 / h) k_ji (theta_i - theta_j), brute force.
-  phi = np.stack([sum(k[j, i] * sc[j] + 2 / h * k[j, i] * (flat[i] - flat[j])
-                      for j in range(3)) / 3 for i in range(3)])
+  # phi_i = (1/M) sum_j k_ji s_j + (2 / h) k_ji (theta_i - theta_j), h = median, brute force.
+  phi = reference.svgd_direction(flat, sc, "median")
   moved = np.concatenate([np.asarray(l, np.float64).reshape(3, -1)
                           for l in jax.tree_util.tree_leaves(new.dec_params)], 1)
   np.testing.assert_allclose(moved - flat, phi, rtol=2e-3, atol=2e-3)

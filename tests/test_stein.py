@@ -1,4 +1,4 @@
-"""Tests of the SVGD direction and the kernel Stein discrepancy against brute force."""
+"""Tests of the SVGD direction and the kernel Stein discrepancy against brute force (tests/reference.py)."""
 
 import jax
 import jax.numpy as jnp
@@ -6,47 +6,7 @@ import numpy as np
 import pytest
 
 from stein_jax import kernels, ksd, normalized_weights, svgd_direction
-
-
-# ----------------------------------------------------------- brute-force references
-
-
-def _kernel_terms(xj, xi, h, kern):
-  """k(x_j, x_i) and grad_{x_j} k(x_j, x_i), written out per kernel."""
-  diff = xj - xi
-  r = diff @ diff
-  if kern == "rbf":
-    k = np.exp(-r / h)
-    return k, -2.0 / h * diff * k
-  beta = -0.5
-  k = (1 + r / h) ** beta
-  return k, beta * (1 + r / h) ** (beta - 1) * 2.0 * diff / h
-
-
-def ref_direction(x, s, h, w=None, kern="rbf", repulsion=True):
-  """Double loop over pairs, float64: phi_i = sum_j w_j [k_ji s_j + grad_j k_ji]."""
-  n = len(x)
-  w = np.full(n, 1.0 / n) if w is None else w
-  out = np.zeros_like(x)
-  for i in range(n):
-    for j in range(n):
-      k, g = _kernel_terms(x[j], x[i], h, kern)
-      out[i] += w[j] * (k * s[j] + (g if repulsion else 0.0))
-  return out
-
-
-def ref_stein_kernel(x, y, sx, sy, h, kern="rbf", eps=1e-5):
-  """u_p(x, y) with the trace term by central finite differences of grad_x k."""
-  d = len(x)
-  kxy, gx = _kernel_terms(x, y, h, kern)  # grad wrt first argument
-  _, gy = _kernel_terms(y, x, h, kern)
-  tr = 0.0
-  for a in range(d):
-    e = np.zeros(d); e[a] = eps
-    _, gp = _kernel_terms(x, y + e, h, kern)
-    _, gm = _kernel_terms(x, y - e, h, kern)
-    tr += (gp[a] - gm[a]) / (2 * eps)
-  return kxy * (sx @ sy) + sx @ gy + sy @ gx + tr
+from tests import reference
 
 
 @pytest.fixture
@@ -71,7 +31,7 @@ def test_direction_matches_double_loop(x64, kern, block, repulsion):
   h = 1.7
   got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=h, kernel=kern,
                        block_size=block, repulsion=repulsion)
-  np.testing.assert_allclose(got, ref_direction(x, s, h, kern=kern, repulsion=repulsion),
+  np.testing.assert_allclose(got, reference.svgd_direction(x, s, h, kernel=kern, repulsion=repulsion),
                              rtol=1e-12, atol=1e-12)
 
 
@@ -79,10 +39,9 @@ def test_direction_matches_double_loop(x64, kern, block, repulsion):
 def test_importance_weighted_direction(x64, block):
   x, s = _data(n=10)
   lw = np.random.default_rng(1).normal(size=10) * 30.0  # large spread: needs stable softmax
-  w = np.exp(lw - lw.max()); w /= w.sum()
   got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=0.9, log_weights=jnp.asarray(lw),
                        block_size=block)
-  np.testing.assert_allclose(got, ref_direction(x, s, 0.9, w), rtol=1e-12, atol=1e-12)
+  np.testing.assert_allclose(got, reference.svgd_direction(x, s, 0.9, log_weights=lw), rtol=1e-12, atol=1e-12)
 
 
 def test_weight_groups_normalise_each_group(x64):
@@ -91,7 +50,8 @@ def test_weight_groups_normalise_each_group(x64):
   w = np.concatenate([np.exp(g) / np.exp(g).sum() / 3 for g in lw.reshape(3, 4)])
   got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=1.1, log_weights=jnp.asarray(lw),
                        weight_groups=3)
-  np.testing.assert_allclose(got, ref_direction(x, s, 1.1, w), rtol=1e-12, atol=1e-12)
+  np.testing.assert_allclose(got, reference.svgd_direction(x, s, 1.1, log_weights=lw, weight_groups=3),
+                             rtol=1e-12, atol=1e-12)
   np.testing.assert_allclose(normalized_weights(jnp.asarray(lw), 3), w, rtol=1e-12)
 
 
@@ -111,8 +71,7 @@ def test_batch_of_particle_sets_equals_per_set_calls(x64):
     for b in range(3):
       one = svgd_direction(jnp.asarray(x[a, b]), jnp.asarray(s[a, b]), bandwidth="median")
       np.testing.assert_allclose(got[a, b], one, rtol=1e-12)
-      h = np.median(np.sum((x[a, b][:, None] - x[a, b][None]) ** 2, -1)[np.triu_indices(6, 1)])
-      np.testing.assert_allclose(one, ref_direction(x[a, b], s[a, b], h), rtol=1e-10)
+      np.testing.assert_allclose(one, reference.svgd_direction(x[a, b], s[a, b], "median"), rtol=1e-10)
 
 
 def test_pytree_particles_equal_flattened(x64):
@@ -121,7 +80,7 @@ def test_pytree_particles_equal_flattened(x64):
   sc = {"w": rng.normal(size=(5, 2, 3)), "b": rng.normal(size=(5, 2))}
   flat = lambda t: np.concatenate([t["b"].reshape(5, -1), t["w"].reshape(5, -1)], 1)
   got = svgd_direction(jax.tree.map(jnp.asarray, tree), jax.tree.map(jnp.asarray, sc), bandwidth=2.0)
-  want = ref_direction(flat(tree), flat(sc), 2.0)
+  want = reference.svgd_direction(flat(tree), flat(sc), 2.0)
   np.testing.assert_allclose(flat(got), want, rtol=1e-12)
   assert got["w"].shape == (5, 2, 3)
 
@@ -131,14 +90,9 @@ def test_feature_kernel_matches_double_loop(x64):
   x, s = _data(n=6, d=3)
   a = np.random.default_rng(5).normal(size=(3, 4))
   g = lambda z: np.tanh(z @ a)
+  jac = lambda z: (1 - np.tanh(z @ a) ** 2)[:, None] * a.T  # [m, d]
   h = 1.5
-  want = np.zeros_like(x)
-  for i in range(6):
-    for j in range(6):
-      diff = g(x[j]) - g(x[i])
-      k = np.exp(-(diff @ diff) / h)
-      jac = (1 - np.tanh(x[j] @ a) ** 2)[:, None] * a.T  # [m, d]
-      want[i] += (k * s[j] + jac.T @ (-2.0 / h * diff * k)) / 6
+  want = reference.svgd_direction(x, s, h, features=g, features_jacobian=jac)
   got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=h,
                        features=lambda z: jnp.tanh(z @ jnp.asarray(a)))
   np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
@@ -151,10 +105,8 @@ def test_row_sum_normalization_matches_double_loop(x64, kern, block, weighted):
   """phi_i = sum_j w_j [k_ji s_j + grad_j k_ji] / sum_j w_j k_ji (the authors' SteinGAN scripts)."""
   x, s = _data(n=10)
   lw = np.random.default_rng(3).normal(size=10) * 3.0 if weighted else np.zeros(10)
-  w = np.exp(lw - lw.max()); w /= w.sum()
   h = 0.8
-  mass = np.array([sum(w[j] * _kernel_terms(x[j], x[i], h, kern)[0] for j in range(10)) for i in range(10)])
-  want = ref_direction(x, s, h, w, kern=kern) / mass[:, None]
+  want = reference.svgd_direction(x, s, h, log_weights=lw, kernel=kern, normalization="row_sum")
   got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=h, kernel=kern, block_size=block,
                        log_weights=jnp.asarray(lw) if weighted else None, normalization="row_sum")
   np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
@@ -166,7 +118,7 @@ def test_row_sum_normalization_with_features_and_far_particles(x64):
   feats = lambda z: jnp.tanh(z @ jnp.asarray(a))
   h = 1.5
   g = np.tanh(x @ a)
-  mass = np.array([[np.exp(-np.sum((g[j] - g[i]) ** 2) / h) for j in range(6)] for i in range(6)]).mean(1)
+  mass = reference.kernel_matrix(g, h=h).mean(1)
   mean = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=h, features=feats)
   got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=h, features=feats, normalization="row_sum")
   np.testing.assert_allclose(got, np.asarray(mean) / mass[:, None], rtol=1e-10)
@@ -183,8 +135,8 @@ def test_row_sum_normalization_with_features_and_far_particles(x64):
 def test_repulsion_scale_multiplies_the_grad_k_term(x64, kern, block):
   x, s = _data(n=8)
   h = 1.3
-  drive = ref_direction(x, s, h, kern=kern, repulsion=False)
-  full = ref_direction(x, s, h, kern=kern)
+  drive = reference.svgd_direction(x, s, h, kernel=kern, repulsion=False)
+  full = reference.svgd_direction(x, s, h, kernel=kern)
   got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=h, kernel=kern, block_size=block, repulsion=100.0)
   np.testing.assert_allclose(got, drive + 100.0 * (full - drive), rtol=1e-11, atol=1e-11)
   a = np.random.default_rng(5).normal(size=(3, 4))
@@ -276,13 +228,11 @@ def test_automatic_blocking_respects_budget():
 def test_ksd_matches_brute_force(x64, kern, block):
   x, s = _data(n=7, d=2)
   h = 1.4
-  u = np.array([[ref_stein_kernel(x[i], x[j], s[i], s[j], h, kern) for j in range(7)]
-                for i in range(7)])
   v_stat = ksd(jnp.asarray(x), jnp.asarray(s), bandwidth=h, kernel=kern, statistic="v",
                block_size=block)
   u_stat = ksd(jnp.asarray(x), jnp.asarray(s), bandwidth=h, kernel=kern, block_size=block)
-  np.testing.assert_allclose(v_stat, u.mean(), rtol=1e-8)
-  np.testing.assert_allclose(u_stat, (u.sum() - np.trace(u)) / 42, rtol=1e-8)
+  np.testing.assert_allclose(v_stat, reference.ksd(x, s, h, kern, statistic="v"), rtol=1e-8)
+  np.testing.assert_allclose(u_stat, reference.ksd(x, s, h, kern, statistic="u"), rtol=1e-8)
 
 
 def test_ksd_is_differentiable(x64):
@@ -380,15 +330,8 @@ def test_diagonal_metric_is_the_preconditioned_matrix_kernel(x64, weighted):
   x, s = _data(n=9, d=3)
   x = x * np.array([0.05, 1.0, 7.0])  # very different scales per coordinate
   lw = np.random.default_rng(4).normal(size=9) if weighted else np.zeros(9)
-  w = np.exp(lw - lw.max()); w /= w.sum()
-  sd = x.std(0)
   h = 1.7
-  want = np.zeros_like(x)
-  for i in range(9):
-    for j in range(9):
-      k = np.exp(-np.sum(((x[j] - x[i]) / sd) ** 2) / h)
-      want[i] += w[j] * (k * s[j] - 2.0 / h * (x[j] - x[i]) / sd**2 * k)
-  want *= sd**2
+  want = reference.svgd_direction(x, s, h, log_weights=lw, metric="diagonal")
   got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=h, metric="diagonal",
                        log_weights=jnp.asarray(lw) if weighted else None)
   np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)

@@ -1,8 +1,8 @@
 """Stein VAE / VIWAE objectives, encoders and bounds (Pu et al. 2017, secs. 2, 3, 5.2).
 
 References used here, independent of the code under test: closed-form linear-Gaussian
-posteriors and marginals, a brute-force double-loop (importance-weighted) SVGD written
-in numpy, analytic scores of linear-Gaussian decoders, and finite differences.
+posteriors and marginals, the brute-force double-loop (importance-weighted) SVGD of
+tests/reference.py with the median bandwidth, analytic scores of linear-Gaussian decoders, and finite differences.
 """
 
 import math
@@ -17,6 +17,7 @@ from jax.scipy.stats import multivariate_normal
 from stein_jax.evaluation import bounds
 from stein_jax.models import vae
 from stein_jax.objectives import stein_vae as sv
+from tests import reference
 
 DZ, DX, NOISE = 2, 3, 0.7
 A = np.array([[1.0, 0.8], [0.4, 1.2], [-0.6, 0.5]])  # x = A z + N(0, NOISE^2 I), z ~ N(0, I)
@@ -62,29 +63,6 @@ def _perturb(params, key, scale):
   keys = jax.random.split(key, len(leaves))
   return jax.tree_util.tree_unflatten(
       tree, [p + scale * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys)])
-
-
-def _ref_svgd(x, s, log_w=None, groups=1):
-  """Brute-force (importance-weighted) SVGD, double loop, RBF with h = median sq. distance."""
-  x, s = np.asarray(x, np.float64), np.asarray(s, np.float64)
-  n = x.shape[0]
-  d2 = np.array([[np.sum((x[i] - x[j]) ** 2) for j in range(n)] for i in range(n)])
-  h = np.median(d2[np.triu_indices(n, 1)]) if n > 1 else 1.0
-  if log_w is None:
-    w = np.full(n, 1.0 / n)
-  else:
-    w = np.zeros(n)
-    k = n // groups
-    for g in range(groups):
-      lw = np.asarray(log_w[g * k:(g + 1) * k], np.float64)
-      e = np.exp(lw - lw.max())
-      w[g * k:(g + 1) * k] = e / e.sum() / groups
-  phi = np.zeros_like(x)
-  for i in range(n):
-    for j in range(n):
-      kij = math.exp(-d2[i, j] / h)
-      phi[i] += w[j] * (kij * s[j] - 2.0 / h * (x[j] - x[i]) * kij)
-  return phi
 
 
 # ------------------------------------------------------------------ encoders
@@ -263,7 +241,7 @@ def test_latent_direction_matches_bruteforce_svgd():
   phi, _ = sv.latent_direction(model, dec_params, x, z)
   scores = _ref_scores(thetas, x, z)
   for b in range(3):
-    np.testing.assert_allclose(phi[b], _ref_svgd(z[b], scores[b]), rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(phi[b], reference.svgd_direction(z[b], scores[b], "median"), rtol=2e-3, atol=2e-3)
 
 
 def test_viwae_latent_direction_matches_bruteforce_weighted_svgd():
@@ -273,8 +251,8 @@ def test_viwae_latent_direction_matches_bruteforce_weighted_svgd():
   scores = _ref_scores(thetas, x, z)
   log_w = _ref_log_joint_lme(thetas, x, z) - np.asarray(log_q, np.float64)
   for b in range(3):
-    np.testing.assert_allclose(phi[b], _ref_svgd(z[b], scores[b], log_w[b], groups=3),
-                               rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(phi[b], reference.svgd_direction(z[b], scores[b], "median", log_weights=log_w[b],
+                                                                weight_groups=3), rtol=2e-3, atol=2e-3)
   assert 1 / 4 <= float(aux["ess_fraction"]) <= 1.0
 
 
@@ -317,7 +295,7 @@ def test_decoder_direction_point_estimate_and_svgd_match_bruteforce():
   flat = thetas.reshape(2, -1)
   scores = np.stack([ref_score(t).reshape(-1) for t in thetas])
   np.testing.assert_allclose(np.asarray(d2["params"]["theta"]).reshape(2, -1),
-                             _ref_svgd(flat, scores), rtol=1e-3, atol=1e-2)
+                             reference.svgd_direction(flat, scores, "median"), rtol=1e-3, atol=1e-2)
 
 
 @pytest.mark.parametrize("group_size", [None, 4])
@@ -348,8 +326,8 @@ def test_latent_group_size_sets_the_latent_weights_only():
   scores = _ref_scores(thetas, x, z)
   log_w = _ref_log_joint_lme(thetas, x, z) - np.asarray(log_q, np.float64)
   for b in range(3):
-    np.testing.assert_allclose(phi2[b], _ref_svgd(z[b], scores[b], log_w[b], groups=4),
-                               rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(phi2[b], reference.svgd_direction(z[b], scores[b], "median", log_weights=log_w[b],
+                                                                 weight_groups=4), rtol=2e-3, atol=2e-3)
   for d in (d1, d2):
     np.testing.assert_allclose(d["params"]["theta"], d4["params"]["theta"], rtol=1e-5)
   with pytest.raises(ValueError, match="latent_group_size"):
@@ -357,24 +335,6 @@ def test_latent_group_size_sets_the_latent_weights_only():
   with pytest.raises(ValueError, match="latent_group_size"):
     sv.stein_vae(model, optax.adam(1e-3), optax.adam(1e-3), num_particles=8,
                  latent_group_size=2)  # needs VIWAE
-
-
-def _ref_svgd_scaled(x, s, alpha, normalization):
-  """Double loop: phi_i = c_i sum_j [k_ij s_j + alpha grad_{x_j} k_ij], c_i = 1/n ("mean")
-  or 1 / sum_j k_ij ("row_sum", the lewisKit/Amortized_SVGD normalisation up to n)."""
-  x, s = np.asarray(x, np.float64), np.asarray(s, np.float64)
-  n = x.shape[0]
-  d2 = np.array([[np.sum((x[i] - x[j]) ** 2) for j in range(n)] for i in range(n)])
-  h = np.median(d2[np.triu_indices(n, 1)])
-  phi = np.zeros_like(x)
-  for i in range(n):
-    ksum = 0.0
-    for j in range(n):
-      kij = math.exp(-d2[i, j] / h)
-      ksum += kij
-      phi[i] += kij * s[j] - alpha * 2.0 / h * (x[j] - x[i]) * kij
-    phi[i] /= n if normalization == "mean" else ksum
-  return phi
 
 
 @pytest.mark.parametrize("alpha,normalization", [(0.0, "mean"), (100.0, "mean"),
@@ -388,8 +348,8 @@ def test_repulsion_scale_and_kernel_normalization_of_the_latent_step(alpha, norm
   _, d_ref, _ = sv.stein_directions(model, dec_params, x, z, num_data=50)
   scores = _ref_scores(thetas, x, z)
   for b in range(3):
-    np.testing.assert_allclose(phi[b], _ref_svgd_scaled(z[b], scores[b], alpha, normalization),
-                               rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(phi[b], reference.svgd_direction(z[b], scores[b], "median", repulsion=alpha,
+                                                                normalization=normalization), rtol=2e-3, atol=2e-3)
   np.testing.assert_allclose(d_dec["params"]["theta"], d_ref["params"]["theta"], rtol=1e-6)
   with pytest.raises(ValueError, match="repulsion_scale"):
     sv.stein_vae(model, optax.adam(1e-3), optax.adam(1e-3), repulsion_scale=-1.0)
@@ -399,9 +359,8 @@ def test_repulsion_scale_and_kernel_normalization_of_the_latent_step(alpha, norm
     sv.stein_vae(model, optax.adam(1e-3), optax.adam(1e-3), kernel_metric="full")
   # the diagonal metric reaches the latent direction (per data point's particle set)
   phi_d, _, _ = sv.stein_directions(model, dec_params, x, z, num_data=50, kernel_metric="diagonal")
-  sd = np.asarray(z).std(1, keepdims=True)
   for b in range(3):
-    want = sd[b] * _ref_svgd_scaled(np.asarray(z[b]) / sd[b], scores[b] * sd[b], 1.0, "mean")
+    want = reference.svgd_direction(z[b], scores[b], "median", metric="diagonal")
     np.testing.assert_allclose(phi_d[b], want, rtol=2e-3, atol=2e-3)
 
 

@@ -14,31 +14,7 @@ from stein_jax.models.energy import GaussianBernoulliRBM, IsotropicGaussianEnerg
 from stein_jax.models.generator import ConvGenerator, MLPGenerator
 from stein_jax.objectives import energy as energy_objectives
 from stein_jax.objectives import steingan
-
-# ------------------------------------------------------------------ independent references
-
-
-def _median_log(x):
-  x = np.asarray(x, np.float64)
-  n = x.shape[0]
-  dists = [np.linalg.norm(x[i] - x[j]) for i in range(n) for j in range(i + 1, n)]
-  return np.median(dists) ** 2 / np.log(n)
-
-
-def _svgd_loop(x, scores, h, features=None):
-  """eq. (5) by a double loop, k(x, y) = exp(-||g(x) - g(y)||^2 / h), grad_{x_j} k by autodiff of one pair."""
-  g = (lambda v: v) if features is None else features
-  kern = lambda a, b: jnp.exp(-jnp.sum((g(a) - g(b)) ** 2) / h)
-  grad_k = jax.jit(jax.grad(kern, argnums=0))
-  kern = jax.jit(kern)
-  x, scores = np.asarray(x, np.float64), np.asarray(scores, np.float64)
-  n = x.shape[0]
-  phi = np.zeros_like(x)
-  for i in range(n):
-    for j in range(n):
-      xj, xi = jnp.asarray(x[j], jnp.float32), jnp.asarray(x[i], jnp.float32)
-      phi[i] += float(kern(xj, xi)) * scores[j] + np.asarray(grad_k(xj, xi), np.float64)
-  return phi / n
+from tests import reference
 
 
 def _rbm(dim=6, num_hidden=3, seed=0):
@@ -125,11 +101,11 @@ def test_generator_direction_is_svgd_on_flattened_particles_and_the_double_loop(
   score = jax.vmap(jax.grad(lambda v: model.apply(variables, v[None])[0]))(flat)
   np.testing.assert_allclose(phi.reshape(12, 6), svgd_direction(flat, score, bandwidth="median_log"), rtol=1e-5,
                              atol=1e-6)
-  reference = _svgd_loop(flat, score, _median_log(flat))
-  np.testing.assert_allclose(phi.reshape(12, 6), reference, rtol=1e-4, atol=1e-5)
+  expected = reference.svgd_direction(flat, score, "median_log")
+  np.testing.assert_allclose(phi.reshape(12, 6), expected, rtol=1e-4, atol=1e-5)
   # The bandwidth argument is honoured.
   phi2 = steingan.generator_direction(apply, variables, x, bandwidth=3.0)
-  np.testing.assert_allclose(phi2.reshape(12, 6), _svgd_loop(flat, score, 3.0), rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(phi2.reshape(12, 6), reference.svgd_direction(flat, score, 3.0), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("bandwidth", [2.0, "median_log"])
@@ -143,9 +119,12 @@ def test_generator_direction_with_a_feature_kernel_matches_the_double_loop(bandw
   phi = steingan.generator_direction(apply, variables, x, bandwidth=bandwidth, features=features)
   flat = x.reshape(10, 6)
   score = jax.vmap(jax.grad(lambda v: model.apply(variables, v[None])[0]))(flat)
-  h = bandwidth if isinstance(bandwidth, float) else _median_log(features(x))
-  reference = _svgd_loop(flat, score, h, features=g_one)
-  np.testing.assert_allclose(phi.reshape(10, 6), reference, rtol=1e-4, atol=1e-5)
+  # The same feature map and its Jacobian [4, 6] in float64 numpy for the double loop.
+  a64 = np.asarray(a, np.float64)
+  g_np = lambda v: np.tanh(v @ a64)
+  jac_np = lambda v: (1 - np.tanh(v @ a64) ** 2)[:, None] * a64.T
+  expected = reference.svgd_direction(flat, score, bandwidth, features=g_np, features_jacobian=jac_np)
+  np.testing.assert_allclose(phi.reshape(10, 6), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_generator_direction_without_kernel_is_the_score():
