@@ -10,7 +10,10 @@ Quick start::
 
 Data come from ``data_dir`` (else ``$STEIN_JAX_DATA_DIR``), then from
 TensorFlow Datasets if it is installed; see ``docs/data.md`` for the layouts,
-splits, scaling, caching and checksums.
+splits, scaling, caching and checksums.  The named data sets live in
+:mod:`stein_jax.data.catalogue` (one entry each), over :mod:`~stein_jax.data.spec`
+(schema), :mod:`~stein_jax.data.cache` and :mod:`~stein_jax.data.layouts` (file
+formats); :mod:`~stein_jax.data.loading` holds :func:`load`.
 """
 
 from stein_jax.data.batching import BINARIZE_STREAM
@@ -25,13 +28,13 @@ from stein_jax.data.paths import ENV_CACHE_DIR
 from stein_jax.data.paths import ENV_DATA_DIR
 from stein_jax.data.paths import cache_dir
 from stein_jax.data.paths import resolve_data_dir
-from stein_jax.data.registry import REGISTRY
-from stein_jax.data.registry import Dataset
-from stein_jax.data.registry import DatasetSpec
-from stein_jax.data.registry import LocalLayout
-from stein_jax.data.registry import get_spec
-from stein_jax.data.registry import list_datasets
-from stein_jax.data.registry import load
+from stein_jax.data.catalogue import REGISTRY
+from stein_jax.data.catalogue import get_spec
+from stein_jax.data.catalogue import list_datasets
+from stein_jax.data.loading import load
+from stein_jax.data.spec import Dataset
+from stein_jax.data.spec import DatasetSpec
+from stein_jax.data.spec import LocalLayout
 
 __all__ = [
     "BINARIZE_STREAM", "Batcher", "ChecksumError", "Dataset",

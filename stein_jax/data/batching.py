@@ -25,7 +25,7 @@ from typing import Dict, Iterator, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
-from stein_jax.data.registry import Dataset
+from stein_jax.data.spec import Dataset
 
 # Third word of the binarization seed; non-zero so the stream [seed, t, tag]
 # never coincides with a permutation stream [seed, epoch] (= [seed, epoch, 0]

@@ -1,8 +1,9 @@
 """Pure parsers for the on-disk formats the data sets come in.
 
 Every function here takes a path (or bytes) and returns numpy arrays; none of
-them looks at environment variables, caches or checksums (that is
-:mod:`stein_jax.data.registry`'s job), so each can be tested on a tiny file.
+them looks at environment variables, caches or checksums (that is the job of
+:mod:`stein_jax.data.layouts` and :mod:`stein_jax.data.cache`), so each can be
+tested on a tiny file.
 
 Formats:
   * IDX (MNIST, Fashion-MNIST), gzip-compressed or raw: :func:`read_idx`.
