@@ -8,7 +8,7 @@ state donated, for the Gaussian-Bernoulli RBM with H=10 on batches of 100 x 784.
 rounds (every rule once per round, blocks of ``--calls`` updates), so a load change on a shared machine hits them all
 alike; the ratio SteinCD / CD-1 is taken per round and its median reported (issue 5's target: <= 2).
 
-The exact ``log Z`` (``stein_jax.evaluation.rbm.log_partition``, d=784, H=10) is timed on its first call (with
+The exact ``log Z`` (``stein_jax.targets.rbm.log_partition``, d=784, H=10) is timed on its first call (with
 compilation) and steady state, and so is its gradient (the exact MLE's extra cost) and the exact mean test
 log-likelihood of 10,000 images.
 """
@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from configs import rbm_mnist
-from stein_jax.evaluation import rbm as rbm_eval
+from stein_jax.targets import rbm as rbm_eval
 
 RULES = ("steincd", "cd1", "cd10", "stein_sm", "mle")
 

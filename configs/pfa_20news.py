@@ -62,6 +62,7 @@ def get_config(budget: str = "paper"):
   config.step_size = 1.0             # eps of u + eps * phi
   config.encoder_steps = 1           # K of eq. (7)
   config.latent_update = "sgd"       # the particle step: "sgd" (u + eps phi) | "adam" | "rms"
+  config.kernel = "rbf"              # SVGD kernel: "rbf" (eq. 6) | "imq" (inverse multiquadric)
   config.repulsion_scale = 1.0       # alpha on the grad-k term (1: eq. 6; the authors' related code: 100)
   config.kernel_normalization = "mean"  # "mean" (1/S, eq. 6) | "row_sum" (1 / sum_j k_ij)
   config.kernel_metric = "isotropic"  # "isotropic" (eq. 6) | "diagonal" (per-coordinate whitened, docs/stein_math.md sec. 13)

@@ -47,6 +47,7 @@ def get_config():
   config.bandwidth = "median"      # SVGD kernel rule: "median" (h = med^2) | "median_log" (h = med^2 / log S)
   config.encoder_steps = 1         # K of eq. (7)
   config.latent_update = "sgd"     # particles' step: "sgd" (z + eps phi) | "adam" (one fresh Adam step)
+  config.kernel = "rbf"            # latent SVGD kernel: "rbf" (eq. 6) | "imq" (inverse multiquadric)
   config.repulsion_scale = 1.0     # alpha on the grad-k term of the latent direction (1: eq. 6)
   config.kernel_normalization = "mean"  # "mean" (1/S, eq. 6) | "row_sum" (1 / sum_j k_ij)
   config.kernel_metric = "isotropic"  # "isotropic" (eq. 6) | "diagonal" (per-coordinate whitened, docs/stein_math.md sec. 13)

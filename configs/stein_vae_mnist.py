@@ -63,6 +63,7 @@ def get_config():
   # eq. 6, or "row_sum": 1 / sum_j k_ij). The authors' related code (lewisKit/Amortized_SVGD,
   # SteinVAE/steinvae.py) uses alpha = 100 with "row_sum"; alpha != 1 tempers the fixed
   # point to p(z | x)^(1 / alpha) (docs/stein_math.md sec. 12).
+  config.kernel = "rbf"  # the latent SVGD kernel: "rbf" (eq. 6) | "imq" (inverse multiquadric, beta = -1/2)
   config.repulsion_scale = 1.0
   config.kernel_normalization = "mean"
   config.kernel_metric = "isotropic"  # "isotropic" (eq. 6) | "diagonal" (per-coordinate whitened, docs/stein_math.md sec. 13)

@@ -32,7 +32,7 @@ import numpy as np
 import optax
 
 from stein_jax import data as data_lib
-from stein_jax.evaluation import rbm as rbm_eval
+from stein_jax.targets import rbm as rbm_eval
 from stein_jax.models.energy import GaussianBernoulliRBM, energy_and_score
 from stein_jax.objectives import energy as energy_objectives
 from stein_jax.train import Experiment, TrainState, read_metrics, run_main, save_figure

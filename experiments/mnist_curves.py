@@ -19,7 +19,7 @@ import sys
 
 from absl import app, flags, logging
 
-from stein_jax.train import config as config_lib
+from stein_jax.train import main as main_lib
 from stein_jax.train import read_metrics, save_figure
 from stein_jax.train.figures import new_figure, use_headless_backend
 
@@ -76,7 +76,7 @@ def full_evaluations(path: str, method: str, eval_dirs: list[str]) -> list[dict]
 def main(argv):
   del argv
   use_headless_backend()
-  logging.get_absl_handler().addFilter(config_lib._QuietOrbaxInfo())  # pylint: disable=protected-access
+  logging.get_absl_handler().addFilter(main_lib._QuietOrbaxInfo())  # pylint: disable=protected-access
   try:
     runs = parse_runs(FLAGS.runs)
   except Error as e:

@@ -48,6 +48,7 @@ import numpy as np
 from stein_jax.evaluation import posterior_check as pc
 from stein_jax.train import checkpoint as checkpoint_lib
 from stein_jax.train import config as config_lib
+from stein_jax.train import main as main_lib
 from stein_jax.train import figures
 from stein_jax.train import loop
 from stein_jax.train import sharding as sharding_lib
@@ -151,7 +152,7 @@ def load_run(run_dir: str, config, step: Optional[int] = None) -> Run:
     from experiments import pfa
     experiment = pfa.PFAExperiment(cfg, workdir=run_dir)
   # pylint: enable=g-import-not-at-top
-  defining = config_lib.defining_config(cfg, experiment.resumable_keys)
+  defining = config_lib.defining_config(cfg, experiment.resumable_keys, experiment.legacy_defaults)
   if (experiment.name != name
       or config_lib.fingerprint(experiment.name, defining) != record.get("fingerprint")):
     stored = record.get("config", {})
@@ -509,4 +510,4 @@ def write_outputs(out: dict, workdir: str, plot: bool = True) -> None:
 # --------------------------------------------------------------------------- main
 
 if __name__ == "__main__":
-  config_lib.run_tool(run_check, (pc.PosteriorCheckError, checkpoint_lib.CheckpointRestoreError))
+  main_lib.run_tool(run_check, (pc.PosteriorCheckError, checkpoint_lib.CheckpointRestoreError))

@@ -25,7 +25,7 @@ from stein_jax import data as data_lib
 from stein_jax.evaluation import bounds
 from stein_jax.evaluation import posterior_check as pc
 from stein_jax.train import checkpoint as checkpoint_lib
-from stein_jax.train import config as config_lib
+from stein_jax.train import main as main_lib
 from stein_jax.train import read_metrics
 
 SPLITS = ("test", "valid", "train")
@@ -111,6 +111,6 @@ def report(out: dict) -> None:
 
 
 if __name__ == "__main__":
-  config_lib.run_tool(run_evaluation, (Error, pc.PosteriorCheckError,
+  main_lib.run_tool(run_evaluation, (Error, pc.PosteriorCheckError,
                                        checkpoint_lib.CheckpointRestoreError,
                                        bounds.NonFiniteBoundError), report=report)

@@ -37,7 +37,7 @@ from experiments.energy import _grid, load_energy_data
 from stein_jax import data as data_lib
 from stein_jax import kernels
 from stein_jax.evaluation import classifier_score as score_lib
-from stein_jax.evaluation import rbm as rbm_eval
+from stein_jax.targets import rbm as rbm_eval
 from stein_jax.models.energy import GaussianBernoulliRBM
 from stein_jax.models.generator import ConvGenerator, MLPGenerator
 from stein_jax.objectives import steingan

@@ -6,7 +6,7 @@ r"""Why Stein VIWAE's encoder diverges: the signal-to-noise of its update agains
 RUN is a trained experiments.stein_vae run (MNIST or text, any method with an encoder that has an exact
 log-det). At its checkpoint, on one training batch, for each latent weight-group size k_z and particle
 step, the encoder's eq. (7) gradient is drawn ``num_draws`` times with fresh noise
-(:mod:`stein_jax.evaluation.gradient_snr`). Writes DIR/viwae_snr.json, DIR/table.md and
+(:mod:`stein_jax.objectives.gradient_snr`). Writes DIR/viwae_snr.json, DIR/table.md and
 DIR/figures/viwae_snr.png. Results and reading: docs/stein_viwae.md sec. 5.
 """
 
@@ -21,11 +21,11 @@ import jax
 import jax.numpy as jnp
 
 from experiments import posterior_check
-from stein_jax.evaluation import gradient_snr
+from stein_jax.objectives import gradient_snr
 from stein_jax.evaluation import posterior_check as pc
 from stein_jax.objectives import stein_vae as sv
 from stein_jax.train import checkpoint as checkpoint_lib
-from stein_jax.train import config as config_lib
+from stein_jax.train import main as main_lib
 from stein_jax.train import figures
 
 
@@ -72,9 +72,7 @@ def run_measurement(config, workdir: str) -> dict:
           num_particles=int(run.config.num_particles), num_draws=int(config.num_draws),
           num_data=exp.num_data, group_size=int(config.k), latent_group_size=int(kz),
           latent_update=update, step_size=float(run.config.step_size),
-          bandwidth=exp.bandwidth_rule, repulsion_scale=opts["repulsion_scale"],
-          kernel_normalization=opts["kernel_normalization"],
-          kernel_metric=opts["kernel_metric"])
+          latent_kernel=opts["latent_kernel"])
       row = {"update": update, "latent_k": int(kz), **gradient_snr.snr(draws.grads),
              "expansion": float(draws.expansion.mean()),
              "expansion_sd": float(draws.expansion.std(ddof=1)),
@@ -143,6 +141,6 @@ def plot(out: dict):
 
 
 if __name__ == "__main__":
-  config_lib.run_tool(run_measurement, (Error, pc.PosteriorCheckError,
+  main_lib.run_tool(run_measurement, (Error, pc.PosteriorCheckError,
                                         checkpoint_lib.CheckpointRestoreError),
                       report=lambda out: print(table_markdown(out)))

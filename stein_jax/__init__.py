@@ -2,6 +2,7 @@
 
 Core API (pure functions):
   svgd_direction: SVGD / importance-weighted SVGD direction, dense or tiled.
+  SteinKernel: one hashable value for an SVGD kernel (kernel, bandwidth, metric, repulsion, ...).
   ksd: kernel Stein discrepancy (U- and V-statistics), a diagnostic and a loss.
   birth_death: a kill-and-replace step that moves mass between separated modes.
   kernels: RBF / IMQ kernels and bandwidth rules.
@@ -13,10 +14,10 @@ Core API (pure functions):
 from stein_jax import amortized
 from stein_jax import kernels
 from stein_jax import sampler
-from stein_jax.stein import birth_death, ksd, normalized_weights, svgd_direction
+from stein_jax.stein import SteinKernel, birth_death, ksd, normalized_weights, svgd_direction
 from stein_jax.transform import svgd_transform
 
 __version__ = "0.1.0"
 
-__all__ = ["amortized", "kernels", "sampler", "birth_death", "ksd", "normalized_weights",
+__all__ = ["amortized", "kernels", "sampler", "SteinKernel", "birth_death", "ksd", "normalized_weights",
            "svgd_direction", "svgd_transform", "__version__"]

@@ -151,7 +151,9 @@ def _subsample(x: Array, max_points: int) -> Array:
 def median_sq_distance(x: Array, max_points: int = MEDIAN_MAX_POINTS) -> Array:
   """Median of the off-diagonal squared distances among the rows of x [n, d].
 
-  Equals med^2 for med the median Euclidean distance (squaring is monotone).
+  Equals med^2 for med the median Euclidean distance when the number of pairs is odd
+  (squaring is monotone); when it is even, the mean of the two middle squared distances,
+  which is slightly larger than the square of the mean of the two middle distances.
   For n > max_points, taken over a deterministic strided subsample of the rows.
   Returns 0 for n = 1.
   """

@@ -2,7 +2,7 @@
 
 A sampler is a pair of pure functions, in the style of optax and blackjax:
 
-    sampler = svgd(score_fn, optax.adam(1e-1))
+    sampler = svgd(score_fn, optax.adam(1e-1))        # = optax.chain(svgd_transform(), adam)
     state = sampler.init(particles)
     state, info = sampler.step(state)                 # or sampler.step(state, batch)
     state, trace = run(sampler, state, num_steps=500)  # lax.scan
@@ -15,13 +15,15 @@ extra arguments (a minibatch), given per step to ``step`` or stacked for ``run``
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from stein_jax import kernels as kernels_lib
 from stein_jax import stein
+from stein_jax import transform
 
 Array = jax.Array
 PyTree = Any
@@ -53,33 +55,40 @@ def scores_from_logdensity(logdensity_fn: Callable[..., Array]) -> Callable[...,
 
 
 def svgd(score_fn: Callable[..., PyTree], optimizer: optax.GradientTransformation,
-         **direction_kwargs) -> SVGDSampler:
-  """Builds an SVGD sampler.
+         kernel: Union[None, str, kernels_lib.RadialKernel, stein.SteinKernel] = None, *,
+         bandwidth_schedule: Optional[Callable[[Array], Array]] = None, **kernel_fields) -> SVGDSampler:
+  """Builds an SVGD sampler: ``optax.chain(svgd_transform(kernel), optimizer)`` on the particles.
 
   Args:
     score_fn: ``score_fn(particles, *args) -> scores`` with scores shaped like the
       particles (grad log p, or an unbiased minibatch estimate of it). Use
       :func:`scores_from_logdensity` to build one from a log density of one particle.
     optimizer: any optax transformation; it receives -phi as the "gradient".
-    **direction_kwargs: passed to :func:`stein_jax.svgd_direction` (bandwidth,
-      kernel, repulsion, block_size, ...).
+    kernel: a :class:`stein_jax.SteinKernel`, or a kernel name with the other SteinKernel
+      fields (bandwidth, metric, repulsion, normalization, block_size) as keywords.
+    bandwidth_schedule: optional ``count -> factor`` of the bandwidth (:func:`svgd_transform`).
 
   Returns:
-    An :class:`SVGDSampler` (init, step); ``step(state, *args) -> (state, info)``.
+    An :class:`SVGDSampler` (init, step); ``step(state, *args) -> (state, info)``. The
+    optimizer state is the chain's state ``(svgd_transform state, optimizer state)``.
   """
+  svgd_tx = transform.svgd_transform(kernel, bandwidth_schedule=bandwidth_schedule, **kernel_fields)
+  tx = optax.chain(svgd_tx, optimizer)
 
   def init(particles: PyTree) -> SVGDState:
-    return SVGDState(particles, optimizer.init(particles), jnp.zeros((), jnp.int32))
+    return SVGDState(particles, tx.init(particles), jnp.zeros((), jnp.int32))
 
   def step(state: SVGDState, *args) -> tuple[SVGDState, SVGDInfo]:
-    scores = score_fn(state.particles, *args)
-    phi = stein.svgd_direction(state.particles, scores, **direction_kwargs)
-    neg = jax.tree_util.tree_map(jnp.negative, phi)
-    updates, opt_state = optimizer.update(neg, state.opt_state, state.particles)
+    neg_scores = jax.tree_util.tree_map(jnp.negative, score_fn(state.particles, *args))  # grad of -log p
+    # The chain's two stages applied one after the other (as optax.chain does), so that
+    # the direction -phi between them can be reported without computing it twice.
+    svgd_state, opt_state = state.opt_state
+    neg_phi, svgd_state = svgd_tx.update(neg_scores, svgd_state, state.particles)
+    updates, opt_state = optimizer.update(neg_phi, opt_state, state.particles)
     particles = optax.apply_updates(state.particles, updates)
-    sq = sum(jnp.sum(p**2) for p in jax.tree_util.tree_leaves(phi))
-    size = sum(p.size for p in jax.tree_util.tree_leaves(phi))
-    return (SVGDState(particles, opt_state, state.step + 1),
+    sq = sum(jnp.sum(p**2) for p in jax.tree_util.tree_leaves(neg_phi))
+    size = sum(p.size for p in jax.tree_util.tree_leaves(neg_phi))
+    return (SVGDState(particles, (svgd_state, opt_state), state.step + 1),
             SVGDInfo(direction_norm=jnp.sqrt(sq / size)))
 
   return SVGDSampler(init, step)

@@ -19,6 +19,7 @@ Derivations and the blocked schedule are written up in docs/stein_math.md.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import Any, Callable, Optional, Sequence, Tuple, Union
@@ -312,10 +313,14 @@ def _kernel_mass(x, w, h, kernel: kernels_lib.RadialKernel, block, precision) ->
   return _tiled_kernel_product(x, w[:, None], h, kernel.profile, block, precision)
 
 
-def _direction_impl(x, s, log_weights, h_value, *, bandwidth, kernel, weight_groups, repulsion,
+def _direction_impl(x, s, log_weights, h_value, h_scale, *, bandwidth, kernel, weight_groups, repulsion,
                     normalization, features, block, precision):
-  """x, s [B, n, d]; log_weights [B, n] or None; h_value: traced fixed bandwidth or None."""
+  """x, s [B, n, d]; log_weights [B, n] or None; h_value: traced fixed bandwidth or None;
+  h_scale: traced multiplier of the bandwidth or None."""
   n = x.shape[-2]
+
+  def scaled(h):
+    return h if h_scale is None else h * jax.lax.stop_gradient(h_scale).astype(h.dtype)
 
   def one(xi, si, lwi):
     if lwi is None:
@@ -324,9 +329,13 @@ def _direction_impl(x, s, log_weights, h_value, *, bandwidth, kernel, weight_gro
       w = normalized_weights(lwi.astype(xi.dtype), weight_groups)
     if features is not None:
       rule = bandwidth if h_value is None else (lambda _: h_value)
+      if h_scale is not None:
+        base = rule
+        rule = lambda f: scaled(kernels_lib.resolve_bandwidth(base, f))
       phi, mass = _feature_direction(xi, si, w, rule, kernel, repulsion, features, precision)
       return phi if normalization == "mean" else phi / mass
     h = kernels_lib.resolve_bandwidth(bandwidth, xi) if h_value is None else h_value.astype(xi.dtype)
+    h = scaled(h)
     if block is None:
       phi = _dense_direction(xi, si, w, h, kernel, repulsion, precision)
     else:
@@ -388,6 +397,7 @@ def svgd_direction(
     block_size: Union[None, int, Tuple[int, int]] = None,
     memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES,
     precision=jax.lax.Precision.HIGHEST,
+    bandwidth_scale: Optional[Array] = None,
 ) -> Union[Array, PyTree]:
   """The (importance-weighted) SVGD direction phi for one or many particle sets.
 
@@ -431,6 +441,10 @@ def svgd_direction(
       force the tiled form, or 0 to force the dense form.
     memory_budget_bytes: budget for the dense form's n x n temporaries.
     precision: matmul precision (HIGHEST keeps float32 on GPUs/TPUs exact-ish).
+    bandwidth_scale: optional scalar (may be traced, e.g. a schedule's value at the step)
+      multiplying the bandwidth after the rule is applied (in the whitened coordinates for
+      ``metric="diagonal"``, in feature space for ``features``): an annealed kernel
+      ``factor(step) * h`` without a recompilation per step.
 
   Returns:
     phi with the same shape (or pytree structure) as ``particles``.
@@ -448,6 +462,8 @@ def svgd_direction(
   if metric == "diagonal" and features is not None:
     raise ValueError("metric='diagonal' scales the particles' coordinates; it cannot be "
                      "combined with a feature kernel (features=...).")
+  if bandwidth_scale is not None and jnp.shape(bandwidth_scale) != ():
+    raise ValueError(f"bandwidth_scale must be a scalar; got shape {jnp.shape(bandwidth_scale)}.")
   unflatten = None
   if isinstance(particles, (jax.Array, np.ndarray)):
     x, s = particles, scores
@@ -479,12 +495,91 @@ def svgd_direction(
   out = impl(
       x.reshape((batch, n, d)), s.reshape((batch, n, d)),
       None if log_weights is None else log_weights.reshape((batch, n)), h_value,
+      None if bandwidth_scale is None else jnp.asarray(bandwidth_scale),
       bandwidth=rule, kernel=kernel, weight_groups=int(weight_groups), repulsion=_repulsion_scale(repulsion),
       normalization=normalization, features=features, block=block, precision=precision)
   out = out.reshape(x.shape)
   if scale is not None:
     out = out * scale
   return out if unflatten is None else unflatten(out)
+
+
+@dataclasses.dataclass(frozen=True)
+class SteinKernel:
+  """Everything that defines the kernel of an SVGD direction, as one hashable value.
+
+  The same object is given to every SVGD caller (:func:`stein_jax.svgd_transform`, the
+  samplers, the Stein VAE / VIWAE latent and decoder steps, PFA, posterior checks), so a
+  kernel choice is made once and cannot drift between the places that use it; being
+  hashable and immutable it can be closed over by a jitted step or passed as a static
+  argument without retracing. Fields are validated here, at construction:
+
+    SteinKernel()                                        # RBF, h = med^2: eq. (6) of Pu et al.
+    SteinKernel(kernel="imq", bandwidth="median_log")    # IMQ, h = med^2 / log n
+    SteinKernel(metric="diagonal", repulsion=2.0)        # docs/stein_math.md secs. 12-13
+
+  Attributes:
+    kernel: "rbf" (default), "imq" or a :class:`stein_jax.kernels.RadialKernel` (a name is
+      resolved to the kernel at construction).
+    bandwidth: rule name ("median", "median_log", "median_log1p"), a positive float, or a
+      callable ``x [n, d] -> h`` (hashable by identity: build it once).
+    metric: "isotropic" (the papers') or "diagonal" (per-coordinate whitened; sec. 13).
+    repulsion: multiplier of the grad-k term (True = 1.0, False = 0.0: the kernel-off ablation).
+    normalization: "mean" (eq. (5)) or "row_sum" (the authors' SteinGAN code; sec. 11).
+    block_size: None (automatic dense / tiled), 0 (dense) or a tile shape (tiled).
+  """
+
+  kernel: Union[str, kernels_lib.RadialKernel] = "rbf"
+  bandwidth: Any = "median"
+  metric: str = "isotropic"
+  repulsion: Union[bool, float] = 1.0
+  normalization: str = "mean"
+  block_size: Union[None, int, Tuple[int, int]] = None
+
+  def __post_init__(self):
+    object.__setattr__(self, "kernel", kernels_lib.get_kernel(self.kernel))
+    kernels_lib.check_bandwidth(self.bandwidth)
+    if isinstance(self.bandwidth, (jax.Array, np.ndarray)):
+      raise ValueError("SteinKernel.bandwidth must be a rule name, a Python float or a callable "
+                       "(an array is not hashable; pass bandwidth_scale to direction() instead).")
+    if self.metric not in METRICS:
+      raise ValueError(f"metric must be one of {METRICS}; got {self.metric!r}.")
+    if self.normalization not in NORMALIZATIONS:
+      raise ValueError(f"normalization must be one of {NORMALIZATIONS}; got {self.normalization!r}.")
+    object.__setattr__(self, "repulsion", _repulsion_scale(self.repulsion))
+    if self.block_size is not None:
+      _as_block(self.block_size)
+
+  def direction(self, particles, scores, *, log_weights: Optional[Array] = None, weight_groups: int = 1,
+                bandwidth_scale: Optional[Array] = None, features: Optional[Callable[[Array], Array]] = None):
+    """:func:`svgd_direction` with this kernel (shapes and options as there)."""
+    return svgd_direction(particles, scores, bandwidth=self.bandwidth, kernel=self.kernel,
+                          log_weights=log_weights, weight_groups=weight_groups, repulsion=self.repulsion,
+                          normalization=self.normalization, metric=self.metric, features=features,
+                          block_size=self.block_size, bandwidth_scale=bandwidth_scale)
+
+  def __repr__(self):
+    return (f"SteinKernel(kernel={self.kernel.name!r}, bandwidth={self.bandwidth!r}, metric={self.metric!r}, "
+            f"repulsion={self.repulsion!r}, normalization={self.normalization!r}, block_size={self.block_size!r})")
+
+  def replace(self, **changes) -> "SteinKernel":
+    """A copy with some fields changed (validated again)."""
+    return dataclasses.replace(self, **changes)
+
+
+def as_stein_kernel(kernel: Union[None, str, kernels_lib.RadialKernel, SteinKernel] = None,
+                    **fields) -> SteinKernel:
+  """A :class:`SteinKernel` from a SteinKernel (no other fields allowed), a kernel name or None.
+
+  The one conversion used by every API that accepts either the object or the old
+  keyword arguments (``kernel=``, ``bandwidth=``, ``metric=``, ``repulsion=``, ...).
+  """
+  if isinstance(kernel, SteinKernel):
+    if fields:
+      raise ValueError(f"got a SteinKernel and also {sorted(fields)}; set them on the SteinKernel "
+                       "(kernel.replace(...)).")
+    return kernel
+  return SteinKernel(kernel="rbf" if kernel is None else kernel, **fields)
 
 
 # ------------------------------------------------------------ kernel Stein discrepancy

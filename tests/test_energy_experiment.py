@@ -15,7 +15,7 @@ import pytest
 
 from configs import rbm_mnist
 from experiments.energy import EnergyExperiment
-from stein_jax.evaluation import rbm as rbm_eval
+from stein_jax.targets import rbm as rbm_eval
 from stein_jax.train import NonFiniteLossError, read_metrics, train_and_evaluate
 from tests import train_testutil as util
 

@@ -9,7 +9,7 @@ import numpy as np
 import optax
 import pytest
 
-from stein_jax.evaluation import rbm
+from stein_jax.targets import rbm
 from stein_jax.models.energy import GaussianBernoulliRBM, IsotropicGaussianEnergy, energy_score
 from stein_jax.objectives import energy as obj
 from tests import reference

@@ -1,11 +1,11 @@
-"""The encoder-update SNR measurement (stein_jax.evaluation.gradient_snr): estimator and draws."""
+"""The encoder-update SNR measurement (stein_jax.objectives.gradient_snr): estimator and draws."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from stein_jax.evaluation import gradient_snr
+from stein_jax.objectives import gradient_snr
 from stein_jax.models import vae
 from stein_jax.objectives import stein_vae as sv
 

@@ -328,8 +328,8 @@ def test_stein_vae_step_options_match_a_hand_built_step():
                                                 (xb, xib), targets, 1, "mean")
     got, _, m = pfa_obj.stein_vae_step(enc, params, tx.init(params), tx, docs, xi, theta, PRIOR,
                                        step_size=0.5, latent_update=update,
-                                       repulsion_scale=alpha, kernel_normalization=norm,
-                                       kernel_metric=metric)
+                                       latent_kernel=stein.SteinKernel(repulsion=alpha, normalization=norm,
+                                                                       metric=metric))
     np.testing.assert_allclose(float(m["fit_loss"]), float(ref_loss), rtol=1e-5)
     for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(ref)):
       np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)

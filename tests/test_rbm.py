@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from stein_jax.evaluation import rbm
+from stein_jax.targets import rbm
 from stein_jax.models.energy import (
     GaussianBernoulliRBM,
     IsotropicGaussianEnergy,

@@ -22,3 +22,4 @@ def test_library_in_one_screen_runs_as_written():
   assert namespace["phi"].shape == (5_000, 16)
   np.testing.assert_allclose(np.asarray(namespace["state"].particles).mean(0), 3.0, atol=0.1)
   assert np.isfinite(float(namespace["ksd2"]))
+  assert namespace["phi_k"].shape == (500, 2) and np.all(np.isfinite(namespace["phi_k"]))

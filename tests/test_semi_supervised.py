@@ -202,8 +202,9 @@ def test_multiple_decoder_particles_follow_svgd_on_the_joint_score():
   model, enc, dec, x_u, x_l, y_l, _, _ = _setup(num_decoder=3)
   sgd = optax.sgd(1.0)
   tr = ss.semi_supervised_stein_vae(model, sgd, sgd, num_unlabelled=100, num_labelled=12,
-                                    num_particles=6, decoder_prior_std=PRIOR_STD)
-  state = sv.SteinVAEState(jnp.zeros((), jnp.int32), enc, dec, sgd.init(enc), sgd.init(dec))
+                                    num_particles=6, num_decoder=3, decoder_prior_std=PRIOR_STD)
+  # the trainer's own state layout (the decoder's is optax.chain(svgd_transform, sgd)'s), these parameters
+  state = tr.init(jax.random.key(0))._replace(enc_params=enc, dec_params=dec, enc_opt_state=sgd.init(enc))
   key = jax.random.key(9)
   new, _ = jax.jit(tr.step)(state, key, x_u, x_l, y_l)
   xi = jax.random.normal(jax.random.fold_in(key, 0), (6, DZ))
@@ -221,6 +222,10 @@ def test_multiple_decoder_particles_follow_svgd_on_the_joint_score():
   moved = np.concatenate([np.asarray(l, np.float64).reshape(3, -1)
                           for l in jax.tree_util.tree_leaves(new.dec_params)], 1)
   np.testing.assert_allclose(moved - flat, phi, rtol=2e-3, atol=2e-3)
+  # a trainer built for one decoder refuses a state with three (its optimizer would be wrong)
+  one = ss.semi_supervised_stein_vae(model, sgd, sgd, num_unlabelled=100, num_labelled=12, num_particles=6)
+  with pytest.raises(ValueError, match="3 decoder particles but the trainer was built with num_decoder=1"):
+    one.step(state, key, x_u, x_l, y_l)
 
 
 # -------------------------------------------------------------------- VAE baseline

@@ -363,3 +363,25 @@ def test_diagonal_metric_keeps_narrow_coordinates_that_the_isotropic_kernel_coll
   iso, diag = run("isotropic"), run("diagonal")
   assert np.exp(np.mean(np.log(iso[:10]))) < 0.1  # the narrowest ten collapse
   assert np.all(diag > 0.5) and np.all(diag < 1.5)
+
+
+def test_bandwidth_scale_multiplies_the_rule_in_every_form():
+  """bandwidth_scale c (traced, e.g. a schedule's value) gives the direction with h = c * rule(x):
+  dense, tiled and feature-kernel forms, against the double loop at that fixed h."""
+  x = jax.random.normal(jax.random.key(11), (40, 3))
+  s = -x + 0.5
+  c = jnp.float32(3.0)
+  xn, sn = np.asarray(x, np.float64), np.asarray(s, np.float64)
+  want = reference.svgd_direction(xn, sn, 3.0 * reference.median_sq_distance(xn))
+  for block in (0, (16, 8)):
+    got = jax.jit(lambda a, b, cc: svgd_direction(a, b, block_size=block, bandwidth_scale=cc))(x, s, c)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+  w = jnp.asarray(np.random.default_rng(0).normal(size=(3, 2)), jnp.float32)
+  feats = lambda a: jnp.tanh(a @ w)
+  g = np.tanh(xn @ np.asarray(w, np.float64))
+  jac = lambda p: (1 - np.tanh(p @ np.asarray(w, np.float64)) ** 2)[:, None] * np.asarray(w, np.float64).T
+  want_f = reference.svgd_direction(xn, sn, 3.0 * reference.median_sq_distance(g),
+                                    features=lambda p: np.tanh(p @ np.asarray(w, np.float64)), features_jacobian=jac)
+  np.testing.assert_allclose(svgd_direction(x, s, features=feats, bandwidth_scale=c), want_f, rtol=1e-4, atol=1e-5)
+  with pytest.raises(ValueError, match="bandwidth_scale must be a scalar"):
+    svgd_direction(x, s, bandwidth_scale=jnp.ones(2))

@@ -17,6 +17,7 @@ from jax.scipy.stats import multivariate_normal
 from stein_jax.evaluation import bounds
 from stein_jax.models import vae
 from stein_jax.objectives import stein_vae as sv
+from stein_jax.stein import SteinKernel
 from tests import reference
 
 DZ, DX, NOISE = 2, 3, 0.7
@@ -339,29 +340,60 @@ def test_latent_group_size_sets_the_latent_weights_only():
 
 @pytest.mark.parametrize("alpha,normalization", [(0.0, "mean"), (100.0, "mean"),
                                                  (100.0, "row_sum"), (1.0, "row_sum")])
-def test_repulsion_scale_and_kernel_normalization_of_the_latent_step(alpha, normalization):
+def test_latent_kernel_repulsion_and_normalization_of_the_latent_step(alpha, normalization):
   """The latent direction with alpha x grad-k and either normalisation, against a double loop;
   the decoder direction does not depend on either."""
   model, thetas, dec_params, x, z = _two_decoder_setup(seed=8, s=10)
-  phi, d_dec, _ = sv.stein_directions(model, dec_params, x, z, num_data=50,
-                                      repulsion_scale=alpha, kernel_normalization=normalization)
+  kern = SteinKernel(repulsion=alpha, normalization=normalization)
+  phi, d_dec, _ = sv.stein_directions(model, dec_params, x, z, num_data=50, latent_kernel=kern)
   _, d_ref, _ = sv.stein_directions(model, dec_params, x, z, num_data=50)
   scores = _ref_scores(thetas, x, z)
   for b in range(3):
     np.testing.assert_allclose(phi[b], reference.svgd_direction(z[b], scores[b], "median", repulsion=alpha,
                                                                 normalization=normalization), rtol=2e-3, atol=2e-3)
   np.testing.assert_allclose(d_dec["params"]["theta"], d_ref["params"]["theta"], rtol=1e-6)
-  with pytest.raises(ValueError, match="repulsion_scale"):
-    sv.stein_vae(model, optax.adam(1e-3), optax.adam(1e-3), repulsion_scale=-1.0)
-  with pytest.raises(ValueError, match="kernel_normalization"):
-    sv.stein_vae(model, optax.adam(1e-3), optax.adam(1e-3), kernel_normalization="sum")
-  with pytest.raises(ValueError, match="kernel_metric"):
-    sv.stein_vae(model, optax.adam(1e-3), optax.adam(1e-3), kernel_metric="full")
+  with pytest.raises(ValueError, match="normalization"):
+    SteinKernel(normalization="sum")
+  with pytest.raises(ValueError, match="metric"):
+    SteinKernel(metric="full")
+  with pytest.raises(ValueError, match="latent_kernel must be a stein_jax.SteinKernel"):
+    sv.stein_vae(model, optax.adam(1e-3), optax.adam(1e-3), latent_kernel="imq")
   # the diagonal metric reaches the latent direction (per data point's particle set)
-  phi_d, _, _ = sv.stein_directions(model, dec_params, x, z, num_data=50, kernel_metric="diagonal")
+  phi_d, _, _ = sv.stein_directions(model, dec_params, x, z, num_data=50,
+                                    latent_kernel=SteinKernel(metric="diagonal"))
   for b in range(3):
     want = reference.svgd_direction(z[b], scores[b], "median", metric="diagonal")
     np.testing.assert_allclose(phi_d[b], want, rtol=2e-3, atol=2e-3)
+
+
+def test_latent_step_options_build_the_kernel_from_a_flat_config():
+  opts, problems = sv.latent_step_options({"kernel": "imq", "bandwidth": "median_log", "repulsion_scale": 2,
+                                           "kernel_metric": "diagonal"})
+  assert not problems and opts["latent_update"] == "sgd"
+  assert opts["latent_kernel"] == SteinKernel("imq", bandwidth="median_log", repulsion=2.0, metric="diagonal")
+  assert sv.latent_step_options({})[0]["latent_kernel"] == SteinKernel()  # old configs: eq. (6)
+  _, problems = sv.latent_step_options({"kernel": "gauss", "bandwidth": "silverman", "repulsion_scale": -1})
+  assert [p.split(" ")[0] for p in problems] == ["repulsion_scale", "kernel", "bandwidth"]
+
+
+def test_any_kernel_reaches_latent_and_decoder_steps():
+  """IMQ with h = med^2 / log n for z, a fixed-bandwidth IMQ for the decoder particles: the
+  latent direction against the double loop, the decoder direction against svgd_direction on
+  the decoder scores (the choice is a SteinKernel, no edit of the objective)."""
+  model, thetas, dec_params, x, z = _two_decoder_setup(seed=9, s=10)
+  lat, dec_k = SteinKernel("imq", bandwidth="median_log"), SteinKernel("imq", bandwidth=3.0)
+  phi, d_dec, _ = sv.stein_directions(model, dec_params, x, z, num_data=50, latent_kernel=lat,
+                                      decoder_kernel=dec_k)
+  scores = _ref_scores(thetas, x, z)
+  for b in range(3):
+    np.testing.assert_allclose(phi[b], reference.svgd_direction(z[b], scores[b], "median_log", kernel="imq"),
+                               rtol=2e-3, atol=2e-3)
+  # the decoder particles' scores (tested against analytic ones elsewhere), smoothed by IMQ, h = 3
+  dec_scores = jax.vmap(jax.grad(lambda th: sv.decoder_objective(model, th, x, z, num_data=50, prior_std=1.0)))(
+      dec_params)["params"]["theta"]
+  want = reference.svgd_direction(np.asarray(thetas).reshape(2, -1), np.asarray(dec_scores).reshape(2, -1), 3.0,
+                                  kernel="imq")
+  np.testing.assert_allclose(np.asarray(d_dec["params"]["theta"]).reshape(2, -1), want, rtol=1e-3, atol=1e-3)
 
 
 def test_birth_death_step_in_trainer():
@@ -534,3 +566,24 @@ def test_bound_function_is_built_once_per_model():
                          likelihood="gaussian")
   assert bounds.make_bound_fn(model, 10, 5) is bounds.make_bound_fn(model, 10, 5)
   assert bounds.make_bound_fn(model, 10, 5) is not bounds.make_bound_fn(model, 20, 5)
+
+
+@pytest.mark.parametrize("rho", [1.0, 0.77, 0.5])
+def test_underdispersed_particles_fixed_point(rho):
+  """docs/stein_math.md sec. 14: the M-step on particles with a fraction rho of the posterior variance
+  (x = w z + eps, linear-Gaussian) converges to w^2 = s^2 / rho - sigma^2, posterior variance
+  rho sigma^2 / s^2, and (rho < 1) a lower marginal likelihood than the MLE's."""
+  rng = np.random.default_rng(0)
+  sigma2 = 0.5
+  x = 1.5 * rng.normal(size=20_000) + math.sqrt(sigma2) * rng.normal(size=20_000)
+  s2 = np.mean(x**2)
+  w = 0.1
+  for _ in range(3000):
+    v = 1.0 / (1.0 + w**2 / sigma2)
+    m = w * x * v / sigma2
+    w = np.sum(x * m) / np.sum(m**2 + rho * v)
+  np.testing.assert_allclose(w**2, s2 / rho - sigma2, rtol=1e-6)
+  np.testing.assert_allclose(1.0 / (1.0 + w**2 / sigma2), rho * sigma2 / s2, rtol=1e-6)
+  loglik = lambda w2: np.mean(-0.5 * np.log(2 * np.pi * (w2 + sigma2)) - 0.5 * x**2 / (w2 + sigma2))
+  if rho < 1:
+    assert loglik(w**2) < loglik(s2 - sigma2) - 1e-3

@@ -17,6 +17,7 @@ import pytest
 
 from configs import stein_vae_gmm, stein_vae_mnist
 from experiments import stein_vae as exp
+import stein_jax
 from stein_jax import kernels
 from stein_jax.data import checksums
 from stein_jax.evaluation.bounds import NonFiniteBoundError
@@ -87,14 +88,18 @@ def test_bandwidth_annealing_schedule():
   z = jax.random.normal(jax.random.key(1), (30, 2))
   med = float(kernels.median_bandwidth(z))
   for step, factor in [(0, 100.0), (5, 10.0), (10, 1.0), (50, 1.0)]:
-    h = float(e.bandwidth_at(jnp.int32(step))(z))
-    np.testing.assert_allclose(h, factor * med, rtol=1e-4)
-  # The schedule scales whichever rule config.bandwidth names.
+    np.testing.assert_allclose(float(e.bandwidth_schedule()(jnp.int32(step))), factor, rtol=1e-5)
+  # The trainer's latent step uses factor x the rule: phi with the schedule's h at step 0.
+  sched = e.bandwidth_schedule()
+  s = jnp.zeros_like(z)
+  np.testing.assert_allclose(stein_jax.SteinKernel().direction(z[None], s[None], bandwidth_scale=sched(jnp.int32(0)))[0],
+                             stein_jax.svgd_direction(z, s, bandwidth=100.0 * med), rtol=1e-4, atol=1e-6)
+  # The schedule scales whichever rule config.bandwidth names (the trainer's latent kernel).
   config.bandwidth = "median_log"
   e = exp.make_experiment(config)
-  for step, factor in [(0, 100.0), (10, 1.0)]:
-    h = float(e.bandwidth_at(jnp.int32(step))(z))
-    np.testing.assert_allclose(h, factor * med / math.log(30), rtol=1e-4)
+  assert sv.latent_step_options(e.config)[0]["latent_kernel"].bandwidth == "median_log"
+  no_anneal = exp.make_experiment(_gmm_config("stein_vae", "bimodal", bandwidth_anneal_steps=0))
+  assert no_anneal.bandwidth_schedule() is None
 
 
 def test_median_bandwidth_matches_numpy():

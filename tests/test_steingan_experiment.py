@@ -9,7 +9,7 @@ import pytest
 
 from configs import steingan_rbm_mnist
 from experiments.steingan_rbm import SteinGANExperiment
-from stein_jax.evaluation import rbm as rbm_eval
+from stein_jax.targets import rbm as rbm_eval
 from stein_jax.train import read_metrics, train_and_evaluate
 
 DIM = 16

@@ -59,6 +59,23 @@ def test_configdict_rejects_wrong_types_and_unknown_keys_when_locked():
     config.num_stepz = 3
 
 
+def test_legacy_default_keeps_old_fingerprints_and_other_values_count():
+  """A key added later (Experiment.legacy_defaults) at its legacy value leaves the fingerprint of
+  a config without it unchanged, so older workdirs resume; another value makes another run."""
+  old = util.toy_config()
+  legacy = {"kernel": "rbf"}
+  f_old = config_lib.fingerprint("toy", config_lib.defining_config(old))
+  new = util.toy_config()
+  with new.unlocked():
+    new.kernel = "rbf"
+  assert config_lib.fingerprint("toy", config_lib.defining_config(new, (), legacy)) == f_old
+  assert config_lib.fingerprint("toy", config_lib.defining_config(new)) != f_old  # declared only
+  with new.unlocked():
+    new.kernel = "imq"
+  assert "kernel" in config_lib.defining_config(new, (), legacy)
+  assert config_lib.fingerprint("toy", config_lib.defining_config(new, (), legacy)) != f_old
+
+
 def test_fingerprint_ignores_resumable_keys_only():
   a = util.toy_config()
   b = util.toy_config(num_steps=7, eval_every=3, checkpoint_every=2,

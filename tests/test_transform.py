@@ -8,6 +8,7 @@ import pytest
 
 import stein_jax
 from stein_jax import kernels, svgd_direction
+from tests import reference
 
 
 def _particles(n=12, d=3, seed=0):
@@ -73,3 +74,37 @@ def test_bad_arguments_are_clear():
   tx = stein_jax.svgd_transform()
   with pytest.raises(ValueError, match="needs the particles"):
     tx.update(jnp.ones((3, 2)), tx.init(None))
+
+
+def test_stein_kernel_is_one_hashable_value_used_by_the_transform():
+  x = _particles(10, 3, 4)
+  grads = 0.3 * x
+  spec = stein_jax.SteinKernel("imq", bandwidth="median_log", repulsion=2.0, normalization="row_sum")
+  assert hash(spec) == hash(stein_jax.SteinKernel("imq", bandwidth="median_log", repulsion=2.0,
+                                                  normalization="row_sum"))
+  assert spec == spec.replace() and spec != spec.replace(repulsion=1.0)
+  updates, _ = stein_jax.svgd_transform(spec).update(grads, stein_jax.svgd_transform(spec).init(x), x)
+  want = svgd_direction(x, -grads, kernel="imq", bandwidth="median_log", repulsion=2.0, normalization="row_sum")
+  np.testing.assert_allclose(updates, -want, rtol=1e-6, atol=1e-7)
+  with pytest.raises(ValueError, match="got a SteinKernel and also"):
+    stein_jax.svgd_transform(spec, bandwidth="median")
+  for bad, match in ((dict(kernel="gauss"), "Unknown kernel"), (dict(bandwidth=-1.0), "positive"),
+                     (dict(metric="full"), "metric"), (dict(normalization="sum"), "normalization"),
+                     (dict(repulsion="lots"), "repulsion"), (dict(bandwidth=jnp.ones(())), "hashable")):
+    with pytest.raises(ValueError, match=match):
+      stein_jax.SteinKernel(**bad)
+
+
+def test_schedule_scales_the_whitened_bandwidth_under_the_diagonal_metric():
+  """With metric="diagonal" the rule is applied to the whitened particles x / sd; the schedule's factor
+  multiplies that h (not a bandwidth of the raw coordinates)."""
+  x = _particles(9, 3, 5) * jnp.array([10.0, 1.0, 0.1])
+  grads = x
+  tx = stein_jax.svgd_transform(metric="diagonal", bandwidth_schedule=lambda count: 4.0 / (1.0 + count))
+  state = tx.init(x)
+  xn = np.asarray(x, np.float64)
+  h_white = reference.median_sq_distance(xn / xn.std(0))
+  for factor in (4.0, 2.0):
+    updates, state = tx.update(grads, state, x)
+    want = reference.svgd_direction(xn, -xn, factor * h_white, metric="diagonal")
+    np.testing.assert_allclose(updates, -want, rtol=2e-4, atol=1e-5)

@@ -133,5 +133,5 @@ class ToyRegression(Experiment):
 
 
 if __name__ == "__main__":
-  from stein_jax.train.config import run_main  # pylint: disable=g-import-not-at-top
+  from stein_jax.train.main import run_main  # pylint: disable=g-import-not-at-top
   run_main(ToyRegression)

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from stein_jax.objectives import stein_vae as sv
+from stein_jax.targets import latent as sv
 
 Array = jax.Array
 PyTree = Any

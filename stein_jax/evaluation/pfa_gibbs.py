@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from stein_jax.objectives.pfa import PFAPrior, check_prior
+from stein_jax.targets.pfa import PFAPrior, check_prior
 
 Array = jax.Array
 

@@ -43,6 +43,7 @@ import optax
 from stein_jax import kernels
 from stein_jax import stein
 from stein_jax.evaluation.mmd import mmd
+from stein_jax.targets import latent as latent_lib
 
 Array = jax.Array
 PyTree = Any
@@ -475,14 +476,12 @@ def gmm_target(observation: str) -> LogDensity:
 def latent_model_target(model) -> LogDensity:
   """log p~(z, x) = mean_m log p(x | z, theta_m) + log p(z), the target of eq. (6).
 
-  ``model`` is a :class:`stein_jax.objectives.stein_vae.LatentModel`; data =
+  ``model`` is a :class:`stein_jax.targets.latent.LatentModel`; data =
   (decoder params stacked [M, ...], x [dx]). With M = 1 this is the posterior's log joint.
   """
-  from stein_jax.objectives import stein_vae as sv  # pylint: disable=g-import-not-at-top
-
   def logdensity(z, data):
     dec, x = data
-    return sv.log_joint(model, dec, x[None], z[None, None])[0, 0]
+    return latent_lib.log_joint(model, dec, x[None], z[None, None])[0, 0]
 
   return logdensity
 

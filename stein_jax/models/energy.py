@@ -9,7 +9,7 @@ the objectives in ``stein_jax.objectives.energy`` only need its ``apply`` functi
 evaluate ``f`` and its score ``grad_x f`` with clear errors when the data do not fit the model.
 
 Modules hold architecture only; the exact log-partition function, sampler and log-likelihood of the RBM are in
-``stein_jax.evaluation.rbm``.
+``stein_jax.targets.rbm``.
 
 References:
   Liu, Q. and Wang, D. "Learning Deep Energy Models: Contrastive Divergence vs. Amortized MLE", 2017, sec. 2.2, 5.1.
@@ -23,6 +23,9 @@ import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+# The RBM's density lives with its exact log Z (stein_jax.targets.rbm); the module below applies it.
+from stein_jax.targets.rbm import gaussian_bernoulli_negative_energy  # pylint: disable=unused-import
 
 Array = jax.Array
 EnergyApplyFn = Callable[[Any, Array], Array]
@@ -95,26 +98,6 @@ def energy_score(apply_fn: EnergyApplyFn, params: Any, x: Array) -> Array:
   return energy_and_score(apply_fn, params, x)[1]
 
 
-def gaussian_bernoulli_negative_energy(weights: Array, visible_bias: Array, hidden_bias: Array, x: Array) -> Array:
-  """Negative energy of a Gaussian-Bernoulli RBM with +-1 hidden units, hidden units summed out (sec. 5.1).
-
-  ``f(x) = b^T x - ||x||^2 / 2 + sum_i log(exp(h_i) + exp(-h_i))`` with ``h = B^T x + c``. This is the marginal of
-  ``p(x, s) ∝ exp(x^T B s + b^T x + c^T s - ||x||^2 / 2)`` over ``s in {-1, +1}^H`` (the paper writes ``x^T B h / 2``
-  in the joint, which is the same model with ``B`` halved; we follow its ``f``).
-
-  Args:
-    weights: ``B``, ``[d, H]``.
-    visible_bias: ``b``, ``[d]``.
-    hidden_bias: ``c``, ``[H]``.
-    x: ``[..., d]``.
-
-  Returns:
-    ``[...]`` negative energies.
-  """
-  pre = x @ weights + hidden_bias
-  return x @ visible_bias - 0.5 * jnp.sum(x * x, axis=-1) + jnp.sum(jnp.logaddexp(pre, -pre), axis=-1)
-
-
 def _check_data_dim(module: nn.Module, param: str, x: Array, size: str) -> int:
   """The data dimension x.shape[-1], checked against an initialised module's ``param``.
 
@@ -136,7 +119,7 @@ class GaussianBernoulliRBM(nn.Module):
   """Gaussian-Bernoulli RBM as an energy module, ``[batch, d] -> [batch]`` negative energies (sec. 5.1).
 
   Parameters: ``B [d, num_hidden]``, ``b [d]``, ``c [num_hidden]``; ``d`` is taken from the data at ``init``.
-  Exact log Z, log-likelihood and sampling: ``stein_jax.evaluation.rbm``.
+  Exact log Z, log-likelihood and sampling: ``stein_jax.targets.rbm``.
 
   Attributes:
     num_hidden: number of +-1 hidden units ``H`` (the paper uses 10 so that log Z is exact).

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from stein_jax import ksd, svgd_direction
-from stein_jax.evaluation import rbm as rbm_eval
+from stein_jax.targets import rbm as rbm_eval
 from stein_jax.models.energy import EnergyApplyFn, energy_and_score, energy_values
 
 Array = jax.Array
@@ -260,7 +260,7 @@ def rbm_exact_mle_loss(
   """Exact maximum likelihood for a Gaussian-Bernoulli RBM (eq. (7)): ``loss = -(mean f(x) - log Z)``.
 
   The gradient is the exact MLE update (eq. (8)), with ``E_p grad f = grad log Z`` obtained by differentiating the
-  exact enumeration of ``stein_jax.evaluation.rbm.log_partition``: the ceiling the approximate rules aim for.
+  exact enumeration of ``stein_jax.targets.rbm.log_partition``: the ceiling the approximate rules aim for.
 
   Args:
     rng: unused; accepted for the common signature.

@@ -42,8 +42,9 @@ import numpy as np
 import optax
 
 from stein_jax import amortized
+from stein_jax import transform
 from stein_jax.objectives import stein_vae as sv
-from stein_jax.stein import svgd_direction
+from stein_jax.stein import SteinKernel
 
 Array = jax.Array
 PyTree = Any
@@ -225,14 +226,17 @@ def semi_supervised_stein_vae(model: SemiSupervisedModel,
                               group_size: Optional[int] = None, step_size: float = 1.0,
                               encoder_steps: int = 1,
                               decoder_prior_std: Optional[float] = 1.0,
-                              bandwidth="median", decoder_bandwidth="median") -> Trainer:
+                              latent_kernel: SteinKernel = SteinKernel(),
+                              decoder_kernel: SteinKernel = SteinKernel(),
+                              latent_update: str = "sgd") -> Trainer:
   """Semi-supervised Stein VAE (``group_size=None``) or Stein VIWAE (``group_size=k``), sec. 4.
 
   One step on x_u [Bu, dx] and (x_l [Bl, dx], y_l [Bl]): draw xi [S, dz] shared by all
   data points; z = f_eta(x, xi) for both sets; unlabelled directions and the unlabelled
-  decoder score from :func:`stein_jax.objectives.stein_vae.stein_directions`; labelled
+  decoder gradient from :func:`stein_jax.objectives.stein_vae.stein_gradients`; labelled
   codes by SVGD on :func:`labelled_scores`; the decoder pair by ``dec_optimizer`` on the
-  summed scores (M = 1) or SVGD over them (M > 1), eq. (14); the encoder by K steps of
+  summed loss gradients (M = 1) or ``optax.chain(svgd_transform(decoder_kernel),
+  dec_optimizer)`` over them (M > 1), eq. (14); the encoder by K steps of
   ``enc_optimizer`` towards every moved code, eq. (7). ``Bl = 0`` is allowed and gives
   the Stein VAE / VIWAE step exactly.
 
@@ -245,7 +249,10 @@ def semi_supervised_stein_vae(model: SemiSupervisedModel,
     group_size: Stein VIWAE's k (must divide S); None for Stein VAE.
     step_size, encoder_steps: eps and K of eq. (7).
     decoder_prior_std: std of the Gaussian priors on theta and theta~; None drops them.
-    bandwidth, decoder_bandwidth: kernel bandwidth rules for the codes and decoders.
+    latent_kernel, decoder_kernel: SVGD kernels (:class:`stein_jax.SteinKernel`) of the
+      codes (labelled and unlabelled) and of the decoder particles.
+    latent_update: the codes' step before the encoder fit, "sgd", "adam" or "rms"
+      (:func:`stein_jax.objectives.stein_vae.move_particles`).
 
   Returns:
     A :class:`Trainer`. Metrics: the base step's (``log_joint``, ``decoder_objective``,
@@ -260,12 +267,16 @@ def semi_supervised_stein_vae(model: SemiSupervisedModel,
   if num_unlabelled < 1 or num_labelled < 0:
     raise ValueError(f"num_unlabelled must be >= 1 and num_labelled >= 0, got "
                      f"{num_unlabelled} and {num_labelled}.")
+  if latent_update not in sv.LATENT_UPDATES:
+    raise ValueError(f"latent_update must be one of {sv.LATENT_UPDATES}, got {latent_update!r}.")
   viwae = group_size is not None
+  dec_tx = (dec_optimizer if num_decoder == 1
+            else optax.chain(transform.svgd_transform(decoder_kernel), dec_optimizer))
 
   def init(key: Array) -> sv.SteinVAEState:
     enc_params, dec = init_params(key, model, num_decoder)
     return sv.SteinVAEState(jnp.zeros((), jnp.int32), enc_params, dec,
-                            enc_optimizer.init(enc_params), dec_optimizer.init(dec))
+                            enc_optimizer.init(enc_params), dec_tx.init(dec))
 
   def step(state: sv.SteinVAEState, key: Array, x_u: Array, x_l: Array, y_l: Array):
     sv.check_data(base, x_u)
@@ -277,29 +288,29 @@ def semi_supervised_stein_vae(model: SemiSupervisedModel,
     xib = xi[None]
     dec = state.dec_params
     m_dec = sv.num_decoder_particles(dec)
+    sv.check_decoder_count(m_dec, num_decoder)
     if viwae:
       z_u, log_q_u = sv.sample_with_log_q(base, state.enc_params, x_u[:, None, :], xib)
     else:
       z_u, log_q_u = sv.encode(base, state.enc_params, x_u[:, None, :], xib), None
     z_u = jax.lax.stop_gradient(z_u)
-    phi_u, d_x, aux = sv.stein_directions(
+    phi_u, g_x, aux = sv.stein_gradients(
         base, dec["x"], x_u, z_u, num_data=num_unlabelled, prior_std=decoder_prior_std,
-        log_q=log_q_u, group_size=group_size, bandwidth=bandwidth,
-        decoder_bandwidth=decoder_bandwidth)
+        log_q=log_q_u, group_size=group_size, latent_kernel=latent_kernel)
     has_labels = x_l.shape[0] > 0
     if has_labels:
       z_l = jax.lax.stop_gradient(sv.encode(base, state.enc_params, x_l[:, None, :], xib))
       scores_l, g_l, ll_l = labelled_scores(model, dec, x_l, y_l, z_l,
                                             num_labelled=num_labelled)
-      phi_l = svgd_direction(z_l, scores_l, bandwidth=bandwidth)
+      phi_l = latent_kernel.direction(z_l, scores_l)
     if m_dec == 1:
-      # stein_directions returned the unlabelled score itself (prior included).
-      scores = {"x": d_x, "y": jax.tree_util.tree_map(
+      # stein_gradients returned the unlabelled loss gradient itself (prior included): its
+      # negation is the score, summed with the labelled scores of eq. (14).
+      scores = {"x": jax.tree_util.tree_map(jnp.negative, g_x), "y": jax.tree_util.tree_map(
           lambda th: jnp.zeros_like(th) if decoder_prior_std is None
           else -th / decoder_prior_std**2, dec["y"])}
       if has_labels:
         scores = jax.tree_util.tree_map(jnp.add, scores, g_l)
-      d_dec = scores
     else:
       z_l_arg = z_l if has_labels else jnp.zeros((0, num_particles, base.latent_dim))
       obj = lambda d: decoder_objective(
@@ -307,15 +318,15 @@ def semi_supervised_stein_vae(model: SemiSupervisedModel,
           num_labelled=num_labelled, prior_std=decoder_prior_std, log_q_u=log_q_u,
           group_size=group_size)
       scores = jax.vmap(jax.grad(obj))(dec)
-      d_dec = svgd_direction(dec, scores, bandwidth=decoder_bandwidth)
-    neg = jax.tree_util.tree_map(jnp.negative, d_dec)
-    upd, dec_opt_state = dec_optimizer.update(neg, state.dec_opt_state, dec)
+    grads = jax.tree_util.tree_map(jnp.negative, scores)  # of the loss -log p~ (optax descends)
+    upd, dec_opt_state = dec_tx.update(grads, state.dec_opt_state, dec)
     new_dec = optax.apply_updates(dec, upd)
     if has_labels:
       x_fit = jnp.concatenate([x_u, x_l], 0)[:, None, :]
-      targets = jnp.concatenate([z_u + step_size * phi_u, z_l + step_size * phi_l], 0)
+      targets = jnp.concatenate([sv.move_particles(z_u, phi_u, step_size, latent_update),
+                                 sv.move_particles(z_l, phi_l, step_size, latent_update)], 0)
     else:
-      x_fit, targets = x_u[:, None, :], z_u + step_size * phi_u
+      x_fit, targets = x_u[:, None, :], sv.move_particles(z_u, phi_u, step_size, latent_update)
     enc_params, enc_opt_state, fit = amortized.fit_to_targets(
         lambda p, xx, ee: sv.encode(base, p, xx, ee), state.enc_params, state.enc_opt_state,
         enc_optimizer, (x_fit, xib), targets, num_steps=encoder_steps, reduction="mean")

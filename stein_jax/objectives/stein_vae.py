@@ -22,9 +22,8 @@ Algorithms (derivations in docs/stein_vae.md and docs/stein_viwae.md):
   * VAE / IWAE: gradient ascent on the reparameterised ELBO / k-sample bound, with the
     same encoder (any noise encoder with a log-det) and decoder code.
 
-The encoder must be a module of :mod:`stein_jax.models.vae` (``apply(params, x, xi)``
-returns z; a ``forward_and_log_det`` method gives the exact log-det, otherwise it is
-taken with ``jax.jacfwd``).
+The model (:class:`LatentModel`), its likelihoods, log joint and the encoder's density are
+in :mod:`stein_jax.targets.latent` (re-exported here).
 """
 
 from __future__ import annotations
@@ -32,219 +31,39 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, NamedTuple, Optional
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from stein_jax import amortized
+from stein_jax import kernels as kernels_lib
 from stein_jax import stein
-from stein_jax.stein import svgd_direction
+from stein_jax import transform
+from stein_jax.stein import SteinKernel
 
 Array = jax.Array
 PyTree = Any
 
-_LOG_2PI = math.log(2 * math.pi)
 
 
-# ----------------------------------------------------------------------------- model
-
-
-def standard_normal_log_prob(z: Array) -> Array:
-  """log N(z; 0, I), z [..., d] -> [...]."""
-  return -0.5 * jnp.sum(z**2, -1) - 0.5 * z.shape[-1] * _LOG_2PI
-
-
-class LatentModel(NamedTuple):
-  """A latent-variable model p(z) p(x | z, theta) with a noise encoder f_eta(x, xi).
-
-  Attributes:
-    encoder: a noise-encoder module (``stein_jax.models.vae``).
-    decoder: a module mapping z [..., dz] to logits (Bernoulli) or a mean (Gaussian).
-    latent_dim: dz = dim xi.
-    data_dim: dx.
-    likelihood: "bernoulli" (x in [0, 1]), "gaussian" (x ~ N(mean, noise_std^2 I)) or
-      "multinomial" (x nonnegative integer word counts [.., V]; the decoder gives logits,
-      x | z ~ Multinomial(sum_w x_w, softmax(logits)); see :func:`log_likelihood`) or
-      "deep_poisson" (the gamma DEF of :mod:`stein_jax.models.deep_poisson`: the decoder
-      gives [..., V + 1], V Poisson log rates and the hidden layers' log density).
-    noise_std: the Gaussian likelihood's standard deviation.
-    log_prior: log p(z), z [..., dz] -> [...] (the standard normal by default; the
-      sec. 5.1 mixture is ``stein_jax.data.synthetic_gmm.log_prior``).
-  """
-  encoder: nn.Module
-  decoder: nn.Module
-  latent_dim: int
-  data_dim: int
-  likelihood: str = "bernoulli"
-  noise_std: float = 1.0
-  log_prior: Callable[[Array], Array] = standard_normal_log_prob
-
-
-LIKELIHOODS = ("bernoulli", "gaussian", "multinomial", "deep_poisson")
-
-
-def check_model(model: LatentModel) -> None:
-  """Raises ValueError for an unknown likelihood or a latent size the encoder does not have."""
-  if model.likelihood not in LIKELIHOODS:
-    raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {model.likelihood!r}.")
-  enc_dim = getattr(model.encoder, "latent_dim", model.latent_dim)
-  if enc_dim != model.latent_dim:
-    raise ValueError(f"The encoder's latent_dim is {enc_dim} but the model's latent_dim "
-                     f"(the size of xi) is {model.latent_dim}; they must be equal.")
-  if model.likelihood == "gaussian" and not model.noise_std > 0:
-    raise ValueError(f"noise_std must be positive, got {model.noise_std}.")
-
-
-def check_data(model: LatentModel, x: Array) -> None:
-  """Raises ValueError for data of the wrong shape, values outside [0, 1] for a Bernoulli,
-  or counts that are negative or not integers for a multinomial.
-
-  Shape is checked always (shapes are static under jit); values only for concrete arrays.
-  """
-  if x.ndim != 2 or x.shape[-1] != model.data_dim:
-    raise ValueError(f"Data must have shape [batch, {model.data_dim}] (flattened), got "
-                     f"{tuple(x.shape)}. For MNIST flatten 28x28 images to 784.")
-  if isinstance(x, jax.core.Tracer):
-    return
-  xn = np.asarray(x)
-  if not np.all(np.isfinite(xn)):
-    raise ValueError("Data contains NaN or inf values.")
-  if model.likelihood == "bernoulli" and (xn.min() < 0 or xn.max() > 1):
-    raise ValueError(f"A Bernoulli likelihood needs data in [0, 1]; got values in "
-                     f"[{xn.min():.3g}, {xn.max():.3g}]. Scale images by 1/255 (and binarize).")
-  if model.likelihood in ("multinomial", "deep_poisson"):
-    if xn.min() < 0:
-      raise ValueError(f"A multinomial likelihood needs nonnegative word counts; got a minimum "
-                       f"of {xn.min():.3g}. Pass raw bag-of-words counts, not centred or "
-                       "tf-idf features.")
-    if not np.all(xn == np.round(xn)):
-      bad = xn[xn != np.round(xn)].ravel()[0]
-      raise ValueError(f"A multinomial likelihood needs integer word counts; got {bad:.4g}. "
-                       "Pass raw bag-of-words counts, not normalised or tf-idf features.")
-
-
-def log_likelihood(model: LatentModel, decoder_out: Array, x: Array) -> Array:
-  """log p(x | z) from the decoder's output [..., dx] and x (broadcast) -> [...].
-
-  Multinomial: sum_w x_w log softmax(decoder_out)_w, the document's words given its
-  length N = sum_w x_w, WITHOUT the multinomial coefficient log N! / prod_w x_w!
-  (:func:`multinomial_log_coefficient`): it does not depend on z or theta, and the
-  perplexity convention (NVDM, Miao et al. 2016) scores the word sequence, not the bag.
-
-  Deep Poisson (decoder_out = [log lambda, h], h = sum_{l<L} log p(u_l | z_{l+1})): the
-  Poisson log pmf minus the same multinomial coefficient, sum_w (x_w log lambda_w -
-  lambda_w) - log N!, which is the log probability of the word sequence *and its length*
-  (docs/deep_poisson.md), plus h, so that log_likelihood + log_prior(u_top) is the log
-  joint of x and every layer.
-  """
-  if model.likelihood == "deep_poisson":
-    log_rate, hidden = decoder_out[..., :-1], decoder_out[..., -1]
-    n = jnp.sum(x, -1)
-    return (jnp.sum(x * log_rate - jnp.exp(log_rate), -1)
-            - jax.scipy.special.gammaln(n + 1) + hidden)
-  if model.likelihood == "bernoulli":
-    return jnp.sum(x * decoder_out - jax.nn.softplus(decoder_out), -1)
-  if model.likelihood == "multinomial":
-    return jnp.sum(x * jax.nn.log_softmax(decoder_out, -1), -1)
-  s = model.noise_std
-  return (-0.5 * jnp.sum((x - decoder_out) ** 2, -1) / s**2
-          - x.shape[-1] * (math.log(s) + 0.5 * _LOG_2PI))
-
-
-def multinomial_log_coefficient(x: Array) -> Array:
-  """log N! - sum_w log x_w! for counts x [..., V] -> [...], N = sum_w x_w.
-
-  Adding it to the multinomial :func:`log_likelihood` gives the probability of the bag of
-  words (scipy.stats.multinomial.logpmf) instead of that of one ordering of its words.
-  """
-  return (jax.scipy.special.gammaln(jnp.sum(x, -1) + 1)
-          - jnp.sum(jax.scipy.special.gammaln(x + 1), -1))
-
-
-def num_decoder_particles(dec_params: PyTree) -> int:
-  """M, the leading axis shared by every leaf of the stacked decoder parameters."""
-  sizes = {leaf.shape[0] for leaf in jax.tree_util.tree_leaves(dec_params)}
-  if len(sizes) != 1:
-    raise ValueError(f"Decoder parameters must be stacked with one leading particle axis "
-                     f"(M copies); found leading sizes {sorted(sizes)}.")
-  return sizes.pop()
-
-
-def init_params(key: Array, model: LatentModel, num_decoder: int = 1) -> tuple[PyTree, PyTree]:
-  """(encoder params, decoder params stacked [M, ...]) from independent initialisations."""
-  check_model(model)
-  k_enc, k_dec = jax.random.split(key)
-  x0 = jnp.zeros((1, model.data_dim))
-  xi0 = jnp.zeros((1, model.latent_dim))
-  enc_params = model.encoder.init(k_enc, x0, xi0)
-  dec_keys = jax.random.split(k_dec, num_decoder)
-  dec_params = jax.vmap(lambda k: model.decoder.init(k, xi0))(dec_keys)
-  return enc_params, dec_params
-
-
-# --------------------------------------------------------------------------- encoder
-
-
-def encode(model: LatentModel, enc_params: PyTree, x: Array, xi: Array,
-           with_log_det: bool = False):
-  """z = f_eta(x, xi) for x [..., dx], xi [..., dz] (broadcast); optionally log|det dz/dxi|.
-
-  The log-det is the module's exact ``forward_and_log_det`` where it has one, else
-  ``slogdet(jax.jacfwd)`` per (x, xi) pair (valid only where xi -> z is a bijection).
-  """
-  if xi.shape[-1] != model.latent_dim:
-    raise ValueError(f"xi has size {xi.shape[-1]} but the latent size is {model.latent_dim}.")
-  enc = model.encoder
-  if hasattr(enc, "forward_and_log_det"):
-    z, log_det = enc.apply(enc_params, x, xi, method=enc.forward_and_log_det)
-    return (z, log_det) if with_log_det else z
-  z = enc.apply(enc_params, x, xi)
-  if not with_log_det:
-    return z
-  shape = z.shape[:-1]
-  xb = jnp.broadcast_to(x, shape + x.shape[-1:]).reshape(-1, x.shape[-1])
-  xib = jnp.broadcast_to(xi, shape + xi.shape[-1:]).reshape(-1, xi.shape[-1])
-  jac = jax.vmap(jax.jacfwd(lambda xx, ee: enc.apply(enc_params, xx, ee), argnums=1))(xb, xib)
-  log_det = jnp.linalg.slogdet(jac)[1].reshape(shape)
-  return z, log_det
-
-
-def sample_with_log_q(model: LatentModel, enc_params: PyTree, x: Array, xi: Array):
-  """(z, log q(z | x)) by the change of variables log q0(xi) - log|det dz/dxi| (sec. 5.2)."""
-  z, log_det = encode(model, enc_params, x, xi, with_log_det=True)
-  log_q = standard_normal_log_prob(jnp.broadcast_to(xi, z.shape)) - log_det
-  return z, log_q
-
-
-# ------------------------------------------------------------------------ likelihood
-
-
-def log_joint_per_decoder(model: LatentModel, dec_params: PyTree, x: Array, z: Array) -> Array:
-  """log p(x_n | z_nj, theta_m) + log p(z_nj): x [B, dx], z [B, S, dz] -> [M, B, S]."""
-  out = jax.vmap(lambda p: model.decoder.apply(p, z))(dec_params)  # [M, B, S, dx]
-  return log_likelihood(model, out, x[:, None, :]) + model.log_prior(z)
-
-
-def log_joint(model: LatentModel, dec_params: PyTree, x: Array, z: Array,
-              reduce: str = "mean") -> Array:
-  """log p(x, z) over decoder particles: [B, S].
-
-  reduce="mean" gives mean_m log p(x, z | theta_m) (the log p~ of eq. 6), "logmeanexp"
-  the model-averaged log mean_m p(x, z | theta_m) (sec. 5.2's p(x*, z*)).
-  """
-  lj = log_joint_per_decoder(model, dec_params, x, z)
-  if reduce == "mean":
-    return jnp.mean(lj, 0)
-  if reduce == "logmeanexp":
-    return jax.nn.logsumexp(lj, 0) - math.log(lj.shape[0])
-  raise ValueError(f"reduce must be 'mean' or 'logmeanexp', got {reduce!r}.")
-
-
-def latent_scores(model: LatentModel, dec_params: PyTree, x: Array, z: Array) -> Array:
-  """grad_z [mean_m log p(x_n | z, theta_m) + log p(z)] at z [B, S, dz] (eq. 6)."""
-  return jax.grad(lambda zz: jnp.sum(log_joint(model, dec_params, x, zz)))(z)
+# The model and its densities live in stein_jax.targets.latent (objectives and evaluation both use
+# them); re-exported here, where the Stein VAE code has always found them.
+from stein_jax.targets.latent import (  # pylint: disable=unused-import
+    LatentModel,
+    LIKELIHOODS,
+    check_model,
+    check_data,
+    log_likelihood,
+    multinomial_log_coefficient,
+    num_decoder_particles,
+    init_params,
+    encode,
+    sample_with_log_q,
+    log_joint_per_decoder,
+    log_joint,
+    latent_scores,
+    standard_normal_log_prob,
+)
 
 
 # ---------------------------------------------------------------- Stein directions
@@ -252,7 +71,7 @@ def latent_scores(model: LatentModel, dec_params: PyTree, x: Array, z: Array) ->
 
 def latent_direction(model: LatentModel, dec_params: PyTree, x: Array, z: Array, *,
                      log_q: Optional[Array] = None, group_size: Optional[int] = None,
-                     bandwidth="median") -> tuple[Array, dict]:
+                     kernel: SteinKernel = SteinKernel()) -> tuple[Array, dict]:
   """SVGD direction for the latent particles of every data point: phi [B, S, dz].
 
   Without ``log_q``: eq. (6), plain SVGD over each data point's S particles.
@@ -260,19 +79,19 @@ def latent_direction(model: LatentModel, dec_params: PyTree, x: Array, z: Array,
   applied to z in docs/stein_viwae.md: S / k consecutive groups of k, weights
   softmax over each group of log w = log mean_m p(x, z | theta_m) - log q(z | x),
   held constant (no gradient flows through them). k = 1 gives eq. (6) exactly.
+  ``kernel``: the SVGD kernel (:class:`stein_jax.SteinKernel`; the default is eq. (6)'s).
   """
   scores = latent_scores(model, dec_params, x, z)
   aux = {}
   if log_q is None:
-    phi = svgd_direction(z, scores, bandwidth=bandwidth)
+    phi = kernel.direction(z, scores)
     return phi, aux
   s = z.shape[-2]
   k = s if group_size is None else int(group_size)
   if k < 1 or s % k:
     raise ValueError(f"group_size k={k} must divide the number of latent particles S={s}.")
   log_w = jax.lax.stop_gradient(log_joint(model, dec_params, x, z, "logmeanexp") - log_q)
-  phi = svgd_direction(z, scores, bandwidth=bandwidth, log_weights=log_w,
-                       weight_groups=s // k)
+  phi = kernel.direction(z, scores, log_weights=log_w, weight_groups=s // k)
   groups = log_w.reshape(log_w.shape[:-1] + (s // k, k))
   w = jax.nn.softmax(groups, -1)
   aux["iw_bound"] = jnp.mean(jax.nn.logsumexp(groups, -1) - math.log(k))
@@ -311,7 +130,7 @@ def decoder_objective(model: LatentModel, theta: PyTree, x: Array, z: Array, *,
 def decoder_direction(model: LatentModel, dec_params: PyTree, x: Array, z: Array, *,
                       num_data: int, prior_std: Optional[float] = 1.0,
                       log_q: Optional[Array] = None, group_size: Optional[int] = None,
-                      bandwidth="median") -> tuple[PyTree, Array]:
+                      kernel: SteinKernel = SteinKernel()) -> tuple[PyTree, Array]:
   """Ascent direction for the stacked decoder particles [M, ...] and mean log p~.
 
   M = 1: the gradient of :func:`decoder_objective` (point estimate, sec. 2.2's special
@@ -324,41 +143,45 @@ def decoder_direction(model: LatentModel, dec_params: PyTree, x: Array, z: Array
   values, scores = jax.vmap(jax.value_and_grad(obj))(dec_params)
   if num_decoder_particles(dec_params) == 1:
     return scores, jnp.mean(values)
-  return svgd_direction(dec_params, scores, bandwidth=bandwidth), jnp.mean(values)
+  return kernel.direction(dec_params, scores), jnp.mean(values)
 
 
-def stein_directions(model: LatentModel, dec_params: PyTree, x: Array, z: Array, *,
-                     num_data: int, prior_std: Optional[float] = 1.0,
-                     log_q: Optional[Array] = None, group_size: Optional[int] = None,
-                     bandwidth="median", decoder_bandwidth="median",
-                     latent_group_size: Optional[int] = None, repulsion_scale: float = 1.0,
-                     kernel_normalization: str = "mean", kernel_metric: str = "isotropic"):
-  """:func:`latent_direction` and :func:`decoder_direction` from one decoder forward pass.
+def stein_gradients(model: LatentModel, dec_params: PyTree, x: Array, z: Array, *,
+                    num_data: int, prior_std: Optional[float] = 1.0,
+                    log_q: Optional[Array] = None, group_size: Optional[int] = None,
+                    latent_kernel: SteinKernel = SteinKernel(),
+                    latent_bandwidth_scale: Optional[Array] = None,
+                    latent_group_size: Optional[int] = None):
+  """The latent SVGD direction and the decoder particles' loss gradients, from one forward pass.
 
-  Both scores are vector-Jacobian products of the same per-decoder log-likelihoods
+  Both come from vector-Jacobian products of the same per-decoder log-likelihoods
   ll [M, B, S]: the latent score with cotangent 1/M (eq. 6), the decoder score with
   cotangent N / (B S) (eq. 5) or, for VIWAE, N / (B G) times the self-normalised weights
   of each decoder's own k-sample bound (docs/stein_viwae.md). Sharing the forward pass
   (and, for Stein VAE, the backward pass too) is what keeps a Stein step near an IWAE
-  step's cost. Returns (phi [B, S, dz], decoder direction [M, ...], aux metrics).
+  step's cost.
+
+  Returns:
+    (phi [B, S, dz], decoder gradients, aux metrics): phi is the latent SVGD direction
+    (eq. 6, or eq. 12 for VIWAE) with ``latent_kernel``; the decoder gradients (leaves
+    [M, ...]) are those of each particle's loss -log p~(theta_m; D) (eq. 5's scores,
+    negated: the input of ``optax.chain(svgd_transform(decoder_kernel), optimizer)``,
+    or of the optimizer alone for M = 1).
 
   ``latent_group_size`` (VIWAE only; default ``group_size``) sets the groups of the
   latent step's weights separately from the decoder's k-sample bound: small groups
   (k_z = 2-5) shrink the weighted update's under-dispersion bias (docs/stein_viwae.md
   sec. 4); k_z = 1 gives plain SVGD for z with the importance-weighted decoder step.
 
-  ``repulsion_scale`` (alpha) multiplies the latent direction's grad-k term and
-  ``kernel_normalization`` ("mean": 1/S, or "row_sum": 1 / sum_j k_ij) sets its
-  normalisation (:func:`stein_jax.svgd_direction`); alpha = 1, "mean" is eq. (6). The
-  authors' related code (lewisKit/Amortized_SVGD) uses alpha = 100 with "row_sum"; with
-  alpha != 1 the fixed point is no longer p(z | x) but, for many particles, the tempered
-  p(z | x)^(1 / alpha) (docs/stein_math.md sec. 12). ``kernel_metric="diagonal"`` whitens
-  the kernel per coordinate of each data point's particles (docs/stein_math.md sec. 13;
-  "isotropic" is the paper's). The decoder direction is untouched.
+  ``latent_kernel`` (:class:`stein_jax.SteinKernel`) is eq. (6)'s by default; the
+  authors' related code (lewisKit/Amortized_SVGD) uses repulsion 100 with "row_sum"; with
+  repulsion alpha != 1 the fixed point is no longer p(z | x) but, for many particles, the
+  tempered p(z | x)^(1 / alpha) (docs/stein_math.md sec. 12); ``metric="diagonal"``
+  whitens the kernel per coordinate of each data point's particles (sec. 13).
+  ``latent_bandwidth_scale`` multiplies its bandwidth (an annealing schedule's value).
   """
   z = jax.lax.stop_gradient(z)
-  latent_kw = dict(bandwidth=bandwidth, repulsion=float(repulsion_scale),
-                   normalization=kernel_normalization, metric=kernel_metric)
+  direction = lambda sc, **kw: latent_kernel.direction(z, sc, bandwidth_scale=latent_bandwidth_scale, **kw)
   m_dec = num_decoder_particles(dec_params)
   b, s = z.shape[0], z.shape[-2]
 
@@ -375,7 +198,7 @@ def stein_directions(model: LatentModel, dec_params: PyTree, x: Array, z: Array,
     scores = g_z / m_dec + grad_log_pz
     dec_scores = jax.tree_util.tree_map(lambda g: g * (num_data / (b * s)), g_theta)
     values = num_data / b * jnp.sum(jnp.mean(ll, -1), -1)  # [M]
-    phi = svgd_direction(z, scores, **latent_kw)
+    phi = direction(scores)
   else:
     k = s if group_size is None else int(group_size)
     if k < 1 or s % k:
@@ -386,14 +209,13 @@ def stein_directions(model: LatentModel, dec_params: PyTree, x: Array, z: Array,
     lw_m = jax.lax.stop_gradient(ll + log_pz - log_q)  # [M, B, S]: each decoder's weights
     groups_m = lw_m.reshape(lw_m.shape[:-1] + (g, k))
     w_m = jax.nn.softmax(groups_m, -1).reshape(lw_m.shape)
-    g_theta, _ = vjp_fn(w_m * (num_data / (b * g)))
-    dec_scores = g_theta
+    dec_scores, _ = vjp_fn(w_m * (num_data / (b * g)))
     values = num_data / b * jnp.sum(jnp.mean(jax.nn.logsumexp(groups_m, -1) - math.log(k), -1), -1)
     log_w = jax.nn.logsumexp(lw_m, 0) - math.log(m_dec)  # model-averaged joint / q
     kz = k if latent_group_size is None else int(latent_group_size)
     if kz < 1 or s % kz:
       raise ValueError(f"latent_group_size={kz} must divide the number of latent particles S={s}.")
-    phi = svgd_direction(z, scores, log_weights=log_w, weight_groups=s // kz, **latent_kw)
+    phi = direction(scores, log_weights=log_w, weight_groups=s // kz)
     groups = log_w.reshape(log_w.shape[:-1] + (g, k))
     w = jax.nn.softmax(groups, -1)
     aux["iw_bound"] = jnp.mean(jax.nn.logsumexp(groups, -1) - math.log(k))
@@ -403,13 +225,28 @@ def stein_directions(model: LatentModel, dec_params: PyTree, x: Array, z: Array,
                                         dec_params)
     values = values - 0.5 * sum(jnp.sum(leaf.reshape(m_dec, -1) ** 2, -1)
                                 for leaf in jax.tree_util.tree_leaves(dec_params)) / prior_std**2
-  if m_dec == 1:
-    d_dec = dec_scores
-  else:
-    d_dec = svgd_direction(dec_params, dec_scores, bandwidth=decoder_bandwidth)
   aux["decoder_objective"] = jnp.mean(values) / num_data
   aux["log_joint"] = jnp.mean(jnp.mean(ll, 0) + log_pz)
-  return phi, d_dec, aux
+  # The scores of eq. (5) are ascent directions of log p~; the optimizer descends the loss.
+  dec_grads = jax.tree_util.tree_map(jnp.negative, dec_scores)
+  return phi, dec_grads, aux
+
+
+def stein_directions(model: LatentModel, dec_params: PyTree, x: Array, z: Array, *,
+                     decoder_kernel: SteinKernel = SteinKernel(), **kwargs):
+  """:func:`latent_direction` and :func:`decoder_direction` from one forward pass.
+
+  Returns (phi [B, S, dz], the decoder particles' ascent direction [M, ...], aux): the
+  decoder direction is the score for M = 1 and its SVGD direction with
+  ``decoder_kernel`` for M > 1 (eq. 5). ``kwargs`` are those of :func:`stein_gradients`.
+  A training step uses :func:`stein_gradients` with ``svgd_transform`` instead; this form
+  is for analysis (gradient SNR) and tests.
+  """
+  phi, dec_grads, aux = stein_gradients(model, dec_params, x, z, **kwargs)
+  dec_scores = jax.tree_util.tree_map(jnp.negative, dec_grads)
+  if num_decoder_particles(dec_params) == 1:
+    return phi, dec_scores, aux
+  return phi, decoder_kernel.direction(dec_params, dec_scores), aux
 
 
 # ---------------------------------------------------------------- training steps
@@ -418,20 +255,26 @@ def stein_directions(model: LatentModel, dec_params: PyTree, x: Array, z: Array,
 LATENT_UPDATES = ("sgd", "adam", "rms")
 KERNEL_NORMALIZATIONS = stein.NORMALIZATIONS
 KERNEL_METRICS = stein.METRICS
+KERNEL_NAMES = tuple(kernels_lib.KERNELS)
+BANDWIDTH_RULES = tuple(kernels_lib.BANDWIDTH_RULES)
 
 
-LATENT_STEP_DEFAULTS = {"latent_update": "sgd", "repulsion_scale": 1.0,
-                        "kernel_normalization": "mean", "kernel_metric": "isotropic"}
+LATENT_STEP_DEFAULTS = {"latent_update": "sgd", "kernel": "rbf", "bandwidth": "median",
+                        "repulsion_scale": 1.0, "kernel_normalization": "mean",
+                        "kernel_metric": "isotropic"}
 
 
 def latent_step_options(config) -> tuple[dict, list]:
-  """The latent step's options read from a config, and what is wrong with them.
+  """The latent step's options read from a (flat) config, and what is wrong with them.
 
   ``config`` is any mapping with ``in`` (a ConfigDict, a run.json's config); keys it
   lacks take :data:`LATENT_STEP_DEFAULTS` (the paper's eq. 6 with the plain step), so
   configs written before a key existed keep their meaning. Returns (keyword arguments
-  for :func:`stein_vae` and ``objectives.pfa.stein_vae_step``, a list of problem
-  strings for the experiment's config check).
+  ``latent_update`` and ``latent_kernel`` (a :class:`stein_jax.SteinKernel` built from
+  ``kernel``, ``bandwidth``, ``kernel_metric``, ``repulsion_scale``,
+  ``kernel_normalization``) for :func:`stein_vae` and ``objectives.pfa.stein_vae_step``,
+  a list of problem strings for the experiment's config check; with problems the kernel
+  is the default one).
   """
   opts = {k: (config[k] if k in config else v) for k, v in LATENT_STEP_DEFAULTS.items()}
   problems = []
@@ -441,15 +284,22 @@ def latent_step_options(config) -> tuple[dict, list]:
   alpha = opts["repulsion_scale"]
   if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and alpha >= 0):
     problems.append(f"repulsion_scale must be a number >= 0, got {alpha!r}")
-  else:
-    opts["repulsion_scale"] = float(alpha)
+  if opts["kernel"] not in KERNEL_NAMES:
+    problems.append(f"kernel must be one of {KERNEL_NAMES}, got {opts['kernel']!r}")
+  if opts["bandwidth"] not in BANDWIDTH_RULES:
+    problems.append(f"bandwidth must be one of {BANDWIDTH_RULES}, got {opts['bandwidth']!r}")
   if opts["kernel_metric"] not in KERNEL_METRICS:
     problems.append(f"kernel_metric must be one of {KERNEL_METRICS}, got "
                     f"{opts['kernel_metric']!r}")
   if opts["kernel_normalization"] not in KERNEL_NORMALIZATIONS:
     problems.append(f"kernel_normalization must be one of {KERNEL_NORMALIZATIONS}, got "
                     f"{opts['kernel_normalization']!r}")
-  return opts, problems
+  kernel = SteinKernel()
+  if not problems:
+    kernel = SteinKernel(kernel=opts["kernel"], bandwidth=opts["bandwidth"],
+                         metric=opts["kernel_metric"], repulsion=float(alpha),
+                         normalization=opts["kernel_normalization"])
+  return {"latent_update": opts["latent_update"], "latent_kernel": kernel}, problems
 
 
 def move_particles(z: Array, phi: Array, step_size: float, latent_update: str = "sgd") -> Array:
@@ -472,6 +322,15 @@ def move_particles(z: Array, phi: Array, step_size: float, latent_update: str = 
   raise ValueError(f"latent_update must be one of {LATENT_UPDATES}, got {latent_update!r}.")
 
 
+def check_decoder_count(in_state: int, built_for: int) -> None:
+  """Raises unless the state holds the number of decoder particles the trainer was built for
+  (its decoder optimizer, SVGD for M > 1, is chosen at construction)."""
+  if in_state != built_for:
+    raise ValueError(f"the state holds {in_state} decoder particles but the trainer was built with "
+                     f"num_decoder={built_for}; build it with num_decoder={in_state} (or init the state "
+                     "with the trainer's init).")
+
+
 class SteinVAEState(NamedTuple):
   """Training state of a Stein VAE / VIWAE (or of a VAE / IWAE baseline)."""
   step: Array
@@ -491,19 +350,21 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
               dec_optimizer: optax.GradientTransformation, *, num_particles: int = 100,
               num_decoder: int = 1, group_size: Optional[int] = None, step_size: float = 1.0,
               encoder_steps: int = 1, num_data: int = 50_000,
-              decoder_prior_std: Optional[float] = 1.0, bandwidth="median",
-              decoder_bandwidth="median", birth_death_rate: float = 0.0,
-              birth_death_start: int = 0,
+              decoder_prior_std: Optional[float] = 1.0,
+              latent_kernel: SteinKernel = SteinKernel(),
+              decoder_kernel: SteinKernel = SteinKernel(),
+              latent_bandwidth_schedule: Optional[Callable[[Array], Array]] = None,
+              birth_death_rate: float = 0.0, birth_death_start: int = 0,
               latent_group_size: Optional[int] = None,
-              latent_update: str = "sgd", repulsion_scale: float = 1.0,
-              kernel_normalization: str = "mean", kernel_metric: str = "isotropic") -> Trainer:
+              latent_update: str = "sgd") -> Trainer:
   """Stein VAE (sec. 2; ``group_size=None``) or Stein VIWAE (sec. 3; ``group_size=k``).
 
   One step on a minibatch x [B, dx]: draw xi [S, dz] (shared across the batch, sec. 5),
   z = f_eta(x, xi); move z by eps * phi (eq. 6, or eq. 12 with groups of k for VIWAE);
-  move the decoder particles by ``dec_optimizer`` on the ascent direction of
-  :func:`decoder_direction` (eq. 5); pull the encoder to the moved particles with
-  ``encoder_steps`` = K steps of ``enc_optimizer`` (eq. 7).
+  move the decoder particles by ``optax.chain(svgd_transform(decoder_kernel),
+  dec_optimizer)`` on their loss gradients (eq. 5; ``dec_optimizer`` alone for M = 1);
+  pull the encoder to the moved particles with ``encoder_steps`` = K steps of
+  ``enc_optimizer`` (eq. 7).
 
   Args:
     model: the :class:`LatentModel`.
@@ -517,7 +378,12 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
     encoder_steps: K of eq. (7).
     num_data: N, scaling the decoder's likelihood term against its prior (eq. 5).
     decoder_prior_std: std of the Gaussian prior on theta; None drops it.
-    bandwidth, decoder_bandwidth: kernel bandwidth rules for z and for theta.
+    latent_kernel, decoder_kernel: the SVGD kernels (:class:`stein_jax.SteinKernel`) of the
+      latent particles and of the decoder particles; the defaults are eqs. (5)-(6)'s (RBF,
+      h = med^2). E.g. ``SteinKernel("imq")``, or ``SteinKernel(metric="diagonal",
+      repulsion=2.0)`` (docs/stein_math.md secs. 12-13).
+    latent_bandwidth_schedule: optional ``step -> factor`` multiplying the latent kernel's
+      bandwidth (an annealed kernel, optax-schedule style).
     latent_group_size: Stein VIWAE only: the group size k_z of the latent step's weights
       (default k); see :func:`stein_directions`.
     latent_update: how the particles take their step before the encoder fit: "sgd",
@@ -530,9 +396,6 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
       over the data point's S particles: the same per-coordinate preconditioning, but
       particles keep their relative step sizes (a particle with a vanishing phi, e.g. one
       of negligible importance weight in Stein VIWAE, is not given a full-size step).
-    repulsion_scale, kernel_normalization, kernel_metric: the latent direction's grad-k
-      multiplier, kernel normalisation and metric (:func:`stein_directions`; 1, "mean" and
-      "isotropic" are the paper's eq. 6).
     birth_death_rate: 0 (the paper's method) or the rate of a birth-death step applied to
       each data point's moved particles before the encoder fit (:func:`stein.birth_death`
       with log-weights log mean_m p(x, z | theta_m) - log q(z | x) at the encoder's
@@ -558,23 +421,24 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
     raise ValueError(f"latent_update must be one of {LATENT_UPDATES}, got {latent_update!r}.")
   if not birth_death_rate >= 0:
     raise ValueError(f"birth_death_rate must be >= 0, got {birth_death_rate}.")
-  if not (isinstance(repulsion_scale, (int, float)) and repulsion_scale >= 0):
-    raise ValueError(f"repulsion_scale must be a number >= 0, got {repulsion_scale!r}.")
-  if kernel_normalization not in KERNEL_NORMALIZATIONS:
-    raise ValueError(f"kernel_normalization must be one of {KERNEL_NORMALIZATIONS}, got "
-                     f"{kernel_normalization!r}.")
-  if kernel_metric not in KERNEL_METRICS:
-    raise ValueError(f"kernel_metric must be one of {KERNEL_METRICS}, got {kernel_metric!r}.")
+  for name, kern in (("latent_kernel", latent_kernel), ("decoder_kernel", decoder_kernel)):
+    if not isinstance(kern, SteinKernel):
+      raise ValueError(f"{name} must be a stein_jax.SteinKernel, got {kern!r}.")
   viwae = group_size is not None
   need_log_q = viwae or birth_death_rate > 0
+  # M = 1 is a point estimate: gradient descent on -log p~ (the optimizer alone, so its
+  # state is the optimizer's); M > 1: SVGD over the flattened decoder parameters (eq. 5).
+  dec_tx = (dec_optimizer if num_decoder == 1
+            else optax.chain(transform.svgd_transform(decoder_kernel), dec_optimizer))
 
   def init(key: Array) -> SteinVAEState:
     enc_params, dec_params = init_params(key, model, num_decoder)
     return SteinVAEState(jnp.zeros((), jnp.int32), enc_params, dec_params,
-                         enc_optimizer.init(enc_params), dec_optimizer.init(dec_params))
+                         enc_optimizer.init(enc_params), dec_tx.init(dec_params))
 
   def step(state: SteinVAEState, key: Array, x: Array):
     check_data(model, x)
+    check_decoder_count(num_decoder_particles(state.dec_params), num_decoder)
     key = jax.random.fold_in(key, state.step)
     xi = jax.random.normal(key, (num_particles, model.latent_dim))
     xb, xib = x[:, None, :], xi[None]
@@ -584,23 +448,21 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
     else:
       z, log_q = encode(model, state.enc_params, xb, xib), None
     z = jax.lax.stop_gradient(z)
-    phi, d_dec, aux = stein_directions(
+    scale = None if latent_bandwidth_schedule is None else latent_bandwidth_schedule(state.step)
+    phi, dec_grads, aux = stein_gradients(
         model, state.dec_params, x, z, num_data=num_data, prior_std=decoder_prior_std,
-        log_q=log_q if viwae else None, group_size=group_size, bandwidth=bandwidth,
-        decoder_bandwidth=decoder_bandwidth, latent_group_size=latent_group_size,
-        repulsion_scale=repulsion_scale, kernel_normalization=kernel_normalization,
-        kernel_metric=kernel_metric)
+        log_q=log_q if viwae else None, group_size=group_size, latent_kernel=latent_kernel,
+        latent_bandwidth_scale=scale, latent_group_size=latent_group_size)
     targets = move_particles(z, phi, step_size, latent_update)
     if birth_death_rate > 0:
       log_w = log_joint(model, state.dec_params, x, z, "logmeanexp") - log_q
       bd_targets, killed = stein.birth_death(jax.random.fold_in(key, 1), targets, log_w,
-                                             birth_death_rate, bandwidth=bandwidth)
+                                             birth_death_rate, bandwidth=latent_kernel.bandwidth)
       on = state.step >= birth_death_start
       targets = jnp.where(on, bd_targets, targets)
       killed = jnp.logical_and(on, killed)
       aux["killed_fraction"] = jnp.mean(killed.astype(jnp.float32))
-    neg = jax.tree_util.tree_map(jnp.negative, d_dec)  # optax minimises
-    upd, dec_opt_state = dec_optimizer.update(neg, state.dec_opt_state, state.dec_params)
+    upd, dec_opt_state = dec_tx.update(dec_grads, state.dec_opt_state, state.dec_params)
     dec_params = optax.apply_updates(state.dec_params, upd)
     # eq. (7): K optimiser steps on 1/2 ||f_eta(x, xi) - (z + eps phi)||^2, averaged over
     # the B x S particles (a constant rescaling of eq. 7 that keeps SGD learning rates

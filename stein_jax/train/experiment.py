@@ -31,6 +31,7 @@ Example::
 from __future__ import annotations
 
 import abc
+import types
 from typing import Any, Mapping
 
 import jax
@@ -51,10 +52,15 @@ class Experiment(abc.ABC):
     resumable_keys: config keys (besides the shared ones such as
       ``num_steps``) that may change between runs in the same workdir without
       making it a different run, e.g. an evaluation sample count.
+    legacy_defaults: config keys added after runs of the experiment existed,
+      each with the value that reproduces those runs (e.g. ``{"kernel":
+      "rbf"}``): at that value the key does not enter the run's fingerprint,
+      so older workdirs still resume (``config.defining_config``).
   """
 
   name: str = ""
   resumable_keys: tuple[str, ...] = ()
+  legacy_defaults: Mapping[str, Any] = types.MappingProxyType({})
 
   def __init__(self, config: ml_collections.ConfigDict):
     if not self.name:

@@ -92,7 +92,7 @@ def check_workdir(workdir: str, experiment: Experiment,
   if not os.access(workdir, os.W_OK):
     raise WorkdirMismatchError(f"--workdir {workdir} is not writable (read-only or another user's); "
                                "choose a writable directory")
-  defining = config_lib.defining_config(config, experiment.resumable_keys)
+  defining = config_lib.defining_config(config, experiment.resumable_keys, experiment.legacy_defaults)
   record = {"experiment": experiment.name,
             "fingerprint": config_lib.fingerprint(experiment.name, defining),
             "config": defining}

@@ -1,4 +1,4 @@
-"""Signal-to-noise ratio of the amortised encoder's Stein update (Stein VAE / VIWAE, eq. 7).
+"""The encoder-update SNR of a Stein VAE / VIWAE step (docs/stein_viwae.md sec. 5): a diagnostic of the objective.
 
 The encoder of a Stein VAE is pulled towards moved particles: its gradient is
 g(xi) = grad_eta 1/2 mean ||f_eta(x, xi) - (z + step(phi))||^2 with z = f_eta(x, xi) and phi the
@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from stein_jax.objectives import stein_vae as sv
+from stein_jax.stein import SteinKernel
 
 Array = jax.Array
 
@@ -47,14 +48,12 @@ def encoder_update_draws(key: Array, model: sv.LatentModel, enc_params, dec_para
                          group_size: Optional[int] = None,
                          latent_group_size: Optional[int] = None,
                          latent_update: str = "adam", step_size: float = 1.0,
-                         bandwidth="median", repulsion_scale: float = 1.0,
-                         kernel_normalization: str = "mean",
-                         kernel_metric: str = "isotropic") -> UpdateDraws:
+                         latent_kernel: SteinKernel = SteinKernel()) -> UpdateDraws:
   """The encoder gradient of one Stein VAE (``group_size=None``) / VIWAE step, ``num_draws`` times.
 
   Each draw takes fresh xi [S, dz] (shared across the batch x [B, dx], as in training), the
   particles z = f_eta(x, xi), the direction phi of :func:`stein_jax.objectives.stein_vae.
-  stein_directions` with the given group sizes and kernel options, the targets of
+  stein_gradients` with the given group sizes and ``latent_kernel``, the targets of
   :func:`~stein_jax.objectives.stein_vae.move_particles` and the gradient of eq. (7)'s fit
   (mean over the B x S particles, as the trainer's ``fit_to_targets``). The parameters are not
   changed, so the draws are i.i.d. given (eta, theta, x).
@@ -71,11 +70,9 @@ def encoder_update_draws(key: Array, model: sv.LatentModel, enc_params, dec_para
     else:
       z, log_q = sv.encode(model, enc_params, xb, xib), None
     z = jax.lax.stop_gradient(z)
-    phi, _, aux = sv.stein_directions(
+    phi, _, aux = sv.stein_gradients(
         model, dec_params, x, z, num_data=num_data, log_q=log_q, group_size=group_size,
-        bandwidth=bandwidth, latent_group_size=latent_group_size,
-        repulsion_scale=repulsion_scale, kernel_normalization=kernel_normalization,
-        kernel_metric=kernel_metric)
+        latent_kernel=latent_kernel, latent_group_size=latent_group_size)
     targets = jax.lax.stop_gradient(sv.move_particles(z, phi, step_size, latent_update))
     fit = lambda p: 0.5 * jnp.mean(jnp.sum((sv.encode(model, p, xb, xib) - targets) ** 2, -1))
     g = jax.grad(fit)(enc_params)
