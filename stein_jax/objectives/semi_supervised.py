@@ -42,7 +42,6 @@ import numpy as np
 import optax
 
 from stein_jax import amortized
-from stein_jax import transform
 from stein_jax.objectives import stein_vae as sv
 from stein_jax.stein import SteinKernel
 
@@ -270,8 +269,7 @@ def semi_supervised_stein_vae(model: SemiSupervisedModel,
   if latent_update not in sv.LATENT_UPDATES:
     raise ValueError(f"latent_update must be one of {sv.LATENT_UPDATES}, got {latent_update!r}.")
   viwae = group_size is not None
-  dec_tx = (dec_optimizer if num_decoder == 1
-            else optax.chain(transform.svgd_transform(decoder_kernel), dec_optimizer))
+  dec_tx = sv.decoder_transform(num_decoder, decoder_kernel, dec_optimizer)
 
   def init(key: Array) -> sv.SteinVAEState:
     enc_params, dec = init_params(key, model, num_decoder)

@@ -322,6 +322,19 @@ def move_particles(z: Array, phi: Array, step_size: float, latent_update: str = 
   raise ValueError(f"latent_update must be one of {LATENT_UPDATES}, got {latent_update!r}.")
 
 
+def decoder_transform(num_decoder: int, kernel: SteinKernel,
+                      optimizer: optax.GradientTransformation) -> optax.GradientTransformation:
+  """The decoder particles' update from their loss gradients (eq. 5).
+
+  M = 1 is a point estimate: the optimizer alone on -log p~ (so its state is the optimizer's,
+  as in older checkpoints); M > 1: ``optax.chain(svgd_transform(kernel), optimizer)``, SVGD
+  over the flattened decoder parameters.
+  """
+  if num_decoder == 1:
+    return optimizer
+  return optax.chain(transform.svgd_transform(kernel), optimizer)
+
+
 def check_decoder_count(in_state: int, built_for: int) -> None:
   """Raises unless the state holds the number of decoder particles the trainer was built for
   (its decoder optimizer, SVGD for M > 1, is chosen at construction)."""
@@ -426,10 +439,7 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
       raise ValueError(f"{name} must be a stein_jax.SteinKernel, got {kern!r}.")
   viwae = group_size is not None
   need_log_q = viwae or birth_death_rate > 0
-  # M = 1 is a point estimate: gradient descent on -log p~ (the optimizer alone, so its
-  # state is the optimizer's); M > 1: SVGD over the flattened decoder parameters (eq. 5).
-  dec_tx = (dec_optimizer if num_decoder == 1
-            else optax.chain(transform.svgd_transform(decoder_kernel), dec_optimizer))
+  dec_tx = decoder_transform(num_decoder, decoder_kernel, dec_optimizer)
 
   def init(key: Array) -> SteinVAEState:
     enc_params, dec_params = init_params(key, model, num_decoder)
