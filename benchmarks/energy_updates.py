@@ -81,7 +81,7 @@ def main():
   ratios = [s / c for s, c in zip(per_round["steincd"], per_round["cd1"])]
 
   # Exact log Z at d=784, H=10.
-  variables = states["mle"].params
+  variables = states["mle"].inner.params
   params = rbm_eval.rbm_params(jax.device_get(variables))
   start = time.perf_counter()
   jax.block_until_ready(rbm_eval.log_partition(params))

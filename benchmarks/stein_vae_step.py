@@ -47,14 +47,15 @@ def _model(encoder):
 
 def _timed_step(trainer, x, key):
   state = trainer.init(key)
-  step = jax.jit(trainer.step, donate_argnums=0)
-  state, _ = step(state, key, x)
+  step = jax.jit(trainer.step, donate_argnums=1)
+  batch = {"x": x}
+  state, _ = step(key, state, batch)
   jax.block_until_ready(state)
   box = [state]
 
   def run():
     t0 = time.perf_counter()
-    box[0], m = step(box[0], key, x)
+    box[0], m = step(key, box[0], batch)
     jax.block_until_ready((box[0], m))
     return time.perf_counter() - t0
 

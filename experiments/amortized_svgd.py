@@ -21,11 +21,12 @@ import optax
 from stein_jax import amortized, ksd, targets
 from stein_jax.evaluation.mmd import mmd
 from stein_jax.models.generator import MLPGenerator
-from stein_jax.train import Experiment, TrainState, run_main, save_figure
+from stein_jax.train import AlgorithmExperiment, AlgorithmState, run_main, save_figure
+from stein_jax.train.state import train_state_layout
 
 
-class AmortizedSVGD(Experiment):
-  """Generator trained by amortized SVGD on a 2-D target."""
+class AmortizedSVGD(AlgorithmExperiment):
+  """Generator trained by amortized SVGD on a 2-D target (``state.inner``: ``amortized.AmortizedState``)."""
 
   name = "amortized_svgd"
   resumable_keys = ("eval_samples",)
@@ -37,25 +38,23 @@ class AmortizedSVGD(Experiment):
       raise ValueError(f"config.method must be one of {amortized.METHODS}, got {config.method!r}.")
     self.model = MLPGenerator(out_dim=2, hidden=tuple(config.hidden))
     self.tx = optax.adam(config.learning_rate)
+    bandwidth = config.bandwidth if isinstance(config.bandwidth, str) else float(config.bandwidth)
+    noise_shape = (config.num_particles, config.noise_dim)
+    self.algorithm = amortized.amortized_svgd(
+        self._apply, self.tx, self.target.score, lambda rng, _: (jax.random.normal(rng, noise_shape),),
+        step_size=config.step_size, method=config.method, num_fit_steps=config.num_fit_steps,
+        reduction="mean", bandwidth=bandwidth, repulsion=config.repulsion)
 
   def _apply(self, params, xi):
     return self.model.apply({"params": params}, xi)
 
   def init_state(self, rng, config):
     params = self.model.init(rng, jnp.zeros((1, config.noise_dim)))["params"]
-    return TrainState.create(params=params, tx=self.tx, rng=rng)
+    return AlgorithmState.create(self.algorithm.init(None, params), rng)
 
-  def train_step(self, state, batch):
-    del batch  # the data are the target's score; the noise is drawn per step
-    cfg = self.config
-    xi = jax.random.normal(state.step_rng(), (cfg.num_particles, cfg.noise_dim))
-    bandwidth = cfg.bandwidth if isinstance(cfg.bandwidth, str) else float(cfg.bandwidth)
-    params, opt_state, info = amortized.amortized_svgd_step(
-        self._apply, state.params, state.opt_state, self.tx, (xi,), self.target.score,
-        step_size=cfg.step_size, method=cfg.method, num_fit_steps=cfg.num_fit_steps,
-        reduction="mean", bandwidth=bandwidth, repulsion=cfg.repulsion)
-    new = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
-    return new, {"fit_loss": info.fit_loss, "direction_norm": info.direction_norm}
+  def legacy_state_layout(self):  # runs saved as a TrainState before the algorithm protocol
+    return train_state_layout(lambda s: (s.params, s.opt_state),
+                              lambda step, p, o: amortized.AmortizedState(p, o, step))
 
   def samples(self, params, n, seed=1234):
     xi = jax.random.normal(jax.random.key(seed), (n, self.config.noise_dim))
@@ -63,7 +62,7 @@ class AmortizedSVGD(Experiment):
 
   def evaluate(self, state, step, workdir):
     n = self.config.eval_samples
-    x = self.samples(state.params, n)
+    x = self.samples(state.inner.params, n)
     exact = self.target.sample(jax.random.key(4321), n)
     m = min(n, 2000)  # KSD / MMD are O(n^2): a 2000-point subsample is plenty
     out = {"ksd": float(ksd(x[:m], self.target.score(x[:m]))),

@@ -35,7 +35,8 @@ from stein_jax import data as data_lib
 from stein_jax.targets import rbm as rbm_eval
 from stein_jax.models.energy import GaussianBernoulliRBM, energy_and_score
 from stein_jax.objectives import energy as energy_objectives
-from stein_jax.train import Experiment, TrainState, read_metrics, run_main, save_figure
+from stein_jax.train import AlgorithmExperiment, AlgorithmState, read_metrics, run_main, save_figure
+from stein_jax.train.state import train_state_layout
 from stein_jax.train.figures import new_figure
 
 METHODS = ("steincd", "stein_sm", "cd1", "cd10", "mle")
@@ -139,10 +140,11 @@ def _mean_loglik(variables, x):
 # ------------------------------------------------------------------------------------------------ experiment
 
 
-class EnergyExperiment(Experiment):
+class EnergyExperiment(AlgorithmExperiment):
   """Gaussian-Bernoulli RBM trained by one rule of ``stein_jax.objectives.energy`` (config ``configs/rbm_mnist.py``).
 
-  State: ``params`` are the module's variables ``{"params": {"B" [d, H], "b" [d], "c" [H]}}``; Adam.
+  State: an :class:`AlgorithmState` around the rule's ``EnergyTrainState``; ``state.inner.params`` are the module's
+  variables ``{"params": {"B" [d, H], "b" [d], "c" [H]}}``; Adam.
   """
 
   name = "energy_rbm"
@@ -168,37 +170,29 @@ class EnergyExperiment(Experiment):
           f"{config.num_visible}.")
     self.model = GaussianBernoulliRBM(config.num_hidden, weight_init=jax.nn.initializers.normal(config.init_scale))
     self.tx = optax.adam(config.learning_rate)
+    self.algorithm = energy_objectives.make_trainer(self.rule, self.model.apply, self.tx, **self.hyperparameters)
     self.batcher = data_lib.Batcher(self.data.train, config.batch_size, config.seed)
     self._eval_sets = {"test": jnp.asarray(self.data.test), "valid": jnp.asarray(self.data.valid),
                        "train_subset": jnp.asarray(self.data.train_subset)}
 
   def init_state(self, rng, config):
     variables = self.model.init(rng, jnp.zeros((1, config.num_visible), jnp.float32))
-    return TrainState.create(params=variables, tx=self.tx, rng=jax.random.fold_in(rng, 1))
+    return AlgorithmState.create(self.algorithm.init(None, variables), jax.random.fold_in(rng, 1))
 
-  def train_step(self, state, batch):
-    x = batch["x"]
-
-    def loss_fn(params):
-      return self.rule(state.step_rng(), self.model.apply, params, x, **self.hyperparameters)
-
-    (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    finite = metrics.pop("finite") & jnp.all(jnp.asarray([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
-    # A divergent chain makes the logged loss NaN, which the platform reports with its step.
-    metrics["loss"] = jnp.where(finite, loss, jnp.nan)
-    metrics["grad_norm"] = optax.tree.norm(grads)
-    return state.apply_gradients(grads, self.tx), metrics
+  def legacy_state_layout(self):  # runs saved as a TrainState before the algorithm protocol
+    return train_state_layout(lambda s: (s.params, s.opt_state),
+                              lambda step, p, o: energy_objectives.EnergyTrainState(p, o, step))
 
   def batch(self, step):
     return {"x": self.batcher.batch(step)["x"]}
 
   def evaluate(self, state, step, workdir):
-    variables = jax.device_get(state.params)
+    variables = jax.device_get(state.inner.params)
     return {f"{name}/loglik": float(_mean_loglik(variables, x)) for name, x in self._eval_sets.items()}
 
   def finalize(self, state, workdir):
     config = self.config
-    variables = jax.device_get(state.params)
+    variables = jax.device_get(state.inner.params)
     final = {name: float(_mean_loglik(variables, x)) for name, x in self._eval_sets.items()}
     final.update(method=config.method, seed=config.seed, num_steps=int(jax.device_get(state.step)))
     if jax.process_index() == 0:

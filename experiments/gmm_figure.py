@@ -73,13 +73,13 @@ def run_one(observation, method, particles, workdir):
   experiment = exp.make_experiment(config)
   state = train_and_evaluate(experiment, config, workdir)
   n = config.eval_samples
-  z = np.asarray(experiment.encoder_samples(state.params, experiment.data.x_test, n))
+  z = np.asarray(experiment.encoder_samples(state.inner.params, experiment.data.x_test, n))
   exact = np.asarray(gmm.posterior_sample(jax.random.key(4321), experiment.post, n))
   mmds = np.array([float(mmd(z[t], exact[t])) for t in range(z.shape[0])])
   w_enc = np.asarray(gmm.mode_weights(experiment.post, experiment.encoder_samples(
-      state.params, experiment.data.x_test, config.mode_samples, seed=99)))
+      state.inner.params, experiment.data.x_test, config.mode_samples, seed=99)))
   w_exact = np.asarray(np.exp(experiment.post.log_weights))
-  z_many = experiment.encoder_samples(state.params, experiment.data.x_test, config.mode_samples,
+  z_many = experiment.encoder_samples(state.inner.params, experiment.data.x_test, config.mode_samples,
                                       seed=99)
   outside = exp.outside_mass(experiment.post, z_many)
   return {"z": z, "exact": exact, "post": experiment.post, "mmd": mmds, "w_enc": w_enc,

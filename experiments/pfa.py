@@ -47,7 +47,8 @@ from stein_jax.evaluation.mmd import mmd
 from stein_jax.models import pfa
 from stein_jax.objectives import pfa as pfa_obj
 from stein_jax.objectives import stein_vae as stein_vae_obj
-from stein_jax.train import ConfigError, Experiment, TrainState, run_main, save_figure
+from stein_jax.train import AlgorithmExperiment, ConfigError, run_main, save_figure
+from stein_jax.train.state import train_state_layout
 
 METHODS = ("stein_vae", "vae")
 DATASETS = ("20news", "synthetic")
@@ -94,10 +95,11 @@ def _save_atomic(path, meta, **arrays):
   np.savez(path + ".tmp.npz", meta=json.dumps(meta), **arrays)
   os.replace(path + ".tmp.npz", path)
 
-class PFAExperiment(Experiment):
+class PFAExperiment(AlgorithmExperiment):
   """Recognition models for PFA with theta fixed, evaluated against Gibbs (sec. 5.1).
 
-  The state is a :class:`TrainState` with ``params`` = the encoder's parameters.
+  The state is an :class:`AlgorithmState` around :class:`stein_jax.objectives.pfa.PFAState`
+  (``state.inner.params``: the encoder's parameters).
   """
 
   name = "pfa"
@@ -120,6 +122,11 @@ class PFAExperiment(Experiment):
     else:
       self.encoder = pfa.LogNormalEncoder(config.num_topics, hidden)
     self.tx = optax.adam(config.learning_rate)
+    self.algorithm = pfa_obj.make_trainer(
+        config.method, self.encoder, self.tx, self.theta, self.prior,
+        num_particles=config.num_particles, vae_samples=config.vae_samples,
+        step_size=config.step_size, encoder_steps=config.encoder_steps,
+        **stein_vae_obj.latent_step_options(config)[0])
 
   # ------------------------------------------------------------------ configuration
 
@@ -243,26 +250,9 @@ class PFAExperiment(Experiment):
 
   # ---------------------------------------------------------------------- training
 
-  def init_state(self, rng, config):
-    params = pfa.init_encoder(rng, self.encoder, self.vocab_size)
-    return TrainState.create(params=params, tx=self.tx, rng=rng)
-
-  def train_step(self, state, batch):
-    cfg = self.config
-    x = batch["x"]
-    key = state.step_rng()
-    v = cfg.num_topics
-    if cfg.method == "stein_vae":
-      xi = jax.random.normal(key, (cfg.num_particles, v))  # shared across the batch (sec. 5)
-      params, opt_state, metrics = pfa_obj.stein_vae_step(
-          self.encoder, state.params, state.opt_state, self.tx, x, xi, self.theta, self.prior,
-          step_size=cfg.step_size, encoder_steps=cfg.encoder_steps,
-          **stein_vae_obj.latent_step_options(cfg)[0])
-    else:
-      xi = jax.random.normal(key, (x.shape[0], cfg.vae_samples, v))
-      params, opt_state, metrics = pfa_obj.vae_step(self.encoder, state.params, state.opt_state,
-                                                self.tx, x, xi, self.theta, self.prior)
-    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+  def legacy_state_layout(self):  # runs saved as a TrainState before the algorithm protocol
+    return train_state_layout(lambda s: (s.params, s.opt_state),
+                              lambda step, p, o: pfa_obj.PFAState(p, o, step))
 
   def batch(self, step):
     rng = np.random.default_rng([self.config.seed, step])
@@ -279,7 +269,7 @@ class PFAExperiment(Experiment):
 
   def evaluate(self, state, step, workdir):
     cfg = self.config
-    z = self.encoder_samples(state.params, self.x_test, cfg.eval_samples)
+    z = self.encoder_samples(state.inner.params, self.x_test, cfg.eval_samples)
     if not np.all(np.isfinite(z)):
       raise FloatingPointError("The encoder produced non-finite codes; lower learning_rate.")
     res = compare_to_gibbs(z, self.gibbs, cfg.top_topics)

@@ -176,7 +176,7 @@ def load_run(run_dir: str, config, step: Optional[int] = None) -> Run:
       raise Error(f"run_dir {run_dir} has no checkpoint at step {step}; it has {steps}.")
     step = steps[-1] if step is None else step
     try:
-      restored = ckpt.restore_step_with_meta(step, abstract)
+      restored = ckpt.restore_step_with_meta(step, abstract, experiment.legacy_state_layout())
     except Exception as e:  # pylint: disable=broad-except
       raise Error(f"cannot restore checkpoint {step} of {run_dir} "
                   f"({type(e).__name__}: {str(e)[:200]}).") from e
@@ -230,7 +230,7 @@ def _smallest_variance(k):
 
 def make_point(run: Run, config, i: int, pad_to: int | None = None) -> Point:
   """The target, encoder sampler and ground truth of test point ``i`` of ``run``."""
-  exp, params = run.experiment, run.state.params
+  exp, params = run.experiment, run.state.inner.params
   ident = lambda a: a
   if run.name == "stein_vae_gmm":
     from stein_jax.data import synthetic_gmm as gmm  # pylint: disable=g-import-not-at-top

@@ -38,8 +38,8 @@ from stein_jax import data as data_lib
 from stein_jax.models import vae as vae_models
 from stein_jax.objectives import semi_supervised as ss
 from stein_jax.objectives import stein_vae as sv
-from stein_jax.train import ConfigError, Experiment, TrainState, run_main
-from stein_jax.train.state import as_typed_key
+from stein_jax.train import AlgorithmExperiment, ConfigError, run_main
+from stein_jax.train.state import train_state_layout
 
 DATASETS = ("mnist", "fashion_mnist", "synthetic")
 ENCODERS = ("auto", "gaussian", "flow")
@@ -114,12 +114,11 @@ def _binarize_once(x: np.ndarray, seed: int) -> np.ndarray:
   return (np.random.default_rng(seed).random(x.shape, dtype=np.float32) < x).astype(np.float32)
 
 
-class SemiSupervisedExperiment(Experiment):
+class SemiSupervisedExperiment(AlgorithmExperiment):
   """Table 3 (FNN): one method, one N_rho, one labelled split.
 
-  The state is a :class:`TrainState` with ``params = {"enc", "dec": {"x", "y"}}``
-  (decoder leaves stacked [M, ...]) and ``opt_state = (encoder, decoder)`` optimiser
-  states (the VAE's joint state and ``()``).
+  The state is an :class:`AlgorithmState` around the trainer's ``SteinVAEState``:
+  ``state.inner.params = {"enc", "dec": {"x", "y"}}`` (decoder leaves stacked [M, ...]).
   """
 
   name = "semi_supervised"
@@ -130,7 +129,7 @@ class SemiSupervisedExperiment(Experiment):
     self._check_config(config)
     self._load_data(config)
     self.model = self._build_model(config)
-    self.trainer = self._make_trainer()
+    self.trainer = self.algorithm = self._make_trainer()
     self._predict = jax.jit(lambda enc, dec, x, xi: ss.predict_proba(self.model, enc, dec, x, xi))
     self._last_eval = None
 
@@ -256,21 +255,8 @@ class SemiSupervisedExperiment(Experiment):
 
   # ------------------------------------------------------------------ the state
 
-  def init_state(self, rng, config):
-    s = self.trainer.init(rng)
-    return TrainState(step=jnp.zeros((), jnp.int32),
-                      params={"enc": s.enc_params, "dec": s.dec_params},
-                      opt_state=(s.enc_opt_state, s.dec_opt_state),
-                      rng=as_typed_key(rng), extra=None)
-
-  def train_step(self, state, batch):
-    s = sv.SteinVAEState(state.step, state.params["enc"], state.params["dec"],
-                         state.opt_state[0], state.opt_state[1])
-    new, metrics = self.trainer.step(s, state.rng, batch["x_u"], batch["x_l"], batch["y_l"])
-    out = state.replace(step=state.step + 1,
-                        params={"enc": new.enc_params, "dec": new.dec_params},
-                        opt_state=(new.enc_opt_state, new.dec_opt_state))
-    return out, metrics
+  def legacy_state_layout(self):  # runs saved as a TrainState before the algorithm protocol
+    return train_state_layout(sv.split_state, sv.join_state)
 
   def batch(self, step):
     u = self.unlabelled.batch(step)
@@ -298,8 +284,8 @@ class SemiSupervisedExperiment(Experiment):
 
   def evaluate(self, state, step, workdir):
     del workdir
-    out = {"valid/error": self.error(state.params, self.x_valid, self.y_valid),
-           "test/error": self.error(state.params, self.x_test, self.y_test)}
+    out = {"valid/error": self.error(state.inner.params, self.x_valid, self.y_valid),
+           "test/error": self.error(state.inner.params, self.x_test, self.y_test)}
     self._last_eval = (int(step), out)
     return out
 

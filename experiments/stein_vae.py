@@ -55,9 +55,9 @@ from stein_jax.models import deep_poisson
 from stein_jax.models import vae as vae_models
 from stein_jax.objectives import stein_vae as sv
 from stein_jax.data.checksums import array_fingerprint
-from stein_jax.train import (ConfigError, Experiment, TrainState, read_metrics, run_main,
-                             save_figure)
-from stein_jax.train.state import as_typed_key
+from stein_jax.train import (AlgorithmExperiment, AlgorithmState, ConfigError, read_metrics,
+                             run_main, save_figure)
+from stein_jax.train.state import train_state_layout
 
 ENCODERS = ("auto", "gaussian", "mlp", "flow")
 TEXT_MODELS = ("softmax", "deep_poisson")
@@ -67,12 +67,12 @@ def _get(config, key, default):
   return config[key] if key in config else default
 
 
-class SteinVAEExperiment(Experiment):
-  """Shared part: model, trainer, state conversion, config checks.
+class SteinVAEExperiment(AlgorithmExperiment):
+  """Shared part: model, trainer (the algorithm), config checks.
 
-  The state is a :class:`TrainState` with ``params = {"enc", "dec"}`` (decoder leaves
-  stacked [M, ...]) and ``opt_state = (encoder opt state, decoder opt state)``, the
-  fields of :class:`stein_jax.objectives.stein_vae.SteinVAEState`.
+  The state is an :class:`AlgorithmState` whose ``inner`` is the trainer's
+  :class:`stein_jax.objectives.stein_vae.SteinVAEState` (decoder leaves stacked
+  [M, ...]); ``state.inner.params`` is ``{"enc", "dec"}``.
   """
 
   name = "stein_vae"
@@ -83,7 +83,7 @@ class SteinVAEExperiment(Experiment):
     super().__init__(config)
     self._check_config(config)
     self.model = self.build_model(config)
-    self.trainer = self._make_trainer()
+    self.trainer = self.algorithm = self._make_trainer()
 
   # -------------------------------------------------------------- configuration
 
@@ -210,21 +210,10 @@ class SteinVAEExperiment(Experiment):
     s = self.trainer.init(rng)
     enc, dec = self.adjust_init(s.enc_params, s.dec_params)
     s = s._replace(enc_params=enc, dec_params=dec)  # Adam's zero moments do not change
-    return TrainState(step=jnp.zeros((), jnp.int32), params={"enc": s.enc_params,
-                                                             "dec": s.dec_params},
-                      opt_state=(s.enc_opt_state, s.dec_opt_state),
-                      rng=as_typed_key(rng), extra=None)
+    return AlgorithmState.create(s, rng)
 
-  def train_step(self, state, batch):
-    x = batch["x"]
-    trainer = self.trainer
-    s = sv.SteinVAEState(state.step, state.params["enc"], state.params["dec"],
-                         state.opt_state[0], state.opt_state[1])
-    new, metrics = trainer.step(s, state.rng, x)
-    out = state.replace(step=state.step + 1,
-                        params={"enc": new.enc_params, "dec": new.dec_params},
-                        opt_state=(new.enc_opt_state, new.dec_opt_state))
-    return out, metrics
+  def legacy_state_layout(self):  # runs saved as a TrainState before the algorithm protocol
+    return train_state_layout(sv.split_state, sv.join_state)
 
   def encoder_samples(self, params, x, num, seed=1234):
     """num encoder samples for each x [T, dx]: [T, num, dz] (xi independent per x)."""
@@ -293,12 +282,12 @@ class GMMExperiment(SteinVAEExperiment):
   def evaluate(self, state, step, workdir):
     cfg = self.config
     n = cfg.eval_samples
-    z = self.encoder_samples(state.params, self.data.x_test, n)  # [T, n, 2]
+    z = self.encoder_samples(state.inner.params, self.data.x_test, n)  # [T, n, 2]
     exact = gmm.posterior_sample(jax.random.key(4321), self.post, n)
     bounds.check_finite("GMM encoder samples", z)
     mmds = np.array([float(mmd(z[t], exact[t])) for t in range(z.shape[0])])
     w_exact = np.asarray(jnp.exp(self.post.log_weights))
-    z_mode = self.encoder_samples(state.params, self.data.x_test, _get(cfg, "mode_samples", n),
+    z_mode = self.encoder_samples(state.inner.params, self.data.x_test, _get(cfg, "mode_samples", n),
                                   seed=99)
     w_enc = np.asarray(gmm.mode_weights(self.post, z_mode))
     outside = outside_mass(self.post, z_mode)
@@ -507,8 +496,8 @@ class MNISTExperiment(SteinVAEExperiment):
 
   def _bounds(self, state, data):
     cfg = self.config
-    return bounds.evaluate(jax.random.key(cfg.seed + 777), self.model, state.params["enc"],
-                           state.params["dec"], jnp.asarray(data.x, jnp.float32),
+    return bounds.evaluate(jax.random.key(cfg.seed + 777), self.model, state.inner.params["enc"],
+                           state.inner.params["dec"], jnp.asarray(data.x, jnp.float32),
                            batch_size=min(cfg.eval_batch_size, data.num_examples),
                            num_samples=cfg.eval_samples, chunk_size=cfg.eval_chunk_size)
 
@@ -672,12 +661,12 @@ class TextExperiment(SteinVAEExperiment):
   def evaluate(self, state, step, workdir):
     del step, workdir
     cfg = self.config
-    res = bounds.evaluate(jax.random.key(cfg.seed + 777), self.model, state.params["enc"],
-                          state.params["dec"], jnp.asarray(self.test_x),
+    res = bounds.evaluate(jax.random.key(cfg.seed + 777), self.model, state.inner.params["enc"],
+                          state.inner.params["dec"], jnp.asarray(self.test_x),
                           batch_size=min(cfg.eval_batch_size, self.test_x.shape[0]),
                           num_samples=cfg.eval_samples, chunk_size=cfg.eval_chunk_size,
                           return_per_example=True)
-    rec, kl = self.elbo_terms(state.params, jnp.asarray(self.test_x))
+    rec, kl = self.elbo_terms(state.inner.params, jnp.asarray(self.test_x))
     return {"test/perplexity_elbo": bounds.perplexity(res["elbo"], self.test_lengths),
             "test/perplexity_s_elbo": bounds.perplexity(res["s_elbo"], self.test_lengths),
             "test/nll_elbo": res["nll_elbo"], "test/nll_s_elbo": res["nll_s_elbo"],

@@ -84,8 +84,8 @@ def run_evaluation(config, workdir: str) -> dict:
                        run.config.data_dir, max_examples=config.max_examples)
   x = jnp.asarray(data.x, jnp.float32)
   t0 = time.time()
-  res = bounds.evaluate(jax.random.key(config.seed), run.experiment.model, run.state.params["enc"],
-                        run.state.params["dec"], x, batch_size=min(config.batch_size, x.shape[0]),
+  res = bounds.evaluate(jax.random.key(config.seed), run.experiment.model, run.state.inner.params["enc"],
+                        run.state.inner.params["dec"], x, batch_size=min(config.batch_size, x.shape[0]),
                         num_samples=config.num_samples, chunk_size=config.chunk_size)
   out = {"run_dir": os.path.abspath(config.run_dir), "method": run.config.method,
          "step": int(run.step), "step_rule": config.step, "split": config.split,

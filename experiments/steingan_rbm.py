@@ -41,7 +41,8 @@ from stein_jax.targets import rbm as rbm_eval
 from stein_jax.models.energy import GaussianBernoulliRBM
 from stein_jax.models.generator import ConvGenerator, MLPGenerator
 from stein_jax.objectives import steingan
-from stein_jax.train import Experiment, TrainState, read_metrics, run_main, save_figure
+from stein_jax.train import AlgorithmExperiment, AlgorithmState, read_metrics, run_main, save_figure
+from stein_jax.train.state import train_state_layout
 from stein_jax.train.figures import new_figure
 
 GENERATORS = ("conv", "mlp")
@@ -123,11 +124,11 @@ def _mean_loglik(variables, x):
   return rbm_eval.mean_log_likelihood(variables, x)
 
 
-class SteinGANExperiment(Experiment):
+class SteinGANExperiment(AlgorithmExperiment):
   """RBM + generator trained by SteinCD-GAN(alpha) (config ``configs/steingan_rbm_mnist.py``).
 
-  State: ``params = {"energy": RBM variables, "generator": generator variables}``, ``opt_state`` the same keys
-  (one Adam each); the step is ``stein_jax.objectives.steingan.update``.
+  State: an :class:`AlgorithmState` around ``stein_jax.objectives.steingan.SteinGANState`` (``energy``,
+  ``generator`` and one Adam state each); the step is ``steingan.make_trainer``'s.
   """
 
   name = "steingan_rbm"
@@ -165,6 +166,12 @@ class SteinGANExperiment(Experiment):
       self.generator = MLPGenerator(dim, hidden=(config.generator_hidden, config.generator_hidden))
     self.energy_tx = _adam(config.energy_learning_rate, config.adam_b1, config.weight_decay)
     self.generator_tx = _adam(config.generator_learning_rate, config.adam_b1, config.weight_decay)
+    self.algorithm = steingan.make_trainer(
+        self.energy.apply, self.generator.apply, self.energy_tx, self.generator_tx, self.noise,
+        alpha=float(config.alpha), discount=float(config.discount), use_kernel=bool(config.use_kernel),
+        generator_update=config.generator_update, step_size=float(config.step_size),
+        cd_step_size=float(config.cd_step_size), num_fit_steps=int(config.num_fit_steps), bandwidth=self.bandwidth,
+        kernel_normalization=config.kernel_normalization)
     self.batcher = data_lib.Batcher(self.data.train, config.batch_size, config.seed)
     self._eval_sets = {"test": jnp.asarray(self.data.test), "valid": jnp.asarray(self.data.valid),
                        "train_subset": jnp.asarray(self.data.train_subset)}
@@ -182,29 +189,12 @@ class SteinGANExperiment(Experiment):
   def init_state(self, rng, config):
     energy = self.energy.init(jax.random.fold_in(rng, 0), jnp.zeros((1, config.num_visible), jnp.float32))
     generator = self.generator.init(jax.random.fold_in(rng, 1), jnp.zeros((2, config.noise_dim), jnp.float32))
-    inner = steingan.init(energy, generator, self.energy_tx, self.generator_tx)
-    return TrainState(step=jnp.zeros((), jnp.int32), params={"energy": inner.energy, "generator": inner.generator},
-                      opt_state={"energy": inner.energy_opt, "generator": inner.generator_opt},
-                      rng=jax.random.fold_in(rng, 2))
+    return AlgorithmState.create(self.algorithm.init(None, energy, generator), jax.random.fold_in(rng, 2))
 
-  def train_step(self, state, batch):
-    config = self.config
-    x = batch["x"]
-    inner = steingan.SteinGANState(state.params["energy"], state.params["generator"], state.opt_state["energy"],
-                                   state.opt_state["generator"])
-    inner, metrics = steingan.update(
-        state.step_rng(1), inner, x, self.noise(state.step_rng(0), x.shape[0]),
-        energy_apply=self.energy.apply, generator_apply=self.generator.apply, energy_tx=self.energy_tx,
-        generator_tx=self.generator_tx, alpha=float(config.alpha), discount=float(config.discount),
-        use_kernel=bool(config.use_kernel), generator_update=config.generator_update,
-        step_size=float(config.step_size), cd_step_size=float(config.cd_step_size),
-        num_fit_steps=int(config.num_fit_steps), bandwidth=self.bandwidth,
-        kernel_normalization=config.kernel_normalization)
-    # A non-finite step is logged as a NaN loss, which the platform reports with its step.
-    metrics["loss"] = jnp.where(metrics.pop("finite"), metrics["loss"], jnp.nan)
-    new = state.replace(step=state.step + 1, params={"energy": inner.energy, "generator": inner.generator},
-                        opt_state={"energy": inner.energy_opt, "generator": inner.generator_opt})
-    return new, metrics
+  def legacy_state_layout(self):  # runs saved as a TrainState before the algorithm protocol
+    return train_state_layout(
+        lambda s: (s.params, {"energy": s.energy_opt, "generator": s.generator_opt}),
+        lambda step, p, o: steingan.SteinGANState(p["energy"], p["generator"], o["energy"], o["generator"]))
 
   def batch(self, step):
     return {"x": self.batcher.batch(step)["x"]}
@@ -266,14 +256,14 @@ class SteinGANExperiment(Experiment):
     return out
 
   def evaluate(self, state, step, workdir):
-    params = jax.device_get(state.params)
+    params = jax.device_get(state.inner.params)
     out = self.logliks(params["energy"])
     out.update(self._generator_metrics(params, workdir))
     return out
 
   def finalize(self, state, workdir):
     config = self.config
-    params = jax.device_get(state.params)
+    params = jax.device_get(state.inner.params)
     logliks = self.logliks(params["energy"])
     final = {name: logliks[f"{name}/loglik"] for name in self._eval_sets}
     final.update({f"{name}_pixels": logliks[f"{name}/loglik_pixels"] for name in self._eval_sets})

@@ -54,10 +54,10 @@ def _config(alpha, use_kernel, seed):
 def evaluate_run(experiment, workdir: str, num_samples: int) -> dict:
   """Final metrics of one run from its latest checkpoint and ``final.json``."""
   abstract = experiment.init_state(jax.random.key(0), experiment.config)
-  restored = Checkpointer(workdir).restore_latest(abstract)
+  restored = Checkpointer(workdir).restore_latest(abstract, experiment.legacy_state_layout())
   if restored is None:
     raise FileNotFoundError(f"No checkpoint in {workdir}; train it first (drop --notrain).")
-  params = jax.device_get(restored.state.params)
+  params = jax.device_get(restored.state.inner.params)
   with open(os.path.join(workdir, "final.json")) as f:
     final = json.load(f)
   pixels = experiment.data.to_pixels(experiment.samples(params["generator"], num_samples, seed_offset=2))
@@ -129,7 +129,7 @@ def main(argv):
   if results:  # the exact test log-likelihood of the RBM at its initialisation, a reference line
     experiment = steingan_rbm.SteinGANExperiment(_config("0", True, seeds[0]))
     state = experiment.init_state(jax.random.key(seeds[0]), experiment.config)
-    untrained = experiment.logliks(jax.device_get(state.params["energy"]))["test/loglik_pixels"]
+    untrained = experiment.logliks(jax.device_get(state.inner.params["energy"]))["test/loglik_pixels"]
     with open(os.path.join(root, "table.md"), "a") as f:
       f.write(f"\nUntrained RBM (its initialisation, seed {seeds[0]}): test log-likelihood {untrained:.2f}.\n")
   _plot(root, runs, group, real, untrained)

@@ -44,12 +44,12 @@ def run(target_name: str = "mixture", num_particles: int = 300, num_steps: int =
   smp = sampler.svgd(target.score, optax.sgd(learning_rate), bandwidth=bandwidth)
 
   def chunk(state, _):
-    state, _ = jax.lax.scan(lambda s, _: smp.step(s), state, None, length=trace_every)
+    state, _ = jax.lax.scan(lambda s, _: smp.step(None, s), state, None, length=trace_every)
     x = state.particles
     return state, (state.step, ksd(x, target.score(x), statistic="v"))
 
   run_chunks = jax.jit(lambda s: jax.lax.scan(chunk, s, None, length=num_steps // trace_every))
-  state, (steps, trace) = run_chunks(smp.init(x0))
+  state, (steps, trace) = run_chunks(smp.init(None, x0))
   x = state.particles
   exact = target.sample(jax.random.fold_in(key, 1), 2000)
   summary = {"target": target_name, "num_particles": num_particles, "num_steps": num_steps,

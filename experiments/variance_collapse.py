@@ -46,7 +46,7 @@ def fixed_point_variance(d: int, n: int, bandwidth: str = "median", num_steps: i
   """Mean per-coordinate variance of n SVGD particles on N(0, I_d) after num_steps steps."""
   smp = sampler.svgd(lambda x: -x, optax.sgd(step_size), bandwidth=bandwidth)
   x0 = jax.random.normal(jax.random.key(seed), (n, d))
-  state, _ = jax.jit(lambda s: sampler.run(smp, s, num_steps))(smp.init(x0))
+  state, _ = jax.jit(lambda s: sampler.run(smp, None, s, num_steps))(smp.init(None, x0))
   x = np.asarray(state.particles, np.float64)
   return float(np.mean(np.var(x, axis=0, ddof=1)))
 

@@ -68,7 +68,7 @@ def run_measurement(config, workdir: str) -> dict:
     for kz in config.latent_ks:
       t = time.time()
       draws = gradient_snr.encoder_update_draws(
-          key, exp.model, run.state.params["enc"], run.state.params["dec"], x,
+          key, exp.model, run.state.inner.params["enc"], run.state.inner.params["dec"], x,
           num_particles=int(run.config.num_particles), num_draws=int(config.num_draws),
           num_data=exp.num_data, group_size=int(config.k), latent_group_size=int(kz),
           latent_update=update, step_size=float(run.config.step_size),

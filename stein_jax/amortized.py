@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from stein_jax import algorithm as algorithm_lib
 from stein_jax import stein
 
 PyTree = Any
@@ -148,3 +149,46 @@ def amortized_svgd_step(
   g = chain_rule_gradient(apply_fn, params, inputs, direction)
   updates, opt_state = optimizer.update(g, opt_state, params)
   return optax.apply_updates(params, updates), opt_state, AmortizedInfo(jnp.zeros(()), norm)
+
+
+class AmortizedState(NamedTuple):
+  """State of :func:`amortized_svgd`: the network's parameters and optimizer state."""
+
+  params: PyTree
+  opt_state: optax.OptState
+  step: jax.Array
+
+
+def amortized_svgd(apply_fn: ApplyFn, optimizer: optax.GradientTransformation,
+                   score_fn: Callable[[jax.Array], jax.Array],
+                   inputs_fn: Callable[[jax.Array, Any], Tuple], **step_kwargs
+                   ) -> algorithm_lib.Algorithm:
+  """Amortized SVGD as an :class:`~stein_jax.algorithm.Algorithm`.
+
+  Args:
+    apply_fn, optimizer, score_fn: as for :func:`amortized_svgd_step`.
+    inputs_fn: ``inputs_fn(rng, batch) -> inputs`` of ``apply_fn`` for one step, e.g.
+      ``lambda rng, _: (jax.random.normal(rng, (n, noise_dim)),)`` for a generator
+      driven by fresh noise.
+    **step_kwargs: the other options of :func:`amortized_svgd_step` (step_size, method,
+      num_fit_steps, reduction, and the SVGD direction's keywords).
+
+  Returns:
+    ``init(rng, params) -> AmortizedState`` (``rng`` unused) and ``step(rng, state,
+    batch=None) -> (state, AmortizedInfo)``.
+  """
+  method = step_kwargs.get("method", "regression")
+  if method not in METHODS:
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+
+  def init(rng, params: PyTree) -> AmortizedState:
+    del rng
+    return AmortizedState(params, optimizer.init(params), jnp.zeros((), jnp.int32))
+
+  def step(rng, state: AmortizedState, batch: Any = None):
+    params, opt_state, info = amortized_svgd_step(
+        apply_fn, state.params, state.opt_state, optimizer, inputs_fn(rng, batch), score_fn,
+        **step_kwargs)
+    return AmortizedState(params, opt_state, state.step + 1), info
+
+  return algorithm_lib.Algorithm(init, step)

@@ -1,16 +1,17 @@
 """SVGD as a sampler driven by any optax optimizer (Liu & Wang 2016, Algorithm 1).
 
-A sampler is a pair of pure functions, in the style of optax and blackjax:
+A sampler is a :class:`stein_jax.algorithm.Algorithm`, the protocol of every method here::
 
-    sampler = svgd(score_fn, optax.adam(1e-1))        # = optax.chain(svgd_transform(), adam)
-    state = sampler.init(particles)
-    state, info = sampler.step(state)                 # or sampler.step(state, batch)
-    state, trace = run(sampler, state, num_steps=500)  # lax.scan
+    smp = svgd(score_fn, optax.adam(1e-1))            # = optax.chain(svgd_transform(), adam)
+    state = smp.init(None, particles)                  # deterministic: no key needed
+    state, info = smp.step(None, state)                # or smp.step(None, state, batch)
+    state, trace = run(smp, None, state, num_steps=500)  # lax.scan
 
 The particles move along phi (:func:`stein_jax.svgd_direction`); optax minimises,
 so the optimizer is fed -phi. With ``optax.sgd(eps)`` a step is exactly
 x <- x + eps * phi(x). Minibatch score estimates are supported: ``score_fn`` takes
-extra arguments (a minibatch), given per step to ``step`` or stacked for ``run``.
+a second argument (the minibatch, any pytree), given per step to ``step`` or
+stacked for ``run``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from stein_jax import algorithm as algorithm_lib
 from stein_jax import kernels as kernels_lib
 from stein_jax import stein
 from stein_jax import transform
@@ -43,9 +45,8 @@ class SVGDInfo(NamedTuple):
   direction_norm: Array
 
 
-class SVGDSampler(NamedTuple):
-  init: Callable[[PyTree], SVGDState]
-  step: Callable[..., tuple]
+SVGDSampler = algorithm_lib.Algorithm  # init(rng, particles), step(rng, state, batch=None)
+run = algorithm_lib.run
 
 
 def scores_from_logdensity(logdensity_fn: Callable[..., Array]) -> Callable[..., Array]:
@@ -60,8 +61,9 @@ def svgd(score_fn: Callable[..., PyTree], optimizer: optax.GradientTransformatio
   """Builds an SVGD sampler: ``optax.chain(svgd_transform(kernel), optimizer)`` on the particles.
 
   Args:
-    score_fn: ``score_fn(particles, *args) -> scores`` with scores shaped like the
-      particles (grad log p, or an unbiased minibatch estimate of it). Use
+    score_fn: ``score_fn(particles) -> scores`` (or ``score_fn(particles, batch)`` when
+      ``step`` is given a batch) with scores shaped like the particles (grad log p, or an
+      unbiased minibatch estimate of it). Use
       :func:`scores_from_logdensity` to build one from a log density of one particle.
     optimizer: any optax transformation; it receives -phi as the "gradient".
     kernel: a :class:`stein_jax.SteinKernel`, or a kernel name with the other SteinKernel
@@ -69,16 +71,21 @@ def svgd(score_fn: Callable[..., PyTree], optimizer: optax.GradientTransformatio
     bandwidth_schedule: optional ``count -> factor`` of the bandwidth (:func:`svgd_transform`).
 
   Returns:
-    An :class:`SVGDSampler` (init, step); ``step(state, *args) -> (state, info)``. The
-    optimizer state is the chain's state ``(svgd_transform state, optimizer state)``.
+    An :class:`~stein_jax.algorithm.Algorithm`: ``init(rng, particles)`` and
+    ``step(rng, state, batch=None) -> (state, SVGDInfo)``; SVGD is deterministic, so
+    ``rng`` is unused (pass ``None``). The optimizer state is the chain's state
+    ``(svgd_transform state, optimizer state)``.
   """
   svgd_tx = transform.svgd_transform(kernel, bandwidth_schedule=bandwidth_schedule, **kernel_fields)
   tx = optax.chain(svgd_tx, optimizer)
 
-  def init(particles: PyTree) -> SVGDState:
+  def init(rng: Optional[Array], particles: PyTree) -> SVGDState:
+    del rng  # deterministic
     return SVGDState(particles, tx.init(particles), jnp.zeros((), jnp.int32))
 
-  def step(state: SVGDState, *args) -> tuple[SVGDState, SVGDInfo]:
+  def step(rng: Optional[Array], state: SVGDState, batch: Any = None) -> tuple[SVGDState, SVGDInfo]:
+    del rng  # deterministic
+    args = () if batch is None else (batch,)
     neg_scores = jax.tree_util.tree_map(jnp.negative, score_fn(state.particles, *args))  # grad of -log p
     # The chain's two stages applied one after the other (as optax.chain does), so that
     # the direction -phi between them can be reported without computing it twice.
@@ -91,40 +98,4 @@ def svgd(score_fn: Callable[..., PyTree], optimizer: optax.GradientTransformatio
     return (SVGDState(particles, (svgd_state, opt_state), state.step + 1),
             SVGDInfo(direction_norm=jnp.sqrt(sq / size)))
 
-  return SVGDSampler(init, step)
-
-
-def run(sampler: SVGDSampler, state: SVGDState, num_steps: Optional[int] = None,
-        batches: Optional[PyTree] = None,
-        trace_fn: Optional[Callable[[SVGDState, SVGDInfo], PyTree]] = None,
-        ) -> tuple[SVGDState, PyTree]:
-  """Runs the sampler with ``lax.scan`` (compiled once, whatever num_steps).
-
-  Args:
-    sampler: from :func:`svgd`.
-    state: initial state.
-    num_steps: number of steps; may be omitted when ``batches`` is given.
-    batches: optional pytree whose leaves have a leading axis of length num_steps;
-      slice t is passed to ``score_fn`` at step t (minibatch scores).
-    trace_fn: ``(state, info) -> pytree`` recorded every step (default: info).
-
-  Returns:
-    (final state, stacked trace).
-  """
-  if batches is None and num_steps is None:
-    raise ValueError("run() needs num_steps or batches.")
-  if batches is not None:
-    lengths = {leaf.shape[0] for leaf in jax.tree_util.tree_leaves(batches)}
-    if len(lengths) != 1 or (num_steps is not None and lengths != {num_steps}):
-      raise ValueError(f"batches leaves must share a leading axis of length num_steps; got "
-                       f"lengths {sorted(lengths)} and num_steps={num_steps}.")
-  trace_fn = trace_fn or (lambda s, info: info)
-
-  def body(state, batch):
-    args = () if batch is None else (batch,)
-    state, info = sampler.step(state, *args)
-    return state, trace_fn(state, info)
-
-  if batches is None:
-    return jax.lax.scan(lambda c, _: body(c, None), state, None, length=num_steps)
-  return jax.lax.scan(body, state, batches)
+  return algorithm_lib.Algorithm(init, step)

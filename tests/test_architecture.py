@@ -18,7 +18,7 @@ import ast
 import pathlib
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "stein_jax"
-CORE = {"kernels", "stein", "transform", "sampler", "amortized", "__init__"}
+CORE = {"algorithm", "kernels", "stein", "transform", "sampler", "amortized", "__init__"}
 ALLOWED = {  # layer -> the layers it may import
     "core": {"core"},
     "targets": {"core", "targets"},

@@ -114,7 +114,7 @@ def test_stein_vae_trains_and_improves_the_log_joint():
   step = jax.jit(trainer.step)
   first = None
   for t in range(60):
-    state, m = step(state, jax.random.key(1), x)
+    state, m = step(jax.random.fold_in(jax.random.key(1), t), state, {"x": x})
     first = float(m["log_joint"]) if first is None else first
   assert np.isfinite(float(m["log_joint"])) and float(m["log_joint"]) > first
 

@@ -21,8 +21,8 @@ def gaussian_logdensity(x):
 def test_particles_reach_gaussian_mean_and_covariance():
   score = svgd_sampler.scores_from_logdensity(gaussian_logdensity)
   smp = svgd_sampler.svgd(score, optax.adam(5e-2), bandwidth="median")
-  state = smp.init(jax.random.normal(jax.random.key(0), (300, 2)) * 0.5 + 4.0)
-  state, trace = svgd_sampler.run(smp, state, num_steps=1500)
+  state = smp.init(None, jax.random.normal(jax.random.key(0), (300, 2)) * 0.5 + 4.0)
+  state, trace = svgd_sampler.run(smp, None, state, num_steps=1500)
   x = np.asarray(state.particles)
   np.testing.assert_allclose(x.mean(0), MEAN, atol=0.05)
   np.testing.assert_allclose(np.cov(x.T), COV, atol=0.12)
@@ -34,7 +34,7 @@ def test_one_particle_sgd_is_gradient_ascent():
   score = svgd_sampler.scores_from_logdensity(gaussian_logdensity)
   smp = svgd_sampler.svgd(score, optax.sgd(0.1))
   x0 = jnp.array([[3.0, 3.0]])
-  state, _ = smp.step(smp.init(x0))
+  state, _ = smp.step(None, smp.init(None, x0))
   np.testing.assert_allclose(state.particles, x0 + 0.1 * score(x0), rtol=1e-6)
 
 
@@ -54,7 +54,7 @@ def test_minibatch_scores_through_run():
   smp = svgd_sampler.svgd(score, optax.adam(1e-2))
   num_steps = 1500
   idx = np.stack([rng.permutation(50)[:25] for _ in range(num_steps)])
-  state, _ = svgd_sampler.run(smp, smp.init(jnp.linspace(-1.0, 1.0, 50)[:, None]),
+  state, _ = svgd_sampler.run(smp, None, smp.init(None, jnp.linspace(-1.0, 1.0, 50)[:, None]),
                               batches=jnp.asarray(data[idx]))
   assert abs(float(state.particles.mean()) - post_mean) < 0.05
 
@@ -63,15 +63,15 @@ def test_pytree_particles_and_info():
   score = lambda p: jax.tree.map(jnp.negative, p)
   smp = svgd_sampler.svgd(score, optax.sgd(0.5), bandwidth=1.0)
   p0 = {"a": jnp.ones((4, 2)), "b": jnp.arange(4.0)[:, None]}
-  state, info = jax.jit(smp.step)(smp.init(p0))
+  state, info = jax.jit(smp.step)(None, smp.init(None, p0))
   assert jax.tree.structure(state.particles) == jax.tree.structure(p0)
   assert int(state.step) == 1 and info.direction_norm > 0
 
 
 def test_run_argument_errors():
   smp = svgd_sampler.svgd(lambda x: -x, optax.sgd(0.1))
-  st = smp.init(jnp.zeros((3, 1)))
+  st = smp.init(None, jnp.zeros((3, 1)))
   with pytest.raises(ValueError, match="num_steps"):
-    svgd_sampler.run(smp, st)
+    svgd_sampler.run(smp, None, st)
   with pytest.raises(ValueError, match="leading axis"):
-    svgd_sampler.run(smp, st, num_steps=3, batches=jnp.zeros((4, 2)))
+    svgd_sampler.run(smp, None, st, num_steps=3, batches=jnp.zeros((4, 2)))

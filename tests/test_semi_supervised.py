@@ -19,6 +19,7 @@ import pytest
 
 from configs import semi_supervised_mnist
 from experiments import semi_supervised as exp
+from stein_jax.algorithm import step_key
 from stein_jax.models import vae
 from stein_jax.objectives import semi_supervised as ss
 from stein_jax.objectives import stein_vae as sv
@@ -190,9 +191,9 @@ def test_no_labelled_data_is_exactly_the_stein_vae_step(group_size):
   x = jax.random.normal(jax.random.key(4), (5, DX))
   x0, y0 = jnp.zeros((0, DX)), jnp.zeros((0,), jnp.int32)
   ref_step, semi_step = jax.jit(ref.step), jax.jit(semi.step)
-  for _ in range(2):
-    s_ref, _ = ref_step(s_ref, key, x)
-    s_semi, _ = semi_step(s_semi, key, x, x0, y0)
+  for t in range(2):
+    s_ref, _ = ref_step(step_key(key, t), s_ref, {"x": x})
+    s_semi, _ = semi_step(step_key(key, t), s_semi, {"x_u": x, "x_l": x0, "y_l": y0})
   for a, b in zip(jax.tree_util.tree_leaves((s_ref.enc_params, s_ref.dec_params)),
                   jax.tree_util.tree_leaves((s_semi.enc_params, s_semi.dec_params["x"]))):
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
@@ -206,8 +207,8 @@ def test_multiple_decoder_particles_follow_svgd_on_the_joint_score():
   # the trainer's own state layout (the decoder's is optax.chain(svgd_transform, sgd)'s), these parameters
   state = tr.init(jax.random.key(0))._replace(enc_params=enc, dec_params=dec, enc_opt_state=sgd.init(enc))
   key = jax.random.key(9)
-  new, _ = jax.jit(tr.step)(state, key, x_u, x_l, y_l)
-  xi = jax.random.normal(jax.random.fold_in(key, 0), (6, DZ))
+  new, _ = jax.jit(tr.step)(key, state, {"x_u": x_u, "x_l": x_l, "y_l": y_l})
+  xi = jax.random.normal(key, (6, DZ))
   z_u = sv.encode(model.base, enc, x_u[:, None], xi[None])
   z_l = sv.encode(model.base, enc, x_l[:, None], xi[None])
   scores = jax.jit(jax.vmap(jax.grad(lambda d: ss.decoder_objective(
@@ -225,7 +226,7 @@ def test_multiple_decoder_particles_follow_svgd_on_the_joint_score():
   # a trainer built for one decoder refuses a state with three (its optimizer would be wrong)
   one = ss.semi_supervised_stein_vae(model, sgd, sgd, num_unlabelled=100, num_labelled=12, num_particles=6)
   with pytest.raises(ValueError, match="3 decoder particles but the trainer was built with num_decoder=1"):
-    one.step(state, key, x_u, x_l, y_l)
+    one.step(key, state, {"x_u": x_u, "x_l": x_l, "y_l": y_l})
 
 
 # -------------------------------------------------------------------- VAE baseline
@@ -241,8 +242,8 @@ def test_vae_gradients(weighting):
                               encoder_weighting=weighting)
   state = sv.SteinVAEState(jnp.zeros((), jnp.int32), enc, dec, sgd.init((enc, dec)), ())
   key = jax.random.key(5)
-  new, _ = jax.jit(tr.step)(state, key, x_u, x_l, y_l)
-  k_u, k_l = jax.random.split(jax.random.fold_in(key, 0))
+  new, _ = jax.jit(tr.step)(key, state, {"x_u": x_u, "x_l": x_l, "y_l": y_l})
+  k_u, k_l = jax.random.split(key)
   xi_u = jax.random.normal(k_u, (x_u.shape[0], 1, DZ))
   xi_l = jax.random.normal(k_l, (x_l.shape[0], 1, DZ))
   loss = lambda p: ss.vae_loss(model, p[0], p[1], x_u, x_l, y_l, xi_u, xi_l,
@@ -277,7 +278,8 @@ def test_tiny_run_on_separable_data_beats_chance():
   rng = np.random.default_rng(0)
   for t in range(150):
     iu, il = rng.choice(unl, 16), rng.choice(lab, 6)
-    state, metrics = step(state, jax.random.key(1), x_tr[iu], x_tr[il], y_tr[il])
+    state, metrics = step(step_key(jax.random.key(1), t), state,
+                          {"x_u": x_tr[iu], "x_l": x_tr[il], "y_l": y_tr[il]})
   xi = jax.random.normal(jax.random.key(2), (20, 2))
   err = float(ss.classification_error(model, state.enc_params, state.dec_params, x_te,
                                       y_te, xi))

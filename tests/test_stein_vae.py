@@ -14,6 +14,7 @@ import optax
 import pytest
 from jax.scipy.stats import multivariate_normal
 
+from stein_jax.algorithm import step_key
 from stein_jax.evaluation import bounds
 from stein_jax.models import vae
 from stein_jax.objectives import stein_vae as sv
@@ -406,7 +407,7 @@ def test_birth_death_step_in_trainer():
     trainer = sv.stein_vae(model, optax.sgd(0.0), optax.set_to_zero(), num_particles=32,
                            birth_death_rate=rate)
     state = trainer.init(jax.random.PRNGKey(0))._replace(enc_params=enc_params)
-    return jax.jit(trainer.step)(state, jax.random.PRNGKey(1), x)[1]
+    return jax.jit(trainer.step)(jax.random.PRNGKey(1), state, {"x": x})[1]
 
   exact = _affine_params(w, cov)
   assert float(run(exact, 5.0)["killed_fraction"]) == 0.0
@@ -430,8 +431,8 @@ def test_normalised_latent_updates_have_closed_form_fit_loss(update):
   for eps in (0.1, 0.5):
     trainer = sv.stein_vae(model, optax.sgd(0.0), optax.set_to_zero(), num_particles=16,
                            step_size=eps, latent_update=update)
-    _, metrics = jax.jit(trainer.step)(trainer.init(jax.random.PRNGKey(0)),
-                                       jax.random.PRNGKey(1), x)
+    _, metrics = jax.jit(trainer.step)(jax.random.PRNGKey(1), trainer.init(jax.random.PRNGKey(0)),
+                                       {"x": x})
     np.testing.assert_allclose(float(metrics["fit_loss"]), 0.5 * eps**2 * DZ, rtol=1e-4)
   with pytest.raises(ValueError, match="latent_update"):
     sv.stein_vae(model, optax.adam(1e-3), optax.adam(1e-3), latent_update="rmsprop")
@@ -446,7 +447,7 @@ def _train(trainer, x_all, steps, batch=64, seed=0):
   key = jax.random.PRNGKey(seed + 1)
   n = x_all.shape[0] // batch
   for t in range(steps):
-    state, metrics = step(state, key, x_all[(t % n) * batch:(t % n + 1) * batch])
+    state, metrics = step(step_key(key, t), state, {"x": x_all[(t % n) * batch:(t % n + 1) * batch]})
   return state, metrics
 
 
@@ -507,8 +508,8 @@ def test_vae_baseline_reaches_log_marginal_with_affine_encoder():
 
 
 def _freeze_decoder(step):
-  def frozen(state, key, x):
-    new, m = step(state, key, x)
+  def frozen(key, state, batch):
+    new, m = step(key, state, batch)
     return new._replace(dec_params=state.dec_params), m
   return frozen
 
@@ -522,10 +523,10 @@ def test_trainers_run_on_mnist_shapes_and_do_not_retrace():
     traces = []
     trainer = sv.make_trainer(method, model, optax.adam(1e-3), num_particles=6, k=3,
                               num_decoder=2 if method.startswith("stein") else 1)
-    step = jax.jit(lambda s, k, xx: (traces.append(1), trainer.step(s, k, xx))[1])
+    step = jax.jit(lambda k, s, b: (traces.append(1), trainer.step(k, s, b))[1])
     state = jax.jit(trainer.init)(jax.random.PRNGKey(1))
-    for _ in range(3):
-      state, metrics = step(state, jax.random.PRNGKey(2), x)
+    for t in range(3):
+      state, metrics = step(step_key(jax.random.PRNGKey(2), t), state, {"x": x})
     assert len(traces) == 1, method
     assert int(state.step) == 3
     assert all(np.all(np.isfinite(np.asarray(v))) for v in metrics.values()), method
@@ -540,9 +541,9 @@ def test_bad_inputs_raise_clear_errors():
   trainer = sv.make_trainer("stein_vae", model, optax.adam(1e-3), num_particles=4)
   state = jax.jit(trainer.init)(jax.random.PRNGKey(0))
   with pytest.raises(ValueError, match=r"\[0, 1\]"):
-    trainer.step(state, jax.random.PRNGKey(0), jnp.full((2, 6), 255.0))
+    trainer.step(jax.random.PRNGKey(0), state, {"x": jnp.full((2, 6), 255.0)})
   with pytest.raises(ValueError, match="shape"):
-    trainer.step(state, jax.random.PRNGKey(0), jnp.zeros((2, 28, 28)))
+    trainer.step(jax.random.PRNGKey(0), state, {"x": jnp.zeros((2, 28, 28))})
   with pytest.raises(ValueError, match="shape"):
     bounds.elbo(jax.random.PRNGKey(0), model, state.enc_params, state.dec_params,
                 jnp.zeros((2, 7)), 4)

@@ -9,6 +9,7 @@ clear errors.
 import json
 import math
 import os
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -331,3 +332,30 @@ def test_mnist_curves_figure_and_table(tmp_path):
                         f"--runs=vae={tmp_path / 'nowhere'}"], cwd=util.REPO,
                        env=util.subprocess_env(), capture_output=True, text=True, timeout=300)
   assert bad.returncode == 1 and "holds no metrics.jsonl" in bad.stderr
+
+
+def test_a_run_saved_in_the_older_train_state_layout_resumes_exactly(tmp_path):
+  """Checkpoints written before the algorithm protocol (a TrainState with params {"enc", "dec"}
+  and opt_state (encoder, decoder)) are read in that layout, converted, and continue the run
+  exactly as an uninterrupted one."""
+  from stein_jax.train import Checkpointer
+  full = _gmm_config("stein_vae", "paper", num_steps=4, eval_every=4, checkpoint_every=2,
+                     log_every=1, plot=False)
+  train_and_evaluate(exp.make_experiment(full), full, str(tmp_path / "full"))
+  half = _gmm_config("stein_vae", "paper", num_steps=2, eval_every=2, checkpoint_every=2,
+                     log_every=1, plot=False)
+  resumed = str(tmp_path / "old_layout")
+  state = train_and_evaluate(exp.make_experiment(half), half, resumed)
+  experiment = exp.make_experiment(full)
+  to_legacy, _ = experiment.legacy_state_layout()
+  ckpt = Checkpointer(resumed)
+  meta = ckpt.restore_latest(jax.eval_shape(lambda: state)).meta
+  shutil.rmtree(os.path.join(resumed, "checkpoints"))
+  ckpt = Checkpointer(resumed)
+  ckpt.save(to_legacy(state), meta)  # the step-2 checkpoint as an older version wrote it
+  ckpt.close()
+  train_and_evaluate(experiment, full, resumed)
+  a = [r for r in read_metrics(str(tmp_path / "full")) if r["step"] > 2]
+  b = [r for r in read_metrics(resumed) if r["step"] > 2]
+  keys = sorted({k for r in a for k in r if k.startswith("train/")})
+  assert keys and [[r.get(k) for k in keys] for r in a] == [[r.get(k) for k in keys] for r in b]

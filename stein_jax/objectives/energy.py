@@ -27,12 +27,14 @@ References:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
+from stein_jax import algorithm as algorithm_lib
 from stein_jax import ksd, svgd_direction
 from stein_jax.targets import rbm as rbm_eval
 from stein_jax.models.energy import EnergyApplyFn, energy_and_score, energy_values
@@ -295,3 +297,46 @@ def get_energy_objective(name: str) -> EnergyObjective:
     return ENERGY_OBJECTIVES[name]
   except KeyError:
     raise ValueError(f"Unknown energy objective {name!r}; choose one of {sorted(ENERGY_OBJECTIVES)}.") from None
+
+
+class EnergyTrainState(NamedTuple):
+  """State of :func:`make_trainer`: the energy's parameters and optimizer state."""
+
+  params: Any
+  opt_state: Any
+  step: Array
+
+
+def make_trainer(rule: str | EnergyObjective, apply_fn: EnergyApplyFn, optimizer: optax.GradientTransformation,
+                 **hyperparameters) -> algorithm_lib.Algorithm:
+  """A training rule with its optimiser as an :class:`~stein_jax.algorithm.Algorithm`.
+
+  Args:
+    rule: a name of ``ENERGY_OBJECTIVES`` or a rule function.
+    apply_fn: the negative energy ``f(params, x [batch, d]) -> [batch]``.
+    optimizer: optax (the paper: Adam).
+    **hyperparameters: the rule's keywords (step sizes, chain lengths, bandwidths).
+
+  Returns:
+    ``init(rng, params) -> EnergyTrainState`` (``rng`` unused) and ``step(rng, state, {"x": x}) -> (state,
+    metrics)``: one optimiser step on the rule's gradient. ``metrics`` are the rule's, with ``loss`` NaN when a chain,
+    the loss or a gradient was not finite (the platform then stops and reports the step) and ``grad_norm``.
+  """
+  rule_fn = get_energy_objective(rule) if isinstance(rule, str) else rule
+
+  def init(rng, params) -> EnergyTrainState:
+    del rng
+    return EnergyTrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32))
+
+  def step(rng, state: EnergyTrainState, batch):
+    x = batch["x"]
+    loss_fn = lambda p: rule_fn(rng, apply_fn, p, x, **hyperparameters)
+    (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    metrics = dict(metrics)
+    finite = metrics.pop("finite") & jnp.all(jnp.asarray([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
+    metrics["loss"] = jnp.where(finite, loss, jnp.nan)
+    metrics["grad_norm"] = optax.tree.norm(grads)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    return EnergyTrainState(optax.apply_updates(state.params, updates), opt_state, state.step + 1), metrics
+
+  return algorithm_lib.Algorithm(init, step)

@@ -34,8 +34,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from stein_jax import algorithm as algorithm_lib
 from stein_jax import amortized, stein
-from stein_jax.models.pfa import LogNormalEncoder, encode_log_z
+from stein_jax.models.pfa import LogNormalEncoder, encode_log_z, init_encoder
 from stein_jax.objectives import stein_vae as stein_vae_obj
 
 Array = jax.Array
@@ -133,3 +134,54 @@ def vae_step(encoder: LogNormalEncoder, params: PyTree, opt_state: Any,
   loss, g = jax.value_and_grad(loss_fn)(params)
   updates, opt_state = optimizer.update(g, opt_state, params)
   return optax.apply_updates(params, updates), opt_state, {"elbo": -loss}
+
+
+# -------------------------------------------------------------------- the algorithm
+
+METHODS = ("stein_vae", "vae")
+
+
+class PFAState(NamedTuple):
+  """State of :func:`make_trainer`: the encoder's parameters and optimizer state (theta is fixed)."""
+
+  params: PyTree
+  opt_state: Any
+  step: Array
+
+
+def make_trainer(method: str, encoder: nn.Module, optimizer: optax.GradientTransformation,
+                 theta: Array, prior: PFAPrior, *, num_particles: int = 100, vae_samples: int = 1,
+                 step_size: float = 1.0, encoder_steps: int = 1, latent_update: str = "sgd",
+                 latent_kernel: stein.SteinKernel = stein.SteinKernel()
+                 ) -> algorithm_lib.Algorithm:
+  """The PFA recognition models (sec. 5.1) as an :class:`~stein_jax.algorithm.Algorithm`.
+
+  ``init(rng) -> PFAState`` (:func:`stein_jax.models.pfa.init_encoder` for the vocabulary
+  of ``theta``); ``step(rng, state, {"x": counts [B, P]}) -> (state, metrics)``: for
+  "stein_vae", :func:`stein_vae_step` with xi [S, V] drawn from ``rng`` and shared across
+  the batch (sec. 5); for "vae", :func:`vae_step` with xi [B, vae_samples, V].
+  """
+  if method not in METHODS:
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+  check_theta(theta)
+  vocab_size, num_topics = theta.shape
+
+  def init(rng: Array) -> PFAState:
+    params = init_encoder(rng, encoder, vocab_size)
+    return PFAState(params, optimizer.init(params), jnp.zeros((), jnp.int32))
+
+  def step(rng: Array, state: PFAState, batch: dict):
+    x = stein_vae_obj.batch_x(batch)
+    if method == "stein_vae":
+      xi = jax.random.normal(rng, (num_particles, num_topics))
+      params, opt_state, metrics = stein_vae_step(
+          encoder, state.params, state.opt_state, optimizer, x, xi, theta, prior,
+          step_size=step_size, encoder_steps=encoder_steps, latent_update=latent_update,
+          latent_kernel=latent_kernel)
+    else:
+      xi = jax.random.normal(rng, (x.shape[0], vae_samples, num_topics))
+      params, opt_state, metrics = vae_step(encoder, state.params, state.opt_state, optimizer,
+                                            x, xi, theta, prior)
+    return PFAState(params, opt_state, state.step + 1), metrics
+
+  return algorithm_lib.Algorithm(init, step)

@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from stein_jax import algorithm as algorithm_lib
 from stein_jax import amortized
 from stein_jax.objectives import stein_vae as sv
 from stein_jax.stein import SteinKernel
@@ -207,14 +208,20 @@ def classification_error(model: SemiSupervisedModel, enc_params: PyTree, dec: Py
 # --------------------------------------------------------------- training steps
 
 
-class Trainer(NamedTuple):
-  """``init(key) -> state``; ``step(state, key, x_u, x_l, y_l) -> (state, metrics)``.
+# ``init(rng) -> state``; ``step(rng, state, {"x_u": x_u, "x_l": x_l, "y_l": y_l}) ->
+# (state, metrics)``: the library's one protocol (:class:`stein_jax.algorithm.Algorithm`).
+# The state is a :class:`stein_jax.objectives.stein_vae.SteinVAEState` whose ``dec_params``
+# is the pair {"x": theta, "y": theta~}. Jit ``step`` at the edge.
+Trainer = algorithm_lib.Algorithm
 
-  The state is a :class:`stein_jax.objectives.stein_vae.SteinVAEState` whose
-  ``dec_params`` is the pair {"x": theta, "y": theta~}. Jit ``step`` at the edge.
-  """
-  init: Callable
-  step: Callable
+
+def batch_parts(batch) -> tuple[Array, Array, Array]:
+  """(x_u, x_l, y_l) of a semi-supervised batch ``{"x_u", "x_l", "y_l"}``."""
+  if not (hasattr(batch, "keys") and {"x_u", "x_l", "y_l"} <= set(batch.keys())):
+    raise ValueError("a semi-supervised batch is a dict with keys 'x_u' [Bu, dx], 'x_l' [Bl, dx] "
+                     f"and 'y_l' [Bl]; got {type(batch).__name__}"
+                     + (f" with keys {sorted(batch.keys())}" if hasattr(batch, "keys") else "") + ".")
+  return batch["x_u"], batch["x_l"], batch["y_l"]
 
 
 def semi_supervised_stein_vae(model: SemiSupervisedModel,
@@ -254,7 +261,8 @@ def semi_supervised_stein_vae(model: SemiSupervisedModel,
       (:func:`stein_jax.objectives.stein_vae.move_particles`).
 
   Returns:
-    A :class:`Trainer`. Metrics: the base step's (``log_joint``, ``decoder_objective``,
+    An :class:`~stein_jax.algorithm.Algorithm` (``step(rng, state, batch)``, ``rng`` the
+    step's key). Metrics: the base step's (``log_joint``, ``decoder_objective``,
     VIWAE's ``iw_bound`` and ``ess_fraction``), ``phi_norm``, ``fit_loss``, and with
     labelled data ``labelled_log_lik_y`` (mean log p(y | z) at the labelled codes) and
     ``labelled_phi_norm``.
@@ -276,12 +284,12 @@ def semi_supervised_stein_vae(model: SemiSupervisedModel,
     return sv.SteinVAEState(jnp.zeros((), jnp.int32), enc_params, dec,
                             enc_optimizer.init(enc_params), dec_tx.init(dec))
 
-  def step(state: sv.SteinVAEState, key: Array, x_u: Array, x_l: Array, y_l: Array):
+  def step(key: Array, state: sv.SteinVAEState, batch: dict):
+    x_u, x_l, y_l = batch_parts(batch)
     sv.check_data(base, x_u)
     check_labelled(model, x_l, y_l)
     if x_l.shape[0] and num_labelled < 1:
       raise ValueError("Labelled data were passed but num_labelled is 0.")
-    key = jax.random.fold_in(key, state.step)
     xi = jax.random.normal(key, (num_particles, base.latent_dim))
     xib = xi[None]
     dec = state.dec_params
@@ -401,10 +409,10 @@ def semi_supervised_vae(model: SemiSupervisedModel, optimizer: optax.GradientTra
     return sv.SteinVAEState(jnp.zeros((), jnp.int32), enc_params, dec,
                             optimizer.init((enc_params, dec)), ())
 
-  def step(state: sv.SteinVAEState, key: Array, x_u: Array, x_l: Array, y_l: Array):
+  def step(key: Array, state: sv.SteinVAEState, batch: dict):
+    x_u, x_l, y_l = batch_parts(batch)
     sv.check_data(model.base, x_u)
     check_labelled(model, x_l, y_l)
-    key = jax.random.fold_in(key, state.step)
     k_u, k_l = jax.random.split(key)
     dz = model.base.latent_dim
     b_u, b_l = x_u.shape[0], x_l.shape[0]

@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from stein_jax import algorithm as algorithm_lib
 from stein_jax import amortized
 from stein_jax import kernels as kernels_lib
 from stein_jax import stein
@@ -344,6 +345,13 @@ def check_decoder_count(in_state: int, built_for: int) -> None:
                      "with the trainer's init).")
 
 
+def batch_x(batch) -> Array:
+  """The data of a density model's batch ``{"x": x [B, dx]}``."""
+  if not (hasattr(batch, "keys") and "x" in batch):
+    raise ValueError(f"a batch is a dict {{'x': x [B, dx]}}; got {type(batch).__name__}.")
+  return batch["x"]
+
+
 class SteinVAEState(NamedTuple):
   """Training state of a Stein VAE / VIWAE (or of a VAE / IWAE baseline)."""
   step: Array
@@ -352,11 +360,26 @@ class SteinVAEState(NamedTuple):
   enc_opt_state: Any
   dec_opt_state: Any
 
+  @property
+  def params(self) -> dict:
+    """The model's parameters ``{"enc": encoder, "dec": decoder particles}``."""
+    return {"enc": self.enc_params, "dec": self.dec_params}
 
-class Trainer(NamedTuple):
-  """``init(key) -> state`` and ``step(state, key, x) -> (state, metrics)``; jit ``step`` at the edge."""
-  init: Callable
-  step: Callable
+
+def split_state(state: SteinVAEState) -> tuple[dict, tuple]:
+  """``(params {"enc", "dec"}, (encoder opt state, decoder opt state))``: the layout in which
+  runs were saved before the algorithm protocol (``TrainState.params`` / ``opt_state``)."""
+  return state.params, (state.enc_opt_state, state.dec_opt_state)
+
+
+def join_state(step: Array, params: dict, opt_state: tuple) -> SteinVAEState:
+  """The inverse of :func:`split_state`."""
+  return SteinVAEState(step, params["enc"], params["dec"], opt_state[0], opt_state[1])
+
+
+# ``init(rng) -> SteinVAEState`` and ``step(rng, state, {"x": x}) -> (state, metrics)``: the
+# library's one protocol (:class:`stein_jax.algorithm.Algorithm`); jit ``step`` at the edge.
+Trainer = algorithm_lib.Algorithm
 
 
 def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
@@ -417,7 +440,8 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
       (docs/stein_math.md sec. 10). An extension beyond Pu et al.
 
   Returns:
-    A :class:`Trainer`. Metrics: ``log_joint`` (mean log p(x, z) at the particles),
+    An :class:`~stein_jax.algorithm.Algorithm`: ``init(rng)``, ``step(rng, state, {"x": x})``
+    (``rng`` is the step's key). Metrics: ``log_joint`` (mean log p(x, z) at the particles),
     ``phi_norm``, ``fit_loss``, ``decoder_objective``, ``move_max`` (the largest particle
     move |target - z|), ``z_abs_max`` (the largest |z| coordinate) and, for VIWAE,
     ``iw_bound``, ``ess_fraction`` and ``encoder_log_det`` (mean log|det df/dxi|); with
@@ -446,10 +470,10 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
     return SteinVAEState(jnp.zeros((), jnp.int32), enc_params, dec_params,
                          enc_optimizer.init(enc_params), dec_tx.init(dec_params))
 
-  def step(state: SteinVAEState, key: Array, x: Array):
+  def step(key: Array, state: SteinVAEState, batch: dict):
+    x = batch_x(batch)
     check_data(model, x)
     check_decoder_count(num_decoder_particles(state.dec_params), num_decoder)
-    key = jax.random.fold_in(key, state.step)
     xi = jax.random.normal(key, (num_particles, model.latent_dim))
     xb, xib = x[:, None, :], xi[None]
     if need_log_q:
@@ -519,9 +543,9 @@ def importance_weighted_vae(model: LatentModel, optimizer: optax.GradientTransfo
     opt_state = optimizer.init((enc_params, dec_params))
     return SteinVAEState(jnp.zeros((), jnp.int32), enc_params, dec_params, opt_state, ())
 
-  def step(state: SteinVAEState, key: Array, x: Array):
+  def step(key: Array, state: SteinVAEState, batch: dict):
+    x = batch_x(batch)
     check_data(model, x)
-    key = jax.random.fold_in(key, state.step)
     xi = jax.random.normal(key, (x.shape[0], num_samples, model.latent_dim))
     params = (state.enc_params, state.dec_params)
     loss, g = jax.value_and_grad(lambda p: bound_loss(model, p[0], p[1], x, xi))(params)

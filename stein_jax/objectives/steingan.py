@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from stein_jax import algorithm as algorithm_lib
 from stein_jax import amortized, svgd_direction
 from stein_jax import kernels as kernels_lib
 from stein_jax.objectives import energy as energy_objectives
@@ -279,6 +280,11 @@ class SteinGANState(flax.struct.PyTreeNode):
   energy_opt: PyTree
   generator_opt: PyTree
 
+  @property
+  def params(self) -> dict:
+    """``{"energy": theta, "generator": eta}``."""
+    return {"energy": self.energy, "generator": self.generator}
+
 
 def init(energy_params: PyTree, generator_params: PyTree, energy_tx: optax.GradientTransformation,
          generator_tx: optax.GradientTransformation) -> SteinGANState:
@@ -419,3 +425,37 @@ def update(
       cd_fraction=jnp.mean(jnp.any(negatives != generated, axis=tuple(range(1, negatives.ndim)))),
   )
   return SteinGANState(new_theta, new_eta, energy_opt, generator_opt), metrics
+
+
+def make_trainer(energy_apply: Callable, generator_apply: Callable, energy_tx: optax.GradientTransformation,
+                 generator_tx: optax.GradientTransformation, noise_fn: Callable[[Array, int], Array],
+                 **update_kwargs) -> algorithm_lib.Algorithm:
+  """SteinGAN / SteinCD-GAN (:func:`update`) as an :class:`~stein_jax.algorithm.Algorithm`.
+
+  Args:
+    energy_apply, generator_apply, energy_tx, generator_tx: as for :func:`update`.
+    noise_fn: ``noise_fn(rng, m) -> xi [m, ...]``, the generator's input for a batch of m.
+    **update_kwargs: the other options of :func:`update` (alpha, discount, use_kernel, ...).
+
+  Returns:
+    ``init(rng, energy_params, generator_params) -> SteinGANState`` (``rng`` unused) and ``step(rng, state,
+    {"x": x [m, ...]}) -> (state, metrics)``: the noise from ``fold_in(rng, 0)``, the update's own draws from
+    ``fold_in(rng, 1)``. ``metrics["loss"]`` is NaN when :func:`update` reports a non-finite step (the platform
+    then stops and reports it).
+  """
+
+  def init_fn(rng, energy_params: PyTree, generator_params: PyTree) -> SteinGANState:
+    del rng
+    return init(energy_params, generator_params, energy_tx, generator_tx)
+
+  def step(rng: Array, state: SteinGANState, batch):
+    x = batch["x"]
+    noise = noise_fn(jax.random.fold_in(rng, 0), x.shape[0])
+    state, metrics = update(jax.random.fold_in(rng, 1), state, x, noise, energy_apply=energy_apply,
+                            generator_apply=generator_apply, energy_tx=energy_tx, generator_tx=generator_tx,
+                            **update_kwargs)
+    metrics = dict(metrics)
+    metrics["loss"] = jnp.where(metrics.pop("finite"), metrics["loss"], jnp.nan)
+    return state, metrics
+
+  return algorithm_lib.Algorithm(init_fn, step)

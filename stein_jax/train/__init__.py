@@ -8,6 +8,7 @@ from stein_jax.train.checkpoint import CheckpointRestoreError
 from stein_jax.train.checkpoint import Checkpointer
 from stein_jax.train.config import ConfigError
 from stein_jax.train.config import validate_config
+from stein_jax.train.experiment import AlgorithmExperiment
 from stein_jax.train.experiment import Experiment
 from stein_jax.train.figures import save_figure
 from stein_jax.train.loop import NonFiniteLossError
@@ -18,10 +19,11 @@ from stein_jax.train.main import run_tool
 from stein_jax.train.metrics import MetricWriter
 from stein_jax.train.metrics import read_metrics
 from stein_jax.train.sharding import BatchShardingError
+from stein_jax.train.state import AlgorithmState
 from stein_jax.train.state import TrainState
 
 __all__ = [
-    "BatchShardingError", "CheckpointRestoreError", "Checkpointer",
+    "AlgorithmExperiment", "AlgorithmState", "BatchShardingError", "CheckpointRestoreError", "Checkpointer",
     "ConfigError", "Experiment", "MetricWriter", "NonFiniteLossError",
     "TrainState", "WorkdirMismatchError", "read_metrics", "run_main", "run_tool",
     "save_figure", "train_and_evaluate", "validate_config",

@@ -19,7 +19,7 @@ import logging as logging_std
 import os
 import shutil
 import time
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from absl import logging
 import jax
@@ -90,6 +90,10 @@ def _orbax_muted():
   finally:
     for h in handlers:
       h.removeFilter(drop)
+
+
+# (to_legacy, from_legacy): an earlier layout of a state, see Checkpointer.restore_step_with_meta.
+LegacyLayout = tuple[Callable[[PyTree], PyTree], Callable[[PyTree], PyTree]]
 
 
 class Restored(NamedTuple):
@@ -165,8 +169,8 @@ class Checkpointer:
     """Restores the state saved at ``step`` (see :meth:`restore_step_with_meta`)."""
     return self.restore_step_with_meta(step, abstract_state).state
 
-  def restore_step_with_meta(self, step: int, abstract_state: PyTree
-                             ) -> Restored:
+  def restore_step_with_meta(self, step: int, abstract_state: PyTree,
+                             legacy: LegacyLayout | None = None) -> Restored:
     """Restores the checkpoint at ``step`` into the structure of the target.
 
     Args:
@@ -174,7 +178,26 @@ class Checkpointer:
       abstract_state: pytree of ``jax.ShapeDtypeStruct`` (with shardings),
         e.g. ``jax.eval_shape(init_fn)``; fixes structure, dtypes and
         placement of the result.
+      legacy: optional ``(to_legacy, from_legacy)``: an earlier layout of the
+        same state. When the checkpoint does not fit ``abstract_state``, it is
+        read in the layout ``to_legacy(abstract_state)`` and converted with
+        ``from_legacy`` (both only rearrange leaves), so runs saved before a
+        change of the state's layout still resume.
     """
+    try:
+      return self._restore(step, abstract_state)
+    except Exception as e:  # pylint: disable=broad-except
+      if legacy is None:
+        raise
+      to_legacy, from_legacy = legacy
+      try:
+        old = self._restore(step, to_legacy(abstract_state))
+      except Exception:  # pylint: disable=broad-except
+        raise e from None
+      logging.info("Checkpoint %d is in the earlier state layout; converted.", step)
+      return Restored(from_legacy(old.state), step, old.meta)
+
+  def _restore(self, step: int, abstract_state: PyTree) -> Restored:
     restored = self._manager.restore(
         step,
         args=ocp.args.Composite(
@@ -191,11 +214,12 @@ class Checkpointer:
                        f"{int(jax.device_get(state.step))}")
     return Restored(state, step, dict(restored["meta"]))
 
-  def restore_latest(self, abstract_state: PyTree) -> Restored | None:
+  def restore_latest(self, abstract_state: PyTree, legacy: LegacyLayout | None = None) -> Restored | None:
     """Restores the newest readable checkpoint.
 
     Damaged checkpoints newer than the one restored are reported with an absl
-    warning and moved to ``workdir/checkpoints_damaged``.
+    warning and moved to ``workdir/checkpoints_damaged``. ``legacy``: as for
+    :meth:`restore_step_with_meta`.
 
     Returns:
       ``Restored(state, step, meta)``, or ``None`` if there is no checkpoint.
@@ -213,7 +237,7 @@ class Checkpointer:
     for step in reversed(steps):
       try:
         with _orbax_muted():
-          restored = self.restore_step_with_meta(step, abstract_state)
+          restored = self.restore_step_with_meta(step, abstract_state, legacy)
       except Exception as e:  # pylint: disable=broad-except
         # orbax/tensorstore raise many exception types for unreadable files.
         failures.append((step, e))

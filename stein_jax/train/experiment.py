@@ -37,7 +37,8 @@ from typing import Any, Mapping
 import jax
 import ml_collections
 
-from stein_jax.train.state import TrainState
+from stein_jax import algorithm as algorithm_lib
+from stein_jax.train.state import AlgorithmState, TrainState
 
 PyTree = Any
 
@@ -100,6 +101,14 @@ class Experiment(abc.ABC):
       value stops the run (:class:`~stein_jax.train.loop.NonFiniteLossError`).
     """
 
+  def legacy_state_layout(self):
+    """``None``, or ``(to_legacy, from_legacy)``: an earlier layout of this experiment's state.
+
+    Checkpoints written in that layout are read in it and converted, so that a change of
+    the state's layout does not orphan existing runs (``Checkpointer.restore_latest``).
+    """
+    return None
+
   def batch(self, step: int) -> PyTree | None:
     """This process's batch for ``step`` (a pytree of numpy arrays).
 
@@ -137,3 +146,29 @@ class Experiment(abc.ABC):
     e.g. with ``stein_jax.data.checksums.array_fingerprint`` of their training arrays.
     """
     return None
+
+
+class AlgorithmExperiment(Experiment):
+  """An experiment whose training step is an :class:`~stein_jax.algorithm.Algorithm`'s.
+
+  The subclass sets ``self.algorithm`` in ``__init__`` and says what data and evaluation
+  are; the platform's state is an :class:`AlgorithmState` carrying the algorithm's state
+  whole (``state.inner``), so nothing is packed or unpacked per step. ``train_step``
+  calls ``algorithm.step(state.step_rng(), state.inner, batch)``.
+  """
+
+  algorithm: algorithm_lib.Algorithm
+
+  def init_args(self, rng: jax.Array, config: ml_collections.ConfigDict) -> tuple:
+    """Arguments of ``algorithm.init`` after the key (e.g. a network's parameters)."""
+    del rng, config
+    return ()
+
+  def init_state(self, rng: jax.Array, config: ml_collections.ConfigDict) -> AlgorithmState:
+    return AlgorithmState.create(self.algorithm.init(rng, *self.init_args(rng, config)), rng)
+
+  def train_step(self, state: AlgorithmState, batch: PyTree):
+    inner, info = self.algorithm.step(state.step_rng(), state.inner, batch)
+    if hasattr(info, "_asdict"):  # a NamedTuple of diagnostics: logged by field name
+      info = info._asdict()
+    return state.replace(step=state.step + 1, inner=inner), info

@@ -38,7 +38,7 @@ from stein_jax.train import metrics as metrics_lib
 from stein_jax.train import progress as progress_lib
 from stein_jax.train import sharding as sharding_lib
 from stein_jax.train.experiment import Experiment
-from stein_jax.train.state import TrainState
+from stein_jax.train.state import AlgorithmState, TrainState
 
 RUN_FILE = "run.json"
 
@@ -297,7 +297,7 @@ def train_and_evaluate(experiment: Experiment,
                        workdir: str,
                        *,
                        mesh: jax.sharding.Mesh | None = None,
-                       progress_stream: TextIO | None = None) -> TrainState:
+                       progress_stream: TextIO | None = None) -> TrainState | AlgorithmState:
   """Trains ``experiment`` for ``config.num_steps`` steps, resuming if possible.
 
   Train metrics are averaged over each ``log_every`` window and written as
@@ -337,9 +337,9 @@ def train_and_evaluate(experiment: Experiment,
     return jax.tree.map(_strong, experiment.init_state(key, config))
 
   abstract = jax.eval_shape(init_fn, rng)
-  if not isinstance(abstract, TrainState):
+  if not isinstance(abstract, (TrainState, AlgorithmState)):
     raise TypeError(f"{type(experiment).__name__}.init_state must return a "
-                    f"TrainState, got {type(abstract).__name__}")
+                    f"TrainState or an AlgorithmState, got {type(abstract).__name__}")
   state_sharding = jax.tree.map(lambda _: rep, abstract)
   abstract = jax.tree.map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=rep), abstract)
@@ -350,7 +350,8 @@ def train_and_evaluate(experiment: Experiment,
   progress = None
   stop = _StopRequest()
   try:
-    restored = ckpt.restore_latest(abstract)
+    legacy = getattr(experiment, "legacy_state_layout", lambda: None)()
+    restored = ckpt.restore_latest(abstract, legacy)
     window = []    # (step, host metrics) since the last log
     monitor_meta = restored.meta.get("divergence", {}) if restored is not None else {}
     monitor = DivergenceMonitor(config_lib.get_optional(config, "divergence_factor"), **monitor_meta)

@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from stein_jax import algorithm as algorithm_lib
+
 PyTree = Any
 
 
@@ -60,10 +62,7 @@ class TrainState(flax.struct.PyTreeNode):
       *names: optional integers that separate independent streams within a
         step (e.g. ``state.step_rng(0)`` for dropout, ``step_rng(1)`` for noise).
     """
-    key = jax.random.fold_in(self.rng, self.step)
-    for n in names:
-      key = jax.random.fold_in(key, n)
-    return key
+    return _step_rng(self.rng, self.step, names)
 
   def apply_gradients(self, grads: PyTree, tx: optax.GradientTransformation,
                       **changes) -> "TrainState":
@@ -78,6 +77,60 @@ class TrainState(flax.struct.PyTreeNode):
     params = optax.apply_updates(self.params, updates)
     return self.replace(step=self.step + 1, params=params,
                         opt_state=opt_state, **changes)
+
+
+class AlgorithmState(flax.struct.PyTreeNode):
+  """State of a run of an :class:`~stein_jax.algorithm.Algorithm`: its state carried whole.
+
+  Attributes:
+    step: int32 scalar array, number of steps taken so far.
+    inner: the algorithm's own state (any pytree, e.g. a ``SteinVAEState``).
+    rng: the run's base key (typed), never changed; step t uses :meth:`step_rng`.
+  """
+
+  step: jax.Array
+  inner: PyTree
+  rng: jax.Array
+
+  @classmethod
+  def create(cls, inner: PyTree, rng: jax.Array) -> "AlgorithmState":
+    """A step-0 state around the algorithm's ``init`` output."""
+    return cls(step=jnp.zeros((), jnp.int32), inner=inner, rng=as_typed_key(rng))
+
+  def step_rng(self, *names: int) -> jax.Array:
+    """Key for this step (as :meth:`TrainState.step_rng`)."""
+    return _step_rng(self.rng, self.step, names)
+
+
+def train_state_layout(split, join):
+  """The ``(to_legacy, from_legacy)`` pair of an algorithm whose runs were saved as a :class:`TrainState`.
+
+  Args:
+    split: ``inner -> (params, opt_state)``: where the old ``TrainState`` kept the fields.
+    join: ``(step, params, opt_state) -> inner``: the algorithm's state from them.
+
+  Returns:
+    The pair for :meth:`stein_jax.train.Checkpointer.restore_latest` (``legacy=``); both
+    functions only rearrange leaves (they work on ``ShapeDtypeStruct`` trees).
+  """
+
+  def to_legacy(state: AlgorithmState) -> TrainState:
+    params, opt_state = split(state.inner)
+    return TrainState(step=state.step, params=params, opt_state=opt_state, rng=state.rng, extra=None)
+
+  def from_legacy(old: TrainState) -> AlgorithmState:
+    # The inner state's own step counter gets a copy: one buffer in two leaves cannot be donated.
+    inner = join(jnp.array(old.step, copy=True), old.params, old.opt_state)
+    return AlgorithmState(step=old.step, inner=inner, rng=old.rng)
+
+  return to_legacy, from_legacy
+
+
+def _step_rng(rng: jax.Array, step: jax.Array, names: tuple[int, ...]) -> jax.Array:
+  key = algorithm_lib.step_key(rng, step)  # the one place a key is derived from a step count
+  for n in names:
+    key = jax.random.fold_in(key, n)
+  return key
 
 
 def as_typed_key(rng: jax.Array) -> jax.Array:
