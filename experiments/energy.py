@@ -28,7 +28,6 @@ import os
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from stein_jax import data as data_lib
@@ -37,69 +36,14 @@ from stein_jax.models.energy import GaussianBernoulliRBM, energy_and_score
 from stein_jax.objectives import energy as energy_objectives
 from stein_jax.train import AlgorithmExperiment, AlgorithmState, read_metrics, run_main, save_figure
 from stein_jax.train.state import train_state_layout
+from stein_jax.data.energy_data import load_energy_data
+from stein_jax.train import figures as figures_lib
 from stein_jax.train.figures import new_figure
 
 METHODS = ("steincd", "stein_sm", "cd1", "cd10", "mle")
-PREPROCESSINGS = ("center_scale", "unit")
-ENERGY_DATASETS = ("mnist", "synthetic_rbm", "synthetic_pixels")
-SYNTHETIC_DATA_SEED = 1234  # the synthetic data set does not change with config.seed
 
 
 # ------------------------------------------------------------------------------------------------ data
-
-
-class EnergyData:
-  """Preprocessed train / valid / test arrays and the map back to pixels.
-
-  Attributes:
-    train, valid, test, train_subset: float32 ``[n, d]`` in the model's space.
-    mean: ``[d]`` subtracted before scaling (zeros for "unit").
-    scale: scalar divisor.
-  """
-
-  def __init__(self, train, valid, test, num_eval_train, preprocess):
-    if preprocess not in PREPROCESSINGS:
-      raise ValueError(f"config.preprocess must be one of {PREPROCESSINGS}; got {preprocess!r}.")
-    if preprocess == "center_scale":
-      self.mean = train.mean(0).astype(np.float32)
-      self.scale = np.float32((train - self.mean).std())
-    else:
-      self.mean = np.zeros(train.shape[1], np.float32)
-      self.scale = np.float32(1.0)
-    fwd = lambda x: ((x - self.mean) / self.scale).astype(np.float32)
-    self.train, self.valid, self.test = fwd(train), fwd(valid), fwd(test)
-    self.train_subset = self.train[:num_eval_train]
-
-  def to_pixels(self, x):
-    return np.clip(np.asarray(x) * self.scale + self.mean, 0.0, 1.0)
-
-
-def _synthetic_rbm_data(dim: int, num_hidden: int):
-  """Samples of a fixed random RBM (train 2000, valid 500, test 500), as pixel-like arrays."""
-  key = jax.random.key(SYNTHETIC_DATA_SEED)
-  k_w, k_b, k_s = jax.random.split(key, 3)
-  params = rbm_eval.RBMParams(
-      jax.random.normal(k_w, (dim, num_hidden)) * 0.7, jax.random.normal(k_b, (dim,)), jnp.zeros(num_hidden))
-  x, _ = rbm_eval.sample(k_s, params, 3000)
-  x = np.asarray(x, np.float32)
-  return x[:2000], x[2000:2500], x[2500:]
-
-
-@functools.lru_cache(maxsize=4)
-def load_energy_data(dataset: str, data_dir: str | None, preprocess: str, num_eval_train: int,
-                     synthetic_dim: int = 16, num_hidden: int = 10) -> EnergyData:
-  """The data of ``config`` (cached per process, so a sweep loads MNIST once)."""
-  if dataset == "mnist":
-    split = lambda name: data_lib.load("mnist", name, data_dir).x
-    train, valid, test = split("train"), split("valid"), split("test")
-  elif dataset == "synthetic_rbm":
-    train, valid, test = _synthetic_rbm_data(synthetic_dim, num_hidden)
-  elif dataset == "synthetic_pixels":
-    # The same samples squashed into (0, 1): a pixel-like stand-in for MNIST with [0, 1] preprocessing (tests).
-    train, valid, test = (1.0 / (1.0 + np.exp(-2.0 * a)) for a in _synthetic_rbm_data(synthetic_dim, num_hidden))
-  else:
-    raise ValueError(f"config.dataset must be one of {ENERGY_DATASETS}; got {dataset!r}.")
-  return EnergyData(train, valid, test, num_eval_train, preprocess)
 
 
 # ------------------------------------------------------------------------------------------------ rules
@@ -216,9 +160,9 @@ class EnergyExperiment(AlgorithmExperiment):
     fig = new_figure(figsize=(4 * len(panels) + 2, 4.4))
     axes = fig.subplots(1, len(panels) + 1)
     for ax, (title, x) in zip(axes, panels):
-      ax.imshow(_grid(self.data.to_pixels(x), side), cmap="gray", vmin=0, vmax=1)
+      ax.imshow(figures_lib.image_grid(self.data.to_pixels(x), side), cmap="gray", vmin=0, vmax=1)
       ax.set_title(title, fontsize=9)
-    axes[-1].imshow(_grid(self.data.to_pixels(mean[None]), side), cmap="gray", vmin=0, vmax=1)
+    axes[-1].imshow(figures_lib.image_grid(self.data.to_pixels(mean[None]), side), cmap="gray", vmin=0, vmax=1)
     axes[-1].set_title("model mean E[x]", fontsize=9)
     for ax in axes:
       ax.axis("off")
@@ -240,21 +184,6 @@ class EnergyExperiment(AlgorithmExperiment):
     ax.legend()
     fig.tight_layout()
     save_figure(fig, workdir, "loglik")
-
-
-def _grid(x, side):
-  """``[n, side*side]`` images as one ``[rows*side, cols*side]`` mosaic (non-square data as one row each)."""
-  x = np.asarray(x)
-  n = x.shape[0]
-  if side * side != x.shape[1]:
-    return x
-  cols = int(np.ceil(np.sqrt(n)))
-  rows = int(np.ceil(n / cols))
-  canvas = np.ones((rows * side, cols * side), np.float32)
-  for i in range(n):
-    r, c = divmod(i, cols)
-    canvas[r * side:(r + 1) * side, c * side:(c + 1) * side] = x[i].reshape(side, side)
-  return canvas
 
 
 if __name__ == "__main__":

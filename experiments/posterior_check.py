@@ -42,16 +42,13 @@ from typing import Any, NamedTuple, Optional
 from absl import logging
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from stein_jax.evaluation import posterior_check as pc
 from stein_jax.train import checkpoint as checkpoint_lib
-from stein_jax.train import config as config_lib
 from stein_jax.train import main as main_lib
 from stein_jax.train import figures
-from stein_jax.train import loop
-from stein_jax.train import sharding as sharding_lib
+from stein_jax.train import runs
 
 STEIN_VAE_EXPERIMENTS = ("stein_vae_gmm", "stein_vae_mnist", "stein_vae_text")
 SUPPORTED = STEIN_VAE_EXPERIMENTS + ("pfa",)
@@ -64,40 +61,17 @@ Error = pc.PosteriorCheckError
 # ------------------------------------------------------------------------ the run
 
 
-class Run(NamedTuple):
-  """A trained run, rebuilt: its experiment object, restored state and metadata."""
-  name: str
-  experiment: Any
-  state: Any
-  step: int
-  config: ml_collections.ConfigDict
-
-
-def _tuplify(v):
-  return tuple(_tuplify(a) for a in v) if isinstance(v, list) else v
-
-
-def _unflatten(flat: dict) -> dict:
-  out = {}
-  for key, value in flat.items():
-    parts = key.split(".")
-    node = out
-    for p in parts[:-1]:
-      node = node.setdefault(p, {})
-    node[parts[-1]] = _tuplify(value)
-  return out
+Run = runs.Run
 
 
 def _resumable_defaults(name: str, run_dir: str, config) -> dict:
   """Values for the keys run.json leaves out (they never change the model or its data)."""
-  shared = {"num_steps": 1, "eval_every": 1, "checkpoint_every": 1, "log_every": 1,
-            "max_to_keep": 3,
-            "data_dir": config.data_dir or os.environ.get("STEIN_JAX_DATA_DIR")}
-  if name == "stein_vae_gmm":
-    return dict(shared, eval_samples=1000, mode_samples=1000, plot=False)
-  if name in ("stein_vae_mnist", "stein_vae_text"):
-    return dict(shared, eval_samples=1, test_examples=None, eval_batch_size=100,
-                eval_chunk_size=100)
+  from experiments import stein_vae  # pylint: disable=g-import-not-at-top
+  shared = stein_vae.resumable_defaults(name, config.data_dir)
+  if name in stein_vae.EXPERIMENT_NAMES:
+    return shared
+  shared = {k: v for k, v in shared.items() if k not in ("eval_samples", "test_examples",
+                                                         "eval_batch_size", "eval_chunk_size")}
   theta = config.pfa_theta_file or os.path.join(run_dir, "pfa_theta.npz")
   gibbs = config.pfa_gibbs_file or os.path.join(run_dir, "pfa_gibbs_test.npz")
   for what, path, key in (("theta", theta, "pfa_theta_file"),
@@ -110,7 +84,7 @@ def _resumable_defaults(name: str, run_dir: str, config) -> dict:
 
 
 def load_run(run_dir: str, config, step: Optional[int] = None) -> Run:
-  """Reads RUN/run.json, rebuilds the experiment and restores its newest checkpoint (or ``step``).
+  """Reopens a Stein VAE-family or PFA run (:func:`stein_jax.train.runs.load_run`) read-only.
 
   Raises:
     PosteriorCheckError: no such directory, no run.json or checkpoint (no trained
@@ -120,69 +94,20 @@ def load_run(run_dir: str, config, step: Optional[int] = None) -> Run:
   if not run_dir:
     raise Error("--config.run_dir is required: the --workdir of a trained experiments."
                 "stein_vae or experiments.pfa run.")
-  run_dir = os.path.abspath(run_dir)
-  if not os.path.isdir(run_dir):
-    raise Error(f"run_dir {run_dir} is not a directory.")
-  path = os.path.join(run_dir, loop.RUN_FILE)
-  if not os.path.exists(path):
-    raise Error(f"run_dir {run_dir} holds no trained model (no {loop.RUN_FILE}); train one "
-                "with experiments.stein_vae or experiments.pfa first.")
-  try:
-    with open(path) as f:
-      record = json.load(f)
-  except (OSError, json.JSONDecodeError) as e:
-    raise Error(f"cannot read {path} ({e}).") from e
-  name = record.get("experiment")
-  if name not in SUPPORTED:
-    raise Error(f"run_dir {run_dir} is a run of experiment {name!r}; the posterior check "
-                f"supports {', '.join(SUPPORTED)} (a latent-variable model with an encoder).")
-  ckpt_dir = os.path.join(run_dir, checkpoint_lib.CHECKPOINT_SUBDIR)
-  if not (os.path.isdir(ckpt_dir) and any(n.isdigit() for n in os.listdir(ckpt_dir))):
-    raise Error(f"run_dir {run_dir} holds no trained model (no checkpoint in {ckpt_dir}); "
-                "let the run finish or save a checkpoint first.")
-  cfg_dict = _unflatten(record.get("config", {}))
-  for key, value in _resumable_defaults(name, run_dir, config).items():
-    cfg_dict.setdefault(key, value)  # run.json never holds these; keep any it does
-  cfg = ml_collections.ConfigDict(cfg_dict)
-  # pylint: disable=g-import-not-at-top
-  if name in STEIN_VAE_EXPERIMENTS:
-    from experiments import stein_vae
-    experiment = stein_vae.make_experiment(cfg)
-  else:
+
+  def build(name, cfg, path):
+    # pylint: disable=g-import-not-at-top
+    if name in STEIN_VAE_EXPERIMENTS:
+      from experiments import stein_vae
+      return stein_vae.make_experiment(cfg)
     from experiments import pfa
-    experiment = pfa.PFAExperiment(cfg, workdir=run_dir)
-  # pylint: enable=g-import-not-at-top
-  defining = config_lib.defining_config(cfg, experiment.resumable_keys, experiment.legacy_defaults)
-  if (experiment.name != name
-      or config_lib.fingerprint(experiment.name, defining) != record.get("fingerprint")):
-    stored = record.get("config", {})
-    diff = sorted(k for k in set(stored) | set(defining) if stored.get(k) != defining.get(k))
-    raise Error(f"rebuilding the run in {run_dir} from its run.json gave another run "
-                f"(experiment {experiment.name!r}; keys differing: {diff or 'none'}); the "
-                "experiment code changed since it was trained.")
-  rng = jax.random.key(cfg.seed)
-  abstract = jax.eval_shape(
-      lambda k: jax.tree.map(loop._strong, experiment.init_state(k, cfg)), rng)  # pylint: disable=protected-access
-  rep = sharding_lib.replicated(sharding_lib.make_mesh())
-  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=rep),
-                          abstract)
-  # Restore one step directly: restore_latest would move damaged checkpoints of the run.
-  ckpt = checkpoint_lib.Checkpointer(run_dir)
+    return pfa.PFAExperiment(cfg, workdir=path)
+
   try:
-    steps = ckpt.all_steps()
-    if not steps:
-      raise Error(f"run_dir {run_dir} holds no complete checkpoint; let the run finish.")
-    if step is not None and step not in steps:
-      raise Error(f"run_dir {run_dir} has no checkpoint at step {step}; it has {steps}.")
-    step = steps[-1] if step is None else step
-    try:
-      restored = ckpt.restore_step_with_meta(step, abstract, experiment.legacy_state_layout())
-    except Exception as e:  # pylint: disable=broad-except
-      raise Error(f"cannot restore checkpoint {step} of {run_dir} "
-                  f"({type(e).__name__}: {str(e)[:200]}).") from e
-  finally:
-    ckpt.close()
-  return Run(name, experiment, restored.state, restored.step, cfg)
+    return runs.load_run(run_dir, build, supported=SUPPORTED, step=step,
+                         defaults=lambda name, path: _resumable_defaults(name, path, config))
+  except runs.RunLoadError as e:
+    raise Error(str(e)) from e
 
 
 # ---------------------------------------------------------------- per test point

@@ -57,14 +57,30 @@ from stein_jax.objectives import stein_vae as sv
 from stein_jax.data.checksums import array_fingerprint
 from stein_jax.train import (AlgorithmExperiment, AlgorithmState, ConfigError, read_metrics,
                              run_main, save_figure)
+from stein_jax.train import config as config_lib
+from stein_jax.train import runs
 from stein_jax.train.state import train_state_layout
 
 ENCODERS = ("auto", "gaussian", "mlp", "flow")
 TEXT_MODELS = ("softmax", "deep_poisson")
 
 
-def _get(config, key, default):
-  return config[key] if key in config else default
+# The keys a config of this family may leave out, with the value each then takes: one table
+# instead of a default at every use (the GMM, MNIST and text configs declare different subsets,
+# and a run.json written before a key existed lacks it). Filled into the experiment's copy of
+# the config, so they never change a run's fingerprint.
+OPTIONAL_KEYS = {
+    "encoder": "auto", "lr_decay": "constant", "latent_k": None, "birth_death_rate": 0.0,
+    "birth_death_start": 0, "bandwidth_anneal_steps": 0, "bandwidth_anneal_factor": 1.0,
+    "learn_decoder": True, "decoder_prior_std": 1.0, "num_decoder": 1, "bandwidth": "median",
+    "mode_samples": None, "eval_subset": "first", "valid_examples": 0, "text_model": "softmax",
+    "def_layers": (200, 200, 50), "def_shape": 1.0,
+}
+
+
+def complete_config(config):
+  """A copy of ``config`` with :data:`OPTIONAL_KEYS` filled in where missing."""
+  return config_lib.with_defaults(config, OPTIONAL_KEYS)
 
 
 class SteinVAEExperiment(AlgorithmExperiment):
@@ -80,6 +96,7 @@ class SteinVAEExperiment(AlgorithmExperiment):
   legacy_defaults = {"kernel": "rbf"}
 
   def __init__(self, config):
+    config = complete_config(config)
     super().__init__(config)
     self._check_config(config)
     self.model = self.build_model(config)
@@ -99,28 +116,28 @@ class SteinVAEExperiment(AlgorithmExperiment):
     elif config.method == "stein_viwae" and config.num_particles % k:
       problems.append(f"stein_viwae needs k to divide num_particles; got k={k}, "
                       f"num_particles={config.num_particles}")
-    if _get(config, "encoder", "auto") not in ENCODERS:
+    if config.encoder not in ENCODERS:
       problems.append(f"encoder must be one of {ENCODERS}, got {config.encoder!r}")
     if not config.batch_size >= 1:
       problems.append(f"batch_size must be >= 1, got {config.batch_size!r}")
     if not config.learning_rate > 0:
       problems.append(f"learning_rate must be > 0, got {config.learning_rate!r}")
-    if _get(config, "lr_decay", "constant") not in ("constant", "cosine"):
+    if config.lr_decay not in ("constant", "cosine"):
       problems.append(f"lr_decay must be 'constant' or 'cosine', got {config.lr_decay!r}")
     problems += sv.latent_step_options(config)[1]
-    latent_k = _get(config, "latent_k", None)
+    latent_k = config.latent_k
     if latent_k is not None and not (isinstance(latent_k, int) and latent_k >= 1
                                      and config.num_particles % latent_k == 0):
       problems.append(f"latent_k must be an int >= 1 dividing num_particles, got {latent_k!r}")
-    if not _get(config, "birth_death_rate", 0.0) >= 0:
+    if not config.birth_death_rate >= 0:
       problems.append(f"birth_death_rate must be >= 0, got {config.birth_death_rate!r}")
-    if _get(config, "birth_death_rate", 0.0) > 0 and config.method not in ("stein_vae",
+    if config.birth_death_rate > 0 and config.method not in ("stein_vae",
                                                                            "stein_viwae"):
       problems.append("birth_death_rate applies to the Stein methods only (method="
                       f"{config.method!r})")
-    if _get(config, "bandwidth_anneal_steps", 0) < 0:
+    if config.bandwidth_anneal_steps < 0:
       problems.append("bandwidth_anneal_steps must be >= 0")
-    if _get(config, "bandwidth_anneal_factor", 1.0) < 1.0:
+    if config.bandwidth_anneal_factor < 1.0:
       problems.append("bandwidth_anneal_factor must be >= 1 (a kernel at least as wide "
                       "as the median rule)")
     problems += self.check_specific(config)
@@ -135,7 +152,7 @@ class SteinVAEExperiment(AlgorithmExperiment):
     raise NotImplementedError
 
   def encoder_kind(self) -> str:
-    kind = _get(self.config, "encoder", "auto")
+    kind = self.config.encoder
     if kind == "auto":
       return "gaussian" if self.config.method in ("vae", "iwae") else self.default_stein_encoder
     return kind
@@ -147,40 +164,40 @@ class SteinVAEExperiment(AlgorithmExperiment):
   def _make_trainer(self):
     cfg = self.config
     tx = optax.adam(self.learning_rate_schedule())
-    dec_tx = tx if _get(cfg, "learn_decoder", True) else optax.set_to_zero()
+    dec_tx = tx if cfg.learn_decoder else optax.set_to_zero()
     kwargs = {}
     if cfg.method in ("stein_vae", "stein_viwae"):
       kwargs = dict(decoder_optimizer=dec_tx, step_size=cfg.step_size,
                     encoder_steps=cfg.encoder_steps, num_data=self.num_data,
-                    decoder_prior_std=_get(cfg, "decoder_prior_std", 1.0),
+                    decoder_prior_std=cfg.decoder_prior_std,
                     latent_bandwidth_schedule=self.bandwidth_schedule(),
-                    birth_death_rate=float(_get(cfg, "birth_death_rate", 0.0)),
-                    birth_death_start=int(_get(cfg, "birth_death_start", 0)))
+                    birth_death_rate=float(cfg.birth_death_rate),
+                    birth_death_start=int(cfg.birth_death_start))
       kwargs.update(sv.latent_step_options(cfg)[0])
-      if cfg.method == "stein_viwae" and _get(cfg, "latent_k", None) is not None:
+      if cfg.method == "stein_viwae" and cfg.latent_k is not None:
         kwargs["latent_group_size"] = int(cfg.latent_k)
-    elif not _get(cfg, "learn_decoder", True):
+    elif not cfg.learn_decoder:
       # VAE/IWAE update both with one optimizer: freeze the decoder's part.
       tx = optax.multi_transform(
           {"enc": tx, "dec": optax.set_to_zero()},
           lambda p: (jax.tree_util.tree_map(lambda _: "enc", p[0]),
                      jax.tree_util.tree_map(lambda _: "dec", p[1])))
     return sv.make_trainer(cfg.method, self.model, tx, num_particles=cfg.num_particles,
-                           k=cfg.k, num_decoder=_get(cfg, "num_decoder", 1), **kwargs)
+                           k=cfg.k, num_decoder=cfg.num_decoder, **kwargs)
 
   def learning_rate_schedule(self):
     """Adam's learning rate: ``config.learning_rate``, constant or (``lr_decay="cosine"``)
     cosine-decayed to 0 over ``num_steps`` (a decayed rate freezes the encoder's final state
     instead of leaving it jittering with the last minibatches)."""
     cfg = self.config
-    if _get(cfg, "lr_decay", "constant") == "cosine":
+    if cfg.lr_decay == "cosine":
       return optax.cosine_decay_schedule(cfg.learning_rate, max(int(cfg.num_steps), 1))
     return cfg.learning_rate
 
   @property
   def bandwidth_rule(self) -> str:
     """``config.bandwidth``: "median" (h = med^2, default) or "median_log" (h = med^2 / log n)."""
-    return _get(self.config, "bandwidth", "median")
+    return self.config.bandwidth
 
   def bandwidth_schedule(self):
     """``step -> factor`` of the latent kernel's bandwidth, or None (no annealing).
@@ -190,8 +207,8 @@ class SteinVAEExperiment(AlgorithmExperiment):
     particle cloud (SVGD then matches the cloud's low moments to the posterior's) and
     shrinks geometrically to the median rule.
     """
-    steps = _get(self.config, "bandwidth_anneal_steps", 0)
-    factor0 = float(_get(self.config, "bandwidth_anneal_factor", 1.0))
+    steps = self.config.bandwidth_anneal_steps
+    factor0 = float(self.config.bandwidth_anneal_factor)
     if steps <= 0 or factor0 == 1.0:
       return None
 
@@ -240,6 +257,7 @@ class GMMExperiment(SteinVAEExperiment):
     return []
 
   def __init__(self, config):
+    config = complete_config(config)
     self.data = None
     super().__init__(config)
     self.data = gmm.make_dataset(jax.random.key(config.data_seed), config.observation,
@@ -287,7 +305,7 @@ class GMMExperiment(SteinVAEExperiment):
     bounds.check_finite("GMM encoder samples", z)
     mmds = np.array([float(mmd(z[t], exact[t])) for t in range(z.shape[0])])
     w_exact = np.asarray(jnp.exp(self.post.log_weights))
-    z_mode = self.encoder_samples(state.inner.params, self.data.x_test, _get(cfg, "mode_samples", n),
+    z_mode = self.encoder_samples(state.inner.params, self.data.x_test, cfg.mode_samples or n,
                                   seed=99)
     w_enc = np.asarray(gmm.mode_weights(self.post, z_mode))
     outside = outside_mass(self.post, z_mode)
@@ -439,15 +457,16 @@ class MNISTExperiment(SteinVAEExperiment):
                     "eval_batch_size", "eval_chunk_size")
 
   def __init__(self, config):
+    config = complete_config(config)
     self.train_data = data_lib.load("binarized_mnist", "train", config.data_dir,
                                     max_examples=config.max_train_examples)
-    subset = _get(config, "eval_subset", "first")
+    subset = config.eval_subset
     if subset not in EVAL_SUBSETS:  # checked before any data is read
       raise ConfigError(f"eval_subset must be one of {EVAL_SUBSETS}, got {subset!r}")
     self.test_data = evaluation_subset(
         data_lib.load("binarized_mnist", "test", config.data_dir), config.test_examples, subset)
     self.valid_data = None
-    valid = _get(config, "valid_examples", 0)
+    valid = config.valid_examples
     if valid is None or (isinstance(valid, int) and valid > 0):  # else: off, or a config error
       self.valid_data = evaluation_subset(
           data_lib.load("binarized_mnist", "valid", config.data_dir), config.valid_examples,
@@ -470,7 +489,7 @@ class MNISTExperiment(SteinVAEExperiment):
     problems = []
     if not config.latent_dim >= 1:
       problems.append(f"latent_dim must be >= 1, got {config.latent_dim!r}")
-    valid = _get(config, "valid_examples", 0)
+    valid = config.valid_examples
     if valid is not None and not (isinstance(valid, int) and valid >= 0):
       problems.append(f"valid_examples must be None (all), 0 (no validation) or a positive "
                       f"int, got {valid!r}")
@@ -572,6 +591,7 @@ class TextExperiment(SteinVAEExperiment):
   resumable_keys = ("eval_samples", "test_examples", "eval_batch_size", "eval_chunk_size")
 
   def __init__(self, config):
+    config = complete_config(config)
     self.train_data = data_lib.load(config.dataset, "train", config.data_dir,
                                     max_examples=config.max_train_examples)
     self.test_data = data_lib.load(config.dataset, "test", config.data_dir,
@@ -607,30 +627,30 @@ class TextExperiment(SteinVAEExperiment):
       problems.append(f"vocab_size must be an int >= 2, got {config.vocab_size!r}")
     if not (isinstance(config.eval_samples, int) and config.eval_samples >= 1):
       problems.append(f"eval_samples must be an int >= 1, got {config.eval_samples!r}")
-    if _get(config, "encoder", "auto") == "mlp":
+    if config.encoder == "mlp":
       problems.append("the text experiment needs an encoder with a density for the ELBO "
                       "(encoder='flow', 'gaussian' or 'auto'), got 'mlp'")
-    text_model = _get(config, "text_model", "softmax")
+    text_model = config.text_model
     if text_model not in TEXT_MODELS:
       problems.append(f"text_model must be one of {TEXT_MODELS}, got {text_model!r}")
     elif text_model == "deep_poisson":
-      layers = tuple(_get(config, "def_layers", (200, 200, 50)))
+      layers = tuple(config.def_layers)
       if not (layers and all(isinstance(n, int) and n >= 1 for n in layers)):
         problems.append(f"def_layers must be positive ints, got {layers!r}")
       elif config.latent_dim != sum(layers):
         problems.append(f"text_model='deep_poisson' with def_layers={layers} needs latent_dim="
                         f"{sum(layers)} (every layer's log z is a latent), got "
                         f"{config.latent_dim}")
-      if not _get(config, "def_shape", 1.0) > 0:
+      if not config.def_shape > 0:
         problems.append(f"def_shape must be > 0, got {config.def_shape!r}")
     return problems
 
   def build_model(self, config):
     hidden = tuple(config.hidden)
     dz = config.latent_dim
-    if _get(config, "text_model", "softmax") == "deep_poisson":
+    if config.text_model == "deep_poisson":
       layers = tuple(config.def_layers)
-      shape = float(_get(config, "def_shape", 1.0))
+      shape = float(config.def_shape)
       mean_length = float(self.train_data.x.sum(-1).mean())
       dec = deep_poisson.DeepPoissonDecoder(config.vocab_size, layers, shape,
                                             log_rate_init=math.log(mean_length / config.vocab_size))
@@ -718,6 +738,33 @@ def make_experiment(config):
     return TextExperiment(config)
   raise ConfigError(f"invalid config: dataset must be 'gmm', 'binarized_mnist', '20news' or "
                     f"'reuters', got {config.dataset!r}.")
+
+
+# ------------------------------------------------------------------ reopening runs
+
+EXPERIMENT_NAMES = ("stein_vae_gmm", "stein_vae_mnist", "stein_vae_text")
+
+
+def resumable_defaults(name: str, data_dir: str | None = None) -> dict:
+  """Values for the keys run.json leaves out (they never change the model or its data)."""
+  shared = {"num_steps": 1, "eval_every": 1, "checkpoint_every": 1, "log_every": 1,
+            "max_to_keep": 3, "data_dir": data_dir or os.environ.get("STEIN_JAX_DATA_DIR")}
+  if name == "stein_vae_gmm":
+    return dict(shared, eval_samples=1000, mode_samples=1000, plot=False)
+  return dict(shared, eval_samples=1, test_examples=None, eval_batch_size=100,
+              eval_chunk_size=100)
+
+
+def load_run(run_dir: str, step: int | None = None, data_dir: str | None = None) -> runs.Run:
+  """Reopens a run of this family read-only (:func:`stein_jax.train.runs.load_run`).
+
+  Raises:
+    stein_jax.train.runs.RunLoadError: no trained model there, another experiment, or a
+      rebuild whose fingerprint differs from the run's.
+  """
+  return runs.load_run(run_dir, lambda name, cfg, path: make_experiment(cfg),
+                       supported=EXPERIMENT_NAMES, step=step,
+                       defaults=lambda name, path: resumable_defaults(name, data_dir))
 
 
 if __name__ == "__main__":

@@ -20,11 +20,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import posterior_check
+from experiments import stein_vae as stein_vae_family
 from stein_jax import data as data_lib
 from stein_jax.evaluation import bounds
 from stein_jax.evaluation import posterior_check as pc
 from stein_jax.train import checkpoint as checkpoint_lib
+from stein_jax.train import runs
 from stein_jax.train import main as main_lib
 from stein_jax.train import read_metrics
 
@@ -76,7 +77,7 @@ def run_evaluation(config, workdir: str) -> dict:
   finally:
     ckpt.close()
   step = choose_step(config.run_dir, config.step, available)
-  run = posterior_check.load_run(config.run_dir, config, step=step)
+  run = stein_vae_family.load_run(config.run_dir, step=step, data_dir=config.data_dir)
   if run.name != "stein_vae_mnist":
     raise Error(f"run_dir holds a {run.name!r} run; this evaluation is for MNIST runs "
                 "(text runs report perplexities in their own evaluation).")
@@ -111,6 +112,6 @@ def report(out: dict) -> None:
 
 
 if __name__ == "__main__":
-  main_lib.run_tool(run_evaluation, (Error, pc.PosteriorCheckError,
+  main_lib.run_tool(run_evaluation, (Error, pc.PosteriorCheckError, runs.RunLoadError,
                                        checkpoint_lib.CheckpointRestoreError,
                                        bounds.NonFiniteBoundError), report=report)

@@ -33,8 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments.energy import _grid, load_energy_data
 from stein_jax import data as data_lib
+from stein_jax.data.energy_data import load_energy_data
 from stein_jax import kernels
 from stein_jax.evaluation import classifier_score as score_lib
 from stein_jax.targets import rbm as rbm_eval
@@ -42,6 +42,7 @@ from stein_jax.models.energy import GaussianBernoulliRBM
 from stein_jax.models.generator import ConvGenerator, MLPGenerator
 from stein_jax.objectives import steingan
 from stein_jax.train import AlgorithmExperiment, AlgorithmState, read_metrics, run_main, save_figure
+from stein_jax.train import figures as figures_lib
 from stein_jax.train.state import train_state_layout
 from stein_jax.train.figures import new_figure
 
@@ -299,7 +300,7 @@ class SteinGANExperiment(AlgorithmExperiment):
     axes = fig.subplots(1, 2)
     for ax, (title, v) in zip(axes, [(f"generator samples, {self._title()}", x),
                                      ("data (test)", self.data.test[:config.num_samples])]):
-      ax.imshow(_grid(self.data.to_pixels(v), side), cmap="gray", vmin=0, vmax=1)
+      ax.imshow(figures_lib.image_grid(self.data.to_pixels(v), side), cmap="gray", vmin=0, vmax=1)
       ax.set_title(title, fontsize=9)
       ax.axis("off")
     space = ("pixels in [0, 1], the model's space" if config.preprocess == "unit" else

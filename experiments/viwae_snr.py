@@ -20,11 +20,12 @@ from absl import logging
 import jax
 import jax.numpy as jnp
 
-from experiments import posterior_check
+from experiments import stein_vae as stein_vae_family
 from stein_jax.objectives import gradient_snr
 from stein_jax.evaluation import posterior_check as pc
 from stein_jax.objectives import stein_vae as sv
 from stein_jax.train import checkpoint as checkpoint_lib
+from stein_jax.train import runs
 from stein_jax.train import main as main_lib
 from stein_jax.train import figures
 
@@ -55,7 +56,7 @@ def check(config, run) -> None:
 
 def run_measurement(config, workdir: str) -> dict:
   t0 = time.time()
-  run = posterior_check.load_run(config.run_dir, config, step=config.step)
+  run = stein_vae_family.load_run(config.run_dir, step=config.step, data_dir=config.data_dir)
   check(config, run)
   exp = run.experiment
   x = jnp.asarray(exp.batch(int(config.batch_step))["x"][: int(config.batch_size)])
@@ -141,6 +142,6 @@ def plot(out: dict):
 
 
 if __name__ == "__main__":
-  main_lib.run_tool(run_measurement, (Error, pc.PosteriorCheckError,
+  main_lib.run_tool(run_measurement, (Error, pc.PosteriorCheckError, runs.RunLoadError,
                                         checkpoint_lib.CheckpointRestoreError),
                       report=lambda out: print(table_markdown(out)))

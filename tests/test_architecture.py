@@ -23,7 +23,7 @@ ALLOWED = {  # layer -> the layers it may import
     "core": {"core"},
     "targets": {"core", "targets"},
     "models": {"core", "targets", "models"},
-    "data": {"core", "data"},
+    "data": {"core", "targets", "data"},  # synthetic data sets are samples of known densities
     "objectives": {"core", "targets", "models", "data", "objectives"},
     "evaluation": {"core", "targets", "models", "data", "evaluation"},
     "train": {"core", "train"},

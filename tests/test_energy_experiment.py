@@ -49,11 +49,11 @@ def test_each_method_trains_and_logs_exact_loglik(tmp_path, method):
   assert [r["step"] for r in train] == [5, 10, 15, 20]
   # The logged value is the exact log-likelihood of the test split at the final parameters.
   experiment = EnergyExperiment(_config(method))
-  exact = float(rbm_eval.mean_log_likelihood(jax.device_get(state.params), experiment.data.test))
+  exact = float(rbm_eval.mean_log_likelihood(jax.device_get(state.inner.params), experiment.data.test))
   assert float(evals[-1]["test/loglik"]) == pytest.approx(exact, rel=1e-5)
   # It trains: better than the initial model (B ~ 0, b = c = 0).
   init = experiment.init_state(jax.random.key(0), experiment.config)
-  initial = float(rbm_eval.mean_log_likelihood(init.params, experiment.data.test))
+  initial = float(rbm_eval.mean_log_likelihood(init.inner.params, experiment.data.test))
   assert exact > initial
   with open(tmp_path / "final.json") as f:
     assert json.load(f)["test"] == pytest.approx(exact, rel=1e-5)
@@ -67,7 +67,7 @@ def test_resume_matches_uninterrupted(tmp_path):
   _run(_config("cd1", num_steps=10), tmp_path / "resumed")
   state = _run(_config("cd1", num_steps=20), tmp_path / "resumed")
   straight = _run(_config("cd1", num_steps=20), tmp_path / "straight")  # already done: restores the final state
-  jax.tree.map(np.testing.assert_array_equal, jax.device_get(state.params), jax.device_get(straight.params))
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(state.inner.params), jax.device_get(straight.inner.params))
   assert read_metrics(str(tmp_path / "resumed")) == read_metrics(str(tmp_path / "straight"))
 
 

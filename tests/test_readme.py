@@ -21,5 +21,8 @@ def test_library_in_one_screen_runs_as_written():
   assert namespace["phi_tree"]["w"].shape == (10, 3, 4)
   assert namespace["phi"].shape == (5_000, 16)
   np.testing.assert_allclose(np.asarray(namespace["state"].particles).mean(0), 3.0, atol=0.1)
+  # the amortized generator as an Algorithm: 100 Adam steps (lr 1e-2) move its offset towards 3
+  assert namespace["gen_trace"].fit_loss.shape == (100,)
+  assert np.all(np.asarray(namespace["gen_state"].params["c"]) > 0.5)
   assert np.isfinite(float(namespace["ksd2"]))
   assert namespace["phi_k"].shape == (500, 2) and np.all(np.isfinite(namespace["phi_k"]))

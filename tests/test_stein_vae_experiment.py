@@ -75,7 +75,7 @@ def test_gmm_prior_moments_init_matches_prior():
   e = exp.make_experiment(config)
   state = e.init_state(jax.random.key(0), config)
   xi = jax.random.normal(jax.random.key(7), (1, 4000, 2))  # the same xi for both x
-  z = np.asarray(sv.encode(e.model, state.params["enc"], e.data.x_test[:2, None, :], xi))
+  z = np.asarray(sv.encode(e.model, state.inner.params["enc"], e.data.x_test[:2, None, :], xi))
   # No x-dependence at the start, and the prior's moments: mean 0, cov I + 25 [[1,1],[1,1]].
   np.testing.assert_allclose(z[0], z[1], atol=1e-5)
   np.testing.assert_allclose(z[0].mean(0), [0, 0], atol=0.4)
@@ -250,7 +250,7 @@ def test_latent_k_and_birth_death_reach_the_trainer():
     e = exp.make_experiment(c)
     state = e.init_state(jax.random.key(0), c)
     new, metrics = jax.jit(e.train_step)(state, e.batch(0))
-    return jax.tree_util.tree_leaves(new.params["enc"]), metrics
+    return jax.tree_util.tree_leaves(new.inner.params["enc"]), metrics
 
   base, m_base = one_step()
   for kw, key in [({"latent_k": 1}, None), ({"birth_death_rate": 50.0}, "killed_fraction")]:

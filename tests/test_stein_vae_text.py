@@ -253,13 +253,18 @@ def _set_known_model(params, log_probs):
   return {"enc": enc, "dec": dec}
 
 
+def _with_params(state, params):
+  """The platform state with the model's parameters {"enc", "dec"} replaced."""
+  return state.replace(inner=state.inner._replace(enc_params=params["enc"], dec_params=params["dec"]))
+
+
 @pytest.mark.parametrize("method", ["stein_viwae", "vae"])
 def test_known_perplexities_through_evaluation(tmp_path, fake_20news, method):
   data_dir, train, test = fake_20news
   e = exp.make_experiment(_config(method, data_dir))
   state = e.init_state(jax.random.key(0), e.config)
   # Uniform decoder: every word has probability 1 / V, perplexity V exactly.
-  out = e.evaluate(state.replace(params=_set_known_model(state.params, np.zeros(V))), 0, "")
+  out = e.evaluate(_with_params(state, _set_known_model(state.inner.params, np.zeros(V))), 0, "")
   for key in ("test/perplexity_elbo", "test/perplexity_s_elbo"):
     assert out[key] == pytest.approx(V, rel=1e-5)
   # z-independent decoder equal to the (add-one) training unigram, encoder = prior:
@@ -267,16 +272,16 @@ def test_known_perplexities_through_evaluation(tmp_path, fake_20news, method):
   counts = train.sum(0).astype(np.float64) + 1
   logp = np.log(counts / counts.sum())
   ref = math.exp(-np.sum(test @ logp) / test.sum())
-  out = e.evaluate(state.replace(params=_set_known_model(state.params, logp)), 0, "")
+  out = e.evaluate(_with_params(state, _set_known_model(state.inner.params, logp)), 0, "")
   for key in ("test/perplexity_elbo", "test/perplexity_s_elbo", "test/perplexity_unigram"):
     assert out[key] == pytest.approx(ref, rel=1e-5)
   # The ELBO's terms: q = p(z) exactly, so KL = 0 and reconstruction = the unigram log-lik.
   assert abs(out["test/kl"]) < 1e-4
   assert out["test/reconstruction"] == pytest.approx(np.mean(test @ logp), rel=1e-5)
   # With a trained-looking encoder the terms still add up to the ELBO (same samples aside).
-  params = jax.tree_util.tree_map(lambda a: a * 1.5, state.params)
+  params = jax.tree_util.tree_map(lambda a: a * 1.5, state.inner.params)
   rec, kl = e.elbo_terms(params, jnp.asarray(test), num_samples=4000)
-  nll = e.evaluate(state.replace(params=params), 0, "")["test/nll_elbo"]
+  nll = e.evaluate(_with_params(state, params), 0, "")["test/nll_elbo"]
   assert kl > 0
   assert rec - kl == pytest.approx(-nll, abs=0.05 * abs(nll))
 
@@ -287,8 +292,8 @@ def test_resume_matches_uninterrupted(tmp_path, fake_20news):
   straight = _run(cfg(4), tmp_path / "straight")
   _run(cfg(2), tmp_path / "resumed")
   resumed = _run(cfg(4), tmp_path / "resumed")
-  jax.tree_util.tree_map(np.testing.assert_allclose, jax.device_get(resumed.params),
-                         jax.device_get(straight.params))
+  jax.tree_util.tree_map(np.testing.assert_allclose, jax.device_get(resumed.inner.params),
+                         jax.device_get(straight.inner.params))
   # The same training metrics step by step, and the same final evaluation (the resumed
   # run also evaluated at the end of its first, 2-step leg).
   train = lambda recs: [r for r in recs if any(k.startswith("train/") for k in r)]

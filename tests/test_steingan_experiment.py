@@ -45,7 +45,7 @@ def test_runs_logs_and_resumes_exactly(tmp_path):
   train = [r for r in records if "train/loss" in r]
   assert 0.0 < float(train[-1]["train/cd_fraction"]) < 1.0  # alpha = 0.5 mixes both sources
   experiment = SteinGANExperiment(_config(tmp_path))
-  exact = float(rbm_eval.mean_log_likelihood(jax.device_get(straight.params["energy"]), experiment.data.test))
+  exact = float(rbm_eval.mean_log_likelihood(jax.device_get(straight.inner.params["energy"]), experiment.data.test))
   assert float(evals[-1]["test/loglik"]) == pytest.approx(exact, rel=1e-5)
   with open(tmp_path / "straight" / "final.json") as f:
     final = json.load(f)
@@ -56,7 +56,7 @@ def test_runs_logs_and_resumes_exactly(tmp_path):
   # Interrupted at step 3 and resumed: the same parameters and the same metrics as the uninterrupted run.
   _run(_config(tmp_path, num_steps=3), tmp_path / "resumed")
   resumed = _run(_config(tmp_path), tmp_path / "resumed")
-  jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed.params), jax.device_get(straight.params))
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed.inner.params), jax.device_get(straight.inner.params))
   assert read_metrics(str(tmp_path / "resumed")) == records
 
 
@@ -78,7 +78,7 @@ def test_legacy_setting_reports_pixel_nats_with_the_jacobian(tmp_path):
 def test_sample_batches_with_batch_normalisation_are_whole_chunks(tmp_path):
   experiment = SteinGANExperiment(_config(tmp_path))
   state = experiment.init_state(jax.random.key(0), experiment.config)
-  x = experiment.samples(state.params["generator"], 1001)  # would leave a chunk of 1
+  x = experiment.samples(state.inner.params["generator"], 1001)  # would leave a chunk of 1
   assert x.shape == (1001, DIM) and np.all((x >= 0) & (x <= 1))
 
 

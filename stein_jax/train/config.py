@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import copy
 from typing import Any, Mapping, Optional
 
 import ml_collections
@@ -74,6 +75,22 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 def get_optional(config: ml_collections.ConfigDict, key: str) -> Any:
   """``config[key]`` or its default from ``OPTIONAL_DEFAULTS``."""
   return config[key] if key in config else OPTIONAL_DEFAULTS[key]
+
+
+def with_defaults(config: ml_collections.ConfigDict, defaults: Mapping[str, Any]) -> ml_collections.ConfigDict:
+  """A copy of ``config`` with the top-level ``defaults`` added where ``config`` lacks the key.
+
+  For keys a family's configs may leave out (each experiment declares them in one table);
+  the copy is what the experiment reads, the user's config (and so the run's fingerprint) is
+  untouched.
+  """
+  out = copy.deepcopy(config) if isinstance(config, ml_collections.ConfigDict) \
+      else ml_collections.ConfigDict(dict(config))
+  with out.unlocked():
+    for key, value in defaults.items():
+      if key not in out:
+        out[key] = value
+  return out
 
 
 def _normalize(value: Any) -> Any:

@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING
 
 import jax
+import numpy as np
 
 if TYPE_CHECKING:
   import matplotlib.figure  # imported lazily: ~1 s, and mains may not plot
@@ -128,3 +129,18 @@ def training_curves(workdir: str, records: list[dict] | None = None, max_panels:
   fig.suptitle(caption, fontsize=9)
   fig.tight_layout()
   return save_figure(fig, workdir, "training_curves")
+
+
+def image_grid(x, side: int) -> np.ndarray:
+  """``[n, side*side]`` images as one ``[rows*side, cols*side]`` mosaic (non-square data as one row each)."""
+  x = np.asarray(x)
+  n = x.shape[0]
+  if side * side != x.shape[1]:
+    return x
+  cols = int(np.ceil(np.sqrt(n)))
+  rows = int(np.ceil(n / cols))
+  canvas = np.ones((rows * side, cols * side), np.float32)
+  for i in range(n):
+    r, c = divmod(i, cols)
+    canvas[r * side:(r + 1) * side, c * side:(c + 1) * side] = x[i].reshape(side, side)
+  return canvas
