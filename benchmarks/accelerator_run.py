@@ -38,14 +38,22 @@ flags.DEFINE_float("eval_fraction", 0.25, "Share of the budget set aside for the
 flags.DEFINE_list("methods", ["vae", "iwae", "stein_vae", "stein_viwae"], "Methods of Table 1.")
 flags.DEFINE_bool("smoke", False, "A tiny CPU budget that checks the whole path.")
 flags.DEFINE_string("data_dir", None, "Data directory (else $STEIN_JAX_DATA_DIR).")
-flags.DEFINE_bool("paper_kernel", False, "Stein methods with the paper's isotropic kernel (eq. 6) instead of the "
-                  "diagonal metric with repulsion x 2 that removes the narrow coordinates' collapse on MNIST "
-                  "(docs/results/stein_vae_mnist.md).")
+flags.DEFINE_bool(
+  "paper_kernel",
+  False,
+  "Stein methods with the paper's isotropic kernel (eq. 6) instead of the "
+  "diagonal metric with repulsion x 2 that removes the narrow coordinates' collapse on MNIST "
+  "(docs/results/stein_vae_mnist.md).",
+)
 flags.mark_flag_as_required("outdir")
 
 # Table 1 of Pu et al. (2017): test NLL (nats) by the S-ELBO.
-PAPER = {"vae": ("VAE", 86.76), "iwae": ("IWAE", 84.78), "stein_vae": ("Stein VAE", 84.98),
-         "stein_viwae": ("Stein VIWAE", 82.88)}
+PAPER = {
+  "vae": ("VAE", 86.76),
+  "iwae": ("IWAE", 84.78),
+  "stein_vae": ("Stein VAE", 84.98),
+  "stein_viwae": ("Stein VIWAE", 82.88),
+}
 
 
 def method_config(method: str, train_seconds: float, smoke: bool):
@@ -62,8 +70,18 @@ def method_config(method: str, train_seconds: float, smoke: bool):
     # k-sample bound. The paper's form (k_z = k) diverges with the Adam particle step.
     config.latent_k = 1
   if smoke:
-    config.update(num_steps=20, eval_every=20, checkpoint_every=20, log_every=10, test_examples=100,
-                  eval_samples=20, eval_batch_size=50, num_particles=10, k=5, max_train_seconds=None)
+    config.update(
+      num_steps=20,
+      eval_every=20,
+      checkpoint_every=20,
+      log_every=10,
+      test_examples=100,
+      eval_samples=20,
+      eval_batch_size=50,
+      num_particles=10,
+      k=5,
+      max_train_seconds=None,
+    )
   else:
     config.update(eval_every=config.num_steps, log_every=500, checkpoint_every=5000)
   return config
@@ -75,8 +93,13 @@ def main(argv):
   figures.use_headless_backend()
   budget = 60.0 * FLAGS.budget_minutes
   train_seconds = budget * (1.0 - FLAGS.eval_fraction) / len(FLAGS.methods)
-  results = {"device": str(jax.devices()[0]), "budget_minutes": FLAGS.budget_minutes, "smoke": FLAGS.smoke,
-             "train_seconds_per_method": None if FLAGS.smoke else train_seconds, "methods": {}}
+  results = {
+    "device": str(jax.devices()[0]),
+    "budget_minutes": FLAGS.budget_minutes,
+    "smoke": FLAGS.smoke,
+    "train_seconds_per_method": None if FLAGS.smoke else train_seconds,
+    "methods": {},
+  }
   for method in FLAGS.methods:
     config = method_config(method, train_seconds, FLAGS.smoke)
     workdir = os.path.join(FLAGS.outdir, method)
@@ -87,11 +110,15 @@ def main(argv):
     latest = final_metrics(workdir)
     steps = int(jax.device_get(state.step))
     results["methods"][method] = {
-        "steps": steps, "seconds_train_and_eval": seconds,
-        "test_nll_elbo": latest.get("test/nll_elbo"), "test_nll_s_elbo": latest.get("test/nll_s_elbo"),
-        "seconds_per_test_image": latest.get("test/seconds_per_image"),
-        "test_images": config.test_examples or 10_000, "eval_samples": config.eval_samples,
-        "paper_nll": PAPER[method][1]}
+      "steps": steps,
+      "seconds_train_and_eval": seconds,
+      "test_nll_elbo": latest.get("test/nll_elbo"),
+      "test_nll_s_elbo": latest.get("test/nll_s_elbo"),
+      "seconds_per_test_image": latest.get("test/seconds_per_image"),
+      "test_images": config.test_examples or 10_000,
+      "eval_samples": config.eval_samples,
+      "paper_nll": PAPER[method][1],
+    }
     print(method, results["methods"][method], flush=True)
   with open(os.path.join(FLAGS.outdir, "results.json"), "w") as f:
     json.dump(results, f, indent=1)
@@ -112,8 +139,11 @@ def _plot(results):
   ax.legend(fontsize=8)
   first = results["methods"][methods[0]]
   budget = "smoke run (20 steps)" if results["smoke"] else f"{results['budget_minutes']:g} min in all"
-  ax.set_title(f"binarized MNIST, {results['device']}, {budget}; "
-               f"{first['test_images']} test images x {first['eval_samples']} samples", fontsize=8)
+  ax.set_title(
+    f"binarized MNIST, {results['device']}, {budget}; "
+    f"{first['test_images']} test images x {first['eval_samples']} samples",
+    fontsize=8,
+  )
   fig.tight_layout()
   fig.savefig(os.path.join(FLAGS.outdir, "table1.png"), dpi=110)
 

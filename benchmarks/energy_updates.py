@@ -109,30 +109,41 @@ def main():
 
   ms = lambda v: 1e3 * float(np.median(v))
   result = {
-      "machine": f"{platform.machine()} {platform.processor()} ({os.cpu_count()} cores), jax {jax.__version__}, "
-                 f"{jax.devices()[0].platform}",
-      "data": "MNIST (preprocessed as configs/rbm_mnist.py)" if dataset else "synthetic, 784-dim (no MNIST found)",
-      "rounds": args.rounds, "calls_per_block": args.calls,
-      "update_ms_median": {rule: ms(per_round[rule]) for rule in RULES},
-      "update_ms_min": {rule: 1e3 * min(per_round[rule]) for rule in RULES},
-      "steincd_over_cd1_ratio_median": float(np.median(ratios)),
-      "steincd_over_cd1_ratio_per_round": [round(r, 3) for r in ratios],
-      "log_z_first_call_s": logz_first, "log_z_ms_median": ms(logz_times),
-      "grad_log_z_ms_median": ms(grad_times), "mean_test_loglik_10000_ms_median": ms(ll_times),
+    "machine": f"{platform.machine()} {platform.processor()} ({os.cpu_count()} cores), jax {jax.__version__}, "
+    f"{jax.devices()[0].platform}",
+    "data": "MNIST (preprocessed as configs/rbm_mnist.py)" if dataset else "synthetic, 784-dim (no MNIST found)",
+    "rounds": args.rounds,
+    "calls_per_block": args.calls,
+    "update_ms_median": {rule: ms(per_round[rule]) for rule in RULES},
+    "update_ms_min": {rule: 1e3 * min(per_round[rule]) for rule in RULES},
+    "steincd_over_cd1_ratio_median": float(np.median(ratios)),
+    "steincd_over_cd1_ratio_per_round": [round(r, 3) for r in ratios],
+    "log_z_first_call_s": logz_first,
+    "log_z_ms_median": ms(logz_times),
+    "grad_log_z_ms_median": ms(grad_times),
+    "mean_test_loglik_10000_ms_median": ms(ll_times),
   }
-  print(f"machine: {result['machine']}; data: {result['data']}; batch 100 x 784, H=10, Adam; "
-        f"{args.rounds} interleaved rounds of {args.calls} updates")
+  print(
+    f"machine: {result['machine']}; data: {result['data']}; batch 100 x 784, H=10, Adam; "
+    f"{args.rounds} interleaved rounds of {args.calls} updates"
+  )
   print("| update (value_and_grad + Adam, jitted, donated) | median ms | min ms | / CD-1 |")
   print("| --- | --- | --- | --- |")
   cd1 = result["update_ms_median"]["cd1"]
   for rule in RULES:
-    print(f"| {rule} | {result['update_ms_median'][rule]:.3f} | {result['update_ms_min'][rule]:.3f} | "
-          f"{result['update_ms_median'][rule] / cd1:.2f} |")
-  print(f"SteinCD / CD-1 (median of per-round ratios): {result['steincd_over_cd1_ratio_median']:.2f} "
-        f"(per round {result['steincd_over_cd1_ratio_per_round']}; target <= 2)")
-  print(f"exact log Z, d=784, H=10: first call (with compilation) {logz_first:.3f} s, then "
-        f"{result['log_z_ms_median']:.3f} ms; its gradient {result['grad_log_z_ms_median']:.3f} ms; "
-        f"exact mean log-likelihood of 10,000 test images {result['mean_test_loglik_10000_ms_median']:.2f} ms")
+    print(
+      f"| {rule} | {result['update_ms_median'][rule]:.3f} | {result['update_ms_min'][rule]:.3f} | "
+      f"{result['update_ms_median'][rule] / cd1:.2f} |"
+    )
+  print(
+    f"SteinCD / CD-1 (median of per-round ratios): {result['steincd_over_cd1_ratio_median']:.2f} "
+    f"(per round {result['steincd_over_cd1_ratio_per_round']}; target <= 2)"
+  )
+  print(
+    f"exact log Z, d=784, H=10: first call (with compilation) {logz_first:.3f} s, then "
+    f"{result['log_z_ms_median']:.3f} ms; its gradient {result['grad_log_z_ms_median']:.3f} ms; "
+    f"exact mean log-likelihood of 10,000 test images {result['mean_test_loglik_10000_ms_median']:.2f} ms"
+  )
   if args.out:
     with open(args.out, "w") as f:
       json.dump(result, f, indent=1)

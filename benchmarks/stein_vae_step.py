@@ -36,8 +36,11 @@ flags.DEFINE_integer("repeats", 15, "Timed rounds (one step of each method per r
 flags.DEFINE_integer("batch_size", 64, "Minibatch size.")
 flags.DEFINE_integer("particles", 100, "Stein particles S and IWAE samples k.")
 flags.DEFINE_integer("test_images", 20, "Images for the test-time cost.")
-flags.DEFINE_integer("test_samples", 100, "Samples per image for the test-time cost "
-                     "(the cost is linear in it: the paper's S-ELBO uses 5,000).")
+flags.DEFINE_integer(
+  "test_samples",
+  100,
+  "Samples per image for the test-time cost " "(the cost is linear in it: the paper's S-ELBO uses 5,000).",
+)
 flags.DEFINE_bool("skip_steps", False, "Only measure the test-time cost.")
 
 
@@ -66,19 +69,19 @@ def main(argv):
   del argv
   s = FLAGS.particles
   key = jax.random.key(0)
-  x = jnp.asarray(np.random.default_rng(0).uniform(size=(FLAGS.batch_size, 784)) < 0.2,
-                  jnp.float32)
+  x = jnp.asarray(np.random.default_rng(0).uniform(size=(FLAGS.batch_size, 784)) < 0.2, jnp.float32)
   tx = optax.adam(2e-4)
   rows = {
-      f"IWAE k={s} (Gaussian encoder)": sv.make_trainer(
-          "iwae", _model(vae_models.GaussianEncoder(50)), tx, k=s),
-      f"Stein VAE S={s} (Gaussian-noise encoder)": sv.make_trainer(
-          "stein_vae", _model(vae_models.FlowEncoder(50, num_coupling_layers=0)), tx,
-          num_particles=s),
-      f"Stein VAE S={s} (flow encoder, 4 couplings)": sv.make_trainer(
-          "stein_vae", _model(vae_models.FlowEncoder(50)), tx, num_particles=s),
-      f"Stein VIWAE S={s}, k=50 (flow encoder)": sv.make_trainer(
-          "stein_viwae", _model(vae_models.FlowEncoder(50)), tx, num_particles=s, k=50),
+    f"IWAE k={s} (Gaussian encoder)": sv.make_trainer("iwae", _model(vae_models.GaussianEncoder(50)), tx, k=s),
+    f"Stein VAE S={s} (Gaussian-noise encoder)": sv.make_trainer(
+      "stein_vae", _model(vae_models.FlowEncoder(50, num_coupling_layers=0)), tx, num_particles=s
+    ),
+    f"Stein VAE S={s} (flow encoder, 4 couplings)": sv.make_trainer(
+      "stein_vae", _model(vae_models.FlowEncoder(50)), tx, num_particles=s
+    ),
+    f"Stein VIWAE S={s}, k=50 (flow encoder)": sv.make_trainer(
+      "stein_viwae", _model(vae_models.FlowEncoder(50)), tx, num_particles=s, k=50
+    ),
   }
   if FLAGS.skip_steps:
     rows = {}
@@ -90,20 +93,27 @@ def main(argv):
   med = {name: float(np.median(t)) for name, t in times.items()}
   base = next(iter(med.values()), 1.0)
   print(f"devices: {jax.devices()}; batch {FLAGS.batch_size}; {FLAGS.repeats} interleaved rounds")
-  print(f"| step | median ms | ratio to IWAE |\n|---|---:|---:|")
+  print("| step | median ms | ratio to IWAE |\n|---|---:|---:|")
   for name, t in med.items():
     print(f"| {name} | {1e3 * t:.1f} | {t / base:.2f} |")
 
   # Test-time cost per image (ELBO + S-ELBO with test_samples samples), M = 1 and 100.
   model = _model(vae_models.FlowEncoder(50))
-  xt = jnp.asarray(np.random.default_rng(1).uniform(size=(FLAGS.test_images, 784)) < 0.2,
-                   jnp.float32)
+  xt = jnp.asarray(np.random.default_rng(1).uniform(size=(FLAGS.test_images, 784)) < 0.2, jnp.float32)
   print(f"\ntest time, {FLAGS.test_samples} samples per image, {FLAGS.test_images} images:")
   print("| decoder particles M | seconds per image |\n|---:|---:|")
   for m in (1, 100):
     enc, dec = sv.init_params(key, model, num_decoder=m)
-    res = bounds.evaluate(key, model, enc, dec, xt, batch_size=min(10, FLAGS.test_images),
-                          num_samples=FLAGS.test_samples, chunk_size=50 if m > 1 else 250)
+    res = bounds.evaluate(
+      key,
+      model,
+      enc,
+      dec,
+      xt,
+      batch_size=min(10, FLAGS.test_images),
+      num_samples=FLAGS.test_samples,
+      chunk_size=50 if m > 1 else 250,
+    )
     print(f"| {m} | {res['seconds_per_image']:.4f} |")
 
 

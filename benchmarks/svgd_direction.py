@@ -28,12 +28,12 @@ import sys
 import time
 
 CASES = [
-    # name, n, d, batch, implementations
-    ("n=100,d=2", 100, 2, 1, ("stein_jax", "blackjax", "pairwise")),
-    ("n=1000,d=100", 1000, 100, 1, ("stein_jax", "blackjax", "pairwise")),
-    ("n=4000,d=100", 4000, 100, 1, ("stein_jax", "blackjax", "pairwise")),
-    ("64 sets x n=100,d=50", 100, 50, 64, ("stein_jax", "blackjax", "pairwise")),
-    ("blocked n=100000,d=16", 100_000, 16, 1, ("stein_jax",)),
+  # name, n, d, batch, implementations
+  ("n=100,d=2", 100, 2, 1, ("stein_jax", "blackjax", "pairwise")),
+  ("n=1000,d=100", 1000, 100, 1, ("stein_jax", "blackjax", "pairwise")),
+  ("n=4000,d=100", 4000, 100, 1, ("stein_jax", "blackjax", "pairwise")),
+  ("64 sets x n=100,d=50", 100, 50, 64, ("stein_jax", "blackjax", "pairwise")),
+  ("blocked n=100000,d=16", 100_000, 16, 1, ("stein_jax",)),
 ]
 # Wall-clock limit of one case's subprocess (BlackJAX at n = 4000 takes ~40 s a step).
 CASE_TIMEOUT_S = 1200
@@ -42,6 +42,7 @@ CASE_TIMEOUT_S = 1200
 def _time(fn, *args, repeats: int, min_time: float = 1.0):
   """Median wall time of fn(*args) after one compiling call."""
   import jax
+
   jax.block_until_ready(fn(*args))
   times = []
   start = time.perf_counter()
@@ -58,6 +59,7 @@ def _time(fn, *args, repeats: int, min_time: float = 1.0):
 def matmul_gflops() -> float:
   import jax
   import jax.numpy as jnp
+
   a = jax.random.normal(jax.random.key(0), (2048, 2048), jnp.float32)
   f = jax.jit(lambda a: a @ a)
   t = _time(f, a, repeats=5)
@@ -80,6 +82,7 @@ def run_case(impl: str, n: int, d: int, batch: int) -> dict:
       return x + eps * svgd_direction(x, -x, bandwidth=h)
   elif impl == "blackjax":
     import blackjax
+
     opt = optax.sgd(eps)
     kernel = blackjax.vi.svgd.build_kernel(opt)
     grad_fn = lambda p: -p
@@ -87,8 +90,10 @@ def run_case(impl: str, n: int, d: int, batch: int) -> dict:
     def one(x):
       state = blackjax.vi.svgd.init(x, {"length_scale": h}, opt)
       return kernel(state, grad_fn, blackjax.vi.svgd.rbf_kernel).particles
+
     step = jax.vmap(one) if batch > 1 else one
   elif impl == "pairwise":
+
     def one(x):
       s = -x
 
@@ -98,21 +103,29 @@ def run_case(impl: str, n: int, d: int, batch: int) -> dict:
 
       phi = jax.vmap(lambda xi: jnp.mean(jax.vmap(term, (0, 0, None))(x, s, xi), 0))(x)
       return x + eps * phi
+
     step = jax.vmap(one) if batch > 1 else one
   else:
     raise ValueError(impl)
   f = jax.jit(step)
   t = _time(f, x, repeats=3 if n * n * d * batch > 1e9 else 10)
   flops = 6 * n * n * d * batch
-  return {"seconds": t, "gflops": flops / t / 1e9,
-          "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+  return {
+    "seconds": t,
+    "gflops": flops / t / 1e9,
+    "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+  }
 
 
 def _subprocess(args: list[str]) -> dict:
   try:
-    out = subprocess.run([sys.executable, "-m", "benchmarks.svgd_direction", *args],
-                         capture_output=True, text=True, env=os.environ.copy(),
-                         timeout=CASE_TIMEOUT_S)
+    out = subprocess.run(
+      [sys.executable, "-m", "benchmarks.svgd_direction", *args],
+      capture_output=True,
+      text=True,
+      env=os.environ.copy(),
+      timeout=CASE_TIMEOUT_S,
+    )
   except subprocess.TimeoutExpired:
     return {"error": f"timed out after {CASE_TIMEOUT_S} s"}
   if out.returncode != 0:
@@ -136,9 +149,9 @@ def main(argv=None) -> None:
     return
 
   import jax
+
   device = f"{jax.devices()[0].device_kind} x{jax.device_count()} ({jax.default_backend()})"
-  machine = {"device": device, "cpus": os.cpu_count(), "platform": platform.platform(),
-             "jax": jax.__version__}
+  machine = {"device": device, "cpus": os.cpu_count(), "platform": platform.platform(), "jax": jax.__version__}
   machine["matmul_gflops"] = _subprocess(["--gflops"]).get("gflops")
   rows = []
   for name, n, d, batch, impls in CASES:
@@ -151,18 +164,18 @@ def main(argv=None) -> None:
     rows.append(row)
 
   gf = machine["matmul_gflops"]
-  print(f"\nMachine: {device}, {os.cpu_count()} CPUs, jax {jax.__version__}; "
-        f"matmul {gf:.1f} GFLOP/s (float32, same run)\n")
-  print("| case | stein_jax | GFLOP/s (of matmul) | peak RSS | blackjax | speed-up | "
-        "per-pair vmap | speed-up |")
+  print(
+    f"\nMachine: {device}, {os.cpu_count()} CPUs, jax {jax.__version__}; "
+    f"matmul {gf:.1f} GFLOP/s (float32, same run)\n"
+  )
+  print("| case | stein_jax | GFLOP/s (of matmul) | peak RSS | blackjax | speed-up | " "per-pair vmap | speed-up |")
   print("|---|---|---|---|---|---|---|---|")
   fmt = lambda r: f"{r['seconds'] * 1e3:.2f} ms" if "seconds" in r else r.get("error", "-")
   for row in rows:
     ours = row["stein_jax"]
     cells = [row["case"], fmt(ours)]
     if "seconds" in ours:
-      cells += [f"{ours['gflops']:.1f} ({100 * ours['gflops'] / gf:.0f}%)",
-                f"{ours['peak_rss_mib']:.0f} MiB"]
+      cells += [f"{ours['gflops']:.1f} ({100 * ours['gflops'] / gf:.0f}%)", f"{ours['peak_rss_mib']:.0f} MiB"]
     else:
       cells += ["-", "-"]
     for other in ("blackjax", "pairwise"):

@@ -21,15 +21,15 @@ def get_config():
   config.log_every = 100
   config.data_dir = ml_collections.config_dict.placeholder(str)  # no data: the target is analytic
   # This experiment.
-  config.target = "mixture"        # "mixture" | "ring" | "banana"
-  config.repulsion = True          # False: the kernel-off ablation
-  config.method = "chain_rule"     # "chain_rule" (Liu & Wang eq. 21) | "regression" (Pu et al. eq. 7)
-  config.num_fit_steps = 1         # K of eq. 7 (regression only)
-  config.step_size = 1.0           # eps in z + eps * phi
-  config.learning_rate = 2e-3      # Adam
-  config.num_particles = 256       # generated samples per step
+  config.target = "mixture"  # "mixture" | "ring" | "banana"
+  config.repulsion = True  # False: the kernel-off ablation
+  config.method = "chain_rule"  # "chain_rule" (Liu & Wang eq. 21) | "regression" (Pu et al. eq. 7)
+  config.num_fit_steps = 1  # K of eq. 7 (regression only)
+  config.step_size = 1.0  # eps in z + eps * phi
+  config.learning_rate = 2e-3  # Adam
+  config.num_particles = 256  # generated samples per step
   config.noise_dim = 4
   config.hidden = (64, 64)
-  config.bandwidth = "median"      # "median" | "median_log" | a positive float
+  config.bandwidth = "median"  # "median" | "median_log" | a positive float
   config.eval_samples = 5000
   return config

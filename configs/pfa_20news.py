@@ -33,16 +33,16 @@ def get_config(budget: str = "paper"):
   config.data_dir = ml_collections.config_dict.placeholder(str)
   # Data: "20news" (stein_jax.data) or "synthetic" (a small PFA corpus drawn from the model).
   config.dataset = "20news"
-  config.synthetic_vocab = 30        # synthetic only: P
-  config.synthetic_docs = 400        # synthetic only: training documents (plus num_test_docs)
+  config.synthetic_vocab = 30  # synthetic only: P
+  config.synthetic_docs = 400  # synthetic only: training documents (plus num_test_docs)
   # Model (docs/pfa.md): theta[:, v] ~ Dir(a0), z_v ~ Gamma(r, c), x ~ Pois(theta z).
-  config.num_topics = 128            # V
+  config.num_topics = 128  # V
   config.prior_a0 = 0.05
   config.prior_r = 1.0
   config.prior_c = 1.0
   # Stage 1: Gibbs sampling of theta on the training corpus; point estimate = posterior mean.
   config.theta_file = ml_collections.config_dict.placeholder(str)  # default WORKDIR/pfa_theta.npz
-  config.theta_train_docs = 0        # 0: all training documents
+  config.theta_train_docs = 0  # 0: all training documents
   config.theta_sweeps = 1000
   config.theta_burnin = 500
   config.theta_chunk_size = 65536
@@ -53,24 +53,26 @@ def get_config(budget: str = "paper"):
   config.gibbs_collect = 2500
   config.gibbs_thin = 10
   # Stage 2: the recognition model, theta fixed.
-  config.method = "stein_vae"        # "stein_vae" | "vae"
+  config.method = "stein_vae"  # "stein_vae" | "vae"
   config.hidden = (100,)
-  config.num_particles = 100         # Stein VAE: S particles per document
-  config.vae_samples = 1             # VAE: reparameterised samples per document
+  config.num_particles = 100  # Stein VAE: S particles per document
+  config.vae_samples = 1  # VAE: reparameterised samples per document
   config.batch_size = 64
-  config.learning_rate = 1e-3        # Adam
-  config.step_size = 1.0             # eps of u + eps * phi
-  config.encoder_steps = 1           # K of eq. (7)
-  config.latent_update = "sgd"       # the particle step: "sgd" (u + eps phi) | "adam" | "rms"
-  config.kernel = "rbf"              # SVGD kernel: "rbf" (eq. 6) | "imq" (inverse multiquadric)
-  config.repulsion_scale = 1.0       # alpha on the grad-k term (1: eq. 6; the authors' related code: 100)
+  config.learning_rate = 1e-3  # Adam
+  config.step_size = 1.0  # eps of u + eps * phi
+  config.encoder_steps = 1  # K of eq. (7)
+  config.latent_update = "sgd"  # the particle step: "sgd" (u + eps phi) | "adam" | "rms"
+  config.kernel = "rbf"  # SVGD kernel: "rbf" (eq. 6) | "imq" (inverse multiquadric)
+  config.repulsion_scale = 1.0  # alpha on the grad-k term (1: eq. 6; the authors' related code: 100)
   config.kernel_normalization = "mean"  # "mean" (1/S, eq. 6) | "row_sum" (1 / sum_j k_ij)
-  config.kernel_metric = "isotropic"  # "isotropic" (eq. 6) | "diagonal" (per-coordinate whitened, docs/stein_math.md sec. 13)
+  config.kernel_metric = (
+    "isotropic"  # "isotropic" (eq. 6) | "diagonal" (per-coordinate whitened, docs/stein_math.md sec. 13)
+  )
   # Evaluation.
-  config.eval_samples = 1000         # encoder samples per test document
-  config.top_topics = 5              # "active" topics: the largest Gibbs posterior means per document
-  config.figure_doc = 0              # test document of Fig. 2
-  config.figure_topics = 3           # topics shown in Fig. 2
+  config.eval_samples = 1000  # encoder samples per test document
+  config.top_topics = 5  # "active" topics: the largest Gibbs posterior means per document
+  config.figure_doc = 0  # test document of Fig. 2
+  config.figure_topics = 3  # topics shown in Fig. 2
   config.other_samples_file = ml_collections.config_dict.placeholder(str)  # the other method's samples
 
   if budget == "cpu":
@@ -82,6 +84,6 @@ def get_config(budget: str = "paper"):
     config.theta_sweeps = 150
     config.theta_burnin = 100
     config.num_test_docs = 20
-    config.num_particles = 100       # the paper's M (was 50; docs/results/pfa_20news.md)
+    config.num_particles = 100  # the paper's M (was 50; docs/results/pfa_20news.md)
     config.batch_size = 32
   return config

@@ -33,11 +33,11 @@ METHODS = ("steincd", "stein_sm", "cd1", "cd10", "mle")
 # Chosen by the sweep of experiments/rbm_figure.py --sweep (best valid/loglik after 1000 iterations, seed 0;
 # docs/results/rbm_mnist.md lists the grid). Same Adam, batch 100 and iteration budget for every method.
 TUNED = {
-    "steincd": {"learning_rate": 3e-3, "svgd_step_size": 1.0},
-    "stein_sm": {"learning_rate": 3e-3},
-    "cd1": {"learning_rate": 1e-2, "langevin_step_size": 1.0},
-    "cd10": {"learning_rate": 1e-2, "langevin_step_size": 1.0},
-    "mle": {"learning_rate": 1e-2},
+  "steincd": {"learning_rate": 3e-3, "svgd_step_size": 1.0},
+  "stein_sm": {"learning_rate": 3e-3},
+  "cd1": {"learning_rate": 1e-2, "langevin_step_size": 1.0},
+  "cd10": {"learning_rate": 1e-2, "langevin_step_size": 1.0},
+  "mle": {"learning_rate": 1e-2},
 }
 
 

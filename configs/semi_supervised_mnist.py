@@ -36,37 +36,38 @@ import ml_collections
 
 def get_config(variant: str = "paper"):
   if variant not in ("paper", "cpu"):
-    raise ValueError(f"variant must be 'paper' or 'cpu', got {variant!r} "
-                     "(use --config=configs/semi_supervised_mnist.py:cpu).")
+    raise ValueError(
+      f"variant must be 'paper' or 'cpu', got {variant!r} " "(use --config=configs/semi_supervised_mnist.py:cpu)."
+    )
   config = ml_collections.ConfigDict()
   # Shared keys.
   config.seed = 0
-  config.num_steps = 200 * 1040      # 200 passes over ~49,900 unlabelled images at 48 a step
+  config.num_steps = 200 * 1040  # 200 passes over ~49,900 unlabelled images at 48 a step
   config.eval_every = 10_400
   config.checkpoint_every = 2_080
   config.log_every = 520
   config.data_dir = ml_collections.config_dict.placeholder(str)
   # Data.
-  config.dataset = "mnist"           # "mnist" | "fashion_mnist" | "synthetic" (tests)
-  config.binarization = "dynamic"    # training images: "dynamic" or "fixed"
-  config.labels_per_class = 10       # N_rho
+  config.dataset = "mnist"  # "mnist" | "fashion_mnist" | "synthetic" (tests)
+  config.binarization = "dynamic"  # training images: "dynamic" or "fixed"
+  config.labels_per_class = 10  # N_rho
   config.split_seed = 0
   config.valid_examples = ml_collections.config_dict.placeholder(int)  # None: all 10,000
-  config.test_examples = ml_collections.config_dict.placeholder(int)   # None: all 10,000
+  config.test_examples = ml_collections.config_dict.placeholder(int)  # None: all 10,000
   # Synthetic data (dataset="synthetic"): class prototypes with bit flips.
-  config.synthetic = ml_collections.ConfigDict(dict(
-      data_seed=7, num_classes=3, dim=20, flip=0.1, num_train=300, num_valid=60,
-      num_test=60))
+  config.synthetic = ml_collections.ConfigDict(
+    dict(data_seed=7, num_classes=3, dim=20, flip=0.1, num_train=300, num_valid=60, num_test=60)
+  )
   # Model (sec. 5.3, FNN).
   config.latent_dim = 50
   config.hidden = (600, 600)
   config.activation = "softplus"
-  config.encoder = "auto"            # auto: "flow" for Stein, "gaussian" for VAE
+  config.encoder = "auto"  # auto: "flow" for Stein, "gaussian" for VAE
   config.num_coupling_layers = 4
   config.coupling_hidden = 64
-  config.label_weight = 1.0          # 1 = the paper's p(x, y | z); see docs/semi_supervised.md
+  config.label_weight = 1.0  # 1 = the paper's p(x, y | z); see docs/semi_supervised.md
   # Method.
-  config.method = "stein_vae"        # "stein_vae" | "stein_viwae" | "vae"
+  config.method = "stein_vae"  # "stein_vae" | "stein_viwae" | "vae"
   config.num_particles = 100
   config.k = 50
   config.num_decoder = 1

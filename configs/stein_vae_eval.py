@@ -19,9 +19,9 @@ def get_config():
   # model selection; its checkpoint must still exist); "last": the newest checkpoint; or a step
   # number as a string (--config.step=20000).
   config.step = "best"
-  config.split = "test"            # "test" (10,000 images) | "valid" (10,000) | "train" (50,000)
+  config.split = "test"  # "test" (10,000 images) | "valid" (10,000) | "train" (50,000)
   config.max_examples = ml_collections.config_dict.placeholder(int)  # None: the whole split
-  config.num_samples = 5000        # the paper's S-ELBO samples
+  config.num_samples = 5000  # the paper's S-ELBO samples
   config.batch_size = 100
   config.chunk_size = 250
   config.seed = 0

@@ -20,7 +20,7 @@ def get_config():
   config = ml_collections.ConfigDict()
   # Shared keys.
   config.seed = 0
-  config.num_steps = 781_000        # 1,000 epochs of 50,000 / 64
+  config.num_steps = 781_000  # 1,000 epochs of 50,000 / 64
   config.eval_every = 78_100
   config.checkpoint_every = 7_810
   config.log_every = 781
@@ -28,7 +28,7 @@ def get_config():
   # Data.
   config.dataset = "binarized_mnist"
   config.max_train_examples = ml_collections.config_dict.placeholder(int)  # None: all 50,000
-  config.test_examples = ml_collections.config_dict.placeholder(int)       # None: all 10,000
+  config.test_examples = ml_collections.config_dict.placeholder(int)  # None: all 10,000
   # Validation images for early stopping (sec. 5: model selection on the validation set):
   # each evaluation also logs valid/nll_* and best/* (the test NLL at the best valid S-ELBO
   # so far). None: all 10,000; 0: no validation.
@@ -39,11 +39,11 @@ def get_config():
   # Model (sec. 5.2).
   config.latent_dim = 50
   config.hidden = (200, 200)
-  config.encoder = "auto"           # auto: "flow" for Stein (exact log q), "gaussian" for VAE/IWAE
+  config.encoder = "auto"  # auto: "flow" for Stein (exact log q), "gaussian" for VAE/IWAE
   config.num_coupling_layers = 4
   config.coupling_hidden = 64
   # Method.
-  config.method = "stein_vae"       # "stein_vae" | "stein_viwae" | "vae" | "iwae"
+  config.method = "stein_vae"  # "stein_vae" | "stein_viwae" | "vae" | "iwae"
   config.num_particles = 100
   config.k = 50
   # Stein VIWAE: group size k_z of the latent step's weights (None: k, the paper's form). Use
@@ -66,14 +66,16 @@ def get_config():
   config.kernel = "rbf"  # the latent SVGD kernel: "rbf" (eq. 6) | "imq" (inverse multiquadric, beta = -1/2)
   config.repulsion_scale = 1.0
   config.kernel_normalization = "mean"
-  config.kernel_metric = "isotropic"  # "isotropic" (eq. 6) | "diagonal" (per-coordinate whitened, docs/stein_math.md sec. 13)
-  config.num_decoder = 1            # M_theta decoder particles (Fig. 3 sweeps it)
+  config.kernel_metric = (
+    "isotropic"  # "isotropic" (eq. 6) | "diagonal" (per-coordinate whitened, docs/stein_math.md sec. 13)
+  )
+  config.num_decoder = 1  # M_theta decoder particles (Fig. 3 sweeps it)
   config.learn_decoder = True
   config.decoder_prior_std = 1.0
   config.batch_size = 64
   config.learning_rate = 2e-4
   config.step_size = 1.0
-  config.bandwidth = "median"   # "median" (h = med^2) | "median_log" (h = med^2 / log S)
+  config.bandwidth = "median"  # "median" (h = med^2) | "median_log" (h = med^2 / log S)
   config.encoder_steps = 1
   config.bandwidth_anneal_steps = 0
   config.bandwidth_anneal_factor = 1.0

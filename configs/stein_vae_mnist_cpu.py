@@ -24,13 +24,14 @@ def get_config(setting: str = ""):
   the per-coordinate whitened kernel and repulsion x 2, docs/stein_math.md secs. 12-13; for Stein
   VIWAE add --config.latent_k=1, docs/stein_viwae.md sec. 5)."""
   if setting not in ("", "diagonal"):
-    raise ValueError(f"unknown setting {setting!r}: use configs/stein_vae_mnist_cpu.py or "
-                     "configs/stein_vae_mnist_cpu.py:diagonal")
+    raise ValueError(
+      f"unknown setting {setting!r}: use configs/stein_vae_mnist_cpu.py or " "configs/stein_vae_mnist_cpu.py:diagonal"
+    )
   config = stein_vae_mnist.get_config()
   config.num_steps = 20_000
   config.eval_every = 2000
   config.checkpoint_every = 1000
-  config.max_to_keep = 30     # every checkpoint: the best validation step can be evaluated in full
+  config.max_to_keep = 30  # every checkpoint: the best validation step can be evaluated in full
   config.log_every = 200
   config.test_examples = 1000
   config.valid_examples = 1000

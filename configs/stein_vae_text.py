@@ -45,27 +45,28 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   setting = parts[0] if parts else "paper"
   dataset = parts[1] if len(parts) > 1 else "20news"
   model = parts[2] if len(parts) > 2 else "softmax"
-  if (setting not in SETTINGS or dataset not in VOCAB_SIZES or model not in MODELS
-      or len(parts) > 3):
-    raise ValueError(f"Bad argument {arg!r} in --config=configs/stein_vae_text.py:<setting>"
-                     f"[,<dataset>[,<model>]]: setting one of {SETTINGS}, dataset one of "
-                     f"{tuple(VOCAB_SIZES)}, model one of {tuple(MODELS)}.")
+  if setting not in SETTINGS or dataset not in VOCAB_SIZES or model not in MODELS or len(parts) > 3:
+    raise ValueError(
+      f"Bad argument {arg!r} in --config=configs/stein_vae_text.py:<setting>"
+      f"[,<dataset>[,<model>]]: setting one of {SETTINGS}, dataset one of "
+      f"{tuple(VOCAB_SIZES)}, model one of {tuple(MODELS)}."
+    )
   # The sec. 5.2 MNIST setting (model, method, optimiser, evaluation), with text data and budget.
   config = stein_vae_mnist.get_config()
-  config.num_steps = 35_000         # 200 epochs of 11,258 / 64
+  config.num_steps = 35_000  # 200 epochs of 11,258 / 64
   config.eval_every = 5_000
   config.checkpoint_every = 1_000
   config.log_every = 175
   config.dataset = dataset
   config.vocab_size = VOCAB_SIZES[dataset]  # checked against the files
   config.lr_decay = "constant"
-  del config["valid_examples"]      # the text sets have no validation split here
+  del config["valid_examples"]  # the text sets have no validation split here
   # sec. 5: the samples of z "are optimized via Adam" (one fresh Adam step, as on MNIST); on
   # text "sgd" measured the same at S = 100 (docs/results/stein_vae_text.md).
   config.latent_update = "adam"
   config.text_model = MODELS[model]  # "softmax" (continuous stand-in) | "deep_poisson" (gamma DEF)
   config.def_layers = (200, 200, 50)  # deep_poisson: gamma layers bottom to top (the paper's)
-  config.def_shape = 1.0            # deep_poisson: the gamma shape a of every layer
+  config.def_shape = 1.0  # deep_poisson: the gamma shape a of every layer
   if model == "def":
     config.latent_dim = sum(config.def_layers)  # SVGD on log z of every layer: 450
   if setting in ("cpu", "cpu_paper"):
@@ -73,7 +74,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     config.eval_every = 1000
     config.checkpoint_every = 500
     config.log_every = 100
-    config.num_particles = 100      # the paper's M (was 20: docs/results/stein_vae_text.md)
+    config.num_particles = 100  # the paper's M (was 20: docs/results/stein_vae_text.md)
     config.k = 50
     config.learning_rate = 1e-3
     config.test_examples = 1000

@@ -45,8 +45,10 @@ import ml_collections
 def get_config(setting: str = "") -> ml_collections.ConfigDict:
   """``--config=configs/steingan_cifar10.py`` (paper), ``...:cpu``, ``...:authors`` or ``...:cpu_authors``."""
   if setting not in SETTINGS:
-    raise ValueError(f"Unknown setting {setting!r} in --config=configs/steingan_cifar10.py:<setting>; use one of "
-                     f"{[s for s in SETTINGS if s]}.")
+    raise ValueError(
+      f"Unknown setting {setting!r} in --config=configs/steingan_cifar10.py:<setting>; use one of "
+      f"{[s for s in SETTINGS if s]}."
+    )
   config = ml_collections.ConfigDict()
   config.seed = 0
   config.num_steps = 100_000
@@ -101,9 +103,21 @@ def get_config(setting: str = "") -> ml_collections.ConfigDict:
   config.grid_columns = 10
 
   if setting == "cpu":
-    config.update(num_steps=600, eval_every=200, checkpoint_every=200, log_every=50, batch_size=32, code_dim=32,
-                  energy_width=16, generator_width=32, eval_batches=4, num_eval_samples=2000,
-                  num_accuracy_samples=5000, classifier_steps=600, classifier_width=32)
+    config.update(
+      num_steps=600,
+      eval_every=200,
+      checkpoint_every=200,
+      log_every=50,
+      batch_size=32,
+      code_dim=32,
+      energy_width=16,
+      generator_width=32,
+      eval_batches=4,
+      num_eval_samples=2000,
+      num_accuracy_samples=5000,
+      classifier_steps=600,
+      classifier_width=32,
+    )
   if setting in ("authors", "cpu_authors"):
     config.update(AUTHORS_OPTIONS)
     config.update(batch_size=100, energy_width=128, generator_width=128, num_steps=100_000)
@@ -115,11 +129,30 @@ def get_config(setting: str = "") -> ml_collections.ConfigDict:
 SETTINGS = ("", "paper", "cpu", "authors", "cpu_authors")
 
 # The authors' public code (cifar10/steingan_supervised.py, April 2017): docs/steingan_images.md sec. 5.
-AUTHORS_OPTIONS = dict(discount_rule="authors_code", bandwidth_rule="authors_code", direction="nearest_neighbor",
-                       input_dropout=0.2, energy_batch_norm=True, label_every_layer=True, weight_decay=1e-5,
-                       direction_norm_stats="batch")
+AUTHORS_OPTIONS = dict(
+  discount_rule="authors_code",
+  bandwidth_rule="authors_code",
+  direction="nearest_neighbor",
+  input_dropout=0.2,
+  energy_batch_norm=True,
+  label_every_layer=True,
+  weight_decay=1e-5,
+  direction_norm_stats="batch",
+)
 
 # One CPU core for about 30 minutes (docs/results/steingan_cifar10.md): the authors' options on narrow networks.
-CPU_AUTHORS = dict(num_steps=1000, eval_every=250, checkpoint_every=250, log_every=50, batch_size=32, code_dim=32,
-                   energy_width=16, generator_width=32, eval_batches=4, num_eval_samples=2000,
-                   num_accuracy_samples=5000, classifier_steps=600, classifier_width=32)
+CPU_AUTHORS = dict(
+  num_steps=1000,
+  eval_every=250,
+  checkpoint_every=250,
+  log_every=50,
+  batch_size=32,
+  code_dim=32,
+  energy_width=16,
+  generator_width=32,
+  eval_batches=4,
+  num_eval_samples=2000,
+  num_accuracy_samples=5000,
+  classifier_steps=600,
+  classifier_width=32,
+)

@@ -12,6 +12,7 @@ from configs import steingan_cifar10
 
 def get_config():
   config = steingan_cifar10.get_config()
-  config.update(dataset="lsun", image_size=64, joint_model=False, energy_width=32, num_accuracy_samples=0,
-                grid_columns=8)
+  config.update(
+    dataset="lsun", image_size=64, joint_model=False, energy_width=32, num_accuracy_samples=0, grid_columns=8
+  )
   return config

@@ -41,8 +41,9 @@ SETTINGS = ("", "authors", "cpu", "legacy")
 def get_config(setting: str = "") -> ml_collections.ConfigDict:
   """The config of one SteinCD-GAN(alpha) run (``setting``: see the module docstring)."""
   if setting not in SETTINGS:
-    raise ValueError(f"Unknown setting {setting!r} in --config=configs/steingan_rbm_mnist.py:<setting>; use one of "
-                     f"{SETTINGS[1:]}.")
+    raise ValueError(
+      f"Unknown setting {setting!r} in --config=configs/steingan_rbm_mnist.py:<setting>; use one of " f"{SETTINGS[1:]}."
+    )
   config = ml_collections.ConfigDict()
   # Shared platform keys.
   config.seed = 0
@@ -96,11 +97,31 @@ def get_config(setting: str = "") -> ml_collections.ConfigDict:
   config.num_samples = 100  # generator samples in the final grid
 
   if setting == "cpu":
-    config.update(generator_hidden=256, generator_channels=16, num_score_samples=10_000, eval_every=1000,
-                  checkpoint_every=1000, log_every=100)
+    config.update(
+      generator_hidden=256,
+      generator_channels=16,
+      num_score_samples=10_000,
+      eval_every=1000,
+      checkpoint_every=1000,
+      log_every=100,
+    )
   elif setting == "legacy":
-    config.update(preprocess="center_scale", rbm_init="normal", init_scale=0.01, generator_normalization=False,
-                  generator_output="linear", energy_learning_rate=3e-3, generator_learning_rate=1e-3, weight_decay=0.0,
-                  kernel_normalization="mean", bandwidth="median_log", step_size=1.0, num_steps=1000, eval_every=250,
-                  generator_hidden=256, generator_channels=16, num_score_samples=10_000)
+    config.update(
+      preprocess="center_scale",
+      rbm_init="normal",
+      init_scale=0.01,
+      generator_normalization=False,
+      generator_output="linear",
+      energy_learning_rate=3e-3,
+      generator_learning_rate=1e-3,
+      weight_decay=0.0,
+      kernel_normalization="mean",
+      bandwidth="median_log",
+      step_size=1.0,
+      num_steps=1000,
+      eval_every=250,
+      generator_hidden=256,
+      generator_channels=16,
+      num_score_samples=10_000,
+    )
   return config

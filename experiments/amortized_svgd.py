@@ -41,9 +41,17 @@ class AmortizedSVGD(AlgorithmExperiment):
     bandwidth = config.bandwidth if isinstance(config.bandwidth, str) else float(config.bandwidth)
     noise_shape = (config.num_particles, config.noise_dim)
     self.algorithm = amortized.amortized_svgd(
-        self._apply, self.tx, self.target.score, lambda rng, _: (jax.random.normal(rng, noise_shape),),
-        step_size=config.step_size, method=config.method, num_fit_steps=config.num_fit_steps,
-        reduction="mean", bandwidth=bandwidth, repulsion=config.repulsion)
+      self._apply,
+      self.tx,
+      self.target.score,
+      lambda rng, _: (jax.random.normal(rng, noise_shape),),
+      step_size=config.step_size,
+      method=config.method,
+      num_fit_steps=config.num_fit_steps,
+      reduction="mean",
+      bandwidth=bandwidth,
+      repulsion=config.repulsion,
+    )
 
   def _apply(self, params, xi):
     return self.model.apply({"params": params}, xi)
@@ -53,8 +61,9 @@ class AmortizedSVGD(AlgorithmExperiment):
     return AlgorithmState.create(self.algorithm.init(None, params), rng)
 
   def legacy_state_layout(self):  # runs saved as a TrainState before the algorithm protocol
-    return train_state_layout(lambda s: (s.params, s.opt_state),
-                              lambda step, p, o: amortized.AmortizedState(p, o, step))
+    return train_state_layout(
+      lambda s: (s.params, s.opt_state), lambda step, p, o: amortized.AmortizedState(p, o, step)
+    )
 
   def samples(self, params, n, seed=1234):
     xi = jax.random.normal(jax.random.key(seed), (n, self.config.noise_dim))
@@ -65,8 +74,7 @@ class AmortizedSVGD(AlgorithmExperiment):
     x = self.samples(state.inner.params, n)
     exact = self.target.sample(jax.random.key(4321), n)
     m = min(n, 2000)  # KSD / MMD are O(n^2): a 2000-point subsample is plenty
-    out = {"ksd": float(ksd(x[:m], self.target.score(x[:m]))),
-           "mmd": float(mmd(x[:m], exact[:m]))}
+    out = {"ksd": float(ksd(x[:m], self.target.score(x[:m]))), "mmd": float(mmd(x[:m], exact[:m]))}
     if self.target.assign is not None:
       out["mode_mass_error"] = float(targets.mode_mass_error(self.target, x))
     self._plot(np.asarray(x[:m]), step, workdir)
@@ -74,6 +82,7 @@ class AmortizedSVGD(AlgorithmExperiment):
 
   def _plot(self, x, step, workdir):
     import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     lim = 7.0
     g = np.linspace(-lim, lim, 200)

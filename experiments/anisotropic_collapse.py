@@ -64,8 +64,9 @@ def free_svgd(v, n, metric="isotropic", steps=3000, step_size=0.3, seed=0):
   return np.asarray(jnp.var(z, 0, ddof=1) / v)
 
 
-def amortised_svgd(v, n, latent_update="sgd", metric="isotropic", repulsion=1.0,
-                   normalization="mean", steps=4000, lr=1e-2, seed=0):
+def amortised_svgd(
+  v, n, latent_update="sgd", metric="isotropic", repulsion=1.0, normalization="mean", steps=4000, lr=1e-2, seed=0
+):
   """Variance ratio exp(2 log_sigma) / v of a location-scale 'encoder' trained by eq. (7).
 
   Step size eps of the moved particles: 1 for "adam" (each coordinate moves by ~1; Adam on
@@ -83,8 +84,7 @@ def amortised_svgd(v, n, latent_update="sgd", metric="isotropic", repulsion=1.0,
     xi = jax.random.normal(key, (n, d))
     f = lambda p: p["mu"] + jnp.exp(p["log_sigma"]) * xi
     z = f(params)
-    phi = svgd_direction(z, -z / v, metric=metric, repulsion=repulsion,
-                         normalization=normalization)
+    phi = svgd_direction(z, -z / v, metric=metric, repulsion=repulsion, normalization=normalization)
     targets = move_particles(z, phi, eps, latent_update)
     grads = jax.grad(lambda p: 0.5 * jnp.mean(jnp.sum((f(p) - targets) ** 2, -1)))(params)
     upd, opt_state = tx.update(grads, opt_state, params)
@@ -100,20 +100,29 @@ def amortised_svgd(v, n, latent_update="sgd", metric="isotropic", repulsion=1.0,
 def summarise(ratio) -> dict:
   r = np.asarray(ratio, np.float64)
   gm = lambda a: float(np.exp(np.mean(np.log(np.maximum(a, 1e-30)))))
-  return {"all": gm(r), "narrow10": gm(r[:10]), "wide10": gm(r[-10:]),
-          "min": float(r.min()), "max": float(r.max()), "per_coordinate": r.tolist()}
+  return {
+    "all": gm(r),
+    "narrow10": gm(r[:10]),
+    "wide10": gm(r[-10:]),
+    "min": float(r.min()),
+    "max": float(r.max()),
+    "per_coordinate": r.tolist(),
+  }
 
 
 VARIANTS = (
-    # (name, kind, kwargs)
-    ("free, isotropic", "free", {"metric": "isotropic"}),
-    ("free, diagonal", "free", {"metric": "diagonal"}),
-    ("amortised sgd, isotropic", "amortised", {"latent_update": "sgd"}),
-    ("amortised adam, isotropic", "amortised", {"latent_update": "adam"}),
-    ("amortised sgd, alpha=100 row_sum", "amortised",
-     {"latent_update": "sgd", "repulsion": 100.0, "normalization": "row_sum"}),
-    ("amortised sgd, diagonal", "amortised", {"latent_update": "sgd", "metric": "diagonal"}),
-    ("amortised adam, diagonal", "amortised", {"latent_update": "adam", "metric": "diagonal"}),
+  # (name, kind, kwargs)
+  ("free, isotropic", "free", {"metric": "isotropic"}),
+  ("free, diagonal", "free", {"metric": "diagonal"}),
+  ("amortised sgd, isotropic", "amortised", {"latent_update": "sgd"}),
+  ("amortised adam, isotropic", "amortised", {"latent_update": "adam"}),
+  (
+    "amortised sgd, alpha=100 row_sum",
+    "amortised",
+    {"latent_update": "sgd", "repulsion": 100.0, "normalization": "row_sum"},
+  ),
+  ("amortised sgd, diagonal", "amortised", {"latent_update": "sgd", "metric": "diagonal"}),
+  ("amortised adam, diagonal", "amortised", {"latent_update": "adam", "metric": "diagonal"}),
 )
 
 
@@ -131,11 +140,15 @@ def run_all(v, particle_counts, free_steps, amortised_steps, seed=0):
 
 
 def table(rows) -> str:
-  lines = ["| S | variant | narrowest 10 | widest 10 | all (geo. mean) | min | max |",
-           "|---:|---|---:|---:|---:|---:|---:|"]
+  lines = [
+    "| S | variant | narrowest 10 | widest 10 | all (geo. mean) | min | max |",
+    "|---:|---|---:|---:|---:|---:|---:|",
+  ]
   for r in rows:
-    lines.append(f"| {r['S']} | {r['variant']} | {r['narrow10']:.3f} | {r['wide10']:.3f} | "
-                 f"{r['all']:.3f} | {r['min']:.3f} | {r['max']:.3f} |")
+    lines.append(
+      f"| {r['S']} | {r['variant']} | {r['narrow10']:.3f} | {r['wide10']:.3f} | "
+      f"{r['all']:.3f} | {r['min']:.3f} | {r['max']:.3f} |"
+    )
   return "\n".join(lines) + "\n"
 
 
@@ -165,12 +178,23 @@ def main(argv):
   del argv
   os.makedirs(FLAGS.workdir, exist_ok=True)
   v = target_variances(FLAGS.dim, FLAGS.min_var)
-  rows = run_all(v, [int(n) for n in FLAGS.particles], FLAGS.free_steps, FLAGS.amortised_steps,
-                 FLAGS.seed)
+  rows = run_all(v, [int(n) for n in FLAGS.particles], FLAGS.free_steps, FLAGS.amortised_steps, FLAGS.seed)
   with open(os.path.join(FLAGS.workdir, "anisotropic_collapse.json"), "w") as f:
-    json.dump({"variances": v.tolist(), "rows": rows, "flags": {
-        "dim": FLAGS.dim, "min_var": FLAGS.min_var, "free_steps": FLAGS.free_steps,
-        "amortised_steps": FLAGS.amortised_steps, "seed": FLAGS.seed}}, f, indent=1)
+    json.dump(
+      {
+        "variances": v.tolist(),
+        "rows": rows,
+        "flags": {
+          "dim": FLAGS.dim,
+          "min_var": FLAGS.min_var,
+          "free_steps": FLAGS.free_steps,
+          "amortised_steps": FLAGS.amortised_steps,
+          "seed": FLAGS.seed,
+        },
+      },
+      f,
+      indent=1,
+    )
   md = table(rows)
   with open(os.path.join(FLAGS.workdir, "table.md"), "w") as f:
     f.write(md)

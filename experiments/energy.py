@@ -58,7 +58,9 @@ def rule_and_hyperparameters(config):
     return energy_objectives.get_energy_objective("stein_score_matching"), {}
   if method in ("cd1", "cd10"):
     return energy_objectives.get_energy_objective("cd_langevin"), {
-        "num_steps": 1 if method == "cd1" else 10, "step_size": config.langevin_step_size}
+      "num_steps": 1 if method == "cd1" else 10,
+      "step_size": config.langevin_step_size,
+    }
   if method == "mle":
     return energy_objectives.get_energy_objective("rbm_exact_mle"), {}
   raise ValueError(f"config.method must be one of {METHODS}; got {method!r}.")
@@ -100,32 +102,39 @@ class EnergyExperiment(AlgorithmExperiment):
       raise ValueError(f"config.method must be one of {METHODS}; got {config.method!r}.")
     if config.num_hidden > rbm_eval.MAX_EXACT_HIDDEN:
       raise ValueError(
-          f"config.num_hidden={config.num_hidden} exceeds MAX_EXACT_HIDDEN={rbm_eval.MAX_EXACT_HIDDEN}: the exact "
-          "log-likelihood (and the 'mle' rule) enumerate all 2**num_hidden hidden states. Use at most "
-          f"{rbm_eval.MAX_EXACT_HIDDEN} hidden units.")
+        f"config.num_hidden={config.num_hidden} exceeds MAX_EXACT_HIDDEN={rbm_eval.MAX_EXACT_HIDDEN}: the exact "
+        "log-likelihood (and the 'mle' rule) enumerate all 2**num_hidden hidden states. Use at most "
+        f"{rbm_eval.MAX_EXACT_HIDDEN} hidden units."
+      )
     self.rule, self.hyperparameters = rule_and_hyperparameters(config)
-    self.data = load_energy_data(config.dataset, config.data_dir, config.preprocess, config.num_eval_train,
-                                 config.synthetic_dim, config.num_hidden)
+    self.data = load_energy_data(
+      config.dataset, config.data_dir, config.preprocess, config.num_eval_train, config.synthetic_dim, config.num_hidden
+    )
     dim = self.data.train.shape[1]
     if dim != config.num_visible:
       raise ValueError(
-          f"The {config.dataset!r} data have dimension {dim} but the model has config.num_visible="
-          f"{config.num_visible} visible units; set --config.num_visible={dim} or use data of dimension "
-          f"{config.num_visible}.")
+        f"The {config.dataset!r} data have dimension {dim} but the model has config.num_visible="
+        f"{config.num_visible} visible units; set --config.num_visible={dim} or use data of dimension "
+        f"{config.num_visible}."
+      )
     self.model = GaussianBernoulliRBM(config.num_hidden, weight_init=jax.nn.initializers.normal(config.init_scale))
     self.tx = optax.adam(config.learning_rate)
     self.algorithm = energy_objectives.make_trainer(self.rule, self.model.apply, self.tx, **self.hyperparameters)
     self.batcher = data_lib.Batcher(self.data.train, config.batch_size, config.seed)
-    self._eval_sets = {"test": jnp.asarray(self.data.test), "valid": jnp.asarray(self.data.valid),
-                       "train_subset": jnp.asarray(self.data.train_subset)}
+    self._eval_sets = {
+      "test": jnp.asarray(self.data.test),
+      "valid": jnp.asarray(self.data.valid),
+      "train_subset": jnp.asarray(self.data.train_subset),
+    }
 
   def init_state(self, rng, config):
     variables = self.model.init(rng, jnp.zeros((1, config.num_visible), jnp.float32))
     return AlgorithmState.create(self.algorithm.init(None, variables), jax.random.fold_in(rng, 1))
 
   def legacy_state_layout(self):  # runs saved as a TrainState before the algorithm protocol
-    return train_state_layout(lambda s: (s.params, s.opt_state),
-                              lambda step, p, o: energy_objectives.EnergyTrainState(p, o, step))
+    return train_state_layout(
+      lambda s: (s.params, s.opt_state), lambda step, p, o: energy_objectives.EnergyTrainState(p, o, step)
+    )
 
   def batch(self, step):
     return {"x": self.batcher.batch(step)["x"]}
@@ -151,12 +160,20 @@ class EnergyExperiment(AlgorithmExperiment):
     n = config.num_samples
     exact, _ = rbm_eval.sample(rng, variables, n)
     x0 = jax.random.normal(jax.random.fold_in(rng, 1), (n, config.num_visible))
-    chains = langevin_chains(jax.random.fold_in(rng, 2), variables, x0, num_steps=config.langevin_chain_steps,
-                             step_size=config.langevin_chain_step_size)
+    chains = langevin_chains(
+      jax.random.fold_in(rng, 2),
+      variables,
+      x0,
+      num_steps=config.langevin_chain_steps,
+      step_size=config.langevin_chain_step_size,
+    )
     mean = rbm_eval.rbm_mean(variables)
-    panels = [("exact samples", exact), (f"Langevin, {config.langevin_chain_steps} steps from N(0, I)", chains),
-              ("data (test)", self.data.test[:n])]
-    side = int(round(config.num_visible ** 0.5))
+    panels = [
+      ("exact samples", exact),
+      (f"Langevin, {config.langevin_chain_steps} steps from N(0, I)", chains),
+      ("data (test)", self.data.test[:n]),
+    ]
+    side = int(round(config.num_visible**0.5))
     fig = new_figure(figsize=(4 * len(panels) + 2, 4.4))
     axes = fig.subplots(1, len(panels) + 1)
     for ax, (title, x) in zip(axes, panels):
@@ -166,8 +183,9 @@ class EnergyExperiment(AlgorithmExperiment):
     axes[-1].set_title("model mean E[x]", fontsize=9)
     for ax in axes:
       ax.axis("off")
-    fig.suptitle(f"RBM ({config.method}, seed {config.seed}), pixels = x' * scale + mean, clipped to [0, 1]",
-                 fontsize=10)
+    fig.suptitle(
+      f"RBM ({config.method}, seed {config.seed}), pixels = x' * scale + mean, clipped to [0, 1]", fontsize=10
+    )
     save_figure(fig, workdir, "samples")
 
   def _plot_curves(self, workdir):

@@ -76,20 +76,32 @@ def run_one(observation, method, particles, workdir):
   z = np.asarray(experiment.encoder_samples(state.inner.params, experiment.data.x_test, n))
   exact = np.asarray(gmm.posterior_sample(jax.random.key(4321), experiment.post, n))
   mmds = np.array([float(mmd(z[t], exact[t])) for t in range(z.shape[0])])
-  w_enc = np.asarray(gmm.mode_weights(experiment.post, experiment.encoder_samples(
-      state.inner.params, experiment.data.x_test, config.mode_samples, seed=99)))
+  w_enc = np.asarray(
+    gmm.mode_weights(
+      experiment.post,
+      experiment.encoder_samples(state.inner.params, experiment.data.x_test, config.mode_samples, seed=99),
+    )
+  )
   w_exact = np.asarray(np.exp(experiment.post.log_weights))
-  z_many = experiment.encoder_samples(state.inner.params, experiment.data.x_test, config.mode_samples,
-                                      seed=99)
+  z_many = experiment.encoder_samples(state.inner.params, experiment.data.x_test, config.mode_samples, seed=99)
   outside = exp.outside_mass(experiment.post, z_many)
-  return {"z": z, "exact": exact, "post": experiment.post, "mmd": mmds, "w_enc": w_enc,
-          "w_exact": w_exact, "outside": outside, "z_many": np.asarray(z_many)}
+  return {
+    "z": z,
+    "exact": exact,
+    "post": experiment.post,
+    "mmd": mmds,
+    "w_enc": w_enc,
+    "w_exact": w_exact,
+    "outside": outside,
+    "z_many": np.asarray(z_many),
+  }
 
 
 def main(argv):
   del argv
   figures.use_headless_backend()
   import matplotlib.pyplot as plt
+
   os.makedirs(FLAGS.workdir, exist_ok=True)
   runs = [("stein_vae", int(p)) for p in FLAGS.particles] + [("vae", None)]
   lines, results = [], {}
@@ -97,8 +109,7 @@ def main(argv):
     out = {}
     for method, s in runs:
       label = f"Stein VAE, S={s}" if s else "Gaussian VAE"
-      out[label] = run_one(obs, method, s, os.path.join(FLAGS.workdir, obs,
-                                                       f"{method}_{s or 'gauss'}"))
+      out[label] = run_one(obs, method, s, os.path.join(FLAGS.workdir, obs, f"{method}_{s or 'gauss'}"))
     t = next(iter(out.values()))["z"].shape[0]
     fig, axes = plt.subplots(len(out), t, figsize=(1.7 * t, 1.8 * len(out)), squeeze=False)
     for r, (label, res) in enumerate(out.items()):
@@ -110,35 +121,48 @@ def main(argv):
           title += f" w={res['w_enc'][i][0]:.2f}"
         ax.set_title(title, fontsize=6)
       axes[r][0].set_ylabel(label, fontsize=7)
-    fig.suptitle(f"{obs}: encoder samples (red) over the exact posterior (blue); "
-                 "panel titles: MMD^2" + (", mass on mode 1" if obs == "bimodal" else ""),
-                 fontsize=8)
+    fig.suptitle(
+      f"{obs}: encoder samples (red) over the exact posterior (blue); "
+      "panel titles: MMD^2" + (", mass on mode 1" if obs == "bimodal" else ""),
+      fontsize=8,
+    )
     fig.tight_layout()
     fig.savefig(os.path.join(FLAGS.workdir, f"fig1_{obs}.png"), dpi=110)
     plt.close(fig)
 
     header = "| method | " + " | ".join(f"x{i}" for i in range(t)) + " | mean |"
     sep = "|---|" + "---:|" * (t + 1)
-    lines += [f"### {obs}: MMD^2 between encoder and exact posterior samples "
-              f"({out[label]['z'].shape[1]} each)", "", header, sep]
+    lines += [
+      f"### {obs}: MMD^2 between encoder and exact posterior samples " f"({out[label]['z'].shape[1]} each)",
+      "",
+      header,
+      sep,
+    ]
     for label, res in out.items():
-      lines.append(f"| {label} | " + " | ".join(f"{v:.4f}" for v in res["mmd"]) +
-                   f" | {res['mmd'].mean():.4f} |")
+      lines.append(f"| {label} | " + " | ".join(f"{v:.4f}" for v in res["mmd"]) + f" | {res['mmd'].mean():.4f} |")
     lines.append("")
     if obs == "bimodal":
-      lines += [f"### {obs}: mass on mode 1 (exact weight "
-                f"{out[label]['w_exact'][0][0]:.3f} for every x)", "", header.replace(
-                    "| mean |", "| max error |"), sep]
+      lines += [
+        f"### {obs}: mass on mode 1 (exact weight " f"{out[label]['w_exact'][0][0]:.3f} for every x)",
+        "",
+        header.replace("| mean |", "| max error |"),
+        sep,
+      ]
       for label, res in out.items():
         err = np.abs(res["w_enc"] - res["w_exact"]).max(-1)
-        lines.append(f"| {label} | " + " | ".join(f"{v:.3f}" for v in res["w_enc"][:, 0]) +
-                     f" | {err.max():.3f} |")
+        lines.append(f"| {label} | " + " | ".join(f"{v:.3f}" for v in res["w_enc"][:, 0]) + f" | {err.max():.3f} |")
       lines.append("")
-    lines += [f"### {obs}: encoder mass farther than 3 posterior sds (Mahalanobis) from both "
-              f"modes (exact: {exp.OUTSIDE_MASS_EXACT:.3f})", "", header, sep]
+    lines += [
+      f"### {obs}: encoder mass farther than 3 posterior sds (Mahalanobis) from both "
+      f"modes (exact: {exp.OUTSIDE_MASS_EXACT:.3f})",
+      "",
+      header,
+      sep,
+    ]
     for label, res in out.items():
-      lines.append(f"| {label} | " + " | ".join(f"{v:.3f}" for v in res["outside"]) +
-                   f" | {res['outside'].mean():.3f} |")
+      lines.append(
+        f"| {label} | " + " | ".join(f"{v:.3f}" for v in res["outside"]) + f" | {res['outside'].mean():.3f} |"
+      )
     lines.append("")
     if obs == "bimodal":
       # The mode-weight metric only asks which side of the valley a sample is on; this
@@ -146,8 +170,9 @@ def main(argv):
       fig, axes = plt.subplots(1, len(out), figsize=(3 * len(out), 2.4), squeeze=False)
       for ax, (label, res) in zip(axes[0], out.items()):
         u_enc = res["z_many"][0] @ np.array([1.0, 1.0]) / np.sqrt(2)
-        u_ex = np.asarray(gmm.posterior_sample(jax.random.key(1), res["post"],
-                                               u_enc.shape[0]))[0] @ np.array([1.0, 1.0])
+        u_ex = np.asarray(gmm.posterior_sample(jax.random.key(1), res["post"], u_enc.shape[0]))[0] @ np.array(
+          [1.0, 1.0]
+        )
         u_ex = u_ex / np.sqrt(2)
         ax.hist(u_ex, bins=80, range=(-13, 13), density=True, alpha=0.5, label="exact")
         ax.hist(u_enc, bins=80, range=(-13, 13), density=True, alpha=0.5, label="encoder")
@@ -157,10 +182,15 @@ def main(argv):
       fig.tight_layout()
       fig.savefig(os.path.join(FLAGS.workdir, f"valley_{obs}.png"), dpi=110)
       plt.close(fig)
-    results[obs] = {label: {"mmd": res["mmd"].tolist(), "mode_weights": res["w_enc"].tolist(),
-                            "exact_weights": res["w_exact"].tolist(),
-                            "outside_mass": res["outside"].tolist()}
-                    for label, res in out.items()}
+    results[obs] = {
+      label: {
+        "mmd": res["mmd"].tolist(),
+        "mode_weights": res["w_enc"].tolist(),
+        "exact_weights": res["w_exact"].tolist(),
+        "outside_mass": res["outside"].tolist(),
+      }
+      for label, res in out.items()
+    }
   with open(os.path.join(FLAGS.workdir, "tables.md"), "w") as f:
     f.write("\n".join(lines) + "\n")
   with open(os.path.join(FLAGS.workdir, "results.json"), "w") as f:

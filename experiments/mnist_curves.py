@@ -28,11 +28,15 @@ flags.DEFINE_string("out", None, "Output directory.")
 flags.DEFINE_list("runs", None, "label=workdir pairs, comma separated.")
 flags.DEFINE_list("eval_dirs", [], "Directories holding eval_test_step<N>.json of experiments.stein_vae_eval.")
 
-LABELS = {"vae": "VAE", "iwae": "IWAE (k = 50)", "stein_vae": "Stein VAE (paper kernel)",
-          "stein_viwae": "Stein VIWAE, k_z = 1 (paper kernel)",
-          "stein_viwae_paper": "Stein VIWAE, k_z = k (paper form)",
-          "stein_vae_diag": "Stein VAE, diagonal metric, alpha = 2",
-          "stein_viwae_diag": "Stein VIWAE, k_z = 1, diagonal metric, alpha = 2"}
+LABELS = {
+  "vae": "VAE",
+  "iwae": "IWAE (k = 50)",
+  "stein_vae": "Stein VAE (paper kernel)",
+  "stein_viwae": "Stein VIWAE, k_z = 1 (paper kernel)",
+  "stein_viwae_paper": "Stein VIWAE, k_z = k (paper form)",
+  "stein_vae_diag": "Stein VAE, diagonal metric, alpha = 2",
+  "stein_viwae_diag": "Stein VIWAE, k_z = 1, diagonal metric, alpha = 2",
+}
 
 
 class Error(ValueError):
@@ -95,8 +99,9 @@ def main(argv):
     ax.plot(steps, [c[s]["elbo"] for s in steps], "--", color=f"C{i}", alpha=0.5)
   ax.set_xlabel("training step (batch 64; 781 steps = 1 epoch)")
   ax.set_ylabel("test NLL (nats; lower is better)")
-  ax.set_title("binarized MNIST, 1,000 random test images, 1,000 importance samples: "
-               "S-ELBO (solid), ELBO (dashed)", fontsize=9)
+  ax.set_title(
+    "binarized MNIST, 1,000 random test images, 1,000 importance samples: " "S-ELBO (solid), ELBO (dashed)", fontsize=9
+  )
   lo = min(v["s_elbo"] for c in data.values() for v in c.values()) if any(data.values()) else 0
   ax.set_ylim(lo - 5, lo + 80)
   ax.grid(alpha=0.3)
@@ -104,22 +109,30 @@ def main(argv):
   fig.tight_layout()
   save_figure(fig, FLAGS.out, "mnist_curves")
   steps = sorted({s for c in data.values() for s in c})
-  lines = ["Test NLL by S-ELBO (ELBO), nats, 1,000 random test images, 1,000 samples:", "",
-           "| step | " + " | ".join(LABELS.get(l, l) for l, _ in runs) + " |",
-           "|---:|" + "---:|" * len(runs)]
+  lines = [
+    "Test NLL by S-ELBO (ELBO), nats, 1,000 random test images, 1,000 samples:",
+    "",
+    "| step | " + " | ".join(LABELS.get(l, l) for l, _ in runs) + " |",
+    "|---:|" + "---:|" * len(runs),
+  ]
   for s in steps:
-    cells = [f"{data[l][s]['s_elbo']:.2f} ({data[l][s]['elbo']:.2f})" if s in data[l] else "-"
-             for l, _ in runs]
+    cells = [f"{data[l][s]['s_elbo']:.2f} ({data[l][s]['elbo']:.2f})" if s in data[l] else "-" for l, _ in runs]
     lines.append(f"| {s} | " + " | ".join(cells) + " |")
   full = [(l, r) for l, p in runs for r in full_evaluations(p, l, FLAGS.eval_dirs)]
   if full:
-    lines += ["", "All test images (experiments.stein_vae_eval):", "",
-              "| run | step | images | samples | NLL ELBO | NLL S-ELBO | ms per image | device |",
-              "|---|---:|---:|---:|---:|---:|---:|---|"]
+    lines += [
+      "",
+      "All test images (experiments.stein_vae_eval):",
+      "",
+      "| run | step | images | samples | NLL ELBO | NLL S-ELBO | ms per image | device |",
+      "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for l, r in full:
-      lines.append(f"| {LABELS.get(l, l)} | {r['step']} | {r['num_images']} | {r['num_samples']} | "
-                   f"{r['nll_elbo']:.2f} | {r['nll_s_elbo']:.2f} | {1e3 * r['seconds_per_image']:.2f} | "
-                   f"{r['device']} |")
+      lines.append(
+        f"| {LABELS.get(l, l)} | {r['step']} | {r['num_images']} | {r['num_samples']} | "
+        f"{r['nll_elbo']:.2f} | {r['nll_s_elbo']:.2f} | {1e3 * r['seconds_per_image']:.2f} | "
+        f"{r['device']} |"
+      )
   with open(os.path.join(FLAGS.out, "mnist_curves.md"), "w") as f:
     f.write("\n".join(lines) + "\n")
   print("\n".join(lines))

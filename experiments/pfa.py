@@ -60,8 +60,7 @@ def _theta_digest(theta) -> str:
   return hashlib.sha256(np.ascontiguousarray(np.asarray(theta, np.float32)).tobytes()).hexdigest()
 
 
-def synthetic_corpus(seed: int, num_docs: int, vocab_size: int, num_topics: int,
-                     prior: pfa_obj.PFAPrior):
+def synthetic_corpus(seed: int, num_docs: int, vocab_size: int, num_topics: int, prior: pfa_obj.PFAPrior):
   """Documents drawn from PFA itself: (counts [num_docs, P], the true theta [P, V]).
 
   Topics are Dir(0.3) draws (smoother than a0, so every word has mass), codes Gamma(r, c)
@@ -76,7 +75,6 @@ def synthetic_corpus(seed: int, num_docs: int, vocab_size: int, num_topics: int,
   return x.astype(np.float32), theta.astype(np.float32)
 
 
-
 def _load_checked(path, key, meta, what, mismatch, config_key):
   """``key`` from the npz cache at ``path``, after checking its stored meta agrees with ``meta``."""
   with np.load(path) as f:
@@ -84,8 +82,7 @@ def _load_checked(path, key, meta, what, mismatch, config_key):
     value = f[key]
   diff = {k: (stored.get(k), v) for k, v in meta.items() if stored.get(k) != v}
   if diff:
-    raise ValueError(f"{what} {path} {mismatch} (stored, now): {diff}; point {config_key} "
-                     "elsewhere or delete it.")
+    raise ValueError(f"{what} {path} {mismatch} (stored, now): {diff}; point {config_key} " "elsewhere or delete it.")
   return value
 
 
@@ -94,6 +91,7 @@ def _save_atomic(path, meta, **arrays):
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   np.savez(path + ".tmp.npz", meta=json.dumps(meta), **arrays)
   os.replace(path + ".tmp.npz", path)
+
 
 class PFAExperiment(AlgorithmExperiment):
   """Recognition models for PFA with theta fixed, evaluated against Gibbs (sec. 5.1).
@@ -104,8 +102,15 @@ class PFAExperiment(AlgorithmExperiment):
 
   name = "pfa"
   legacy_defaults = {"kernel": "rbf"}  # added after the runs in docs/results; "rbf" reproduces them
-  resumable_keys = ("eval_samples", "top_topics", "figure_doc", "figure_topics",
-                    "other_samples_file", "theta_file", "gibbs_file")
+  resumable_keys = (
+    "eval_samples",
+    "top_topics",
+    "figure_doc",
+    "figure_topics",
+    "other_samples_file",
+    "theta_file",
+    "gibbs_file",
+  )
 
   def __init__(self, config, workdir: str | None = None):
     super().__init__(config)
@@ -123,10 +128,17 @@ class PFAExperiment(AlgorithmExperiment):
       self.encoder = pfa.LogNormalEncoder(config.num_topics, hidden)
     self.tx = optax.adam(config.learning_rate)
     self.algorithm = pfa_obj.make_trainer(
-        config.method, self.encoder, self.tx, self.theta, self.prior,
-        num_particles=config.num_particles, vae_samples=config.vae_samples,
-        step_size=config.step_size, encoder_steps=config.encoder_steps,
-        **stein_vae_obj.latent_step_options(config)[0])
+      config.method,
+      self.encoder,
+      self.tx,
+      self.theta,
+      self.prior,
+      num_particles=config.num_particles,
+      vae_samples=config.vae_samples,
+      step_size=config.step_size,
+      encoder_steps=config.encoder_steps,
+      **stein_vae_obj.latent_step_options(config)[0],
+    )
 
   # ------------------------------------------------------------------ configuration
 
@@ -136,9 +148,21 @@ class PFAExperiment(AlgorithmExperiment):
       problems.append(f"method must be one of {METHODS}, got {config.method!r}")
     if config.dataset not in DATASETS:
       problems.append(f"dataset must be one of {DATASETS}, got {config.dataset!r}")
-    for key in ("num_topics", "num_particles", "vae_samples", "batch_size", "num_test_docs",
-                "theta_sweeps", "gibbs_collect", "gibbs_thin", "eval_samples", "encoder_steps",
-                "top_topics", "figure_topics", "theta_chunk_size"):
+    for key in (
+      "num_topics",
+      "num_particles",
+      "vae_samples",
+      "batch_size",
+      "num_test_docs",
+      "theta_sweeps",
+      "gibbs_collect",
+      "gibbs_thin",
+      "eval_samples",
+      "encoder_steps",
+      "top_topics",
+      "figure_topics",
+      "theta_chunk_size",
+    ):
       v = config[key]
       if not (isinstance(v, int) and v >= 1):
         problems.append(f"{key} must be an int >= 1, got {v!r}")
@@ -147,14 +171,11 @@ class PFAExperiment(AlgorithmExperiment):
       if not (isinstance(v, int) and v >= 0):
         problems.append(f"{key} must be an int >= 0, got {v!r}")
     if not config.theta_sweeps > config.theta_burnin:
-      problems.append(f"theta_sweeps ({config.theta_sweeps}) must exceed theta_burnin "
-                      f"({config.theta_burnin})")
+      problems.append(f"theta_sweeps ({config.theta_sweeps}) must exceed theta_burnin " f"({config.theta_burnin})")
     if config.gibbs_collect % config.gibbs_thin:
-      problems.append(f"gibbs_thin ({config.gibbs_thin}) must divide gibbs_collect "
-                      f"({config.gibbs_collect})")
+      problems.append(f"gibbs_thin ({config.gibbs_thin}) must divide gibbs_collect " f"({config.gibbs_collect})")
     if config.figure_doc >= config.num_test_docs:
-      problems.append(f"figure_doc ({config.figure_doc}) must be < num_test_docs "
-                      f"({config.num_test_docs})")
+      problems.append(f"figure_doc ({config.figure_doc}) must be < num_test_docs " f"({config.num_test_docs})")
     if config.top_topics > config.num_topics or config.figure_topics > config.num_topics:
       problems.append("top_topics and figure_topics must be <= num_topics")
     problems += stein_vae_obj.latent_step_options(config)[1]
@@ -168,20 +189,25 @@ class PFAExperiment(AlgorithmExperiment):
 
   def _load_data(self, config):
     if config.dataset == "synthetic":
-      x, self.true_theta = synthetic_corpus(config.seed + 1, config.synthetic_docs +
-                                            config.num_test_docs, config.synthetic_vocab,
-                                            config.num_topics, self.prior)
-      self.x_train, self.x_test = x[:config.synthetic_docs], x[config.synthetic_docs:]
+      x, self.true_theta = synthetic_corpus(
+        config.seed + 1,
+        config.synthetic_docs + config.num_test_docs,
+        config.synthetic_vocab,
+        config.num_topics,
+        self.prior,
+      )
+      self.x_train, self.x_test = x[: config.synthetic_docs], x[config.synthetic_docs :]
     else:
       self.x_train = data_lib.load(config.dataset, "train", config.data_dir).x
-      self.x_test = data_lib.load(config.dataset, "test", config.data_dir,
-                                  max_examples=config.num_test_docs).x
+      self.x_test = data_lib.load(config.dataset, "test", config.data_dir, max_examples=config.num_test_docs).x
       self.true_theta = None
     self.x_train = np.asarray(self.x_train, np.float32)
     self.x_test = np.asarray(self.x_test, np.float32)
     if self.x_test.shape[0] < config.num_test_docs:
-      raise ConfigError(f"invalid config: num_test_docs={config.num_test_docs} but the test "
-                        f"split has {self.x_test.shape[0]} documents.")
+      raise ConfigError(
+        f"invalid config: num_test_docs={config.num_test_docs} but the test "
+        f"split has {self.x_test.shape[0]} documents."
+      )
     self.vocab_size = self.x_train.shape[1]
     pfa_obj.check_counts(self.x_train, self.vocab_size)
     pfa_obj.check_counts(self.x_test, self.vocab_size)
@@ -194,56 +220,79 @@ class PFAExperiment(AlgorithmExperiment):
     return os.path.join(self.workdir, default_name)
 
   def _theta_meta(self, config):
-    return {"dataset": config.dataset, "num_topics": config.num_topics,
-            "vocab_size": self.vocab_size, "a0": config.prior_a0, "r": config.prior_r,
-            "c": config.prior_c}
+    return {
+      "dataset": config.dataset,
+      "num_topics": config.num_topics,
+      "vocab_size": self.vocab_size,
+      "a0": config.prior_a0,
+      "r": config.prior_r,
+      "c": config.prior_c,
+    }
 
   def _get_theta(self, config):
     """Stage 1: theta from ``theta_file`` if it exists (checked), else Gibbs (then saved)."""
     path = self._path(config.theta_file, "pfa_theta.npz")
     meta = self._theta_meta(config)
     if path and os.path.exists(path):
-      theta = _load_checked(path, "theta", meta, "theta file", "was learned with other settings",
-                            "theta_file")
+      theta = _load_checked(path, "theta", meta, "theta file", "was learned with other settings", "theta_file")
       logging.info("Loaded theta from %s.", path)
       return theta
     n = config.theta_train_docs or self.x_train.shape[0]
     x = self.x_train[:n]
     tokens = pfa_gibbs.corpus_tokens(x, config.theta_chunk_size)
     t0 = time.time()
-    fit = pfa_gibbs.learn_theta(jax.random.key(config.seed + 101), tokens, config.num_topics,
-                                self.prior, num_sweeps=config.theta_sweeps,
-                                num_burnin=config.theta_burnin,
-                                chunk_size=config.theta_chunk_size)
+    fit = pfa_gibbs.learn_theta(
+      jax.random.key(config.seed + 101),
+      tokens,
+      config.num_topics,
+      self.prior,
+      num_sweeps=config.theta_sweeps,
+      num_burnin=config.theta_burnin,
+      chunk_size=config.theta_chunk_size,
+    )
     theta = np.asarray(fit.theta)
     seconds = time.time() - t0
-    logging.info("Learned theta by %d Gibbs sweeps on %d documents in %.1f s.",
-                 config.theta_sweeps, n, seconds)
+    logging.info("Learned theta by %d Gibbs sweeps on %d documents in %.1f s.", config.theta_sweeps, n, seconds)
     self.theta_fit_seconds = seconds
     if path and jax.process_index() == 0:
-      meta.update(train_docs=n, sweeps=config.theta_sweeps, burnin=config.theta_burnin,
-                  seconds=seconds, log_likelihood_per_token=np.asarray(
-                      fit.log_likelihood).tolist())
+      meta.update(
+        train_docs=n,
+        sweeps=config.theta_sweeps,
+        burnin=config.theta_burnin,
+        seconds=seconds,
+        log_likelihood_per_token=np.asarray(fit.log_likelihood).tolist(),
+      )
       _save_atomic(path, meta, theta=theta)
     return theta
 
   def _get_gibbs(self, config):
     """Gibbs samples of the test documents' z | x, theta, from ``gibbs_file`` or computed."""
     path = self._path(config.gibbs_file, "pfa_gibbs_test.npz")
-    meta = {"theta_sha256": _theta_digest(self.theta), "num_test_docs": config.num_test_docs,
-            "burnin": config.gibbs_burnin, "collect": config.gibbs_collect,
-            "thin": config.gibbs_thin, "r": config.prior_r, "c": config.prior_c}
+    meta = {
+      "theta_sha256": _theta_digest(self.theta),
+      "num_test_docs": config.num_test_docs,
+      "burnin": config.gibbs_burnin,
+      "collect": config.gibbs_collect,
+      "thin": config.gibbs_thin,
+      "r": config.prior_r,
+      "c": config.prior_c,
+    }
     if path and os.path.exists(path):
-      return _load_checked(path, "samples", meta, "Gibbs file",
-                           "belongs to another theta or protocol", "gibbs_file")
+      return _load_checked(path, "samples", meta, "Gibbs file", "belongs to another theta or protocol", "gibbs_file")
     t0 = time.time()
-    samples = np.asarray(pfa_gibbs.posterior_z(
-        jax.random.key(config.seed + 202), self.theta, pfa_gibbs.doc_tokens(self.x_test),
-        self.prior, num_burnin=config.gibbs_burnin, num_collect=config.gibbs_collect,
-        thin=config.gibbs_thin))
+    samples = np.asarray(
+      pfa_gibbs.posterior_z(
+        jax.random.key(config.seed + 202),
+        self.theta,
+        pfa_gibbs.doc_tokens(self.x_test),
+        self.prior,
+        num_burnin=config.gibbs_burnin,
+        num_collect=config.gibbs_collect,
+        thin=config.gibbs_thin,
+      )
+    )
     meta["seconds"] = time.time() - t0
-    logging.info("Gibbs ground truth for %d test documents in %.1f s.", config.num_test_docs,
-                 meta["seconds"])
+    logging.info("Gibbs ground truth for %d test documents in %.1f s.", config.num_test_docs, meta["seconds"])
     if path and jax.process_index() == 0:
       _save_atomic(path, meta, samples=samples)
     return samples
@@ -251,8 +300,7 @@ class PFAExperiment(AlgorithmExperiment):
   # ---------------------------------------------------------------------- training
 
   def legacy_state_layout(self):  # runs saved as a TrainState before the algorithm protocol
-    return train_state_layout(lambda s: (s.params, s.opt_state),
-                              lambda step, p, o: pfa_obj.PFAState(p, o, step))
+    return train_state_layout(lambda s: (s.params, s.opt_state), lambda step, p, o: pfa_obj.PFAState(p, o, step))
 
   def batch(self, step):
     rng = np.random.default_rng([self.config.seed, step])
@@ -273,24 +321,32 @@ class PFAExperiment(AlgorithmExperiment):
     if not np.all(np.isfinite(z)):
       raise FloatingPointError("The encoder produced non-finite codes; lower learning_rate.")
     res = compare_to_gibbs(z, self.gibbs, cfg.top_topics)
-    out = {k: float(np.mean(v)) if k.startswith("mmd") or k == "mean_error"
-           else float(np.exp(np.mean(np.log(v)))) for k, v in res.items()}
+    out = {
+      k: float(np.mean(v)) if k.startswith("mmd") or k == "mean_error" else float(np.exp(np.mean(np.log(v))))
+      for k, v in res.items()
+    }
     if jax.process_index() == 0:
       os.makedirs(workdir, exist_ok=True)
-      details = {"step": int(step), "method": cfg.method,
-                 **{k: np.asarray(v).tolist() for k, v in res.items()}, "summary": out}
+      details = {
+        "step": int(step),
+        "method": cfg.method,
+        **{k: np.asarray(v).tolist() for k, v in res.items()},
+        "summary": out,
+      }
       with open(os.path.join(workdir, "pfa_eval.json"), "w") as f:
         json.dump(details, f, indent=1)
-      np.savez(os.path.join(workdir, "pfa_samples.tmp.npz"), samples=z[:, :250],
-               method=cfg.method, theta_sha256=_theta_digest(self.theta))
-      os.replace(os.path.join(workdir, "pfa_samples.tmp.npz"),
-                 os.path.join(workdir, "pfa_samples.npz"))
+      np.savez(
+        os.path.join(workdir, "pfa_samples.tmp.npz"),
+        samples=z[:, :250],
+        method=cfg.method,
+        theta_sha256=_theta_digest(self.theta),
+      )
+      os.replace(os.path.join(workdir, "pfa_samples.tmp.npz"), os.path.join(workdir, "pfa_samples.npz"))
     samples = {"gibbs": self.gibbs[cfg.figure_doc], cfg.method: z[cfg.figure_doc]}
     other = self._other_samples()
     if other is not None:
       samples[other[0]] = other[1][cfg.figure_doc]
-    fig = plot_fig2(samples, cfg.figure_topics,
-                    f"test document {cfg.figure_doc}, step {step}")
+    fig = plot_fig2(samples, cfg.figure_topics, f"test document {cfg.figure_doc}, step {step}")
     save_figure(fig, workdir, "pfa_fig2")
     return out
 
@@ -299,13 +355,16 @@ class PFAExperiment(AlgorithmExperiment):
     if not path:
       return None
     if not os.path.exists(path):
-      raise FileNotFoundError(f"other_samples_file {path} does not exist; run the other "
-                              "method first (it writes WORKDIR/pfa_samples.npz).")
+      raise FileNotFoundError(
+        f"other_samples_file {path} does not exist; run the other " "method first (it writes WORKDIR/pfa_samples.npz)."
+      )
     with np.load(path) as f:
       method, samples, digest = str(f["method"]), f["samples"], str(f["theta_sha256"])
     if digest != _theta_digest(self.theta) or samples.shape[0] < self.config.num_test_docs:
-      raise ValueError(f"other_samples_file {path} was made with another theta or fewer test "
-                       "documents; share theta_file between the two runs.")
+      raise ValueError(
+        f"other_samples_file {path} was made with another theta or fewer test "
+        "documents; share theta_file between the two runs."
+      )
     return method, samples
 
 
@@ -325,14 +384,18 @@ def compare_to_gibbs(z, gibbs, top_topics: int) -> dict:
   log_ratio = np.log(v_e) - np.log(v_g)
   top = np.argsort(-m_g, 1)[:, :top_topics]
   n = min(z.shape[1], g.shape[1])
-  mmd_z = [float(mmd(jnp.asarray(z[d, :n], jnp.float32), jnp.asarray(g[d], jnp.float32)))
-           for d in range(z.shape[0])]
-  mmd_log = [float(mmd(jnp.log(jnp.asarray(z[d, :n], jnp.float32)),
-                       jnp.log(jnp.asarray(g[d], jnp.float32)))) for d in range(z.shape[0])]
-  return {"mean_error": np.mean(np.abs(m_e - m_g) / np.sqrt(v_g), 1),
-          "var_ratio": np.exp(log_ratio.mean(1)),
-          "var_ratio_top": np.exp(np.take_along_axis(log_ratio, top, 1).mean(1)),
-          "mmd_z": np.asarray(mmd_z), "mmd_log_z": np.asarray(mmd_log)}
+  mmd_z = [float(mmd(jnp.asarray(z[d, :n], jnp.float32), jnp.asarray(g[d], jnp.float32))) for d in range(z.shape[0])]
+  mmd_log = [
+    float(mmd(jnp.log(jnp.asarray(z[d, :n], jnp.float32)), jnp.log(jnp.asarray(g[d], jnp.float32))))
+    for d in range(z.shape[0])
+  ]
+  return {
+    "mean_error": np.mean(np.abs(m_e - m_g) / np.sqrt(v_g), 1),
+    "var_ratio": np.exp(log_ratio.mean(1)),
+    "var_ratio_top": np.exp(np.take_along_axis(log_ratio, top, 1).mean(1)),
+    "mmd_z": np.asarray(mmd_z),
+    "mmd_log_z": np.asarray(mmd_log),
+  }
 
 
 def plot_fig2(samples: dict, num_topics: int, title: str):
@@ -344,6 +407,7 @@ def plot_fig2(samples: dict, num_topics: int, title: str):
     title: the figure's title.
   """
   import matplotlib.pyplot as plt
+
   topics = np.argsort(-samples["gibbs"].mean(0))[:num_topics]
   k = len(topics)
   fig, axes = plt.subplots(k, k, figsize=(2.6 * k, 2.6 * k), squeeze=False)
@@ -360,8 +424,7 @@ def plot_fig2(samples: dict, num_topics: int, title: str):
           lo, hi = np.percentile(samples["gibbs"][:, topics[i]], [0.5, 99.5])
           span = hi - lo
           bins = np.linspace(max(lo - 0.5 * span, 0), hi + 0.5 * span, 40)
-          ax.hist(s[:, topics[i]], bins=bins, density=True, histtype="step", lw=1.5,
-                  color=COLORS[m], label=LABELS[m])
+          ax.hist(s[:, topics[i]], bins=bins, density=True, histtype="step", lw=1.5, color=COLORS[m], label=LABELS[m])
         else:
           ax.scatter(s[:500, topics[j]], s[:500, topics[i]], s=2, alpha=0.4, color=COLORS[m])
       if i == k - 1:
@@ -377,6 +440,7 @@ def plot_fig2(samples: dict, num_topics: int, title: str):
 
 def main():
   from absl import flags  # pylint: disable=g-import-not-at-top
+
   run_main(lambda config: PFAExperiment(config, workdir=flags.FLAGS.workdir))
 
 

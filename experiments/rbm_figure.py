@@ -44,19 +44,27 @@ flags.DEFINE_integer("eval_every", 100, "Evaluate the exact log-likelihood every
 flags.DEFINE_bool("sweep", False, "Run the hyper-parameter sweep (seed 0) instead of the figure.")
 flags.DEFINE_string("dataset", "mnist", "config.dataset ('mnist' or 'synthetic_rbm' for a smoke run).")
 
-LABELS = {"steincd": "SteinCD", "stein_sm": "Stein score matching", "cd1": "CD-1 (Langevin)",
-          "cd10": "CD-10 (Langevin)", "mle": "exact MLE"}
+LABELS = {
+  "steincd": "SteinCD",
+  "stein_sm": "Stein score matching",
+  "cd1": "CD-1 (Langevin)",
+  "cd10": "CD-10 (Langevin)",
+  "mle": "exact MLE",
+}
 COLORS = {"steincd": "C3", "stein_sm": "C1", "cd1": "C0", "cd10": "C2", "mle": "k"}
 
 # Grid of the sweep: learning rate for every method, times the step size of the method's chain.
 SWEEP_LEARNING_RATES = (1e-3, 3e-3, 1e-2)
-SWEEP_STEP_SIZES = {"steincd": ("svgd_step_size", (1.0, 10.0, 100.0)),
-                    "cd1": ("langevin_step_size", (0.01, 0.1, 1.0)),
-                    "cd10": ("langevin_step_size", (0.01, 0.1, 1.0))}
+SWEEP_STEP_SIZES = {
+  "steincd": ("svgd_step_size", (1.0, 10.0, 100.0)),
+  "cd1": ("langevin_step_size", (0.01, 0.1, 1.0)),
+  "cd10": ("langevin_step_size", (0.01, 0.1, 1.0)),
+}
 
 
-def run_config(method: str, seed: int, num_steps: int, eval_every: int, data_dir: str | None, dataset: str = "mnist",
-               **overrides):
+def run_config(
+  method: str, seed: int, num_steps: int, eval_every: int, data_dir: str | None, dataset: str = "mnist", **overrides
+):
   config = rbm_mnist.get_config(method)
   config.seed = seed
   config.num_steps = num_steps
@@ -102,21 +110,27 @@ def sweep(root: str):
       except FloatingPointError as err:  # NonFiniteLossError: the chain diverged
         valid = test = float("nan")
         seconds, status = float("nan"), f"diverged at step {err.step}"
-      rows.append(dict(method=method, learning_rate=lr, step_size=eps, valid=valid, test=test, seconds=seconds,
-                       status=status))
+      rows.append(
+        dict(method=method, learning_rate=lr, step_size=eps, valid=valid, test=test, seconds=seconds, status=status)
+      )
       logging.info("sweep %s: valid %.2f (%s)", name, valid, status)
       print(f"sweep {name}: valid/loglik {valid:.2f} ({status}, {seconds:.0f} s)", flush=True)
-  lines = [f"Sweep: seed 0, {FLAGS.num_steps} iterations, batch 100, Adam; selected on valid/loglik (last 10,000 "
-           "training images), nats per image in the preprocessed space.", "",
-           "| method | learning rate | step size | valid loglik | test loglik | status | chosen |",
-           "| --- | --- | --- | --- | --- | --- | --- |"]
+  lines = [
+    f"Sweep: seed 0, {FLAGS.num_steps} iterations, batch 100, Adam; selected on valid/loglik (last 10,000 "
+    "training images), nats per image in the preprocessed space.",
+    "",
+    "| method | learning rate | step size | valid loglik | test loglik | status | chosen |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
+  ]
   for method in FLAGS.methods:
     mine = [r for r in rows if r["method"] == method]
     best = max((r for r in mine if np.isfinite(r["valid"])), key=lambda r: r["valid"], default=None)
     for r in mine:
       eps = "-" if r["step_size"] is None else f"{r['step_size']:g}"
-      lines.append(f"| {method} | {r['learning_rate']:g} | {eps} | {r['valid']:.2f} | {r['test']:.2f} | "
-                   f"{r['status']} | {'**yes**' if r is best else ''} |")
+      lines.append(
+        f"| {method} | {r['learning_rate']:g} | {eps} | {r['valid']:.2f} | {r['test']:.2f} | "
+        f"{r['status']} | {'**yes**' if r is best else ''} |"
+      )
   with open(os.path.join(root, "sweep.md"), "w") as f:
     f.write("\n".join(lines) + "\n")
   with open(os.path.join(root, "sweep.json"), "w") as f:
@@ -134,8 +148,7 @@ def figure(root: str):
       records, seconds = run_one(config, os.path.join(root, method, f"seed{seed}"))
       results[method].append(records)
       timings.setdefault(method, []).append(seconds)
-      print(f"{method} seed {seed}: test/loglik {float(records[-1]['test/loglik']):.2f} ({seconds:.0f} s)",
-            flush=True)
+      print(f"{method} seed {seed}: test/loglik {float(records[-1]['test/loglik']):.2f} ({seconds:.0f} s)", flush=True)
 
   fig = new_figure(figsize=(6.4, 4.6))
   ax = fig.add_subplot()
@@ -158,9 +171,12 @@ def figure(root: str):
   steps = _curves(next(iter(results.values())))[0]
   columns = sorted({int(np.searchsorted(steps, f * FLAGS.num_steps)) for f in (0.1, 0.3, 0.5, 1.0)} - {len(steps)})
   checkpoints = [int(steps[i]) for i in columns]
-  lines = ["| method | hyper-parameters | " + " | ".join(f"test @ {s}" for s in checkpoints)
-           + " | test, mean of last 10 evals | train subset @ end | s / run (this call) |",
-           "| --- | --- | " + " | ".join("---" for _ in checkpoints) + " | --- | --- | --- |"]
+  lines = [
+    "| method | hyper-parameters | "
+    + " | ".join(f"test @ {s}" for s in checkpoints)
+    + " | test, mean of last 10 evals | train subset @ end | s / run (this call) |",
+    "| --- | --- | " + " | ".join("---" for _ in checkpoints) + " | --- | --- | --- |",
+  ]
   for method, records_by_seed in results.items():
     steps, test = _curves(records_by_seed)
     _, train = _curves(records_by_seed, "train_subset/loglik")
@@ -170,16 +186,25 @@ def figure(root: str):
       cells.append(f"{col.mean():.2f} ± {col.std():.2f}")
     tuned = ", ".join(f"{k}={v:g}" for k, v in rbm_mnist.TUNED[method].items())
     tail = test[:, -10:].mean(1)
-    lines.append(f"| {LABELS[method]} | {tuned} | " + " | ".join(cells)
-                 + f" | {tail.mean():.2f} ± {tail.std():.2f} | {train[:, -1].mean():.2f} ± {train[:, -1].std():.2f} | {np.mean(timings[method]):.0f} |")
+    lines.append(
+      f"| {LABELS[method]} | {tuned} | "
+      + " | ".join(cells)
+      + f" | {tail.mean():.2f} ± {tail.std():.2f} | {train[:, -1].mean():.2f} ± {train[:, -1].std():.2f} | {np.mean(timings[method]):.0f} |"
+    )
   table = "\n".join(lines) + "\n"
-  summary = {m: {"final_test": [float(r[-1]["test/loglik"]) for r in rs],
-                 "last10_test": [float(np.mean([float(x["test/loglik"]) for x in r[-10:]])) for r in rs],
-                 "final_train_subset": [float(r[-1]["train_subset/loglik"]) for r in rs]}
-             for m, rs in results.items()}
+  summary = {
+    m: {
+      "final_test": [float(r[-1]["test/loglik"]) for r in rs],
+      "last10_test": [float(np.mean([float(x["test/loglik"]) for x in r[-10:]])) for r in rs],
+      "final_train_subset": [float(r[-1]["train_subset/loglik"]) for r in rs],
+    }
+    for m, rs in results.items()
+  }
   with open(os.path.join(root, "rbm_mnist.md"), "w") as f:
-    f.write(f"Machine: {platform.machine()} {platform.processor() or ''} ({os.cpu_count()} cores), seeds {seeds}, "
-            f"{FLAGS.num_steps} iterations, mean ± std over seeds (std with ddof=0).\n\n" + table)
+    f.write(
+      f"Machine: {platform.machine()} {platform.processor() or ''} ({os.cpu_count()} cores), seeds {seeds}, "
+      f"{FLAGS.num_steps} iterations, mean ± std over seeds (std with ddof=0).\n\n" + table
+    )
   with open(os.path.join(root, "rbm_mnist.json"), "w") as f:
     json.dump(summary, f, indent=1)
   print(table)

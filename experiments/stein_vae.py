@@ -55,8 +55,7 @@ from stein_jax.models import deep_poisson
 from stein_jax.models import vae as vae_models
 from stein_jax.objectives import stein_vae as sv
 from stein_jax.data.checksums import array_fingerprint
-from stein_jax.train import (AlgorithmExperiment, AlgorithmState, ConfigError, read_metrics,
-                             run_main, save_figure)
+from stein_jax.train import AlgorithmExperiment, AlgorithmState, ConfigError, read_metrics, run_main, save_figure
 from stein_jax.train import config as config_lib
 from stein_jax.train import runs
 from stein_jax.train.state import train_state_layout
@@ -70,11 +69,23 @@ TEXT_MODELS = ("softmax", "deep_poisson")
 # and a run.json written before a key existed lacks it). Filled into the experiment's copy of
 # the config, so they never change a run's fingerprint.
 OPTIONAL_KEYS = {
-    "encoder": "auto", "lr_decay": "constant", "latent_k": None, "birth_death_rate": 0.0,
-    "birth_death_start": 0, "bandwidth_anneal_steps": 0, "bandwidth_anneal_factor": 1.0,
-    "learn_decoder": True, "decoder_prior_std": 1.0, "num_decoder": 1, "bandwidth": "median",
-    "mode_samples": None, "eval_subset": "first", "valid_examples": 0, "text_model": "softmax",
-    "def_layers": (200, 200, 50), "def_shape": 1.0,
+  "encoder": "auto",
+  "lr_decay": "constant",
+  "latent_k": None,
+  "birth_death_rate": 0.0,
+  "birth_death_start": 0,
+  "bandwidth_anneal_steps": 0,
+  "bandwidth_anneal_factor": 1.0,
+  "learn_decoder": True,
+  "decoder_prior_std": 1.0,
+  "num_decoder": 1,
+  "bandwidth": "median",
+  "mode_samples": None,
+  "eval_subset": "first",
+  "valid_examples": 0,
+  "text_model": "softmax",
+  "def_layers": (200, 200, 50),
+  "def_shape": 1.0,
 }
 
 
@@ -114,8 +125,9 @@ class SteinVAEExperiment(AlgorithmExperiment):
     if not (isinstance(k, int) and k >= 1):
       problems.append(f"k must be an int >= 1, got {k!r}")
     elif config.method == "stein_viwae" and config.num_particles % k:
-      problems.append(f"stein_viwae needs k to divide num_particles; got k={k}, "
-                      f"num_particles={config.num_particles}")
+      problems.append(
+        f"stein_viwae needs k to divide num_particles; got k={k}, " f"num_particles={config.num_particles}"
+      )
     if config.encoder not in ENCODERS:
       problems.append(f"encoder must be one of {ENCODERS}, got {config.encoder!r}")
     if not config.batch_size >= 1:
@@ -126,20 +138,18 @@ class SteinVAEExperiment(AlgorithmExperiment):
       problems.append(f"lr_decay must be 'constant' or 'cosine', got {config.lr_decay!r}")
     problems += sv.latent_step_options(config)[1]
     latent_k = config.latent_k
-    if latent_k is not None and not (isinstance(latent_k, int) and latent_k >= 1
-                                     and config.num_particles % latent_k == 0):
+    if latent_k is not None and not (
+      isinstance(latent_k, int) and latent_k >= 1 and config.num_particles % latent_k == 0
+    ):
       problems.append(f"latent_k must be an int >= 1 dividing num_particles, got {latent_k!r}")
     if not config.birth_death_rate >= 0:
       problems.append(f"birth_death_rate must be >= 0, got {config.birth_death_rate!r}")
-    if config.birth_death_rate > 0 and config.method not in ("stein_vae",
-                                                                           "stein_viwae"):
-      problems.append("birth_death_rate applies to the Stein methods only (method="
-                      f"{config.method!r})")
+    if config.birth_death_rate > 0 and config.method not in ("stein_vae", "stein_viwae"):
+      problems.append("birth_death_rate applies to the Stein methods only (method=" f"{config.method!r})")
     if config.bandwidth_anneal_steps < 0:
       problems.append("bandwidth_anneal_steps must be >= 0")
     if config.bandwidth_anneal_factor < 1.0:
-      problems.append("bandwidth_anneal_factor must be >= 1 (a kernel at least as wide "
-                      "as the median rule)")
+      problems.append("bandwidth_anneal_factor must be >= 1 (a kernel at least as wide " "as the median rule)")
     problems += self.check_specific(config)
     if problems:
       raise ConfigError("invalid config: " + "; ".join(problems) + ".")
@@ -167,23 +177,28 @@ class SteinVAEExperiment(AlgorithmExperiment):
     dec_tx = tx if cfg.learn_decoder else optax.set_to_zero()
     kwargs = {}
     if cfg.method in ("stein_vae", "stein_viwae"):
-      kwargs = dict(decoder_optimizer=dec_tx, step_size=cfg.step_size,
-                    encoder_steps=cfg.encoder_steps, num_data=self.num_data,
-                    decoder_prior_std=cfg.decoder_prior_std,
-                    latent_bandwidth_schedule=self.bandwidth_schedule(),
-                    birth_death_rate=float(cfg.birth_death_rate),
-                    birth_death_start=int(cfg.birth_death_start))
+      kwargs = dict(
+        decoder_optimizer=dec_tx,
+        step_size=cfg.step_size,
+        encoder_steps=cfg.encoder_steps,
+        num_data=self.num_data,
+        decoder_prior_std=cfg.decoder_prior_std,
+        latent_bandwidth_schedule=self.bandwidth_schedule(),
+        birth_death_rate=float(cfg.birth_death_rate),
+        birth_death_start=int(cfg.birth_death_start),
+      )
       kwargs.update(sv.latent_step_options(cfg)[0])
       if cfg.method == "stein_viwae" and cfg.latent_k is not None:
         kwargs["latent_group_size"] = int(cfg.latent_k)
     elif not cfg.learn_decoder:
       # VAE/IWAE update both with one optimizer: freeze the decoder's part.
       tx = optax.multi_transform(
-          {"enc": tx, "dec": optax.set_to_zero()},
-          lambda p: (jax.tree_util.tree_map(lambda _: "enc", p[0]),
-                     jax.tree_util.tree_map(lambda _: "dec", p[1])))
-    return sv.make_trainer(cfg.method, self.model, tx, num_particles=cfg.num_particles,
-                           k=cfg.k, num_decoder=cfg.num_decoder, **kwargs)
+        {"enc": tx, "dec": optax.set_to_zero()},
+        lambda p: (jax.tree_util.tree_map(lambda _: "enc", p[0]), jax.tree_util.tree_map(lambda _: "dec", p[1])),
+      )
+    return sv.make_trainer(
+      cfg.method, self.model, tx, num_particles=cfg.num_particles, k=cfg.k, num_decoder=cfg.num_decoder, **kwargs
+    )
 
   def learning_rate_schedule(self):
     """Adam's learning rate: ``config.learning_rate``, constant or (``lr_decay="cosine"``)
@@ -250,8 +265,7 @@ class GMMExperiment(SteinVAEExperiment):
 
   def check_specific(self, config):
     if config.observation not in gmm.OBSERVATION_MATRICES:
-      return [f"observation must be one of {sorted(gmm.OBSERVATION_MATRICES)}, got "
-              f"{config.observation!r}"]
+      return [f"observation must be one of {sorted(gmm.OBSERVATION_MATRICES)}, got " f"{config.observation!r}"]
     if config.encoder_init not in ("default", "prior_moments"):
       return [f"encoder_init must be 'default' or 'prior_moments', got {config.encoder_init!r}"]
     return []
@@ -260,8 +274,9 @@ class GMMExperiment(SteinVAEExperiment):
     config = complete_config(config)
     self.data = None
     super().__init__(config)
-    self.data = gmm.make_dataset(jax.random.key(config.data_seed), config.observation,
-                                 num_train=config.num_train, num_test=config.num_test)
+    self.data = gmm.make_dataset(
+      jax.random.key(config.data_seed), config.observation, num_train=config.num_train, num_test=config.num_test
+    )
     self.x_train = np.asarray(self.data.x_train, np.float32)
     self.post = gmm.exact_posterior(self.data.x_test, config.observation)
 
@@ -279,13 +294,11 @@ class GMMExperiment(SteinVAEExperiment):
     elif kind == "mlp":
       enc = vae_models.MLPNoiseEncoder(gmm.LATENT_DIM, hidden)
     else:
-      enc = vae_models.FlowEncoder(gmm.LATENT_DIM, hidden, num_coupling_layers=4,
-                                   coupling_hidden=hidden[-1])
+      enc = vae_models.FlowEncoder(gmm.LATENT_DIM, hidden, num_coupling_layers=4, coupling_hidden=hidden[-1])
     theta = jnp.asarray(a, jnp.float32)
     init = None if config.learn_decoder else (lambda *_: theta)
     dec = vae_models.LinearGaussianDecoder(dx, theta_init=init)
-    return sv.LatentModel(enc, dec, gmm.LATENT_DIM, dx, "gaussian", gmm.NOISE_STD,
-                          gmm.log_prior)
+    return sv.LatentModel(enc, dec, gmm.LATENT_DIM, dx, "gaussian", gmm.NOISE_STD, gmm.log_prior)
 
   def adjust_init(self, enc_params, dec_params):
     if self.config.encoder_init != "prior_moments" or self.encoder_kind() != "mlp":
@@ -305,15 +318,21 @@ class GMMExperiment(SteinVAEExperiment):
     bounds.check_finite("GMM encoder samples", z)
     mmds = np.array([float(mmd(z[t], exact[t])) for t in range(z.shape[0])])
     w_exact = np.asarray(jnp.exp(self.post.log_weights))
-    z_mode = self.encoder_samples(state.inner.params, self.data.x_test, cfg.mode_samples or n,
-                                  seed=99)
+    z_mode = self.encoder_samples(state.inner.params, self.data.x_test, cfg.mode_samples or n, seed=99)
     w_enc = np.asarray(gmm.mode_weights(self.post, z_mode))
     outside = outside_mass(self.post, z_mode)
     out = {"posterior_mmd": float(mmds.mean()), "outside_mass": float(outside.mean())}
-    details = {"step": int(step), "method": cfg.method, "observation": cfg.observation,
-               "num_particles": cfg.num_particles, "mmd": mmds.tolist(),
-               "mode_weights_encoder": w_enc.tolist(), "mode_weights_exact": w_exact.tolist(),
-               "outside_mass": outside.tolist(), "outside_mass_exact": OUTSIDE_MASS_EXACT}
+    details = {
+      "step": int(step),
+      "method": cfg.method,
+      "observation": cfg.observation,
+      "num_particles": cfg.num_particles,
+      "mmd": mmds.tolist(),
+      "mode_weights_encoder": w_enc.tolist(),
+      "mode_weights_exact": w_exact.tolist(),
+      "outside_mass": outside.tolist(),
+      "outside_mass_exact": OUTSIDE_MASS_EXACT,
+    }
     if cfg.observation == "bimodal":
       err = np.abs(w_enc - w_exact).max(-1)
       out["mode_weight_error"] = float(err.max())
@@ -323,10 +342,17 @@ class GMMExperiment(SteinVAEExperiment):
       with open(os.path.join(workdir, "gmm_eval.json"), "w") as f:
         json.dump(details, f, indent=1)
     if cfg.plot:
-      fig = plot_posteriors(self.post, np.asarray(z), np.asarray(exact), cfg.observation,
-                            f"{cfg.method} on the {cfg.observation} GMM posterior "
-                            f"({'x = z1 - z2 + noise' if cfg.observation == 'bimodal' else 'x = theta z + noise'}), "
-                            f"S = {cfg.num_particles} particles, step {step}", mmds=mmds, weights=w_enc)
+      fig = plot_posteriors(
+        self.post,
+        np.asarray(z),
+        np.asarray(exact),
+        cfg.observation,
+        f"{cfg.method} on the {cfg.observation} GMM posterior "
+        f"({'x = z1 - z2 + noise' if cfg.observation == 'bimodal' else 'x = theta z + noise'}), "
+        f"S = {cfg.num_particles} particles, step {step}",
+        mmds=mmds,
+        weights=w_enc,
+      )
       save_figure(fig, workdir, f"posteriors_step{step:06d}")
     return out
 
@@ -418,6 +444,7 @@ def plot_posteriors(post, z, exact, observation, title, mmds=None, weights=None)
   """One panel per test point: encoder samples over the exact posterior's contours, with a caption."""
   import matplotlib.pyplot as plt
   from matplotlib.lines import Line2D
+
   t = z.shape[0]
   cols = min(5, t)
   rows = -(-t // cols)
@@ -435,10 +462,25 @@ def plot_posteriors(post, z, exact, observation, title, mmds=None, weights=None)
     ax.set_title("\n".join(title_lines), fontsize=7)
   for j in range(t, rows * cols):
     axes[j // cols][j % cols].axis("off")
-  handles = [Line2D([], [], color="tab:blue", lw=1, label="exact posterior p(z | x): density contours at "
-                    "1, 5, 20, 50, 80 % of its peak"),
-             Line2D([], [], color="crimson", marker="o", ls="", ms=3, alpha=0.6,
-                    label=f"encoder samples z = f(x, xi) ({min(500, z.shape[1])} per panel)")]
+  handles = [
+    Line2D(
+      [],
+      [],
+      color="tab:blue",
+      lw=1,
+      label="exact posterior p(z | x): density contours at " "1, 5, 20, 50, 80 % of its peak",
+    ),
+    Line2D(
+      [],
+      [],
+      color="crimson",
+      marker="o",
+      ls="",
+      ms=3,
+      alpha=0.6,
+      label=f"encoder samples z = f(x, xi) ({min(500, z.shape[1])} per panel)",
+    ),
+  ]
   fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=7, frameon=False)
   fig.suptitle(title, fontsize=9)
   fig.tight_layout(rect=(0, 0.05, 1, 1))
@@ -453,24 +495,30 @@ class MNISTExperiment(SteinVAEExperiment):
 
   name = "stein_vae_mnist"
   default_stein_encoder = "flow"
-  resumable_keys = ("eval_samples", "test_examples", "valid_examples", "eval_subset",
-                    "eval_batch_size", "eval_chunk_size")
+  resumable_keys = (
+    "eval_samples",
+    "test_examples",
+    "valid_examples",
+    "eval_subset",
+    "eval_batch_size",
+    "eval_chunk_size",
+  )
 
   def __init__(self, config):
     config = complete_config(config)
-    self.train_data = data_lib.load("binarized_mnist", "train", config.data_dir,
-                                    max_examples=config.max_train_examples)
+    self.train_data = data_lib.load("binarized_mnist", "train", config.data_dir, max_examples=config.max_train_examples)
     subset = config.eval_subset
     if subset not in EVAL_SUBSETS:  # checked before any data is read
       raise ConfigError(f"eval_subset must be one of {EVAL_SUBSETS}, got {subset!r}")
     self.test_data = evaluation_subset(
-        data_lib.load("binarized_mnist", "test", config.data_dir), config.test_examples, subset)
+      data_lib.load("binarized_mnist", "test", config.data_dir), config.test_examples, subset
+    )
     self.valid_data = None
     valid = config.valid_examples
     if valid is None or (isinstance(valid, int) and valid > 0):  # else: off, or a config error
       self.valid_data = evaluation_subset(
-          data_lib.load("binarized_mnist", "valid", config.data_dir), config.valid_examples,
-          subset)
+        data_lib.load("binarized_mnist", "valid", config.data_dir), config.valid_examples, subset
+      )
     super().__init__(config)
     self.batcher = data_lib.Batcher(self.train_data, config.batch_size, config.seed)
     sv.check_data(self.model, jnp.asarray(self.batcher.batch(0)["x"]))
@@ -491,8 +539,7 @@ class MNISTExperiment(SteinVAEExperiment):
       problems.append(f"latent_dim must be >= 1, got {config.latent_dim!r}")
     valid = config.valid_examples
     if valid is not None and not (isinstance(valid, int) and valid >= 0):
-      problems.append(f"valid_examples must be None (all), 0 (no validation) or a positive "
-                      f"int, got {valid!r}")
+      problems.append(f"valid_examples must be None (all), 0 (no validation) or a positive " f"int, got {valid!r}")
     return problems
 
   def build_model(self, config):
@@ -502,8 +549,9 @@ class MNISTExperiment(SteinVAEExperiment):
     if kind == "gaussian":
       enc = vae_models.GaussianEncoder(dz, hidden)
     elif kind == "flow":
-      enc = vae_models.FlowEncoder(dz, hidden, num_coupling_layers=config.num_coupling_layers,
-                                   coupling_hidden=config.coupling_hidden)
+      enc = vae_models.FlowEncoder(
+        dz, hidden, num_coupling_layers=config.num_coupling_layers, coupling_hidden=config.coupling_hidden
+      )
     else:
       enc = vae_models.MLPNoiseEncoder(dz, hidden)
     dx = int(np.prod(self.train_data.x.shape[1:]))
@@ -515,15 +563,24 @@ class MNISTExperiment(SteinVAEExperiment):
 
   def _bounds(self, state, data):
     cfg = self.config
-    return bounds.evaluate(jax.random.key(cfg.seed + 777), self.model, state.inner.params["enc"],
-                           state.inner.params["dec"], jnp.asarray(data.x, jnp.float32),
-                           batch_size=min(cfg.eval_batch_size, data.num_examples),
-                           num_samples=cfg.eval_samples, chunk_size=cfg.eval_chunk_size)
+    return bounds.evaluate(
+      jax.random.key(cfg.seed + 777),
+      self.model,
+      state.inner.params["enc"],
+      state.inner.params["dec"],
+      jnp.asarray(data.x, jnp.float32),
+      batch_size=min(cfg.eval_batch_size, data.num_examples),
+      num_samples=cfg.eval_samples,
+      chunk_size=cfg.eval_chunk_size,
+    )
 
   def evaluate(self, state, step, workdir):
     res = self._bounds(state, self.test_data)
-    out = {"test/nll_elbo": res["nll_elbo"], "test/nll_s_elbo": res["nll_s_elbo"],
-           "test/seconds_per_image": res["seconds_per_image"]}
+    out = {
+      "test/nll_elbo": res["nll_elbo"],
+      "test/nll_s_elbo": res["nll_s_elbo"],
+      "test/seconds_per_image": res["seconds_per_image"],
+    }
     if self.valid_data is None:
       return out
     val = self._bounds(state, self.valid_data)
@@ -561,9 +618,12 @@ def early_stopping_record(records, step, current):
   Returns ``best/*``: the step with the lowest ``valid/nll_s_elbo`` so far and the test
   NLLs at that step, i.e. what training stopped at the best validation score would report.
   """
-  best = {"best/step": float(step), "best/valid_nll_s_elbo": current["valid/nll_s_elbo"],
-          "best/test_nll_elbo": current["test/nll_elbo"],
-          "best/test_nll_s_elbo": current["test/nll_s_elbo"]}
+  best = {
+    "best/step": float(step),
+    "best/valid_nll_s_elbo": current["valid/nll_s_elbo"],
+    "best/test_nll_elbo": current["test/nll_elbo"],
+    "best/test_nll_s_elbo": current["test/nll_s_elbo"],
+  }
   for rec in records:
     if rec.get("step", -1) >= step or "best/valid_nll_s_elbo" not in rec:
       continue
@@ -592,16 +652,16 @@ class TextExperiment(SteinVAEExperiment):
 
   def __init__(self, config):
     config = complete_config(config)
-    self.train_data = data_lib.load(config.dataset, "train", config.data_dir,
-                                    max_examples=config.max_train_examples)
-    self.test_data = data_lib.load(config.dataset, "test", config.data_dir,
-                                   max_examples=config.test_examples)
+    self.train_data = data_lib.load(config.dataset, "train", config.data_dir, max_examples=config.max_train_examples)
+    self.test_data = data_lib.load(config.dataset, "test", config.data_dir, max_examples=config.test_examples)
     v = int(self.train_data.x.shape[1])
     if v != config.vocab_size or self.test_data.x.shape[1] != v:
-      raise ValueError(f"The '{config.dataset}' data have a vocabulary of {v} words (test: "
-                       f"{self.test_data.x.shape[1]}) but config.vocab_size is "
-                       f"{config.vocab_size}; set --config.vocab_size={v} (20news: 1995, "
-                       "reuters: 2000).")
+      raise ValueError(
+        f"The '{config.dataset}' data have a vocabulary of {v} words (test: "
+        f"{self.test_data.x.shape[1]}) but config.vocab_size is "
+        f"{config.vocab_size}; set --config.vocab_size={v} (20news: 1995, "
+        "reuters: 2000)."
+      )
     super().__init__(config)
     sv.check_data(self.model, jnp.asarray(self.train_data.x))
     sv.check_data(self.model, jnp.asarray(self.test_data.x))
@@ -628,8 +688,10 @@ class TextExperiment(SteinVAEExperiment):
     if not (isinstance(config.eval_samples, int) and config.eval_samples >= 1):
       problems.append(f"eval_samples must be an int >= 1, got {config.eval_samples!r}")
     if config.encoder == "mlp":
-      problems.append("the text experiment needs an encoder with a density for the ELBO "
-                      "(encoder='flow', 'gaussian' or 'auto'), got 'mlp'")
+      problems.append(
+        "the text experiment needs an encoder with a density for the ELBO "
+        "(encoder='flow', 'gaussian' or 'auto'), got 'mlp'"
+      )
     text_model = config.text_model
     if text_model not in TEXT_MODELS:
       problems.append(f"text_model must be one of {TEXT_MODELS}, got {text_model!r}")
@@ -638,9 +700,11 @@ class TextExperiment(SteinVAEExperiment):
       if not (layers and all(isinstance(n, int) and n >= 1 for n in layers)):
         problems.append(f"def_layers must be positive ints, got {layers!r}")
       elif config.latent_dim != sum(layers):
-        problems.append(f"text_model='deep_poisson' with def_layers={layers} needs latent_dim="
-                        f"{sum(layers)} (every layer's log z is a latent), got "
-                        f"{config.latent_dim}")
+        problems.append(
+          f"text_model='deep_poisson' with def_layers={layers} needs latent_dim="
+          f"{sum(layers)} (every layer's log z is a latent), got "
+          f"{config.latent_dim}"
+        )
       if not config.def_shape > 0:
         problems.append(f"def_shape must be > 0, got {config.def_shape!r}")
     return problems
@@ -652,10 +716,17 @@ class TextExperiment(SteinVAEExperiment):
       layers = tuple(config.def_layers)
       shape = float(config.def_shape)
       mean_length = float(self.train_data.x.sum(-1).mean())
-      dec = deep_poisson.DeepPoissonDecoder(config.vocab_size, layers, shape,
-                                            log_rate_init=math.log(mean_length / config.vocab_size))
-      return sv.LatentModel(self._text_encoder(config), dec, dz, config.vocab_size,
-                            "deep_poisson", log_prior=deep_poisson.log_prior_fn(layers, shape))
+      dec = deep_poisson.DeepPoissonDecoder(
+        config.vocab_size, layers, shape, log_rate_init=math.log(mean_length / config.vocab_size)
+      )
+      return sv.LatentModel(
+        self._text_encoder(config),
+        dec,
+        dz,
+        config.vocab_size,
+        "deep_poisson",
+        log_prior=deep_poisson.log_prior_fn(layers, shape),
+      )
     dec = vae_models.BernoulliDecoder(config.vocab_size, hidden)  # an MLP giving V logits
     return sv.LatentModel(self._text_encoder(config), dec, dz, config.vocab_size, "multinomial")
 
@@ -665,9 +736,13 @@ class TextExperiment(SteinVAEExperiment):
     if self.encoder_kind() == "gaussian":
       enc = vae_models.GaussianEncoder(dz, hidden, input_transform="log1p")
     else:
-      enc = vae_models.FlowEncoder(dz, hidden, num_coupling_layers=config.num_coupling_layers,
-                                   coupling_hidden=config.coupling_hidden,
-                                   input_transform="log1p")
+      enc = vae_models.FlowEncoder(
+        dz,
+        hidden,
+        num_coupling_layers=config.num_coupling_layers,
+        coupling_hidden=config.coupling_hidden,
+        input_transform="log1p",
+      )
     return enc
 
   def batch(self, step):
@@ -681,18 +756,28 @@ class TextExperiment(SteinVAEExperiment):
   def evaluate(self, state, step, workdir):
     del step, workdir
     cfg = self.config
-    res = bounds.evaluate(jax.random.key(cfg.seed + 777), self.model, state.inner.params["enc"],
-                          state.inner.params["dec"], jnp.asarray(self.test_x),
-                          batch_size=min(cfg.eval_batch_size, self.test_x.shape[0]),
-                          num_samples=cfg.eval_samples, chunk_size=cfg.eval_chunk_size,
-                          return_per_example=True)
+    res = bounds.evaluate(
+      jax.random.key(cfg.seed + 777),
+      self.model,
+      state.inner.params["enc"],
+      state.inner.params["dec"],
+      jnp.asarray(self.test_x),
+      batch_size=min(cfg.eval_batch_size, self.test_x.shape[0]),
+      num_samples=cfg.eval_samples,
+      chunk_size=cfg.eval_chunk_size,
+      return_per_example=True,
+    )
     rec, kl = self.elbo_terms(state.inner.params, jnp.asarray(self.test_x))
-    return {"test/perplexity_elbo": bounds.perplexity(res["elbo"], self.test_lengths),
-            "test/perplexity_s_elbo": bounds.perplexity(res["s_elbo"], self.test_lengths),
-            "test/nll_elbo": res["nll_elbo"], "test/nll_s_elbo": res["nll_s_elbo"],
-            "test/reconstruction": rec, "test/kl": kl,
-            "test/perplexity_unigram": self.unigram_perplexity(),
-            "test/seconds_per_document": res["seconds_per_image"]}
+    return {
+      "test/perplexity_elbo": bounds.perplexity(res["elbo"], self.test_lengths),
+      "test/perplexity_s_elbo": bounds.perplexity(res["s_elbo"], self.test_lengths),
+      "test/nll_elbo": res["nll_elbo"],
+      "test/nll_s_elbo": res["nll_s_elbo"],
+      "test/reconstruction": rec,
+      "test/kl": kl,
+      "test/perplexity_unigram": self.unigram_perplexity(),
+      "test/seconds_per_document": res["seconds_per_image"],
+    }
 
   def elbo_terms(self, params, x, num_samples=ELBO_TERM_SAMPLES, batch_size=100):
     """The ELBO's two terms, mean over documents x [D, V] (nats per document).
@@ -705,7 +790,7 @@ class TextExperiment(SteinVAEExperiment):
     rec, kl = 0.0, 0.0
     key = jax.random.key(self.config.seed + 778)
     for i, start in enumerate(range(0, x.shape[0], batch_size)):
-      r, k = terms(jax.random.fold_in(key, i), params, x[start:start + batch_size])
+      r, k = terms(jax.random.fold_in(key, i), params, x[start : start + batch_size])
       rec, kl = rec + float(r), kl + float(k)
     bounds.check_finite("ELBO terms", [rec, kl])
     return rec / x.shape[0], kl / x.shape[0]
@@ -736,8 +821,9 @@ def make_experiment(config):
     return MNISTExperiment(config)
   if config.dataset in TEXT_DATASETS:
     return TextExperiment(config)
-  raise ConfigError(f"invalid config: dataset must be 'gmm', 'binarized_mnist', '20news' or "
-                    f"'reuters', got {config.dataset!r}.")
+  raise ConfigError(
+    f"invalid config: dataset must be 'gmm', 'binarized_mnist', '20news' or " f"'reuters', got {config.dataset!r}."
+  )
 
 
 # ------------------------------------------------------------------ reopening runs
@@ -747,12 +833,17 @@ EXPERIMENT_NAMES = ("stein_vae_gmm", "stein_vae_mnist", "stein_vae_text")
 
 def resumable_defaults(name: str, data_dir: str | None = None) -> dict:
   """Values for the keys run.json leaves out (they never change the model or its data)."""
-  shared = {"num_steps": 1, "eval_every": 1, "checkpoint_every": 1, "log_every": 1,
-            "max_to_keep": 3, "data_dir": data_dir or os.environ.get("STEIN_JAX_DATA_DIR")}
+  shared = {
+    "num_steps": 1,
+    "eval_every": 1,
+    "checkpoint_every": 1,
+    "log_every": 1,
+    "max_to_keep": 3,
+    "data_dir": data_dir or os.environ.get("STEIN_JAX_DATA_DIR"),
+  }
   if name == "stein_vae_gmm":
     return dict(shared, eval_samples=1000, mode_samples=1000, plot=False)
-  return dict(shared, eval_samples=1, test_examples=None, eval_batch_size=100,
-              eval_chunk_size=100)
+  return dict(shared, eval_samples=1, test_examples=None, eval_batch_size=100, eval_chunk_size=100)
 
 
 def load_run(run_dir: str, step: int | None = None, data_dir: str | None = None) -> runs.Run:
@@ -762,9 +853,13 @@ def load_run(run_dir: str, step: int | None = None, data_dir: str | None = None)
     stein_jax.train.runs.RunLoadError: no trained model there, another experiment, or a
       rebuild whose fingerprint differs from the run's.
   """
-  return runs.load_run(run_dir, lambda name, cfg, path: make_experiment(cfg),
-                       supported=EXPERIMENT_NAMES, step=step,
-                       defaults=lambda name, path: resumable_defaults(name, data_dir))
+  return runs.load_run(
+    run_dir,
+    lambda name, cfg, path: make_experiment(cfg),
+    supported=EXPERIMENT_NAMES,
+    step=step,
+    defaults=lambda name, path: resumable_defaults(name, data_dir),
+  )
 
 
 if __name__ == "__main__":

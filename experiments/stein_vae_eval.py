@@ -50,12 +50,16 @@ def choose_step(run_dir: str, step, available: list[int]) -> int:
       if "valid/nll_s_elbo" in rec and (best is None or rec["valid/nll_s_elbo"] < best[1]):
         best = (int(rec["step"]), rec["valid/nll_s_elbo"])
     if best is None:
-      raise Error(f"{run_dir} logged no validation S-ELBO (valid/nll_s_elbo): train with "
-                  "valid_examples > 0, or pass --config.step=last or a step.")
+      raise Error(
+        f"{run_dir} logged no validation S-ELBO (valid/nll_s_elbo): train with "
+        "valid_examples > 0, or pass --config.step=last or a step."
+      )
     if best[0] not in available:
-      raise Error(f"the best validation step of {run_dir} is {best[0]} (valid S-ELBO {best[1]:.2f}) "
-                  f"but its checkpoint is gone (kept: {available}); raise max_to_keep when training, "
-                  "or pass --config.step=last.")
+      raise Error(
+        f"the best validation step of {run_dir} is {best[0]} (valid S-ELBO {best[1]:.2f}) "
+        f"but its checkpoint is gone (kept: {available}); raise max_to_keep when training, "
+        "or pass --config.step=last."
+      )
     return best[0]
   if isinstance(step, int) and not isinstance(step, bool):
     if step not in available:
@@ -79,22 +83,41 @@ def run_evaluation(config, workdir: str) -> dict:
   step = choose_step(config.run_dir, config.step, available)
   run = stein_vae_family.load_run(config.run_dir, step=step, data_dir=config.data_dir)
   if run.name != "stein_vae_mnist":
-    raise Error(f"run_dir holds a {run.name!r} run; this evaluation is for MNIST runs "
-                "(text runs report perplexities in their own evaluation).")
-  data = data_lib.load("binarized_mnist", config.split, config.data_dir or
-                       run.config.data_dir, max_examples=config.max_examples)
+    raise Error(
+      f"run_dir holds a {run.name!r} run; this evaluation is for MNIST runs "
+      "(text runs report perplexities in their own evaluation)."
+    )
+  data = data_lib.load(
+    "binarized_mnist", config.split, config.data_dir or run.config.data_dir, max_examples=config.max_examples
+  )
   x = jnp.asarray(data.x, jnp.float32)
   t0 = time.time()
-  res = bounds.evaluate(jax.random.key(config.seed), run.experiment.model, run.state.inner.params["enc"],
-                        run.state.inner.params["dec"], x, batch_size=min(config.batch_size, x.shape[0]),
-                        num_samples=config.num_samples, chunk_size=config.chunk_size)
-  out = {"run_dir": os.path.abspath(config.run_dir), "method": run.config.method,
-         "step": int(run.step), "step_rule": config.step, "split": config.split,
-         "num_images": int(x.shape[0]), "num_samples": int(config.num_samples),
-         "pixels_on": float(np.mean(data.x)), "nll_elbo": res["nll_elbo"],
-         "nll_s_elbo": res["nll_s_elbo"], "seconds_per_image": res["seconds_per_image"],
-         "wall_seconds": time.time() - t0, "device": jax.devices()[0].device_kind,
-         "num_decoder": int(run.config.num_decoder)}
+  res = bounds.evaluate(
+    jax.random.key(config.seed),
+    run.experiment.model,
+    run.state.inner.params["enc"],
+    run.state.inner.params["dec"],
+    x,
+    batch_size=min(config.batch_size, x.shape[0]),
+    num_samples=config.num_samples,
+    chunk_size=config.chunk_size,
+  )
+  out = {
+    "run_dir": os.path.abspath(config.run_dir),
+    "method": run.config.method,
+    "step": int(run.step),
+    "step_rule": config.step,
+    "split": config.split,
+    "num_images": int(x.shape[0]),
+    "num_samples": int(config.num_samples),
+    "pixels_on": float(np.mean(data.x)),
+    "nll_elbo": res["nll_elbo"],
+    "nll_s_elbo": res["nll_s_elbo"],
+    "seconds_per_image": res["seconds_per_image"],
+    "wall_seconds": time.time() - t0,
+    "device": jax.devices()[0].device_kind,
+    "num_decoder": int(run.config.num_decoder),
+  }
   os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, f"eval_{config.split}_step{out['step']}.json")
   with open(path + ".tmp", "w") as f:
@@ -105,13 +128,23 @@ def run_evaluation(config, workdir: str) -> dict:
 
 
 def report(out: dict) -> None:
-  print(f"{out['method']} step {out['step']} ({out['step_rule']}): {out['split']} NLL on "
-        f"{out['num_images']} images, {out['num_samples']} samples: ELBO {out['nll_elbo']:.3f}, "
-        f"S-ELBO {out['nll_s_elbo']:.3f} nats; {1e3 * out['seconds_per_image']:.3f} ms per image "
-        f"({out['device']})")
+  print(
+    f"{out['method']} step {out['step']} ({out['step_rule']}): {out['split']} NLL on "
+    f"{out['num_images']} images, {out['num_samples']} samples: ELBO {out['nll_elbo']:.3f}, "
+    f"S-ELBO {out['nll_s_elbo']:.3f} nats; {1e3 * out['seconds_per_image']:.3f} ms per image "
+    f"({out['device']})"
+  )
 
 
 if __name__ == "__main__":
-  main_lib.run_tool(run_evaluation, (Error, pc.PosteriorCheckError, runs.RunLoadError,
-                                       checkpoint_lib.CheckpointRestoreError,
-                                       bounds.NonFiniteBoundError), report=report)
+  main_lib.run_tool(
+    run_evaluation,
+    (
+      Error,
+      pc.PosteriorCheckError,
+      runs.RunLoadError,
+      checkpoint_lib.CheckpointRestoreError,
+      bounds.NonFiniteBoundError,
+    ),
+    report=report,
+  )

@@ -74,13 +74,13 @@ def synthetic_images(num: int, image_size: int, num_classes: int, seed: int) -> 
   if not 1 <= num_classes <= 8:
     raise ConfigError(f"synthetic data have 1 to 8 classes; got config.num_classes={num_classes}.")
   rng = np.random.default_rng(seed)
-  palette = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [1, 0, 1], [0, 1, 1], [1, 1, 1], [1, .5, 0]])
+  palette = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [1, 0, 1], [0, 1, 1], [1, 1, 1], [1, 0.5, 0]])
   y = rng.integers(0, num_classes, num).astype(np.int32)
   x = 0.15 * rng.random((num, image_size, image_size, 3))
   half = image_size // 2
   for i, c in enumerate(y):
     r, q = divmod(int(c) % 4, 2)
-    x[i, r * half:(r + 1) * half, q * half:(q + 1) * half] = 0.3 + 0.6 * palette[c] + 0.1 * rng.random(3)
+    x[i, r * half : (r + 1) * half, q * half : (q + 1) * half] = 0.3 + 0.6 * palette[c] + 0.1 * rng.random(3)
   return np.round(np.clip(x, 0, 1) * 255).astype(np.uint8), y
 
 
@@ -132,34 +132,56 @@ class SteinGANImages(Experiment):
   """
 
   name = "steingan_images"
-  resumable_keys = ("num_eval_samples", "num_accuracy_samples", "classifier_steps", "classifier_width",
-                    "classifier_cache_dir", "grid_columns", "eval_batches")
+  resumable_keys = (
+    "num_eval_samples",
+    "num_accuracy_samples",
+    "classifier_steps",
+    "classifier_width",
+    "classifier_cache_dir",
+    "grid_columns",
+    "eval_batches",
+  )
 
   def __init__(self, config, classifier=None):
     super().__init__(config)
     _validate(config)
-    self.data = load_image_data(config.dataset, config.data_dir, config.image_size, config.max_train_examples,
-                                config.synthetic_classes)
+    self.data = load_image_data(
+      config.dataset, config.data_dir, config.image_size, config.max_train_examples, config.synthetic_classes
+    )
     want = (config.image_size, config.image_size, config.channels)
     if self.data.image_shape != want:
-      raise ConfigError(f"The {config.dataset!r} images have shape {self.data.image_shape} but the model expects "
-                        f"{want} (config.image_size={config.image_size}, config.channels={config.channels}); set "
-                        f"--config.image_size={self.data.image_shape[0]} --config.channels={self.data.image_shape[2]}.")
+      raise ConfigError(
+        f"The {config.dataset!r} images have shape {self.data.image_shape} but the model expects "
+        f"{want} (config.image_size={config.image_size}, config.channels={config.channels}); set "
+        f"--config.image_size={self.data.image_shape[0]} --config.channels={self.data.image_shape[2]}."
+      )
     if config.joint_model and self.data.train_y is None:
-      raise ConfigError(f"config.joint_model=True needs labels, but {config.dataset!r} has none; set "
-                        "--config.joint_model=False.")
+      raise ConfigError(
+        f"config.joint_model=True needs labels, but {config.dataset!r} has none; set " "--config.joint_model=False."
+      )
     self.num_classes = self.data.num_classes if config.joint_model else 0
     if config.label_every_layer and not self.num_classes:
-      raise ConfigError("config.label_every_layer=True feeds the label to every generator layer, which needs the "
-                        "label-conditional model; set --config.joint_model=True (a labelled data set) or "
-                        "--config.label_every_layer=False.")
-    self.energy = ae.AutoencoderEnergy(want, code_dim=config.code_dim, width=config.energy_width,
-                                       num_classes=self.num_classes, margin=config.margin,
-                                       batch_norm=bool(config.energy_batch_norm),
-                                       input_dropout=float(config.input_dropout))
-    self.generator = dcgan.DCGANGenerator(config.image_size, config.channels, config.generator_width,
-                                          num_classes=self.num_classes,
-                                          label_every_layer=bool(config.label_every_layer))
+      raise ConfigError(
+        "config.label_every_layer=True feeds the label to every generator layer, which needs the "
+        "label-conditional model; set --config.joint_model=True (a labelled data set) or "
+        "--config.label_every_layer=False."
+      )
+    self.energy = ae.AutoencoderEnergy(
+      want,
+      code_dim=config.code_dim,
+      width=config.energy_width,
+      num_classes=self.num_classes,
+      margin=config.margin,
+      batch_norm=bool(config.energy_batch_norm),
+      input_dropout=float(config.input_dropout),
+    )
+    self.generator = dcgan.DCGANGenerator(
+      config.image_size,
+      config.channels,
+      config.generator_width,
+      num_classes=self.num_classes,
+      label_every_layer=bool(config.label_every_layer),
+    )
     self.energy_tx = _adam(config.energy_learning_rate, config.adam_b1, config.weight_decay)
     self.generator_tx = _adam(config.generator_learning_rate, config.adam_b1, config.weight_decay)
     if config.bandwidth_rule == "paper":
@@ -185,8 +207,9 @@ class SteinGANImages(Experiment):
     # The authors' discount is decided after a step for the next one: it is carried in the state (their initial
     # balance_weight 0.3 is gamma = 0.7).
     extra = None if config.discount_rule == "paper" else {"discount": jnp.asarray(config.discount, jnp.float32)}
-    state = TrainState.create(params={"energy": theta, "generator": eta}, tx=optax.identity(),
-                              rng=jax.random.fold_in(rng, 3), extra=extra)
+    state = TrainState.create(
+      params={"energy": theta, "generator": eta}, tx=optax.identity(), rng=jax.random.fold_in(rng, 3), extra=extra
+    )
     return state.replace(opt_state={"energy": self.energy_tx.init(theta), "generator": self.generator_tx.init(eta)})
 
   def train_step(self, state, batch):
@@ -215,7 +238,8 @@ class SteinGANImages(Experiment):
     # Energy loss: each batch (0 real, 1 generated) with its own statistics and its own dropout draw.
     dropout_key = state.step_rng(2)
     loss_apply = lambda p, images, which: self.energy.apply(
-        p, images, y, train=True, rngs={"dropout": jax.random.fold_in(dropout_key, which)})
+      p, images, y, train=True, rngs={"dropout": jax.random.fold_in(dropout_key, which)}
+    )
     if config.discount_rule == "paper":
       # Stabilisation switch (sec. 5.2 text), from the energies before this step's update.
       energy_pos = -jnp.mean(energy_apply(theta, x))
@@ -226,18 +250,33 @@ class SteinGANImages(Experiment):
     gamma = jax.lax.stop_gradient(gamma)
     pair = steingan.SteinGANState(theta, eta, state.opt_state["energy"], state.opt_state["generator"])
     new, metrics = steingan.update(
-        state.step_rng(1), pair, x, xi, energy_apply=energy_apply, generator_apply=generator_apply,
-        energy_tx=self.energy_tx, generator_tx=self.generator_tx, discount=gamma, use_kernel=config.use_kernel,
-        step_size=config.step_size, bandwidth=self.bandwidth, features=features,
-        kernel_normalization="row_sum" if config.direction == "row_sum" else "mean",
-        direction="nearest_neighbor" if config.direction == "nearest_neighbor" else "svgd",
-        direction_energy_apply=direction_apply, energy_loss_apply=loss_apply)
+      state.step_rng(1),
+      pair,
+      x,
+      xi,
+      energy_apply=energy_apply,
+      generator_apply=generator_apply,
+      energy_tx=self.energy_tx,
+      generator_tx=self.generator_tx,
+      discount=gamma,
+      use_kernel=config.use_kernel,
+      step_size=config.step_size,
+      bandwidth=self.bandwidth,
+      features=features,
+      kernel_normalization="row_sum" if config.direction == "row_sum" else "mean",
+      direction="nearest_neighbor" if config.direction == "nearest_neighbor" else "svgd",
+      direction_energy_apply=direction_apply,
+      energy_loss_apply=loss_apply,
+    )
     extra = state.extra
     if config.discount_rule == "authors_code":
       # Their switch: reconstruction errors (no label term) of this step's real and generated batches under the
       # updated energy, each batch with its own statistics; it sets the next step's gamma.
-      rec = lambda images: jnp.mean(ae.reconstruction_distance(
-          images, self.energy.apply(new.energy, images, method=ae.AutoencoderEnergy.reconstruct)))
+      rec = lambda images: jnp.mean(
+        ae.reconstruction_distance(
+          images, self.energy.apply(new.energy, images, method=ae.AutoencoderEnergy.reconstruct)
+        )
+      )
       rec_pos, rec_neg = rec(x), rec(generated)
       extra = {"discount": steingan.authors_discount(rec_pos, rec_neg, config.discount, config.discount_boosted)}
       metrics.update(reconstruction_pos=rec_pos, reconstruction_neg=rec_neg)
@@ -246,8 +285,12 @@ class SteinGANImages(Experiment):
     # A non-finite step turns the logged loss into NaN: the platform stops with its step number.
     metrics["loss"] = jnp.where(finite, metrics["loss"], jnp.nan)
     metrics["discount"] = gamma
-    state = state.replace(step=state.step + 1, params={"energy": new.energy, "generator": new.generator},
-                          opt_state={"energy": new.energy_opt, "generator": new.generator_opt}, extra=extra)
+    state = state.replace(
+      step=state.step + 1,
+      params={"energy": new.energy, "generator": new.generator},
+      opt_state={"energy": new.energy_opt, "generator": new.generator_opt},
+      extra=extra,
+    )
     return state, metrics
 
   def batch(self, step):
@@ -257,7 +300,9 @@ class SteinGANImages(Experiment):
     config = self.config
     params = jax.device_get(state.params)
     # A fixed random subset of the test split (its files may be sorted by class).
-    idx = np.sort(np.random.default_rng(0).permutation(len(self.data.test_x))[:config.eval_batches * config.batch_size])
+    idx = np.sort(
+      np.random.default_rng(0).permutation(len(self.data.test_x))[: config.eval_batches * config.batch_size]
+    )
     real_labels = None if not self.num_classes else self.data.test_y[idx]
     fake, labels = self.generate(params, idx.size, seed=1)
     e_real, rec_real = self._energy_stats(params, self.data.test_x[idx], real_labels)
@@ -278,9 +323,13 @@ class SteinGANImages(Experiment):
   def finalize(self, state, workdir):
     config = self.config
     params = jax.device_get(state.params)
-    final = {"step": int(jax.device_get(state.step)), "dataset": config.dataset, "use_kernel": bool(config.use_kernel),
-             "energy_parameters": ae.count_parameters(params["energy"]),
-             "generator_parameters": ae.count_parameters(params["generator"])}
+    final = {
+      "step": int(jax.device_get(state.step)),
+      "dataset": config.dataset,
+      "use_kernel": bool(config.use_kernel),
+      "energy_parameters": ae.count_parameters(params["energy"]),
+      "generator_parameters": ae.count_parameters(params["generator"]),
+    }
     records = [r for r in read_metrics(workdir) if "eval/energy_real" in r]
     if records:
       final.update({k[5:]: r[k] for r in records[-1:] for k in r if k.startswith("eval/")})
@@ -289,12 +338,20 @@ class SteinGANImages(Experiment):
       settings = self._classifier_settings()
       samples, labels = self.generate(params, config.num_accuracy_samples, seed=3)
       final["train_on_generated_accuracy"] = sample_quality.train_on_samples_accuracy(
-          samples, labels, self.data.test_x, self.data.test_y, num_classes=self.data.num_classes, **settings)
+        samples, labels, self.data.test_x, self.data.test_y, num_classes=self.data.num_classes, **settings
+      )
       final["real_train_accuracy"] = classifier.test_accuracy
       dup_x, dup_y = sample_quality.duplicated_subset(self.data.train_x, self.data.train_y, seed=0)
       duplicate = sample_quality.cached_image_classifier(
-          f"{config.dataset}_dup500", dup_x, dup_y, self.data.test_x, self.data.test_y,
-          num_classes=self.data.num_classes, cache_dir=config.classifier_cache_dir, **settings)
+        f"{config.dataset}_dup500",
+        dup_x,
+        dup_y,
+        self.data.test_x,
+        self.data.test_y,
+        num_classes=self.data.num_classes,
+        cache_dir=config.classifier_cache_dir,
+        **settings,
+      )
       final["duplicate500_accuracy"] = duplicate.test_accuracy
       final["num_accuracy_samples"] = int(config.num_accuracy_samples)
       final["classifier"] = dict(settings, architecture="ConvClassifier (DCGAN trunk + 2 dense)")
@@ -329,8 +386,8 @@ class SteinGANImages(Experiment):
       xi = rng.uniform(-1.0, 1.0, (m, config.noise_dim)).astype(np.float32)
       y = None
       if labels is not None:
-        y = np.resize(labels[start:start + m], m).astype(np.int32)  # pad the last batch by repetition
-      out.append(np.asarray(self._sample_jit(params["generator"], xi, y))[:min(m, num - start)])
+        y = np.resize(labels[start : start + m], m).astype(np.int32)  # pad the last batch by repetition
+      out.append(np.asarray(self._sample_jit(params["generator"], xi, y))[: min(m, num - start)])
     images = np.concatenate(out)
     return np.round((images + 1.0) * 127.5).clip(0, 255).astype(np.uint8), labels
 
@@ -340,8 +397,8 @@ class SteinGANImages(Experiment):
     m = self.config.batch_size
     fs, recs = [], []
     for start in range(0, len(x) - m + 1, m):
-      y = None if not self.num_classes else jnp.asarray(labels[start:start + m])
-      f, rec = self._energies_jit(params["energy"], jnp.asarray(x[start:start + m]), y)
+      y = None if not self.num_classes else jnp.asarray(labels[start : start + m])
+      f, rec = self._energies_jit(params["energy"], jnp.asarray(x[start : start + m]), y)
       fs.append(np.asarray(f))
       recs.append(np.asarray(rec))
     return float(-np.mean(np.concatenate(fs))), float(np.mean(np.concatenate(recs)))
@@ -354,9 +411,15 @@ class SteinGANImages(Experiment):
     """The score classifier (user-supplied, or trained on the training split and cached; None without labels)."""
     if self._classifier is None and self.data.train_y is not None:
       self._classifier = sample_quality.cached_image_classifier(
-          self.config.dataset, self.data.train_x, self.data.train_y, self.data.test_x, self.data.test_y,
-          num_classes=self.data.num_classes, cache_dir=self.config.classifier_cache_dir,
-          **self._classifier_settings())
+        self.config.dataset,
+        self.data.train_x,
+        self.data.train_y,
+        self.data.test_x,
+        self.data.test_y,
+        num_classes=self.data.num_classes,
+        cache_dir=self.config.classifier_cache_dir,
+        **self._classifier_settings(),
+      )
     return self._classifier
 
   def _plot_samples(self, params, workdir, step):
@@ -374,14 +437,15 @@ class SteinGANImages(Experiment):
     if self.num_classes:  # the same number of real test images of each class, one class per row
       real = np.concatenate([self.data.test_x[self.data.test_y == k][:cols] for k in range(rows)])
     else:
-      real = self.data.test_x[:rows * cols]
+      real = self.data.test_x[: rows * cols]
     real = real.reshape(rows, cols, s, s, c).transpose(0, 2, 1, 3, 4)
     fig = new_figure(figsize=(2 * 0.35 * cols + 1, 0.35 * rows + 0.8))
     axes = fig.subplots(1, 2)
     axes[0].imshow(grid.squeeze(-1) if c == 1 else grid, cmap="gray" if c == 1 else None)
     kind = "kernel" if config.use_kernel else "w/o kernel"
-    axes[0].set_title(f"SteinGAN ({kind}), step {step}"
-                      + (": one class per row" if self.num_classes else ""), fontsize=8)
+    axes[0].set_title(
+      f"SteinGAN ({kind}), step {step}" + (": one class per row" if self.num_classes else ""), fontsize=8
+    )
     real = real.reshape(rows * s, cols * s, c)
     axes[1].imshow(real.squeeze(-1) if c == 1 else real, cmap="gray" if c == 1 else None)
     axes[1].set_title("real test images" + (" (same rows)" if self.num_classes else ""), fontsize=8)
@@ -427,8 +491,12 @@ def _adam(learning_rate: float, b1: float, weight_decay: float) -> optax.Gradien
 
 def _validate(config) -> None:
   problems = []
-  for key, allowed in (("discount_rule", DISCOUNT_RULES), ("bandwidth_rule", BANDWIDTH_RULES),
-                       ("direction", DIRECTIONS), ("direction_norm_stats", DIRECTION_NORM_STATS)):
+  for key, allowed in (
+    ("discount_rule", DISCOUNT_RULES),
+    ("bandwidth_rule", BANDWIDTH_RULES),
+    ("direction", DIRECTIONS),
+    ("direction_norm_stats", DIRECTION_NORM_STATS),
+  ):
     if config.get(key) not in allowed:
       problems.append(f"config.{key} must be one of {allowed}; got {config.get(key)!r}")
   for key in ("energy_batch_norm", "label_every_layer", "use_kernel", "joint_model"):
@@ -441,15 +509,27 @@ def _validate(config) -> None:
   if not isinstance(decay, (int, float)) or isinstance(decay, bool) or not decay >= 0.0:
     problems.append(f"config.weight_decay must be a float >= 0 (the authors: 1e-5); got {decay!r}")
   if config.get("energy_batch_norm") is True and int(config.batch_size) < 2:
-    problems.append(f"config.energy_batch_norm=True normalises by batch statistics and needs config.batch_size >= 2;"
-                    f" got batch_size={config.batch_size}")
+    problems.append(
+      f"config.energy_batch_norm=True normalises by batch statistics and needs config.batch_size >= 2;"
+      f" got batch_size={config.batch_size}"
+    )
   if config.dataset not in DATASETS:
     problems.append(f"config.dataset must be one of {DATASETS}; got {config.dataset!r}")
   for key in ("discount", "discount_boosted"):
     if not 0.0 <= config[key] < 1.0:
       problems.append(f"config.{key} must be in [0, 1); got {config[key]}")
-  for key in ("batch_size", "code_dim", "energy_width", "generator_width", "noise_dim", "eval_batches",
-              "num_eval_samples", "grid_columns", "classifier_steps", "classifier_width"):
+  for key in (
+    "batch_size",
+    "code_dim",
+    "energy_width",
+    "generator_width",
+    "noise_dim",
+    "eval_batches",
+    "num_eval_samples",
+    "grid_columns",
+    "classifier_steps",
+    "classifier_width",
+  ):
     if int(config[key]) < (2 if key == "batch_size" else 1):
       problems.append(f"config.{key} must be positive (batch_size >= 2: the kernel needs pairs); got {config[key]}")
   for key in ("energy_learning_rate", "generator_learning_rate", "step_size", "bandwidth_scale"):

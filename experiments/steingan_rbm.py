@@ -61,46 +61,79 @@ def _check_config(config) -> None:
     if not ok:
       raise ValueError(message)
 
-  need(isinstance(config.alpha, (int, float)) and 0.0 <= config.alpha <= 1.0,
-       f"config.alpha must lie in [0, 1] (0: SteinGAN, 1: SteinCD); got {config.alpha!r}.")
+  need(
+    isinstance(config.alpha, (int, float)) and 0.0 <= config.alpha <= 1.0,
+    f"config.alpha must lie in [0, 1] (0: SteinGAN, 1: SteinCD); got {config.alpha!r}.",
+  )
   need(isinstance(config.use_kernel, bool), f"config.use_kernel must be True or False; got {config.use_kernel!r}.")
-  need(config.generator_update in steingan.GENERATOR_UPDATES,
-       f"config.generator_update must be one of {steingan.GENERATOR_UPDATES}; got {config.generator_update!r}.")
-  need(isinstance(config.discount, (int, float)) and 0.0 <= config.discount < 1.0,
-       f"config.discount (gamma) must lie in [0, 1); got {config.discount!r}.")
+  need(
+    config.generator_update in steingan.GENERATOR_UPDATES,
+    f"config.generator_update must be one of {steingan.GENERATOR_UPDATES}; got {config.generator_update!r}.",
+  )
+  need(
+    isinstance(config.discount, (int, float)) and 0.0 <= config.discount < 1.0,
+    f"config.discount (gamma) must lie in [0, 1); got {config.discount!r}.",
+  )
   need(config.generator in GENERATORS, f"config.generator must be one of {GENERATORS}; got {config.generator!r}.")
   need(config.noise in NOISES, f"config.noise must be one of {NOISES}; got {config.noise!r}.")
   need(config.rbm_init in RBM_INITS, f"config.rbm_init must be one of {RBM_INITS}; got {config.rbm_init!r}.")
-  need(config.generator_output in GENERATOR_OUTPUTS,
-       f"config.generator_output must be one of {GENERATOR_OUTPUTS}; got {config.generator_output!r}.")
-  need(config.kernel_normalization in KERNEL_NORMALIZATIONS,
-       f"config.kernel_normalization must be one of {KERNEL_NORMALIZATIONS} ('mean': the paper's 1/m, 'row_sum': "
-       f"the authors' code); got {config.kernel_normalization!r}.")
-  need(isinstance(config.generator_normalization, bool),
-       f"config.generator_normalization must be True or False; got {config.generator_normalization!r}.")
-  need(not (config.generator_normalization and config.batch_size < 2),
-       f"config.generator_normalization=True normalises with batch statistics and needs config.batch_size >= 2; "
-       f"got batch_size={config.batch_size}.")
-  need(not (config.generator_normalization and config.generator != "conv"),
-       "config.generator_normalization=True is implemented for config.generator='conv' (the paper's generator).")
-  need(config.generator_output == "linear" or config.preprocess == "unit",
-       f"config.generator_output='sigmoid' makes pixels in [0, 1], but config.preprocess={config.preprocess!r} maps "
-       "the data elsewhere; use --config.preprocess=unit (the authors' [0, 1] pixels) or "
-       "--config.generator_output=linear.")
-  need(config.generator_output == "linear" or config.generator == "conv",
-       "config.generator_output='sigmoid' is implemented for config.generator='conv'.")
-  need(isinstance(config.weight_decay, (int, float)) and config.weight_decay >= 0,
-       f"config.weight_decay must be >= 0; got {config.weight_decay!r}.")
+  need(
+    config.generator_output in GENERATOR_OUTPUTS,
+    f"config.generator_output must be one of {GENERATOR_OUTPUTS}; got {config.generator_output!r}.",
+  )
+  need(
+    config.kernel_normalization in KERNEL_NORMALIZATIONS,
+    f"config.kernel_normalization must be one of {KERNEL_NORMALIZATIONS} ('mean': the paper's 1/m, 'row_sum': "
+    f"the authors' code); got {config.kernel_normalization!r}.",
+  )
+  need(
+    isinstance(config.generator_normalization, bool),
+    f"config.generator_normalization must be True or False; got {config.generator_normalization!r}.",
+  )
+  need(
+    not (config.generator_normalization and config.batch_size < 2),
+    f"config.generator_normalization=True normalises with batch statistics and needs config.batch_size >= 2; "
+    f"got batch_size={config.batch_size}.",
+  )
+  need(
+    not (config.generator_normalization and config.generator != "conv"),
+    "config.generator_normalization=True is implemented for config.generator='conv' (the paper's generator).",
+  )
+  need(
+    config.generator_output == "linear" or config.preprocess == "unit",
+    f"config.generator_output='sigmoid' makes pixels in [0, 1], but config.preprocess={config.preprocess!r} maps "
+    "the data elsewhere; use --config.preprocess=unit (the authors' [0, 1] pixels) or "
+    "--config.generator_output=linear.",
+  )
+  need(
+    config.generator_output == "linear" or config.generator == "conv",
+    "config.generator_output='sigmoid' is implemented for config.generator='conv'.",
+  )
+  need(
+    isinstance(config.weight_decay, (int, float)) and config.weight_decay >= 0,
+    f"config.weight_decay must be >= 0; got {config.weight_decay!r}.",
+  )
   need(config.init_scale > 0, f"config.init_scale must be positive; got {config.init_scale!r}.")
   for key in ("step_size", "cd_step_size", "energy_learning_rate", "generator_learning_rate"):
     need(config[key] > 0, f"config.{key} must be positive; got {config[key]!r}.")
-  for key in ("noise_dim", "num_fit_steps", "num_score_samples", "num_samples", "batch_size", "generator_hidden",
-              "generator_channels"):
-    need(isinstance(config[key], int) and config[key] >= 1, f"config.{key} must be a positive int; got {config[key]!r}.")
+  for key in (
+    "noise_dim",
+    "num_fit_steps",
+    "num_score_samples",
+    "num_samples",
+    "batch_size",
+    "generator_hidden",
+    "generator_channels",
+  ):
+    need(
+      isinstance(config[key], int) and config[key] >= 1, f"config.{key} must be a positive int; got {config[key]!r}."
+    )
   need(0.0 <= config.adam_b1 < 1.0, f"config.adam_b1 must lie in [0, 1); got {config.adam_b1!r}.")
-  need(config.num_hidden <= rbm_eval.MAX_EXACT_HIDDEN,
-       f"config.num_hidden={config.num_hidden} exceeds MAX_EXACT_HIDDEN={rbm_eval.MAX_EXACT_HIDDEN}: the exact "
-       "log-likelihood enumerates all 2**num_hidden hidden states.")
+  need(
+    config.num_hidden <= rbm_eval.MAX_EXACT_HIDDEN,
+    f"config.num_hidden={config.num_hidden} exceeds MAX_EXACT_HIDDEN={rbm_eval.MAX_EXACT_HIDDEN}: the exact "
+    "log-likelihood enumerates all 2**num_hidden hidden states.",
+  )
 
 
 def _bandwidth(value):
@@ -108,8 +141,9 @@ def _bandwidth(value):
     try:
       value = float(value)
     except ValueError:
-      raise ValueError(f"config.bandwidth must be one of {sorted(kernels.BANDWIDTH_RULES)} or a positive number; "
-                       f"got {value!r}.") from None
+      raise ValueError(
+        f"config.bandwidth must be one of {sorted(kernels.BANDWIDTH_RULES)} or a positive number; " f"got {value!r}."
+      ) from None
   kernels.check_bandwidth(value)
   return value
 
@@ -139,43 +173,70 @@ class SteinGANExperiment(AlgorithmExperiment):
     super().__init__(config)
     _check_config(config)
     self.bandwidth = _bandwidth(config.bandwidth)
-    self.data = load_energy_data(config.dataset, config.data_dir, config.preprocess, config.num_eval_train,
-                                 config.synthetic_dim, config.num_hidden)
+    self.data = load_energy_data(
+      config.dataset, config.data_dir, config.preprocess, config.num_eval_train, config.synthetic_dim, config.num_hidden
+    )
     dim = self.data.train.shape[1]
     if dim != config.num_visible:
       raise ValueError(
-          f"The {config.dataset!r} data have dimension {dim} but config.num_visible={config.num_visible}; set "
-          f"--config.num_visible={dim}.")
-    side = int(round(dim ** 0.5))
+        f"The {config.dataset!r} data have dimension {dim} but config.num_visible={config.num_visible}; set "
+        f"--config.num_visible={dim}."
+      )
+    side = int(round(dim**0.5))
     if config.generator == "conv" and (side * side != dim or side % 4):
-      raise ValueError(f"config.generator='conv' makes square images with sides divisible by 4, but the data "
-                       f"dimension is {dim}; use --config.generator=mlp.")
+      raise ValueError(
+        f"config.generator='conv' makes square images with sides divisible by 4, but the data "
+        f"dimension is {dim}; use --config.generator=mlp."
+      )
     if config.generator_output == "sigmoid" and (self.data.train.min() < 0 or self.data.train.max() > 1):
-      raise ValueError(f"config.generator_output='sigmoid' makes pixels in [0, 1], but the {config.dataset!r} data "
-                       f"span [{self.data.train.min():.3g}, {self.data.train.max():.3g}]; use "
-                       "--config.generator_output=linear.")
-    init = (jax.nn.initializers.normal(config.init_scale) if config.rbm_init == "normal" else
-            jax.nn.initializers.uniform(2.0 * config.init_scale))
+      raise ValueError(
+        f"config.generator_output='sigmoid' makes pixels in [0, 1], but the {config.dataset!r} data "
+        f"span [{self.data.train.min():.3g}, {self.data.train.max():.3g}]; use "
+        "--config.generator_output=linear."
+      )
+    init = (
+      jax.nn.initializers.normal(config.init_scale)
+      if config.rbm_init == "normal"
+      else jax.nn.initializers.uniform(2.0 * config.init_scale)
+    )
     if config.rbm_init == "uniform":  # U[-s, s]: flax's uniform(scale) draws from [0, scale)
       init = lambda key, shape, dtype=jnp.float32, _u=init: _u(key, shape, dtype) - config.init_scale
     self.energy = GaussianBernoulliRBM(config.num_hidden, weight_init=init)
     if config.generator == "conv":
-      self.generator = ConvGenerator(image_shape=(side, side, 1), hidden=config.generator_hidden,
-                                     channels=config.generator_channels, flatten=True,
-                                     normalize=config.generator_normalization, output=config.generator_output)
+      self.generator = ConvGenerator(
+        image_shape=(side, side, 1),
+        hidden=config.generator_hidden,
+        channels=config.generator_channels,
+        flatten=True,
+        normalize=config.generator_normalization,
+        output=config.generator_output,
+      )
     else:
       self.generator = MLPGenerator(dim, hidden=(config.generator_hidden, config.generator_hidden))
     self.energy_tx = _adam(config.energy_learning_rate, config.adam_b1, config.weight_decay)
     self.generator_tx = _adam(config.generator_learning_rate, config.adam_b1, config.weight_decay)
     self.algorithm = steingan.make_trainer(
-        self.energy.apply, self.generator.apply, self.energy_tx, self.generator_tx, self.noise,
-        alpha=float(config.alpha), discount=float(config.discount), use_kernel=bool(config.use_kernel),
-        generator_update=config.generator_update, step_size=float(config.step_size),
-        cd_step_size=float(config.cd_step_size), num_fit_steps=int(config.num_fit_steps), bandwidth=self.bandwidth,
-        kernel_normalization=config.kernel_normalization)
+      self.energy.apply,
+      self.generator.apply,
+      self.energy_tx,
+      self.generator_tx,
+      self.noise,
+      alpha=float(config.alpha),
+      discount=float(config.discount),
+      use_kernel=bool(config.use_kernel),
+      generator_update=config.generator_update,
+      step_size=float(config.step_size),
+      cd_step_size=float(config.cd_step_size),
+      num_fit_steps=int(config.num_fit_steps),
+      bandwidth=self.bandwidth,
+      kernel_normalization=config.kernel_normalization,
+    )
     self.batcher = data_lib.Batcher(self.data.train, config.batch_size, config.seed)
-    self._eval_sets = {"test": jnp.asarray(self.data.test), "valid": jnp.asarray(self.data.valid),
-                       "train_subset": jnp.asarray(self.data.train_subset)}
+    self._eval_sets = {
+      "test": jnp.asarray(self.data.test),
+      "valid": jnp.asarray(self.data.valid),
+      "train_subset": jnp.asarray(self.data.train_subset),
+    }
     self._classifier = None
     self._generate = jax.jit(self.generator.apply)
 
@@ -194,8 +255,9 @@ class SteinGANExperiment(AlgorithmExperiment):
 
   def legacy_state_layout(self):  # runs saved as a TrainState before the algorithm protocol
     return train_state_layout(
-        lambda s: (s.params, {"energy": s.energy_opt, "generator": s.generator_opt}),
-        lambda step, p, o: steingan.SteinGANState(p["energy"], p["generator"], o["energy"], o["generator"]))
+      lambda s: (s.params, {"energy": s.energy_opt, "generator": s.generator_opt}),
+      lambda step, p, o: steingan.SteinGANState(p["energy"], p["generator"], o["energy"], o["generator"]),
+    )
 
   def batch(self, step):
     return {"x": self.batcher.batch(step)["x"]}
@@ -214,9 +276,17 @@ class SteinGANExperiment(AlgorithmExperiment):
         proj = np.random.default_rng(LABEL_SEED).normal(size=(x_train.shape[1], SYNTHETIC_CLASSES))
         label = lambda x: np.argmax((x - x_train.mean(0)) @ proj, axis=1)
         self._classifier = score_lib.cached_classifier(
-            f"{config.dataset}{x_train.shape[1]}", x_train.astype(np.float32), label(x_train),
-            x_test.astype(np.float32), label(x_test), num_classes=SYNTHETIC_CLASSES, cache_dir=cache,
-            hidden=(64,), num_epochs=config.classifier_epochs, batch_size=min(128, x_train.shape[0]))
+          f"{config.dataset}{x_train.shape[1]}",
+          x_train.astype(np.float32),
+          label(x_train),
+          x_test.astype(np.float32),
+          label(x_test),
+          num_classes=SYNTHETIC_CLASSES,
+          cache_dir=cache,
+          hidden=(64,),
+          num_epochs=config.classifier_epochs,
+          batch_size=min(128, x_train.shape[0]),
+        )
     return self._classifier
 
   def samples(self, generator_params, n, seed_offset=0):
@@ -235,11 +305,11 @@ class SteinGANExperiment(AlgorithmExperiment):
     pixels = self.data.to_pixels(x).astype(np.float32)
     probs = score_lib.class_probabilities(clf.apply_fn, clf.params, pixels)
     return {
-        "classifier_score": float(score_lib.inception_score(probs)),
-        "class_coverage": score_lib.class_coverage(probs, COVERAGE_THRESHOLD),
-        "mean_pairwise_distance": score_lib.mean_pairwise_distance(pixels),
-        "generator_logp": float(_mean_loglik(params["energy"], jnp.asarray(x[:5000]))),
-        "sample_pixel_std": float(pixels.std(0).mean()),
+      "classifier_score": float(score_lib.inception_score(probs)),
+      "class_coverage": score_lib.class_coverage(probs, COVERAGE_THRESHOLD),
+      "mean_pairwise_distance": score_lib.mean_pairwise_distance(pixels),
+      "generator_logp": float(_mean_loglik(params["energy"], jnp.asarray(x[:5000]))),
+      "sample_pixel_std": float(pixels.std(0).mean()),
     }
 
   def logliks(self, energy_params):
@@ -276,10 +346,18 @@ class SteinGANExperiment(AlgorithmExperiment):
     final["classifier_score_test_data"] = float(score_lib.inception_score(test_probs))
     final["class_coverage_test_data"] = score_lib.class_coverage(test_probs, COVERAGE_THRESHOLD)
     final["mean_pairwise_distance_test_data"] = score_lib.mean_pairwise_distance(test_pixels)
-    final.update(alpha=config.alpha, use_kernel=config.use_kernel, generator_update=config.generator_update,
-                 discount=config.discount, seed=config.seed, num_steps=int(jax.device_get(state.step)),
-                 num_score_samples=config.num_score_samples, kernel_normalization=config.kernel_normalization,
-                 generator_normalization=config.generator_normalization, preprocess=config.preprocess)
+    final.update(
+      alpha=config.alpha,
+      use_kernel=config.use_kernel,
+      generator_update=config.generator_update,
+      discount=config.discount,
+      seed=config.seed,
+      num_steps=int(jax.device_get(state.step)),
+      num_score_samples=config.num_score_samples,
+      kernel_normalization=config.kernel_normalization,
+      generator_normalization=config.generator_normalization,
+      preprocess=config.preprocess,
+    )
     if jax.process_index() == 0:
       with open(os.path.join(workdir, "final.json"), "w") as f:
         json.dump(final, f, indent=1)
@@ -288,23 +366,28 @@ class SteinGANExperiment(AlgorithmExperiment):
 
   def _title(self):
     config = self.config
-    name = f"SteinCD-GAN({config.alpha:g})" if 0 < config.alpha < 1 else (
-        "SteinCD" if config.alpha == 1 else "SteinGAN")
+    name = (
+      f"SteinCD-GAN({config.alpha:g})" if 0 < config.alpha < 1 else ("SteinCD" if config.alpha == 1 else "SteinGAN")
+    )
     return name + ("" if config.use_kernel else " without kernel")
 
   def _plot_samples(self, params, step, workdir):
     config = self.config
-    side = int(round(config.num_visible ** 0.5))
+    side = int(round(config.num_visible**0.5))
     x = self.samples(params["generator"], config.num_samples, seed_offset=1)
     fig = new_figure(figsize=(9, 4.8))
     axes = fig.subplots(1, 2)
-    for ax, (title, v) in zip(axes, [(f"generator samples, {self._title()}", x),
-                                     ("data (test)", self.data.test[:config.num_samples])]):
+    for ax, (title, v) in zip(
+      axes, [(f"generator samples, {self._title()}", x), ("data (test)", self.data.test[: config.num_samples])]
+    ):
       ax.imshow(figures_lib.image_grid(self.data.to_pixels(v), side), cmap="gray", vmin=0, vmax=1)
       ax.set_title(title, fontsize=9)
       ax.axis("off")
-    space = ("pixels in [0, 1], the model's space" if config.preprocess == "unit" else
-             "pixels = x' * scale + mean, clipped to [0, 1]")
+    space = (
+      "pixels in [0, 1], the model's space"
+      if config.preprocess == "unit"
+      else "pixels = x' * scale + mean, clipped to [0, 1]"
+    )
     fig.suptitle(f"seed {config.seed}, step {step}, {config.num_samples} samples: {space}", fontsize=9)
     save_figure(fig, workdir, "samples")
 
@@ -316,9 +399,11 @@ class SteinGANExperiment(AlgorithmExperiment):
     axes = fig.subplots(1, 3)
     steps = [r["step"] for r in records]
     key = "test/loglik_pixels" if "test/loglik_pixels" in records[-1] else "test/loglik"
-    panels = [(key, "exact test log-likelihood\n(nats / image, [0, 1] pixels)"),
-              ("eval/classifier_score", "classifier score of samples\n(1: one class; real digits ~9)"),
-              ("eval/class_coverage", f"classes holding >= {COVERAGE_THRESHOLD:.0%}\nof the samples")]
+    panels = [
+      (key, "exact test log-likelihood\n(nats / image, [0, 1] pixels)"),
+      ("eval/classifier_score", "classifier score of samples\n(1: one class; real digits ~9)"),
+      ("eval/class_coverage", f"classes holding >= {COVERAGE_THRESHOLD:.0%}\nof the samples"),
+    ]
     for ax, (name, label) in zip(axes, panels):
       if name in records[-1]:
         ax.plot(steps, [float(r[name]) for r in records], marker="o", markersize=3)

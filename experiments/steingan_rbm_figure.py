@@ -64,13 +64,16 @@ def evaluate_run(experiment, workdir: str, num_samples: int) -> dict:
   clf = experiment.classifier(workdir)
   probs = score_lib.class_probabilities(clf.apply_fn, clf.params, pixels.astype(np.float32))
   return {
-      "step": restored.step, "test_loglik_pixels": final["test_pixels"],
-      "classifier_score": float(score_lib.inception_score(probs)),
-      "class_coverage": score_lib.class_coverage(probs, steingan_rbm.COVERAGE_THRESHOLD),
-      "mean_pairwise_distance": score_lib.mean_pairwise_distance(pixels),
-      "num_score_samples": num_samples,
-      "real": {k: final[k] for k in ("classifier_score_test_data", "class_coverage_test_data",
-                                      "mean_pairwise_distance_test_data")},
+    "step": restored.step,
+    "test_loglik_pixels": final["test_pixels"],
+    "classifier_score": float(score_lib.inception_score(probs)),
+    "class_coverage": score_lib.class_coverage(probs, steingan_rbm.COVERAGE_THRESHOLD),
+    "mean_pairwise_distance": score_lib.mean_pairwise_distance(pixels),
+    "num_score_samples": num_samples,
+    "real": {
+      k: final[k]
+      for k in ("classifier_score_test_data", "class_coverage_test_data", "mean_pairwise_distance_test_data")
+    },
   }
 
 
@@ -97,8 +100,9 @@ def main(argv):
       elif not os.path.exists(os.path.join(workdir, "final.json")):
         print(f"skipping {name}: not trained")
         continue
-      results[name] = dict(evaluate_run(experiment, workdir, FLAGS.num_score_samples), alpha=float(alpha),
-                           use_kernel=use_kernel, seed=seed)
+      results[name] = dict(
+        evaluate_run(experiment, workdir, FLAGS.num_score_samples), alpha=float(alpha), use_kernel=use_kernel, seed=seed
+      )
       print(name, {k: v for k, v in results[name].items() if k != "real"})
   with open(os.path.join(root, "results.json"), "w") as f:
     json.dump(results, f, indent=1)
@@ -106,22 +110,35 @@ def main(argv):
   def group(alpha, use_kernel, key):
     return [results[run_name(alpha, use_kernel, s)][key] for s in seeds if run_name(alpha, use_kernel, s) in results]
 
-  lines = [f"| run | test log-lik ([0, 1] pixel nats) | classifier score ({FLAGS.num_score_samples} samples) | "
-           "classes >= 5 % | mean pairwise distance | seeds |", "|---|---|---|---|---|---|"]
+  lines = [
+    f"| run | test log-lik ([0, 1] pixel nats) | classifier score ({FLAGS.num_score_samples} samples) | "
+    "classes >= 5 % | mean pairwise distance | seeds |",
+    "|---|---|---|---|---|---|",
+  ]
   for alpha, use_kernel in runs:
     ll = group(alpha, use_kernel, "test_loglik_pixels")
     if not ll:
       continue
-    label = "SteinGAN without kernel" if not use_kernel else {0.0: "SteinGAN", 1.0: "SteinCD"}.get(
-        float(alpha), f"SteinCD-GAN({float(alpha):g})")
-    cells = [_mean_sd(group(alpha, use_kernel, k)) for k in ("test_loglik_pixels", "classifier_score",
-                                                               "class_coverage", "mean_pairwise_distance")]
-    lines.append(f"| {label} | " + " | ".join(f"{m:.2f} +- {s:.2f}" if len(ll) > 1 else f"{m:.2f}"
-                                              for m, s in cells) + f" | {len(ll)} |")
+    label = (
+      "SteinGAN without kernel"
+      if not use_kernel
+      else {0.0: "SteinGAN", 1.0: "SteinCD"}.get(float(alpha), f"SteinCD-GAN({float(alpha):g})")
+    )
+    cells = [
+      _mean_sd(group(alpha, use_kernel, k))
+      for k in ("test_loglik_pixels", "classifier_score", "class_coverage", "mean_pairwise_distance")
+    ]
+    lines.append(
+      f"| {label} | "
+      + " | ".join(f"{m:.2f} +- {s:.2f}" if len(ll) > 1 else f"{m:.2f}" for m, s in cells)
+      + f" | {len(ll)} |"
+    )
   real = next(iter(results.values()))["real"] if results else None
   if real:
-    lines.append(f"| real test digits | | {real['classifier_score_test_data']:.2f} | "
-                 f"{real['class_coverage_test_data']} | {real['mean_pairwise_distance_test_data']:.2f} | |")
+    lines.append(
+      f"| real test digits | | {real['classifier_score_test_data']:.2f} | "
+      f"{real['class_coverage_test_data']} | {real['mean_pairwise_distance_test_data']:.2f} | |"
+    )
   with open(os.path.join(root, "table.md"), "w") as f:
     f.write("\n".join(lines) + "\n")
   print("\n".join(lines))
@@ -141,11 +158,14 @@ def _plot(root, runs, group, real, untrained=None):
     return
   fig = figures.new_figure(figsize=(10, 3.8))
   ax1, ax2 = fig.subplots(1, 2)
-  for ax, key, label in ((ax1, "test_loglik_pixels", "exact test log-likelihood\n(nats / image, [0, 1] pixels)"),
-                         (ax2, "classifier_score", "classifier score of samples")):
+  for ax, key, label in (
+    (ax1, "test_loglik_pixels", "exact test log-likelihood\n(nats / image, [0, 1] pixels)"),
+    (ax2, "classifier_score", "classifier score of samples"),
+  ):
     stats = [_mean_sd(group(f"{a:g}", True, key)) for a in alphas]
-    ax.errorbar(alphas, [m for m, _ in stats], yerr=[s for _, s in stats], marker="o", capsize=3,
-                label="SteinCD-GAN(alpha)")
+    ax.errorbar(
+      alphas, [m for m, _ in stats], yerr=[s for _, s in stats], marker="o", capsize=3, label="SteinCD-GAN(alpha)"
+    )
     nokernel = group("0", False, key)
     if nokernel:
       ax.axhline(np.mean(nokernel), color="tab:red", ls="--", label="SteinGAN without kernel")
@@ -157,14 +177,18 @@ def _plot(root, runs, group, real, untrained=None):
     ax.set_ylabel(label)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-  fig.suptitle(f"Fig. 1(b): SteinCD-GAN(alpha) on the RBM (setting '{FLAGS.setting}', seeds {FLAGS.seeds})",
-               fontsize=10)
+  fig.suptitle(
+    f"Fig. 1(b): SteinCD-GAN(alpha) on the RBM (setting '{FLAGS.setting}', seeds {FLAGS.seeds})", fontsize=10
+  )
   fig.tight_layout()
   fig.savefig(os.path.join(root, "fig1b.png"), dpi=110)
   # Fig. 1(c), (d): the sample grids the runs already wrote, side by side.
   import matplotlib.image as mpimg
-  panels = [(os.path.join(root, "alpha0", "figures", "samples.png"), "(c) SteinGAN"),
-            (os.path.join(root, "nokernel", "figures", "samples.png"), "(d) SteinGAN without kernel")]
+
+  panels = [
+    (os.path.join(root, "alpha0", "figures", "samples.png"), "(c) SteinGAN"),
+    (os.path.join(root, "nokernel", "figures", "samples.png"), "(d) SteinGAN without kernel"),
+  ]
   panels = [(p, t) for p, t in panels if os.path.exists(p)]
   if panels:
     fig = figures.new_figure(figsize=(9 * len(panels), 5))

@@ -35,8 +35,15 @@ flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_integer("trace_every", 10, "Record the KSD every this many steps.")
 
 
-def run(target_name: str = "mixture", num_particles: int = 300, num_steps: int = 1000,
-        learning_rate: float = 0.5, bandwidth="median", seed: int = 0, trace_every: int = 10):
+def run(
+  target_name: str = "mixture",
+  num_particles: int = 300,
+  num_steps: int = 1000,
+  learning_rate: float = 0.5,
+  bandwidth="median",
+  seed: int = 0,
+  trace_every: int = 10,
+):
   """Runs SVGD; returns (initial particles, final particles, ksd trace [T, 2], summary)."""
   target = targets.get_target(target_name)
   key = jax.random.key(seed)
@@ -52,10 +59,14 @@ def run(target_name: str = "mixture", num_particles: int = 300, num_steps: int =
   state, (steps, trace) = run_chunks(smp.init(None, x0))
   x = state.particles
   exact = target.sample(jax.random.fold_in(key, 1), 2000)
-  summary = {"target": target_name, "num_particles": num_particles, "num_steps": num_steps,
-             "ksd": float(trace[-1]),
-             "ksd_initial": float(ksd(x0, target.score(x0), statistic="v")),
-             "mmd_to_exact": float(mmd(x, exact))}
+  summary = {
+    "target": target_name,
+    "num_particles": num_particles,
+    "num_steps": num_steps,
+    "ksd": float(trace[-1]),
+    "ksd_initial": float(ksd(x0, target.score(x0), statistic="v")),
+    "mmd_to_exact": float(mmd(x, exact)),
+  }
   if target.assign is not None:
     summary["mode_mass_error"] = float(targets.mode_mass_error(target, x))
   return x0, x, np.stack([np.asarray(steps), np.asarray(trace)], 1), summary
@@ -63,6 +74,7 @@ def run(target_name: str = "mixture", num_particles: int = 300, num_steps: int =
 
 def plot(target_name, x0, x, trace, path):
   import matplotlib
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
@@ -92,8 +104,9 @@ def main(argv):
   del argv
   bw = FLAGS.bandwidth
   bw = bw if bw in ("median", "median_log") else float(bw)
-  x0, x, trace, summary = run(FLAGS.target, FLAGS.num_particles, FLAGS.num_steps,
-                              FLAGS.learning_rate, bw, FLAGS.seed, FLAGS.trace_every)
+  x0, x, trace, summary = run(
+    FLAGS.target, FLAGS.num_particles, FLAGS.num_steps, FLAGS.learning_rate, bw, FLAGS.seed, FLAGS.trace_every
+  )
   os.makedirs(os.path.join(FLAGS.workdir, "figures"), exist_ok=True)
   png = os.path.join(FLAGS.workdir, "figures", f"svgd_2d_{FLAGS.target}.png")
   plot(FLAGS.target, np.asarray(x0), np.asarray(x), trace, png)

@@ -19,7 +19,6 @@ import os
 
 from absl import app, flags
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -36,13 +35,16 @@ def _define_flags():
   flags.DEFINE_list("dims", ["1", "2", "8", "32", "128", "784"], "Dimensions d.")
   flags.DEFINE_list("particles", ["50", "100", "500"], "Particle counts n.")
   flags.DEFINE_list("bandwidths", ["median", "median_log"], "Bandwidth rules.")
-  flags.DEFINE_integer("num_steps", 5000, "SVGD steps (eps = step_size); 5,000 x 0.5 reaches the fixed point for n <= 500.")
+  flags.DEFINE_integer(
+    "num_steps", 5000, "SVGD steps (eps = step_size); 5,000 x 0.5 reaches the fixed point for n <= 500."
+  )
   flags.DEFINE_float("step_size", 0.5, "SVGD step size eps.")
   flags.DEFINE_integer("seed", 0, "Random seed.")
 
 
-def fixed_point_variance(d: int, n: int, bandwidth: str = "median", num_steps: int = 5000,
-                         step_size: float = 0.5, seed: int = 0) -> float:
+def fixed_point_variance(
+  d: int, n: int, bandwidth: str = "median", num_steps: int = 5000, step_size: float = 0.5, seed: int = 0
+) -> float:
   """Mean per-coordinate variance of n SVGD particles on N(0, I_d) after num_steps steps."""
   smp = sampler.svgd(lambda x: -x, optax.sgd(step_size), bandwidth=bandwidth)
   x0 = jax.random.normal(jax.random.key(seed), (n, d))
@@ -62,8 +64,13 @@ def plot(results):
       rows = [r for r in results if r["bandwidth"] == bw and r["n"] == n]
       ax.plot([r["d"] for r in rows], [r["variance"] for r in rows], "o-", label=f"n = {n}")
     ax.axhline(1.0, color="k", lw=0.8, ls="--")
-    ax.set(xscale="log", yscale="log", xlabel="dimension d", ylabel="per-coordinate variance",
-           title=f"SVGD on N(0, I), bandwidth {bw}")
+    ax.set(
+      xscale="log",
+      yscale="log",
+      xlabel="dimension d",
+      ylabel="per-coordinate variance",
+      title=f"SVGD on N(0, I), bandwidth {bw}",
+    )
     ax.legend()
   fig.tight_layout()
   return fig

@@ -38,8 +38,7 @@ def check(config, run) -> None:
   s = int(run.config.num_particles)
   problems = []
   if run.name not in ("stein_vae_mnist", "stein_vae_text"):
-    problems.append(f"run_dir holds a {run.name!r} run; this measurement needs an MNIST or text "
-                    "Stein VAE run")
+    problems.append(f"run_dir holds a {run.name!r} run; this measurement needs an MNIST or text " "Stein VAE run")
   for kz in config.latent_ks:
     if not (isinstance(kz, int) and kz >= 1 and s % kz == 0):
       problems.append(f"latent_ks entry {kz!r} must divide the run's num_particles={s}")
@@ -69,24 +68,52 @@ def run_measurement(config, workdir: str) -> dict:
     for kz in config.latent_ks:
       t = time.time()
       draws = gradient_snr.encoder_update_draws(
-          key, exp.model, run.state.inner.params["enc"], run.state.inner.params["dec"], x,
-          num_particles=int(run.config.num_particles), num_draws=int(config.num_draws),
-          num_data=exp.num_data, group_size=int(config.k), latent_group_size=int(kz),
-          latent_update=update, step_size=float(run.config.step_size),
-          latent_kernel=opts["latent_kernel"])
-      row = {"update": update, "latent_k": int(kz), **gradient_snr.snr(draws.grads),
-             "expansion": float(draws.expansion.mean()),
-             "expansion_sd": float(draws.expansion.std(ddof=1)),
-             "ess_fraction": float(draws.ess_fraction.mean()), "seconds": time.time() - t}
-      logging.info("update=%s k_z=%d: SNR %.4f (median per parameter %.4f), expansion %.4g, "
-                   "ESS/k %.3f", update, kz, row["snr_norm"], row["snr_median"],
-                   row["expansion"], row["ess_fraction"])
+        key,
+        exp.model,
+        run.state.inner.params["enc"],
+        run.state.inner.params["dec"],
+        x,
+        num_particles=int(run.config.num_particles),
+        num_draws=int(config.num_draws),
+        num_data=exp.num_data,
+        group_size=int(config.k),
+        latent_group_size=int(kz),
+        latent_update=update,
+        step_size=float(run.config.step_size),
+        latent_kernel=opts["latent_kernel"],
+      )
+      row = {
+        "update": update,
+        "latent_k": int(kz),
+        **gradient_snr.snr(draws.grads),
+        "expansion": float(draws.expansion.mean()),
+        "expansion_sd": float(draws.expansion.std(ddof=1)),
+        "ess_fraction": float(draws.ess_fraction.mean()),
+        "seconds": time.time() - t,
+      }
+      logging.info(
+        "update=%s k_z=%d: SNR %.4f (median per parameter %.4f), expansion %.4g, " "ESS/k %.3f",
+        update,
+        kz,
+        row["snr_norm"],
+        row["snr_median"],
+        row["expansion"],
+        row["ess_fraction"],
+      )
       rows.append(row)
-  out = {"run_dir": os.path.abspath(config.run_dir), "experiment": run.name,
-         "method": run.config.method, "step": int(run.step), "k": int(config.k),
-         "num_particles": int(run.config.num_particles), "batch_size": int(x.shape[0]),
-         "num_draws": int(config.num_draws), "device": jax.devices()[0].device_kind,
-         "rows": rows, "seconds": time.time() - t0}
+  out = {
+    "run_dir": os.path.abspath(config.run_dir),
+    "experiment": run.name,
+    "method": run.config.method,
+    "step": int(run.step),
+    "k": int(config.k),
+    "num_particles": int(run.config.num_particles),
+    "batch_size": int(x.shape[0]),
+    "num_draws": int(config.num_draws),
+    "device": jax.devices()[0].device_kind,
+    "rows": rows,
+    "seconds": time.time() - t0,
+  }
   os.makedirs(workdir, exist_ok=True)
   tmp = os.path.join(workdir, "viwae_snr.json.tmp")
   with open(tmp, "w") as f:
@@ -100,20 +127,26 @@ def run_measurement(config, workdir: str) -> dict:
 
 
 def table_markdown(out: dict) -> str:
-  lines = [f"{out['experiment']} run ({out['method']}) at step {out['step']}: {out['batch_size']} "
-           f"images, S = {out['num_particles']}, weights in groups of k_z, {out['num_draws']} "
-           "draws of xi per row", "",
-           "| particle step | k_z | SNR (norm) | SNR (median per parameter) | expansion per step | "
-           "ESS / k_z |", "|---|---:|---:|---:|---:|---:|"]
+  lines = [
+    f"{out['experiment']} run ({out['method']}) at step {out['step']}: {out['batch_size']} "
+    f"images, S = {out['num_particles']}, weights in groups of k_z, {out['num_draws']} "
+    "draws of xi per row",
+    "",
+    "| particle step | k_z | SNR (norm) | SNR (median per parameter) | expansion per step | " "ESS / k_z |",
+    "|---|---:|---:|---:|---:|---:|",
+  ]
   for r in out["rows"]:
-    lines.append(f"| {r['update']} | {r['latent_k']} | {r['snr_norm']:.4f} | "
-                 f"{r['snr_median']:.4f} | {r['expansion']:+.4g} +- {r['expansion_sd']:.2g} | "
-                 f"{r['ess_fraction']:.3f} |")
+    lines.append(
+      f"| {r['update']} | {r['latent_k']} | {r['snr_norm']:.4f} | "
+      f"{r['snr_median']:.4f} | {r['expansion']:+.4g} +- {r['expansion_sd']:.2g} | "
+      f"{r['ess_fraction']:.3f} |"
+    )
   return "\n".join(lines) + "\n"
 
 
 def plot(out: dict):
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
   fig, axes = plt.subplots(1, 2, figsize=(10, 4))
   for update, marker in (("sgd", "o"), ("adam", "s"), ("rms", "^")):
     rows = [r for r in out["rows"] if r["update"] == update]
@@ -121,8 +154,14 @@ def plot(out: dict):
       continue
     ks = [r["latent_k"] for r in rows]
     axes[0].plot(ks, [r["snr_norm"] for r in rows], marker=marker, label=f"{update} step")
-    axes[1].errorbar(ks, [r["expansion"] for r in rows], [r["expansion_sd"] for r in rows],
-                     marker=marker, capsize=3, label=f"{update} step")
+    axes[1].errorbar(
+      ks,
+      [r["expansion"] for r in rows],
+      [r["expansion_sd"] for r in rows],
+      marker=marker,
+      capsize=3,
+      label=f"{update} step",
+    )
   for ax in axes:
     ax.set_xscale("log")
     ax.set_xlabel("k_z, latent weight-group size (1 = unweighted)")
@@ -134,14 +173,19 @@ def plot(out: dict):
   axes[1].axhline(0.0, color="k", lw=0.8)
   axes[1].set_ylabel("cloud expansion per step (relative)")
   axes[1].set_title("> 0: the step spreads the encoder's samples", fontsize=9)
-  fig.suptitle(f"{out['experiment']} {out['method']} run, step {out['step']}: encoder gradient over "
-               f"{out['num_draws']} draws of xi ({out['batch_size']} images, S = "
-               f"{out['num_particles']})", fontsize=9)
+  fig.suptitle(
+    f"{out['experiment']} {out['method']} run, step {out['step']}: encoder gradient over "
+    f"{out['num_draws']} draws of xi ({out['batch_size']} images, S = "
+    f"{out['num_particles']})",
+    fontsize=9,
+  )
   fig.tight_layout()
   return fig
 
 
 if __name__ == "__main__":
-  main_lib.run_tool(run_measurement, (Error, pc.PosteriorCheckError, runs.RunLoadError,
-                                        checkpoint_lib.CheckpointRestoreError),
-                      report=lambda out: print(table_markdown(out)))
+  main_lib.run_tool(
+    run_measurement,
+    (Error, pc.PosteriorCheckError, runs.RunLoadError, checkpoint_lib.CheckpointRestoreError),
+    report=lambda out: print(table_markdown(out)),
+  )

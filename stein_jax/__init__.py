@@ -22,5 +22,17 @@ from stein_jax.transform import svgd_transform
 
 __version__ = "0.1.0"
 
-__all__ = ["algorithm", "amortized", "kernels", "sampler", "SteinKernel", "birth_death", "ksd", "normalized_weights",
-           "svgd_direction", "svgd_transform", "Algorithm", "__version__"]
+__all__ = [
+  "algorithm",
+  "amortized",
+  "kernels",
+  "sampler",
+  "SteinKernel",
+  "birth_death",
+  "ksd",
+  "normalized_weights",
+  "svgd_direction",
+  "svgd_transform",
+  "Algorithm",
+  "__version__",
+]

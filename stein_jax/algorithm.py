@@ -55,10 +55,15 @@ def step_key(rng: Optional[Array], step: Any) -> Optional[Array]:
   return jax.random.fold_in(rng, step)
 
 
-def run(algorithm: Algorithm, rng: Optional[Array], state: PyTree, num_steps: Optional[int] = None,
-        batches: Optional[PyTree] = None,
-        trace_fn: Optional[Callable[[PyTree, PyTree], PyTree]] = None,
-        start: int = 0) -> tuple[PyTree, PyTree]:
+def run(
+  algorithm: Algorithm,
+  rng: Optional[Array],
+  state: PyTree,
+  num_steps: Optional[int] = None,
+  batches: Optional[PyTree] = None,
+  trace_fn: Optional[Callable[[PyTree, PyTree], PyTree]] = None,
+  start: int = 0,
+) -> tuple[PyTree, PyTree]:
   """Runs ``algorithm`` from ``state`` with ``lax.scan`` (compiled once, whatever num_steps).
 
   Step t (counted from ``start``) receives ``step_key(rng, start + t)`` and slice t of
@@ -81,8 +86,10 @@ def run(algorithm: Algorithm, rng: Optional[Array], state: PyTree, num_steps: Op
   if batches is not None:
     lengths = {leaf.shape[0] for leaf in jax.tree_util.tree_leaves(batches)}
     if len(lengths) != 1 or (num_steps is not None and lengths != {num_steps}):
-      raise ValueError(f"batches leaves must share a leading axis of length num_steps; got "
-                       f"lengths {sorted(lengths)} and num_steps={num_steps}.")
+      raise ValueError(
+        f"batches leaves must share a leading axis of length num_steps; got "
+        f"lengths {sorted(lengths)} and num_steps={num_steps}."
+      )
     num_steps = lengths.pop()
   trace_fn = trace_fn or (lambda s, info: info)
 

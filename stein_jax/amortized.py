@@ -19,7 +19,7 @@ params is -eps J^T phi); tests/test_amortized.py checks this identity.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Optional, Tuple
+from typing import Any, Callable, NamedTuple, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -47,8 +47,9 @@ class AmortizedInfo(NamedTuple):
   direction_norm: jax.Array
 
 
-def regression_loss(apply_fn: ApplyFn, params: PyTree, inputs: Tuple, targets: jax.Array,
-                    reduction: str = "sum") -> jax.Array:
+def regression_loss(
+  apply_fn: ApplyFn, params: PyTree, inputs: Tuple, targets: jax.Array, reduction: str = "sum"
+) -> jax.Array:
   """1/2 sum || f(params, *inputs) - targets ||^2, eq. (7) of Pu et al. 2017.
 
   ``reduction="mean"`` divides by the number of particles (leading axes of targets
@@ -65,9 +66,16 @@ def regression_loss(apply_fn: ApplyFn, params: PyTree, inputs: Tuple, targets: j
   return sq
 
 
-def fit_to_targets(apply_fn: ApplyFn, params: PyTree, opt_state: optax.OptState,
-                   optimizer: optax.GradientTransformation, inputs: Tuple, targets: jax.Array,
-                   num_steps: int = 1, reduction: str = "sum"):
+def fit_to_targets(
+  apply_fn: ApplyFn,
+  params: PyTree,
+  opt_state: optax.OptState,
+  optimizer: optax.GradientTransformation,
+  inputs: Tuple,
+  targets: jax.Array,
+  num_steps: int = 1,
+  reduction: str = "sum",
+):
   """K = num_steps optimizer steps on :func:`regression_loss` (eq. (7), Pu et al.).
 
   Returns:
@@ -75,8 +83,7 @@ def fit_to_targets(apply_fn: ApplyFn, params: PyTree, opt_state: optax.OptState,
   """
   if num_steps < 1:
     raise ValueError(f"num_steps must be >= 1, got {num_steps}.")
-  loss_grad = jax.value_and_grad(
-      lambda p: regression_loss(apply_fn, p, inputs, targets, reduction))
+  loss_grad = jax.value_and_grad(lambda p: regression_loss(apply_fn, p, inputs, targets, reduction))
 
   def body(carry, _):
     p, s = carry
@@ -88,8 +95,7 @@ def fit_to_targets(apply_fn: ApplyFn, params: PyTree, opt_state: optax.OptState,
   return params, opt_state, losses[0]
 
 
-def chain_rule_gradient(apply_fn: ApplyFn, params: PyTree, inputs: Tuple,
-                        phi: jax.Array) -> PyTree:
+def chain_rule_gradient(apply_fn: ApplyFn, params: PyTree, inputs: Tuple, phi: jax.Array) -> PyTree:
   """-(d f / d params)^T phi as a pytree like params (eq. (21), Liu & Wang 2017).
 
   Feeding it to an optimizer as a gradient moves params along +J^T phi.
@@ -100,18 +106,18 @@ def chain_rule_gradient(apply_fn: ApplyFn, params: PyTree, inputs: Tuple,
 
 
 def amortized_svgd_step(
-    apply_fn: ApplyFn,
-    params: PyTree,
-    opt_state: optax.OptState,
-    optimizer: optax.GradientTransformation,
-    inputs: Tuple,
-    score_fn: Callable[[jax.Array], jax.Array],
-    *,
-    step_size: float = 1.0,
-    method: str = "regression",
-    num_fit_steps: int = 1,
-    reduction: str = "sum",
-    **direction_kwargs,
+  apply_fn: ApplyFn,
+  params: PyTree,
+  opt_state: optax.OptState,
+  optimizer: optax.GradientTransformation,
+  inputs: Tuple,
+  score_fn: Callable[[jax.Array], jax.Array],
+  *,
+  step_size: float = 1.0,
+  method: str = "regression",
+  num_fit_steps: int = 1,
+  reduction: str = "sum",
+  **direction_kwargs,
 ):
   """One amortized SVGD update of a network's parameters.
 
@@ -140,8 +146,9 @@ def amortized_svgd_step(
   phi = jax.lax.stop_gradient(phi)
   norm = jnp.sqrt(jnp.mean(phi**2))
   if method == "regression":
-    params, opt_state, loss = fit_to_targets(apply_fn, params, opt_state, optimizer, inputs,
-                                             z + step_size * phi, num_fit_steps, reduction)
+    params, opt_state, loss = fit_to_targets(
+      apply_fn, params, opt_state, optimizer, inputs, z + step_size * phi, num_fit_steps, reduction
+    )
     return params, opt_state, AmortizedInfo(loss, norm)
   direction = step_size * phi
   if reduction == "mean":
@@ -159,10 +166,13 @@ class AmortizedState(NamedTuple):
   step: jax.Array
 
 
-def amortized_svgd(apply_fn: ApplyFn, optimizer: optax.GradientTransformation,
-                   score_fn: Callable[[jax.Array], jax.Array],
-                   inputs_fn: Callable[[jax.Array, Any], Tuple], **step_kwargs
-                   ) -> algorithm_lib.Algorithm:
+def amortized_svgd(
+  apply_fn: ApplyFn,
+  optimizer: optax.GradientTransformation,
+  score_fn: Callable[[jax.Array], jax.Array],
+  inputs_fn: Callable[[jax.Array, Any], Tuple],
+  **step_kwargs,
+) -> algorithm_lib.Algorithm:
   """Amortized SVGD as an :class:`~stein_jax.algorithm.Algorithm`.
 
   Args:
@@ -187,8 +197,8 @@ def amortized_svgd(apply_fn: ApplyFn, optimizer: optax.GradientTransformation,
 
   def step(rng, state: AmortizedState, batch: Any = None):
     params, opt_state, info = amortized_svgd_step(
-        apply_fn, state.params, state.opt_state, optimizer, inputs_fn(rng, batch), score_fn,
-        **step_kwargs)
+      apply_fn, state.params, state.opt_state, optimizer, inputs_fn(rng, batch), score_fn, **step_kwargs
+    )
     return AmortizedState(params, opt_state, state.step + 1), info
 
   return algorithm_lib.Algorithm(init, step)

@@ -84,11 +84,11 @@ class RadialKernel(NamedTuple):
 def rbf() -> RadialKernel:
   """RBF kernel k(x, y) = exp(-||x - y||^2 / h) (eq. (5) of Liu & Wang 2017)."""
   return RadialKernel(
-      name="rbf",
-      profile=lambda r, h: jnp.exp(-r / h),
-      dprofile=lambda r, h: -jnp.exp(-r / h) / h,
-      d2profile=lambda r, h: jnp.exp(-r / h) / h**2,
-      dlog_profile=lambda h: -1.0 / h,
+    name="rbf",
+    profile=lambda r, h: jnp.exp(-r / h),
+    dprofile=lambda r, h: -jnp.exp(-r / h) / h,
+    d2profile=lambda r, h: jnp.exp(-r / h) / h**2,
+    dlog_profile=lambda h: -1.0 / h,
   )
 
 
@@ -104,10 +104,10 @@ def imq(beta: float = -0.5) -> RadialKernel:
   if not -1.0 < beta < 0.0:
     raise ValueError(f"imq(beta={beta}): beta must lie in (-1, 0).")
   return RadialKernel(
-      name=f"imq(beta={beta})",
-      profile=lambda r, h: (1.0 + r / h) ** beta,
-      dprofile=lambda r, h: beta / h * (1.0 + r / h) ** (beta - 1.0),
-      d2profile=lambda r, h: beta * (beta - 1.0) / h**2 * (1.0 + r / h) ** (beta - 2.0),
+    name=f"imq(beta={beta})",
+    profile=lambda r, h: (1.0 + r / h) ** beta,
+    dprofile=lambda r, h: beta / h * (1.0 + r / h) ** (beta - 1.0),
+    d2profile=lambda r, h: beta * (beta - 1.0) / h**2 * (1.0 + r / h) ** (beta - 2.0),
   )
 
 
@@ -123,8 +123,9 @@ def get_kernel(kernel: Union[None, str, RadialKernel]) -> RadialKernel:
   if isinstance(kernel, str) and kernel in KERNELS:
     return KERNELS[kernel]()
   raise ValueError(
-      f"Unknown kernel {kernel!r}: use one of {sorted(KERNELS)} or a RadialKernel "
-      "(stein_jax.kernels.rbf(), stein_jax.kernels.imq(beta)).")
+    f"Unknown kernel {kernel!r}: use one of {sorted(KERNELS)} or a RadialKernel "
+    "(stein_jax.kernels.rbf(), stein_jax.kernels.imq(beta))."
+  )
 
 
 def pairwise_sq_dists(x: Array, y: Array, precision=jax.lax.Precision.HIGHEST) -> Array:
@@ -234,16 +235,21 @@ def median_log1p_bandwidth(x: Array) -> Array:
   return _finite_positive(median_sq_distance(x) / np.log(n + 1.0), x.dtype)
 
 
-BANDWIDTH_RULES = {"median": median_bandwidth, "median_log": median_log_bandwidth,
-                   "median_log1p": median_log1p_bandwidth}
+BANDWIDTH_RULES = {
+  "median": median_bandwidth,
+  "median_log": median_log_bandwidth,
+  "median_log1p": median_log1p_bandwidth,
+}
 
 
 def check_bandwidth(bandwidth: Bandwidth) -> None:
   """Raises ValueError for a bandwidth that is not a rule, a callable or h > 0."""
   if isinstance(bandwidth, str):
     if bandwidth not in BANDWIDTH_RULES:
-      raise ValueError(f"Unknown bandwidth rule {bandwidth!r}: use one of "
-                       f"{sorted(BANDWIDTH_RULES)}, a positive float or a callable x -> h.")
+      raise ValueError(
+        f"Unknown bandwidth rule {bandwidth!r}: use one of "
+        f"{sorted(BANDWIDTH_RULES)}, a positive float or a callable x -> h."
+      )
     return
   if callable(bandwidth):
     return

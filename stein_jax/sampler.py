@@ -55,9 +55,14 @@ def scores_from_logdensity(logdensity_fn: Callable[..., Array]) -> Callable[...,
   return lambda x, *args: jax.vmap(lambda xi: grad(xi, *args))(x)
 
 
-def svgd(score_fn: Callable[..., PyTree], optimizer: optax.GradientTransformation,
-         kernel: Union[None, str, kernels_lib.RadialKernel, stein.SteinKernel] = None, *,
-         bandwidth_schedule: Optional[Callable[[Array], Array]] = None, **kernel_fields) -> SVGDSampler:
+def svgd(
+  score_fn: Callable[..., PyTree],
+  optimizer: optax.GradientTransformation,
+  kernel: Union[None, str, kernels_lib.RadialKernel, stein.SteinKernel] = None,
+  *,
+  bandwidth_schedule: Optional[Callable[[Array], Array]] = None,
+  **kernel_fields,
+) -> SVGDSampler:
   """Builds an SVGD sampler: ``optax.chain(svgd_transform(kernel), optimizer)`` on the particles.
 
   Args:
@@ -95,7 +100,6 @@ def svgd(score_fn: Callable[..., PyTree], optimizer: optax.GradientTransformatio
     particles = optax.apply_updates(state.particles, updates)
     sq = sum(jnp.sum(p**2) for p in jax.tree_util.tree_leaves(neg_phi))
     size = sum(p.size for p in jax.tree_util.tree_leaves(neg_phi))
-    return (SVGDState(particles, (svgd_state, opt_state), state.step + 1),
-            SVGDInfo(direction_norm=jnp.sqrt(sq / size)))
+    return (SVGDState(particles, (svgd_state, opt_state), state.step + 1), SVGDInfo(direction_norm=jnp.sqrt(sq / size)))
 
   return algorithm_lib.Algorithm(init, step)

@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
-from typing import Any, Callable, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
 import jax
 import jax.numpy as jnp
@@ -64,8 +63,9 @@ def _check_finite(name: str, x) -> None:
   if not bool(ok):
     bad = int(jnp.sum(~jnp.isfinite(x)))
     raise ValueError(
-        f"{name} has {bad} non-finite entries (NaN or inf). Fix the target's score "
-        "function or the step size; inside jit such values propagate as NaN instead.")
+      f"{name} has {bad} non-finite entries (NaN or inf). Fix the target's score "
+      "function or the step size; inside jit such values propagate as NaN instead."
+    )
 
 
 def _prepare_pair(particles, scores) -> Tuple[Array, Array]:
@@ -87,8 +87,9 @@ def _repulsion_scale(repulsion) -> float:
   try:
     value = float(repulsion)
   except (TypeError, ValueError):
-    raise ValueError(f"repulsion must be a bool or a finite number (a Python value: it is static under jit); "
-                     f"got {repulsion!r}.") from None
+    raise ValueError(
+      f"repulsion must be a bool or a finite number (a Python value: it is static under jit); " f"got {repulsion!r}."
+    ) from None
   if not np.isfinite(value):
     raise ValueError(f"repulsion must be finite; got {repulsion!r}.")
   return value
@@ -104,11 +105,13 @@ def _split_bandwidth(bandwidth):
 def _check_pair(particles: Array, scores: Array) -> None:
   if particles.ndim < 2:
     raise ValueError(
-        f"particles must have shape [..., n, d] (rank >= 2); got shape {particles.shape}. "
-        "For one-dimensional particles use shape [n, 1].")
+      f"particles must have shape [..., n, d] (rank >= 2); got shape {particles.shape}. "
+      "For one-dimensional particles use shape [n, 1]."
+    )
   if scores.shape != particles.shape:
-    raise ValueError(f"scores shape {scores.shape} does not match particles shape "
-                     f"{particles.shape}; both must be [..., n, d].")
+    raise ValueError(
+      f"scores shape {scores.shape} does not match particles shape " f"{particles.shape}; both must be [..., n, d]."
+    )
   if particles.shape[-2] == 0:
     raise ValueError("particles has n = 0 particles.")
 
@@ -147,12 +150,11 @@ def _combine(out: Array, x: Array, d: int, c, repulsion: float) -> Array:
   """phi from out = K @ [S, X, 1]: K@S + 2c (K@X - X * K.sum(1)), the second term scaled by ``repulsion``."""
   if not repulsion:
     return out
-  drive, kx, ksum = out[..., :d], out[..., d:2 * d], out[..., 2 * d:]
+  drive, kx, ksum = out[..., :d], out[..., d : 2 * d], out[..., 2 * d :]
   return drive + (2.0 * repulsion) * c * (kx - x * ksum)
 
 
-def _dense_direction(x, s, w, h, kernel: kernels_lib.RadialKernel, repulsion: float,
-                     precision) -> Array:
+def _dense_direction(x, s, w, h, kernel: kernels_lib.RadialKernel, repulsion: float, precision) -> Array:
   """One particle set, x, s [n, d], w [n] (sums to 1). Holds n x n arrays."""
   d = x.shape[-1]
   x = x - jnp.mean(x, axis=0)  # distances and phi are translation invariant
@@ -179,8 +181,7 @@ def _pad_rows(a: Array, multiple: int) -> Array:
   return jnp.concatenate([a, jnp.zeros((pad,) + a.shape[1:], a.dtype)], axis=0)
 
 
-def _tiled_kernel_product(x: Array, rhs: Array, h, profile: Callable, block: Tuple[int, int],
-                          precision) -> Array:
+def _tiled_kernel_product(x: Array, rhs: Array, h, profile: Callable, block: Tuple[int, int], precision) -> Array:
   """sum_j profile(||x_i - x_j||^2, h) rhs_j for all i, tile by tile.
 
   x [n, d], rhs [n, k] (zero rows contribute nothing). Returns [n, k]. Every tile
@@ -215,30 +216,30 @@ def _tiled_kernel_product(x: Array, rhs: Array, h, profile: Callable, block: Tup
   return out.reshape(-1, rhs.shape[-1])[:n]
 
 
-def _blocked_direction(x, s, w, h, kernel: kernels_lib.RadialKernel, repulsion: float,
-                       block: Tuple[int, int], precision) -> Array:
+def _blocked_direction(
+  x, s, w, h, kernel: kernels_lib.RadialKernel, repulsion: float, block: Tuple[int, int], precision
+) -> Array:
   """Same as :func:`_dense_direction`, never holding more than one tile of K."""
   d = x.shape[-1]
   x = x - jnp.mean(x, axis=0)
   wcol = w[:, None]
   if kernel.dlog_profile is not None:
-    out = _tiled_kernel_product(x, _rhs(x, s, repulsion) * wcol, h, kernel.profile, block,
-                                precision)
+    out = _tiled_kernel_product(x, _rhs(x, s, repulsion) * wcol, h, kernel.profile, block, precision)
     return _combine(out, x, d, kernel.dlog_profile(h), repulsion)
   drive = _tiled_kernel_product(x, s * wcol, h, kernel.profile, block, precision)
   if not repulsion:
     return drive
   ones = jnp.ones((x.shape[0], 1), x.dtype)
-  dout = _tiled_kernel_product(x, jnp.concatenate([x, ones], -1) * wcol, h, kernel.dprofile,
-                               block, precision)
+  dout = _tiled_kernel_product(x, jnp.concatenate([x, ones], -1) * wcol, h, kernel.dprofile, block, precision)
   return drive + (2.0 * repulsion) * (dout[:, :d] - x * dout[:, d:])
 
 
 # ---------------------------------------------------------------- feature kernels
 
 
-def _feature_direction(x, s, w, h_rule, kernel: kernels_lib.RadialKernel, repulsion: float,
-                       features: Callable[[Array], Array], precision) -> Array:
+def _feature_direction(
+  x, s, w, h_rule, kernel: kernels_lib.RadialKernel, repulsion: float, features: Callable[[Array], Array], precision
+) -> Array:
   """SVGD direction with k(x, y) = kappa(||g(x) - g(y)||^2), g = features.
 
   grad_{x_j} k(x_j, x_i) = J_g(x_j)^T 2 kappa'(r_ij) (g_j - g_i), so the repulsion
@@ -287,9 +288,9 @@ def dense_bytes(n: int, dtype, batch: int = 1, kernel=None) -> int:
   return batch * mats * n * n * jnp.dtype(dtype).itemsize
 
 
-def choose_block(n: int, dtype, batch: int = 1, kernel=None,
-                 memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES,
-                 block_size=None) -> Optional[Tuple[int, int]]:
+def choose_block(
+  n: int, dtype, batch: int = 1, kernel=None, memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES, block_size=None
+) -> Optional[Tuple[int, int]]:
   """Tile shape for the blocked form, or None for the dense form.
 
   An explicit ``block_size`` always wins (``block_size=0`` forces the dense form);
@@ -313,8 +314,22 @@ def _kernel_mass(x, w, h, kernel: kernels_lib.RadialKernel, block, precision) ->
   return _tiled_kernel_product(x, w[:, None], h, kernel.profile, block, precision)
 
 
-def _direction_impl(x, s, log_weights, h_value, h_scale, *, bandwidth, kernel, weight_groups, repulsion,
-                    normalization, features, block, precision):
+def _direction_impl(
+  x,
+  s,
+  log_weights,
+  h_value,
+  h_scale,
+  *,
+  bandwidth,
+  kernel,
+  weight_groups,
+  repulsion,
+  normalization,
+  features,
+  block,
+  precision,
+):
   """x, s [B, n, d]; log_weights [B, n] or None; h_value: traced fixed bandwidth or None;
   h_scale: traced multiplier of the bandwidth or None."""
   n = x.shape[-2]
@@ -355,8 +370,19 @@ def _direction_impl(x, s, log_weights, h_value, h_scale, *, bandwidth, kernel, w
 # Jitted once per static configuration. The feature-kernel path is not jitted here:
 # its ``features`` is usually a fresh closure over network parameters, which as a
 # static argument would recompile on every call (callers jit the enclosing step).
-_direction_jit = jax.jit(_direction_impl, static_argnames=(
-    "bandwidth", "kernel", "weight_groups", "repulsion", "normalization", "features", "block", "precision"))
+_direction_jit = jax.jit(
+  _direction_impl,
+  static_argnames=(
+    "bandwidth",
+    "kernel",
+    "weight_groups",
+    "repulsion",
+    "normalization",
+    "features",
+    "block",
+    "precision",
+  ),
+)
 
 
 def _flatten_tree(tree: PyTree, name: str) -> Tuple[Array, Callable[[Array], PyTree]]:
@@ -367,8 +393,10 @@ def _flatten_tree(tree: PyTree, name: str) -> Tuple[Array, Callable[[Array], PyT
   n = leaves[0].shape[0] if leaves[0].ndim else None
   for l in leaves:
     if l.ndim == 0 or l.shape[0] != n:
-      raise ValueError(f"Every leaf of {name} needs the same leading particle axis; got leaf "
-                       f"shapes {[tuple(a.shape) for a in leaves]}.")
+      raise ValueError(
+        f"Every leaf of {name} needs the same leading particle axis; got leaf "
+        f"shapes {[tuple(a.shape) for a in leaves]}."
+      )
   shapes = [l.shape[1:] for l in leaves]
   sizes = [int(np.prod(sh)) for sh in shapes]
   dtype = jnp.result_type(*leaves)
@@ -376,28 +404,27 @@ def _flatten_tree(tree: PyTree, name: str) -> Tuple[Array, Callable[[Array], PyT
 
   def unflatten(a: Array) -> PyTree:
     parts = jnp.split(a, np.cumsum(sizes)[:-1], axis=1)
-    return treedef.unflatten([p.reshape((n,) + sh).astype(l.dtype)
-                              for p, sh, l in zip(parts, shapes, leaves)])
+    return treedef.unflatten([p.reshape((n,) + sh).astype(l.dtype) for p, sh, l in zip(parts, shapes, leaves)])
 
   return flat, unflatten
 
 
 def svgd_direction(
-    particles: Union[Array, PyTree],
-    scores: Union[Array, PyTree],
-    *,
-    bandwidth: kernels_lib.Bandwidth = "median",
-    kernel: Union[None, str, kernels_lib.RadialKernel] = None,
-    log_weights: Optional[Array] = None,
-    weight_groups: int = 1,
-    repulsion: Union[bool, float] = True,
-    normalization: str = "mean",
-    metric: str = "isotropic",
-    features: Optional[Callable[[Array], Array]] = None,
-    block_size: Union[None, int, Tuple[int, int]] = None,
-    memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES,
-    precision=jax.lax.Precision.HIGHEST,
-    bandwidth_scale: Optional[Array] = None,
+  particles: Union[Array, PyTree],
+  scores: Union[Array, PyTree],
+  *,
+  bandwidth: kernels_lib.Bandwidth = "median",
+  kernel: Union[None, str, kernels_lib.RadialKernel] = None,
+  log_weights: Optional[Array] = None,
+  weight_groups: int = 1,
+  repulsion: Union[bool, float] = True,
+  normalization: str = "mean",
+  metric: str = "isotropic",
+  features: Optional[Callable[[Array], Array]] = None,
+  block_size: Union[None, int, Tuple[int, int]] = None,
+  memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES,
+  precision=jax.lax.Precision.HIGHEST,
+  bandwidth_scale: Optional[Array] = None,
 ) -> Union[Array, PyTree]:
   """The (importance-weighted) SVGD direction phi for one or many particle sets.
 
@@ -460,8 +487,10 @@ def svgd_direction(
   if metric not in METRICS:
     raise ValueError(f"metric must be one of {METRICS}; got {metric!r}.")
   if metric == "diagonal" and features is not None:
-    raise ValueError("metric='diagonal' scales the particles' coordinates; it cannot be "
-                     "combined with a feature kernel (features=...).")
+    raise ValueError(
+      "metric='diagonal' scales the particles' coordinates; it cannot be "
+      "combined with a feature kernel (features=...)."
+    )
   if bandwidth_scale is not None and jnp.shape(bandwidth_scale) != ():
     raise ValueError(f"bandwidth_scale must be a scalar; got shape {jnp.shape(bandwidth_scale)}.")
   unflatten = None
@@ -482,8 +511,9 @@ def svgd_direction(
   if log_weights is not None:
     log_weights = jnp.asarray(log_weights)
     if log_weights.shape != batch_shape + (n,):
-      raise ValueError(f"log_weights shape {log_weights.shape} must be {batch_shape + (n,)} "
-                       "(one log-weight per particle).")
+      raise ValueError(
+        f"log_weights shape {log_weights.shape} must be {batch_shape + (n,)} " "(one log-weight per particle)."
+      )
     if n % weight_groups:
       raise ValueError(f"weight_groups={weight_groups} does not divide n={n}.")
   batch = int(np.prod(batch_shape)) if batch_shape else 1
@@ -493,11 +523,20 @@ def svgd_direction(
   h_value, rule = _split_bandwidth(bandwidth)
   impl = _direction_jit if features is None else _direction_impl
   out = impl(
-      x.reshape((batch, n, d)), s.reshape((batch, n, d)),
-      None if log_weights is None else log_weights.reshape((batch, n)), h_value,
-      None if bandwidth_scale is None else jnp.asarray(bandwidth_scale),
-      bandwidth=rule, kernel=kernel, weight_groups=int(weight_groups), repulsion=_repulsion_scale(repulsion),
-      normalization=normalization, features=features, block=block, precision=precision)
+    x.reshape((batch, n, d)),
+    s.reshape((batch, n, d)),
+    None if log_weights is None else log_weights.reshape((batch, n)),
+    h_value,
+    None if bandwidth_scale is None else jnp.asarray(bandwidth_scale),
+    bandwidth=rule,
+    kernel=kernel,
+    weight_groups=int(weight_groups),
+    repulsion=_repulsion_scale(repulsion),
+    normalization=normalization,
+    features=features,
+    block=block,
+    precision=precision,
+  )
   out = out.reshape(x.shape)
   if scale is not None:
     out = out * scale
@@ -540,8 +579,10 @@ class SteinKernel:
     object.__setattr__(self, "kernel", kernels_lib.get_kernel(self.kernel))
     kernels_lib.check_bandwidth(self.bandwidth)
     if isinstance(self.bandwidth, (jax.Array, np.ndarray)):
-      raise ValueError("SteinKernel.bandwidth must be a rule name, a Python float or a callable "
-                       "(an array is not hashable; pass bandwidth_scale to direction() instead).")
+      raise ValueError(
+        "SteinKernel.bandwidth must be a rule name, a Python float or a callable "
+        "(an array is not hashable; pass bandwidth_scale to direction() instead)."
+      )
     if self.metric not in METRICS:
       raise ValueError(f"metric must be one of {METRICS}; got {self.metric!r}.")
     if self.normalization not in NORMALIZATIONS:
@@ -550,25 +591,44 @@ class SteinKernel:
     if self.block_size is not None:
       _as_block(self.block_size)
 
-  def direction(self, particles, scores, *, log_weights: Optional[Array] = None, weight_groups: int = 1,
-                bandwidth_scale: Optional[Array] = None, features: Optional[Callable[[Array], Array]] = None):
+  def direction(
+    self,
+    particles,
+    scores,
+    *,
+    log_weights: Optional[Array] = None,
+    weight_groups: int = 1,
+    bandwidth_scale: Optional[Array] = None,
+    features: Optional[Callable[[Array], Array]] = None,
+  ):
     """:func:`svgd_direction` with this kernel (shapes and options as there)."""
-    return svgd_direction(particles, scores, bandwidth=self.bandwidth, kernel=self.kernel,
-                          log_weights=log_weights, weight_groups=weight_groups, repulsion=self.repulsion,
-                          normalization=self.normalization, metric=self.metric, features=features,
-                          block_size=self.block_size, bandwidth_scale=bandwidth_scale)
+    return svgd_direction(
+      particles,
+      scores,
+      bandwidth=self.bandwidth,
+      kernel=self.kernel,
+      log_weights=log_weights,
+      weight_groups=weight_groups,
+      repulsion=self.repulsion,
+      normalization=self.normalization,
+      metric=self.metric,
+      features=features,
+      block_size=self.block_size,
+      bandwidth_scale=bandwidth_scale,
+    )
 
   def __repr__(self):
-    return (f"SteinKernel(kernel={self.kernel.name!r}, bandwidth={self.bandwidth!r}, metric={self.metric!r}, "
-            f"repulsion={self.repulsion!r}, normalization={self.normalization!r}, block_size={self.block_size!r})")
+    return (
+      f"SteinKernel(kernel={self.kernel.name!r}, bandwidth={self.bandwidth!r}, metric={self.metric!r}, "
+      f"repulsion={self.repulsion!r}, normalization={self.normalization!r}, block_size={self.block_size!r})"
+    )
 
   def replace(self, **changes) -> "SteinKernel":
     """A copy with some fields changed (validated again)."""
     return dataclasses.replace(self, **changes)
 
 
-def as_stein_kernel(kernel: Union[None, str, kernels_lib.RadialKernel, SteinKernel] = None,
-                    **fields) -> SteinKernel:
+def as_stein_kernel(kernel: Union[None, str, kernels_lib.RadialKernel, SteinKernel] = None, **fields) -> SteinKernel:
   """A :class:`SteinKernel` from a SteinKernel (no other fields allowed), a kernel name or None.
 
   The one conversion used by every API that accepts either the object or the old
@@ -576,8 +636,9 @@ def as_stein_kernel(kernel: Union[None, str, kernels_lib.RadialKernel, SteinKern
   """
   if isinstance(kernel, SteinKernel):
     if fields:
-      raise ValueError(f"got a SteinKernel and also {sorted(fields)}; set them on the SteinKernel "
-                       "(kernel.replace(...)).")
+      raise ValueError(
+        f"got a SteinKernel and also {sorted(fields)}; set them on the SteinKernel " "(kernel.replace(...))."
+      )
     return kernel
   return SteinKernel(kernel="rbf" if kernel is None else kernel, **fields)
 
@@ -593,18 +654,22 @@ def _stein_kernel_tile(xa, sa, xb, sb, h, kernel: kernels_lib.RadialKernel, prec
   """
   d = xa.shape[-1]
   hi = jax.lax.Precision.HIGHEST
-  r = jnp.maximum(jnp.sum(xa * xa, -1)[:, None] + jnp.sum(xb * xb, -1)[None, :]
-                  - 2.0 * jnp.matmul(xa, xb.T, precision=hi), 0.0)
+  r = jnp.maximum(
+    jnp.sum(xa * xa, -1)[:, None] + jnp.sum(xb * xb, -1)[None, :] - 2.0 * jnp.matmul(xa, xb.T, precision=hi), 0.0
+  )
   kap, dk, d2k = kernel.profile(r, h), kernel.dprofile(r, h), kernel.d2profile(r, h)
   ss = jnp.matmul(sa, sb.T, precision=precision)
   # (s_b - s_a).(x_a - x_b) = s_b.x_a - s_b.x_b - s_a.x_a + s_a.x_b
-  cross = (jnp.matmul(xa, sb.T, precision=precision) + jnp.matmul(sa, xb.T, precision=precision)
-           - jnp.sum(sa * xa, -1)[:, None] - jnp.sum(sb * xb, -1)[None, :])
+  cross = (
+    jnp.matmul(xa, sb.T, precision=precision)
+    + jnp.matmul(sa, xb.T, precision=precision)
+    - jnp.sum(sa * xa, -1)[:, None]
+    - jnp.sum(sb * xb, -1)[None, :]
+  )
   return kap * ss + 2.0 * dk * cross - 2.0 * d * dk - 4.0 * r * d2k
 
 
-@functools.partial(jax.jit, static_argnames=("bandwidth", "kernel", "statistic", "block",
-                                             "precision"))
+@functools.partial(jax.jit, static_argnames=("bandwidth", "kernel", "statistic", "block", "precision"))
 def _ksd_impl(x, s, h_value, *, bandwidth, kernel, statistic, block, precision):
   n, d = x.shape
   h = kernels_lib.resolve_bandwidth(bandwidth, x) if h_value is None else h_value.astype(x.dtype)
@@ -635,21 +700,22 @@ def _ksd_impl(x, s, h_value, *, bandwidth, kernel, statistic, block, precision):
     total = jnp.sum(jax.lax.map(row_block, (xs, ss_, ms)))
   if statistic == "v":
     return total / n**2
-  diag = kernel.profile(jnp.zeros((), x.dtype), h) * jnp.sum(s * s) \
-      - n * 2.0 * d * kernel.dprofile(jnp.zeros((), x.dtype), h)
+  diag = kernel.profile(jnp.zeros((), x.dtype), h) * jnp.sum(s * s) - n * 2.0 * d * kernel.dprofile(
+    jnp.zeros((), x.dtype), h
+  )
   return (total - diag) / (n * (n - 1))
 
 
 def ksd(
-    particles: Array,
-    scores: Array,
-    *,
-    bandwidth: kernels_lib.Bandwidth = "median",
-    kernel: Union[None, str, kernels_lib.RadialKernel] = None,
-    statistic: str = "u",
-    block_size: Union[None, int, Tuple[int, int]] = None,
-    memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES,
-    precision=jax.lax.Precision.HIGHEST,
+  particles: Array,
+  scores: Array,
+  *,
+  bandwidth: kernels_lib.Bandwidth = "median",
+  kernel: Union[None, str, kernels_lib.RadialKernel] = None,
+  statistic: str = "u",
+  block_size: Union[None, int, Tuple[int, int]] = None,
+  memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES,
+  precision=jax.lax.Precision.HIGHEST,
 ) -> Array:
   """Squared kernel Stein discrepancy KSD^2(q, p) from samples of q and scores of p.
 
@@ -681,8 +747,9 @@ def ksd(
   batch = int(np.prod(batch_shape)) if batch_shape else 1
   block = choose_block(n, x.dtype, 2 * batch, None, memory_budget_bytes, block_size)
   h_value, rule = _split_bandwidth(bandwidth)
-  fn = functools.partial(_ksd_impl, bandwidth=rule, kernel=kernel, statistic=statistic,
-                         block=block, precision=precision)
+  fn = functools.partial(
+    _ksd_impl, bandwidth=rule, kernel=kernel, statistic=statistic, block=block, precision=precision
+  )
   xb, sb = x.reshape((batch,) + x.shape[-2:]), s.reshape((batch,) + s.shape[-2:])
   out = jax.vmap(lambda a, b: fn(a, b, h_value))(xb, sb)
   return out.reshape(batch_shape)
@@ -691,8 +758,7 @@ def ksd(
 # ------------------------------------------------------------------- birth and death
 
 
-def birth_death_rates(particles: Array, log_weights: Array, *, bandwidth=None,
-                      kernel="rbf") -> Array:
+def birth_death_rates(particles: Array, log_weights: Array, *, bandwidth=None, kernel="rbf") -> Array:
   """Birth-death rates Lambda [..., n] of particle sets [..., n, d] (docs/stein_math.md sec. 10).
 
   With log-weights l_j = log p(z_j) - log rho(z_j) + const (e.g. log p(x, z) - log q(z | x)
@@ -708,8 +774,10 @@ def birth_death_rates(particles: Array, log_weights: Array, *, bandwidth=None,
   particles = jnp.asarray(particles)
   log_weights = jnp.asarray(log_weights)
   if particles.ndim < 2 or log_weights.shape != particles.shape[:-1]:
-    raise ValueError(f"birth-death needs particles [..., n, d] and log_weights [..., n]; got "
-                     f"{particles.shape} and {log_weights.shape}.")
+    raise ValueError(
+      f"birth-death needs particles [..., n, d] and log_weights [..., n]; got "
+      f"{particles.shape} and {log_weights.shape}."
+    )
   lw = jax.lax.stop_gradient(log_weights)
   lam = jnp.mean(lw, -1, keepdims=True) - lw
   if bandwidth is None:
@@ -724,8 +792,9 @@ def birth_death_rates(particles: Array, log_weights: Array, *, bandwidth=None,
   return jnp.einsum("...jk,...k->...j", gm, lam) / jnp.sum(gm, -1)
 
 
-def birth_death(key: Array, particles: Array, log_weights: Array, rate: float, *,
-                bandwidth=None, kernel="rbf") -> Tuple[Array, Array]:
+def birth_death(
+  key: Array, particles: Array, log_weights: Array, rate: float, *, bandwidth=None, kernel="rbf"
+) -> Tuple[Array, Array]:
   """One kill-and-replace step of birth-death dynamics for particle sets [..., n, d].
 
   SVGD moves particles only along the score, so it cannot move mass between modes

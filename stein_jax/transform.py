@@ -37,14 +37,15 @@ PyTree = Any
 
 class SVGDTransformState(NamedTuple):
   """``count``: number of updates so far (the argument of the bandwidth schedule)."""
+
   count: jax.Array
 
 
 def svgd_transform(
-    kernel: Union[None, str, kernels_lib.RadialKernel, stein.SteinKernel] = None,
-    *,
-    bandwidth_schedule: Optional[Callable[[jax.Array], jax.Array]] = None,
-    **kernel_fields,
+  kernel: Union[None, str, kernels_lib.RadialKernel, stein.SteinKernel] = None,
+  *,
+  bandwidth_schedule: Optional[Callable[[jax.Array], jax.Array]] = None,
+  **kernel_fields,
 ) -> optax.GradientTransformation:
   """Per-particle gradients of ``-log p`` -> ``-phi``, the negated SVGD direction (eq. (5)).
 

@@ -106,14 +106,26 @@ def normalized_weights(log_weights, groups=1):
   size = n // groups
   w = np.zeros(n)
   for g in range(groups):
-    block = lw[g * size:(g + 1) * size]
+    block = lw[g * size : (g + 1) * size]
     e = np.exp(block - block.max())
-    w[g * size:(g + 1) * size] = e / e.sum() / groups
+    w[g * size : (g + 1) * size] = e / e.sum() / groups
   return w
 
 
-def svgd_direction(x, s, h, *, log_weights=None, weight_groups=1, kernel="rbf", repulsion=1.0,
-                   normalization="mean", metric="isotropic", features=None, features_jacobian=None):
+def svgd_direction(
+  x,
+  s,
+  h,
+  *,
+  log_weights=None,
+  weight_groups=1,
+  kernel="rbf",
+  repulsion=1.0,
+  normalization="mean",
+  metric="isotropic",
+  features=None,
+  features_jacobian=None,
+):
   """The SVGD direction by a double loop over particle pairs.
 
   Liu & Wang 2017, eq. (5) (Pu et al. 2017, eqs. (5)-(6)), with weights w_j:

@@ -69,9 +69,15 @@ def _generator(p, xi):
 def _amortized(method):
   def build():
     gen = amortized.amortized_svgd(
-        _generator, optax.adam(5e-2), lambda z: MU - z,
-        lambda rng, _: (jax.random.normal(rng, (64, 2)),), method=method, reduction="mean")
+      _generator,
+      optax.adam(5e-2),
+      lambda z: MU - z,
+      lambda rng, _: (jax.random.normal(rng, (64, 2)),),
+      method=method,
+      reduction="mean",
+    )
     return gen, ({"A": jnp.eye(2), "c": jnp.zeros(2)},), lambda t: None
+
   return build
 
 
@@ -83,15 +89,23 @@ def _check_amortized(state):
 
 DZ, DX, NOISE = 2, 3, 0.7
 A = np.array([[1.0, 0.8], [0.4, 1.2], [-0.6, 0.5]])  # x = A z + N(0, NOISE^2 I), z ~ N(0, I)
-X = np.asarray(jax.random.normal(jax.random.key(2), (64, DZ)) @ A.T
-               + NOISE * jax.random.normal(jax.random.key(3), (64, DX)), np.float32)
+X = np.asarray(
+  jax.random.normal(jax.random.key(2), (64, DZ)) @ A.T + NOISE * jax.random.normal(jax.random.key(3), (64, DX)),
+  np.float32,
+)
 W_POST = np.linalg.inv(np.eye(DZ) + A.T @ A / NOISE**2) @ A.T / NOISE**2  # E[z | x] = W x
 
 
 def _linear_model():
   init = lambda key, shape, dtype=jnp.float32: jnp.asarray(A, dtype).reshape(shape)
-  return sv.LatentModel(vae.AffineEncoder(DZ), vae.LinearGaussianDecoder(DX, theta_init=init),
-                        latent_dim=DZ, data_dim=DX, likelihood="gaussian", noise_std=NOISE)
+  return sv.LatentModel(
+    vae.AffineEncoder(DZ),
+    vae.LinearGaussianDecoder(DX, theta_init=init),
+    latent_dim=DZ,
+    data_dim=DX,
+    likelihood="gaussian",
+    noise_std=NOISE,
+  )
 
 
 def _latent(method):
@@ -99,14 +113,17 @@ def _latent(method):
     model = _linear_model()
     enc_tx = optax.adam(2e-2)
     if method.startswith("stein"):  # the decoder at the truth: its optimizer moves nothing
-      alg = sv.make_trainer(method, model, enc_tx, decoder_optimizer=optax.set_to_zero(),
-                            num_particles=20, k=5, num_data=X.shape[0])
+      alg = sv.make_trainer(
+        method, model, enc_tx, decoder_optimizer=optax.set_to_zero(), num_particles=20, k=5, num_data=X.shape[0]
+      )
     else:
-      tx = optax.multi_transform({"enc": enc_tx, "dec": optax.set_to_zero()},
-                                 lambda p: (jax.tree.map(lambda _: "enc", p[0]),
-                                            jax.tree.map(lambda _: "dec", p[1])))
+      tx = optax.multi_transform(
+        {"enc": enc_tx, "dec": optax.set_to_zero()},
+        lambda p: (jax.tree.map(lambda _: "enc", p[0]), jax.tree.map(lambda _: "dec", p[1])),
+      )
       alg = sv.make_trainer(method, model, tx, k=5)
     return alg, (), lambda t: {"x": X}
+
   return build
 
 
@@ -125,12 +142,13 @@ COUNTS = np.random.default_rng(0).poisson(3.0, (16, 5)).astype(np.float32)  # 16
 
 def _pfa(method):
   def build():
-    enc = (pfa_models.PositiveNoiseEncoder(1, (16,)) if method == "stein_vae"
-           else pfa_models.LogNormalEncoder(1, (16,)))
+    enc = pfa_models.PositiveNoiseEncoder(1, (16,)) if method == "stein_vae" else pfa_models.LogNormalEncoder(1, (16,))
     theta = jnp.full((5, 1), 0.2)
-    alg = pfa_obj.make_trainer(method, enc, optax.adam(2e-2), theta, pfa_obj.PFAPrior(1.0, R, C),
-                               num_particles=30, vae_samples=10)
+    alg = pfa_obj.make_trainer(
+      method, enc, optax.adam(2e-2), theta, pfa_obj.PFAPrior(1.0, R, C), num_particles=30, vae_samples=10
+    )
     return alg, (), lambda t: {"x": COUNTS}
+
   return build
 
 
@@ -138,12 +156,12 @@ def _check_pfa(method):
   def check(state):
     # One topic, theta's column summing to 1: z | x ~ Gamma(r + sum x, c + 1).
     exact = (R + COUNTS.sum(1)) / (C + 1.0)
-    enc = (pfa_models.PositiveNoiseEncoder(1, (16,)) if method == "stein_vae"
-           else pfa_models.LogNormalEncoder(1, (16,)))
+    enc = pfa_models.PositiveNoiseEncoder(1, (16,)) if method == "stein_vae" else pfa_models.LogNormalEncoder(1, (16,))
     xi = jax.random.normal(jax.random.key(5), (COUNTS.shape[0], 2000, 1))
     z = jnp.exp(pfa_models.encode_log_z(enc, state.params, jnp.asarray(COUNTS)[:, None, :], xi))
     rel = np.abs(np.asarray(z.mean((1, 2))) / exact - 1.0)
     assert float(rel.mean()) < 0.1, float(rel.mean())
+
   return check
 
 
@@ -155,21 +173,25 @@ LAB, UNL = ss_exp.balanced_split(YS, 4, 0, 3)
 
 
 def _ss_model():
-  base = sv.LatentModel(vae.FlowEncoder(2, (16,), num_coupling_layers=0),
-                        vae.BernoulliDecoder(16, (16,)), 2, 16, "bernoulli")
+  base = sv.LatentModel(
+    vae.FlowEncoder(2, (16,), num_coupling_layers=0), vae.BernoulliDecoder(16, (16,)), 2, 16, "bernoulli"
+  )
   return ss.SemiSupervisedModel(base, nn.Dense(3), 3)
 
 
 def _semi(method):
   def build():
-    alg = ss.make_trainer(method, _ss_model(), optax.adam(1e-2), num_unlabelled=UNL.size,
-                          num_labelled=LAB.size, num_particles=8, k=4)
+    alg = ss.make_trainer(
+      method, _ss_model(), optax.adam(1e-2), num_unlabelled=UNL.size, num_labelled=LAB.size, num_particles=8, k=4
+    )
 
     def batch(t):
       rng = np.random.default_rng(t)
       iu, il = rng.choice(UNL, 16), rng.choice(LAB, 6)
       return {"x_u": XS[iu], "x_l": XS[il], "y_l": YS[il]}
+
     return alg, (), batch
+
   return build
 
 
@@ -194,6 +216,7 @@ def _energy(rule, **hp):
   def build():
     alg = energy_obj.make_trainer(rule, _gaussian_energy, DECAYING(5e-2, 200), **hp)
     return alg, ({"mu": jnp.zeros(2)},), lambda t: {"x": ENERGY_X}
+
   return build
 
 
@@ -228,8 +251,7 @@ def _check_rbm(state):
 
 def _steingan():
   tx = DECAYING(3e-2, 300)
-  alg = steingan.make_trainer(_gaussian_energy, _generator, tx, tx,
-                              lambda rng, m: jax.random.normal(rng, (m, 2)))
+  alg = steingan.make_trainer(_gaussian_energy, _generator, tx, tx, lambda rng, m: jax.random.normal(rng, (m, 2)))
   return alg, ({"mu": jnp.zeros(2)}, {"A": jnp.eye(2), "c": jnp.zeros(2)}), lambda t: {"x": ENERGY_X}
 
 
@@ -239,23 +261,23 @@ def _check_steingan(state):
 
 
 CASES = [
-    Case("svgd", _svgd, 100, _check_svgd),
-    Case("amortized_regression", _amortized("regression"), 150, _check_amortized),
-    Case("amortized_chain_rule", _amortized("chain_rule"), 150, _check_amortized),
-    Case("stein_vae", _latent("stein_vae"), 300, _check_latent),
-    Case("stein_viwae", _latent("stein_viwae"), 300, _check_latent),
-    Case("vae", _latent("vae"), 300, _check_latent),
-    Case("iwae", _latent("iwae"), 300, _check_latent),
-    Case("pfa_stein_vae", _pfa("stein_vae"), 300, _check_pfa("stein_vae")),
-    Case("pfa_vae", _pfa("vae"), 300, _check_pfa("vae")),
-    Case("semi_supervised_stein_vae", _semi("stein_vae"), 150, _check_semi),
-    Case("semi_supervised_stein_viwae", _semi("stein_viwae"), 150, _check_semi),
-    Case("semi_supervised_vae", _semi("vae"), 150, _check_semi),
-    Case("steincd", _energy("steincd", step_size=0.1), 200, _check_kernel_weighted_mean),
-    Case("stein_score_matching", _energy("stein_score_matching"), 200, _check_kernel_weighted_mean),
-    Case("cd_langevin", _energy("cd_langevin", step_size=0.1, num_steps=5), 200, _check_energy),
-    Case("rbm_exact_mle", _rbm_mle, 100, _check_rbm),
-    Case("steingan", _steingan, 300, _check_steingan),
+  Case("svgd", _svgd, 100, _check_svgd),
+  Case("amortized_regression", _amortized("regression"), 150, _check_amortized),
+  Case("amortized_chain_rule", _amortized("chain_rule"), 150, _check_amortized),
+  Case("stein_vae", _latent("stein_vae"), 300, _check_latent),
+  Case("stein_viwae", _latent("stein_viwae"), 300, _check_latent),
+  Case("vae", _latent("vae"), 300, _check_latent),
+  Case("iwae", _latent("iwae"), 300, _check_latent),
+  Case("pfa_stein_vae", _pfa("stein_vae"), 300, _check_pfa("stein_vae")),
+  Case("pfa_vae", _pfa("vae"), 300, _check_pfa("vae")),
+  Case("semi_supervised_stein_vae", _semi("stein_vae"), 150, _check_semi),
+  Case("semi_supervised_stein_viwae", _semi("stein_viwae"), 150, _check_semi),
+  Case("semi_supervised_vae", _semi("vae"), 150, _check_semi),
+  Case("steincd", _energy("steincd", step_size=0.1), 200, _check_kernel_weighted_mean),
+  Case("stein_score_matching", _energy("stein_score_matching"), 200, _check_kernel_weighted_mean),
+  Case("cd_langevin", _energy("cd_langevin", step_size=0.1, num_steps=5), 200, _check_energy),
+  Case("rbm_exact_mle", _rbm_mle, 100, _check_rbm),
+  Case("steingan", _steingan, 300, _check_steingan),
 ]
 
 

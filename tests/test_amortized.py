@@ -26,11 +26,19 @@ def test_one_sgd_regression_step_equals_chain_rule_step():
   lr, eps = 0.01, 0.5
   kw = dict(bandwidth=1.0)
   p_reg, _, info = amortized.amortized_svgd_step(
-      _linear, params, optax.sgd(lr).init(params), optax.sgd(lr), (xi,), score,
-      step_size=eps, method="regression", **kw)
+    _linear, params, optax.sgd(lr).init(params), optax.sgd(lr), (xi,), score, step_size=eps, method="regression", **kw
+  )
   p_cr, _, _ = amortized.amortized_svgd_step(
-      _linear, params, optax.sgd(lr * eps).init(params), optax.sgd(lr * eps), (xi,), score,
-      step_size=1.0, method="chain_rule", **kw)
+    _linear,
+    params,
+    optax.sgd(lr * eps).init(params),
+    optax.sgd(lr * eps),
+    (xi,),
+    score,
+    step_size=1.0,
+    method="chain_rule",
+    **kw,
+  )
   for a, b in zip(jax.tree.leaves(p_reg), jax.tree.leaves(p_cr)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
   # The regression loss before the step is 1/2 eps^2 ||phi||^2.
@@ -71,9 +79,19 @@ def test_affine_generator_learns_a_gaussian(method):
   @jax.jit
   def step(params, state, key):
     xi = jax.random.normal(key, (100, 2))
-    return amortized.amortized_svgd_step(_linear, params, state, opt, (xi,), score,
-                                         step_size=1.0, method=method, num_fit_steps=1,
-                                         reduction="mean", bandwidth="median")
+    return amortized.amortized_svgd_step(
+      _linear,
+      params,
+      state,
+      opt,
+      (xi,),
+      score,
+      step_size=1.0,
+      method=method,
+      num_fit_steps=1,
+      reduction="mean",
+      bandwidth="median",
+    )
 
   for t in range(800):
     params, state, _ = step(params, state, jax.random.fold_in(jax.random.key(1), t))
@@ -86,8 +104,7 @@ def test_bad_arguments():
   params, xi = _setup()
   opt = optax.sgd(0.1)
   with pytest.raises(ValueError, match="method"):
-    amortized.amortized_svgd_step(_linear, params, opt.init(params), opt, (xi,), lambda z: -z,
-                                  method="newton")
+    amortized.amortized_svgd_step(_linear, params, opt.init(params), opt, (xi,), lambda z: -z, method="newton")
   with pytest.raises(ValueError, match="shape"):
     amortized.regression_loss(_linear, params, (xi,), jnp.zeros((3, 2)))
   with pytest.raises(ValueError, match="num_steps"):

@@ -20,13 +20,13 @@ import pathlib
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "stein_jax"
 CORE = {"algorithm", "kernels", "stein", "transform", "sampler", "amortized", "__init__"}
 ALLOWED = {  # layer -> the layers it may import
-    "core": {"core"},
-    "targets": {"core", "targets"},
-    "models": {"core", "targets", "models"},
-    "data": {"core", "targets", "data"},  # synthetic data sets are samples of known densities
-    "objectives": {"core", "targets", "models", "data", "objectives"},
-    "evaluation": {"core", "targets", "models", "data", "evaluation"},
-    "train": {"core", "train"},
+  "core": {"core"},
+  "targets": {"core", "targets"},
+  "models": {"core", "targets", "models"},
+  "data": {"core", "targets", "data"},  # synthetic data sets are samples of known densities
+  "objectives": {"core", "targets", "models", "data", "objectives"},
+  "evaluation": {"core", "targets", "models", "data", "evaluation"},
+  "train": {"core", "train"},
 }
 
 
@@ -87,8 +87,10 @@ def test_import_graph_has_no_cycle():
   graph = _graph()
   # A package's __init__ re-exporting its submodules, and a submodule naming an enclosing package
   # (``from stein_jax.train import x``), are not cycles of logic; every other edge counts.
-  edges = {m: {d for d in deps if d in graph and not d.startswith(m + ".") and not m.startswith(d + ".")}
-           for m, deps in graph.items()}
+  edges = {
+    m: {d for d in deps if d in graph and not d.startswith(m + ".") and not m.startswith(d + ".")}
+    for m, deps in graph.items()
+  }
   state, stack, cycles = {}, [], []
 
   def visit(m):
@@ -96,7 +98,7 @@ def test_import_graph_has_no_cycle():
     stack.append(m)
     for d in sorted(edges.get(m, ())):
       if state.get(d) == 1:
-        cycles.append(" -> ".join(stack[stack.index(d):] + [d]))
+        cycles.append(" -> ".join(stack[stack.index(d) :] + [d]))
       elif d not in state:
         visit(d)
     stack.pop()
@@ -116,10 +118,12 @@ def test_moved_modules_keep_their_old_names():
   from stein_jax.evaluation import rbm as old_rbm  # pylint: disable=g-import-not-at-top
   from stein_jax.objectives import pfa as old_pfa, stein_vae as old_sv  # pylint: disable=g-import-not-at-top
   from stein_jax.targets import latent, pfa, planar, rbm  # pylint: disable=g-import-not-at-top
+
   def defined_here(obj):  # constants count; functions and classes only where planar defines them
     if isinstance(obj, types.ModuleType):
       return False
     return not callable(obj) or getattr(obj, "__module__", None) == planar.__name__
+
   public = [n for n in dir(planar) if not n.startswith("_") and n != "annotations" and defined_here(getattr(planar, n))]
   assert {"MIX_MEANS", "TARGETS", "mixture"} <= set(public)
   assert public and [n for n in public if not hasattr(targets, n)] == []

@@ -40,8 +40,11 @@ def test_shapes_of_energy_code_reconstruction_and_generator():
   assert module.apply(params, x, method=ae.AutoencoderEnergy.encode).shape == (3, 5)
   assert module.apply(params, x, method=ae.AutoencoderEnergy.reconstruct).shape == x.shape
   # Flat particles (as the feature kernel differentiates them) give the same code.
-  np.testing.assert_allclose(module.apply(params, x.reshape(3, -1), method=ae.AutoencoderEnergy.encode),
-                             module.apply(params, x, method=ae.AutoencoderEnergy.encode), rtol=1e-6)
+  np.testing.assert_allclose(
+    module.apply(params, x.reshape(3, -1), method=ae.AutoencoderEnergy.encode),
+    module.apply(params, x, method=ae.AutoencoderEnergy.encode),
+    rtol=1e-6,
+  )
   for size, width in ((8, 4), (16, 4), (32, 64), (64, 64)):
     gen = dcgan.DCGANGenerator(size, 3, width, num_classes=10)
     xi, y = jnp.zeros((2, 100)), jnp.zeros((2,), jnp.int32)
@@ -68,8 +71,9 @@ def test_energy_is_minus_the_norm_not_its_square():
   np.testing.assert_allclose(f, by_hand, rtol=1e-5)
   # Degree-1 homogeneity: doubling the residual doubles the distance (a squared norm would quadruple it).
   r = np.asarray(_images(2, seed=3))
-  np.testing.assert_allclose(ae.reconstruction_distance(2 * r, 0 * r), 2 * ae.reconstruction_distance(r, 0 * r),
-                             rtol=1e-6)
+  np.testing.assert_allclose(
+    ae.reconstruction_distance(2 * r, 0 * r), 2 * ae.reconstruction_distance(r, 0 * r), rtol=1e-6
+  )
   # At a perfect reconstruction the distance is 0 with a finite (zero) gradient, not NaN.
   grad = jax.grad(lambda a: jnp.sum(ae.reconstruction_distance(a, jax.lax.stop_gradient(a))))(jnp.asarray(r))
   assert np.all(np.asarray(grad) == 0.0)
@@ -201,8 +205,9 @@ def test_nearest_neighbor_direction_matches_a_double_loop(wide):
   repulsion = np.abs(np.asarray(phi) - np.asarray(scores)).max()
   assert repulsion > (1e-3 if wide else 0.0) * np.abs(np.asarray(scores)).max()
   # One particle: no neighbour, the score alone.
-  np.testing.assert_array_equal(steingan.nearest_neighbor_direction(x[:1], scores[:1], encode, bandwidth=1.0),
-                                scores[:1])
+  np.testing.assert_array_equal(
+    steingan.nearest_neighbor_direction(x[:1], scores[:1], encode, bandwidth=1.0), scores[:1]
+  )
 
 
 def test_batch_norm_energy_frozen_statistics_and_the_batch_of_one_error():
@@ -215,7 +220,7 @@ def test_batch_norm_energy_frozen_statistics_and_the_batch_of_one_error():
   assert abs(float(module.apply(params, x[:3])[0]) - f[0]) > 1e-6
   # ... frozen statistics make it a per-image function, equal to the batch's values at the captured batch.
   frozen = ae.freeze_norm_stats(params, ae.capture_norm_stats(module, params, x))
-  one_by_one = np.array([float(module.apply(frozen, x[i:i + 1])[0]) for i in range(6)])
+  one_by_one = np.array([float(module.apply(frozen, x[i : i + 1])[0]) for i in range(6)])
   np.testing.assert_allclose(one_by_one, f, rtol=1e-5)
   # One mean and one variance per channel of each normalised layer, kept with broadcastable shapes [1, ..., C].
   stats = ae.capture_norm_stats(module, params, x)

@@ -64,15 +64,16 @@ def test_svgd_with_birth_death_moves_mass_between_separated_modes(use_birth_deat
     return jax.nn.logsumexp(jnp.log(w) - 0.5 * (x[..., None] - mu) ** 2, -1)
 
   n = 200
-  x0 = jnp.concatenate([mu[0] + jax.random.normal(jax.random.key(0), (n // 2,)),
-                        mu[1] + jax.random.normal(jax.random.key(1), (n // 2,))])[:, None]
+  x0 = jnp.concatenate(
+    [mu[0] + jax.random.normal(jax.random.key(0), (n // 2,)), mu[1] + jax.random.normal(jax.random.key(1), (n // 2,))]
+  )[:, None]
   kde_h = 0.5  # within-mode scale for the density estimate
 
   def step(x, key):
     score = jax.vmap(jax.grad(lambda v: log_p(v[0])))(x)
     x = x + 0.3 * stein.svgd_direction(x, score)
     if use_birth_death:
-      log_rho = jax.nn.logsumexp(-(x - x.T) ** 2 / kde_h, -1)
+      log_rho = jax.nn.logsumexp(-((x - x.T) ** 2) / kde_h, -1)
       x, _ = stein.birth_death(key, x, log_p(x[:, 0]) - log_rho, 0.5)
     return x, jnp.mean(x[:, 0] > 0)
 

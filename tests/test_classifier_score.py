@@ -46,7 +46,7 @@ def test_matches_reference_and_splits():
   probs = _dirichlet(60, 7, seed=1)
   assert float(cs.inception_score(probs)) == pytest.approx(_reference_score(probs), rel=1e-4)
   splits = np.asarray(cs.inception_score_splits(probs, 3))
-  np.testing.assert_allclose(splits, [_reference_score(probs[i * 20:(i + 1) * 20]) for i in range(3)], rtol=1e-4)
+  np.testing.assert_allclose(splits, [_reference_score(probs[i * 20 : (i + 1) * 20]) for i in range(3)], rtol=1e-4)
   assert float(cs.inception_score(probs, 3)) == pytest.approx(splits.mean(), rel=1e-6)
   assert 1.0 <= float(cs.inception_score(probs)) <= 7.0
   # Exact zeros are handled (0 log 0 = 0) and the score is jit-compatible.
@@ -128,6 +128,7 @@ def test_mnist_classifier_scores_real_digits_high(tmp_path):
   clf = cs.mnist_classifier(cache_dir=str(tmp_path), hidden=(32,), num_epochs=1)
   assert clf.test_accuracy > 0.9
   from stein_jax import data as data_lib
+
   test = data_lib.load("mnist", "test").x[:2000].reshape(2000, -1)
   score = cs.classifier_score(clf.apply_fn, clf.params, test)
   assert 5.0 < score <= 10.0  # real digits: fairly confident and spread over the ten classes
@@ -145,9 +146,11 @@ def test_class_coverage_counts_classes_above_the_threshold():
 
 def test_mean_pairwise_distance_matches_scipy_pdist():
   from scipy.spatial.distance import pdist
+
   x = np.random.default_rng(0).normal(size=(23, 2, 3))
   np.testing.assert_allclose(cs.mean_pairwise_distance(x, block=5), pdist(x.reshape(23, -1)).mean(), rtol=1e-10)
-  np.testing.assert_allclose(cs.mean_pairwise_distance(x, max_points=7, block=3),
-                             pdist(x.reshape(23, -1)[:7]).mean(), rtol=1e-10)
+  np.testing.assert_allclose(
+    cs.mean_pairwise_distance(x, max_points=7, block=3), pdist(x.reshape(23, -1)[:7]).mean(), rtol=1e-10
+  )
   assert cs.mean_pairwise_distance(np.ones((5, 4))) == 0.0
   assert cs.mean_pairwise_distance(np.ones((1, 4))) == 0.0

@@ -29,8 +29,7 @@ REAL_DATA_DIR = os.environ.get("STEIN_JAX_DATA_DIR", "").strip()
 def _isolated_env(tmp_path_factory, monkeypatch):
   """Each test gets its own cache dir, no TFDS, and (unless it sets one) no
   data dir from the environment."""
-  monkeypatch.setenv(data.ENV_CACHE_DIR,
-                     str(tmp_path_factory.mktemp("cache")))
+  monkeypatch.setenv(data.ENV_CACHE_DIR, str(tmp_path_factory.mktemp("cache")))
   monkeypatch.delenv(data.ENV_DATA_DIR, raising=False)
   monkeypatch.setattr(tfds_lib, "tfds_available", lambda: False)
   # Tiny files written here sit at paths whose real checksums are known; only
@@ -53,8 +52,7 @@ def real_checksums(monkeypatch):
 def write_idx(path, arr, gz=True):
   arr = np.asarray(arr)
   code = {np.dtype(np.uint8): 0x08, np.dtype(">i4"): 0x0C}[arr.dtype]
-  header = bytes([0, 0, code, arr.ndim]) + np.asarray(
-      arr.shape, dtype=">u4").tobytes()
+  header = bytes([0, 0, code, arr.ndim]) + np.asarray(arr.shape, dtype=">u4").tobytes()
   payload = header + arr.tobytes()
   path.parent.mkdir(parents=True, exist_ok=True)
   path.write_bytes(gzip.compress(payload) if gz else payload)
@@ -75,14 +73,15 @@ def write_mnist(root, folder="mnist", n_train=10003, n_test=5, gz=True, hw=4):
 
 def jpeg_bytes(color, size=(8, 8)):
   from PIL import Image
+
   buf = io.BytesIO()
-  Image.new("RGB", size, tuple(int(c) for c in color)).save(
-      buf, format="JPEG", quality=95)
+  Image.new("RGB", size, tuple(int(c) for c in color)).save(buf, format="JPEG", quality=95)
   return buf.getvalue()
 
 
 def png_bytes(color, size):
   from PIL import Image
+
   buf = io.BytesIO()
   Image.new("RGB", size, tuple(int(c) for c in color)).save(buf, format="PNG")
   return buf.getvalue()
@@ -111,9 +110,18 @@ def write_cifar_zip(root, per_class=2):
 
 def test_list_datasets_has_every_required_set():
   names = data.list_datasets()
-  for name in ("mnist", "binarized_mnist", "fashion_mnist", "cifar10",
-               "celeb_a", "lsun", "imagenet2012", "20news", "reuters",
-               "lfw_faces"):
+  for name in (
+    "mnist",
+    "binarized_mnist",
+    "fashion_mnist",
+    "cifar10",
+    "celeb_a",
+    "lsun",
+    "imagenet2012",
+    "20news",
+    "reuters",
+    "lfw_faces",
+  ):
     assert name in names
   assert names == tuple(sorted(data.REGISTRY))
 
@@ -136,11 +144,12 @@ def test_unknown_name_and_split_and_options(tmp_path):
 
 
 def test_data_package_does_not_import_tensorflow():
-  code = ("import sys, stein_jax.data; "
-          "print(any(m.startswith(('tensorflow', 'tensorflow_datasets')) "
-          "for m in sys.modules))")
-  out = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                       text=True, check=True)
+  code = (
+    "import sys, stein_jax.data; "
+    "print(any(m.startswith(('tensorflow', 'tensorflow_datasets')) "
+    "for m in sys.modules))"
+  )
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
   assert out.stdout.strip() == "False"
 
 
@@ -183,8 +192,7 @@ def test_mnist_layout_splits_scales_and_flatten(tmp_path, gz):
   valid = data.load("mnist", "valid", tmp_path)
   assert train.x.shape == (3, 16) and valid.x.shape == (10000, 16)
   assert train.x.dtype == np.float32
-  np.testing.assert_allclose(train.x, x_tr[:3].reshape(3, 16) / 255.0,
-                             rtol=1e-6)
+  np.testing.assert_allclose(train.x, x_tr[:3].reshape(3, 16) / 255.0, rtol=1e-6)
   np.testing.assert_array_equal(valid.y, y_tr[3:])
   centered = data.load("mnist", "test", tmp_path, scale="centered")
   x_te = arrays["t10k"][0].reshape(5, 16)
@@ -226,8 +234,7 @@ def test_env_var_gives_data_dir(tmp_path, monkeypatch):
 
 def test_binarized_mnist_npz_and_amat(tmp_path, real_checksums):
   rng = np.random.default_rng(1)
-  splits = {s: rng.integers(0, 2, size=(n, 784), dtype=np.uint8)
-            for s, n in (("train", 5), ("valid", 3), ("test", 2))}
+  splits = {s: rng.integers(0, 2, size=(n, 784), dtype=np.uint8) for s, n in (("train", 5), ("valid", 3), ("test", 2))}
   folder = tmp_path / "npz" / "binarized_mnist"
   folder.mkdir(parents=True)
   np.savez(folder / "binarized_mnist_uint8.npz", **splits)
@@ -237,25 +244,24 @@ def test_binarized_mnist_npz_and_amat(tmp_path, real_checksums):
   ds = data.load("binarized_mnist", "valid", tmp_path / "npz", verify=False)
   assert ds.x.shape == (3, 784) and ds.y is None
   np.testing.assert_array_equal(ds.x, splits["valid"].astype(np.float32))
-  raw = data.load("binarized_mnist", "test", tmp_path / "npz", scale=None,
-                  flatten=False, verify=False)
+  raw = data.load("binarized_mnist", "test", tmp_path / "npz", scale=None, flatten=False, verify=False)
   assert raw.x.dtype == np.uint8 and raw.x.shape == (2, 28, 28, 1)
-  centered = data.load("binarized_mnist", "test", tmp_path / "npz",
-                       scale="centered", verify=False)
+  centered = data.load("binarized_mnist", "test", tmp_path / "npz", scale="centered", verify=False)
   assert set(np.unique(centered.x)) <= {-1.0, 1.0}
 
   amat = tmp_path / "amat" / "binarized_mnist"
   amat.mkdir(parents=True)
   for s, x in splits.items():
-    (amat / f"binarized_mnist_{s}.amat").write_text(
-        "\n".join(" ".join(str(v) for v in row) for row in x) + "\n")
+    (amat / f"binarized_mnist_{s}.amat").write_text("\n".join(" ".join(str(v) for v in row) for row in x) + "\n")
   ds2 = data.load("binarized_mnist", "train", tmp_path / "amat")
   np.testing.assert_array_equal(ds2.x, splits["train"].astype(np.float32))
 
 
-NVDM_TEXT = ("3 1:2 4:1 1:1\n"   # repeated id summed
-             "1 \n"              # label only: empty, dropped
-             "2 2:5\n")
+NVDM_TEXT = (
+  "3 1:2 4:1 1:1\n"  # repeated id summed
+  "1 \n"  # label only: empty, dropped
+  "2 2:5\n"
+)
 VOCAB_TEXT = "alpha 10\nbeta 3\ngamma 0\ndelta 1\n"
 
 
@@ -265,8 +271,7 @@ def test_read_bow_and_vocab(tmp_path):
   vocab = formats.read_vocab(tmp_path / "v")
   assert vocab == ("alpha", "beta", "gamma", "delta")
   bow = formats.read_bow(tmp_path / "f", len(vocab))
-  np.testing.assert_array_equal(
-      bow.counts, [[3, 0, 0, 1], [0, 0, 0, 0], [0, 5, 0, 0]])
+  np.testing.assert_array_equal(bow.counts, [[3, 0, 0, 1], [0, 0, 0, 0], [0, 5, 0, 0]])
   np.testing.assert_array_equal(bow.labels, [3, 1, 2])
   np.testing.assert_array_equal(bow.nonempty, [True, False, True])
   (tmp_path / "g").write_text("1:1 5:2\n")
@@ -290,8 +295,7 @@ def test_20news_and_nvdm_layouts(tmp_path):
   assert news.info["num_documents_raw"] == 3 and news.info["num_dropped"] == 1
   nvdm = data.load("20news_nvdm", "test", tmp_path)
   np.testing.assert_array_equal(nvdm.y, [2, 1])  # 1-based labels -> 0-based
-  assert data.load("20news", "test", tmp_path, scale=None,
-                   verify=False).x.sum() == 9
+  assert data.load("20news", "test", tmp_path, scale=None, verify=False).x.sum() == 9
 
 
 def test_nvdm_test_only_folder(tmp_path):
@@ -299,8 +303,7 @@ def test_nvdm_test_only_folder(tmp_path):
   folder.mkdir()
   (folder / "vocab.new").write_text(VOCAB_TEXT)
   (folder / "test.feat").write_text(NVDM_TEXT)
-  assert data.load("20news_nvdm", "test", tmp_path,
-                   verify=False).num_examples == 2
+  assert data.load("20news_nvdm", "test", tmp_path, verify=False).num_examples == 2
   with pytest.raises(data.DatasetNotFoundError):
     data.load("20news_nvdm", "train", tmp_path)
 
@@ -371,8 +374,7 @@ def test_generic_npz_layout_with_resize(tmp_path):
   ds = data.load("celeb_a", "valid", tmp_path, image_size=8, scale=None)
   assert ds.x.shape == (3, 8, 8, 3) and ds.y is None
   assert np.abs(ds.x.astype(int) - 200).max() <= 1
-  np.savez(folder / "test.npz", x=np.zeros((2, 5, 5), np.uint8),
-           y=np.array([1, 0]))
+  np.savez(folder / "test.npz", x=np.zeros((2, 5, 5), np.uint8), y=np.array([1, 0]))
   t = data.load("celeb_a", "test", tmp_path, image_size=5)
   assert t.x.shape == (2, 5, 5, 1)
   np.testing.assert_array_equal(t.y, [1, 0])
@@ -409,10 +411,8 @@ def test_celeba_original_layout(tmp_path):
   folder = tmp_path / "celeb_a"
   (folder / "img_align_celeba").mkdir(parents=True)
   for i, split in enumerate([0, 0, 1, 2], 1):
-    (folder / "img_align_celeba" / f"{i:06d}.jpg").write_bytes(
-        jpeg_bytes((10 * i, 0, 0), size=(178, 218)))
-  (folder / "list_eval_partition.txt").write_text(
-      "000001.jpg 0\n000002.jpg 0\n000003.jpg 1\n000004.jpg 2\n")
+    (folder / "img_align_celeba" / f"{i:06d}.jpg").write_bytes(jpeg_bytes((10 * i, 0, 0), size=(178, 218)))
+  (folder / "list_eval_partition.txt").write_text("000001.jpg 0\n000002.jpg 0\n000003.jpg 1\n000004.jpg 2\n")
   ds = data.load("celeb_a", "train", tmp_path, image_size=16)
   assert ds.x.shape == (2, 16, 16, 3)
   assert data.load("celeb_a", "test", tmp_path).x.shape == (1, 64, 64, 3)
@@ -449,8 +449,7 @@ def test_checksum_mismatch_names_file_expected_and_actual(tmp_path, monkeypatch)
   monkeypatch.setitem(checksums.KNOWN_CHECKSUMS, rel, ("sha256:" + good,))
   assert data.load("mnist", "test", tmp_path).num_examples == 5
   md5 = checksums.file_digests(tmp_path / rel)["md5"]
-  monkeypatch.setitem(checksums.KNOWN_CHECKSUMS, rel,
-                      ("sha256:" + "1" * 64, "md5:" + md5))
+  monkeypatch.setitem(checksums.KNOWN_CHECKSUMS, rel, ("sha256:" + "1" * 64, "md5:" + md5))
   assert data.load("mnist", "test", tmp_path).num_examples == 5
 
 
@@ -458,13 +457,11 @@ def test_checksum_is_computed_once_per_file(tmp_path, monkeypatch):
   write_mnist(tmp_path, n_train=10001)
   rel = "mnist/t10k-labels-idx1-ubyte.gz"
   checksums.clear_cache()
-  monkeypatch.setitem(checksums.KNOWN_CHECKSUMS, rel,
-                      ("sha256:" + checksums.sha256_file(tmp_path / rel),))
+  monkeypatch.setitem(checksums.KNOWN_CHECKSUMS, rel, ("sha256:" + checksums.sha256_file(tmp_path / rel),))
   checksums.clear_cache()
   calls = []
   real_new = checksums.hashlib.new
-  monkeypatch.setattr(checksums.hashlib, "new",
-                      lambda name: calls.append(name) or real_new(name))
+  monkeypatch.setattr(checksums.hashlib, "new", lambda name: calls.append(name) or real_new(name))
   for _ in range(3):
     data.load("mnist", "test", tmp_path)
   assert calls.count("sha256") == 1
@@ -478,7 +475,8 @@ def test_checksum_is_computed_once_per_file(tmp_path, monkeypatch):
 def test_known_checksums_cover_the_shared_sha256sums(real_checksums):
   # The values of /work/shared/data/SHA256SUMS are embedded (not read).
   assert checksums.KNOWN_CHECKSUMS["binarized_mnist/binarized_mnist_uint8.npz"][0] == (
-      "sha256:7a049ae3a0d88e964af4b41bbdb14e4303595e1c5de65f8bd2455cdcebb3514b")
+    "sha256:7a049ae3a0d88e964af4b41bbdb14e4303595e1c5de65f8bd2455cdcebb3514b"
+  )
   for rel, sums in checksums.KNOWN_CHECKSUMS.items():
     for s in sums:
       algo, hexdigest = s.split(":")
@@ -519,8 +517,7 @@ def _fake_tfds(monkeypatch, n=12, fail=False):
     if fail:
       raise RuntimeError("no network")
     rng = np.random.default_rng(4)
-    return [{"image": rng.integers(0, 256, (28, 28, 1), dtype=np.uint8),
-             "label": np.int64(i % 10)} for i in range(n)]
+    return [{"image": rng.integers(0, 256, (28, 28, 1), dtype=np.uint8), "label": np.int64(i % 10)} for i in range(n)]
 
   module.load = load
   module.as_numpy = lambda ds: iter(ds)
@@ -536,18 +533,17 @@ def test_tfds_fallback_maps_splits(tmp_path, monkeypatch):
   assert calls == [("mnist", "train[-10000:]", False)]
   assert ds.x.shape == (5, 784) and ds.info["source"] == "tfds"
   np.testing.assert_array_equal(ds.y, [0, 1, 2, 3, 4])
-  lsun = data.load("lsun", "train", tmp_path, image_size=8, max_examples=3,
-                   scale=None)
+  lsun = data.load("lsun", "train", tmp_path, image_size=8, max_examples=3, scale=None)
   assert calls[-1] == ("lsun/bedroom", "train", False)
   assert lsun.x.shape == (3, 8, 8, 1) and lsun.x.dtype == np.uint8
   write_mnist(tmp_path, n_train=10001)  # local files win when present
   assert data.load("mnist", "test", tmp_path).info["source"] == "local"
-  assert data.load("mnist", "test", tmp_path,
-                   source="tfds").info["source"] == "tfds"
+  assert data.load("mnist", "test", tmp_path, source="tfds").info["source"] == "tfds"
 
 
-@pytest.mark.parametrize("name, shape, labelled", [
-    ("mnist", (784,), True), ("binarized_mnist", (784,), False), ("cifar10", (32, 32, 3), True)])
+@pytest.mark.parametrize(
+  "name, shape, labelled", [("mnist", (784,), True), ("binarized_mnist", (784,), False), ("cifar10", (32, 32, 3), True)]
+)
 def test_real_tfds_without_tensorflow_through_its_own_mock(tmp_path, monkeypatch, name, shape, labelled):
   """The TFDS path offline, with TFDS's own mock data and its TensorFlow-free reader (tfds.data_source)."""
   tfds = pytest.importorskip("tensorflow_datasets")
@@ -572,8 +568,7 @@ def test_tfds_failure_is_reported(tmp_path, monkeypatch):
 
 
 def _toy(n=23):
-  return {"x": np.arange(n * 2, dtype=np.float32).reshape(n, 2),
-          "y": np.arange(n, dtype=np.int32)}
+  return {"x": np.arange(n * 2, dtype=np.float32).reshape(n, 2), "y": np.arange(n, dtype=np.int32)}
 
 
 def test_batch_is_a_pure_function_of_seed_and_step():
@@ -583,8 +578,7 @@ def test_batch_is_a_pure_function_of_seed_and_step():
     for k in ("x", "y"):
       np.testing.assert_array_equal(b1.batch(step)[k], b2.batch(step)[k])
   other = data.Batcher(_toy(), batch_size=5, seed=8)
-  assert any(not np.array_equal(b1.batch(s)["y"], other.batch(s)["y"])
-             for s in range(4))
+  assert any(not np.array_equal(b1.batch(s)["y"], other.batch(s)["y"]) for s in range(4))
   assert not np.array_equal(b1.batch(0)["y"], b1.batch(4)["y"])  # epochs differ
 
 
@@ -594,8 +588,8 @@ def test_batcher_follows_documented_permutation():
   for step in range(10):
     epoch, k = divmod(step, 4)
     perm = np.random.default_rng([3, epoch]).permutation(23)
-    np.testing.assert_array_equal(b.batch(step)["y"], perm[5 * k:5 * k + 5])
-    np.testing.assert_array_equal(b.batch(step)["x"][:, 0], 2 * perm[5 * k:5 * k + 5])
+    np.testing.assert_array_equal(b.batch(step)["y"], perm[5 * k : 5 * k + 5])
+    np.testing.assert_array_equal(b.batch(step)["x"][:, 0], 2 * perm[5 * k : 5 * k + 5])
 
 
 def test_resume_from_step_k_equals_continuing():
@@ -651,15 +645,14 @@ def test_dynamic_binarization_is_deterministic_and_fresh_each_step():
   b = data.Batcher({"x": p}, 200, seed=5, binarize="dynamic")
   x0 = b.batch(0)["x"]
   assert x0.dtype == np.float32 and set(np.unique(x0)) <= {0.0, 1.0}
-  np.testing.assert_array_equal(
-      x0, data.Batcher({"x": p}, 200, seed=5, binarize="dynamic").batch(0)["x"])
+  np.testing.assert_array_equal(x0, data.Batcher({"x": p}, 200, seed=5, binarize="dynamic").batch(0)["x"])
   assert abs(x0.mean() - 0.3) < 0.01
   assert not np.array_equal(x0, b.batch(2)["x"])  # same examples, new sample
-  assert not np.array_equal(
-      x0, data.Batcher({"x": p}, 200, seed=6, binarize="dynamic").batch(0)["x"])
+  assert not np.array_equal(x0, data.Batcher({"x": p}, 200, seed=6, binarize="dynamic").batch(0)["x"])
   np.testing.assert_array_equal(x0, data.binarize_dynamic(p[:200], 5, 0))
-  ends = data.Batcher({"x": np.tile([0.0, 1.0], (4, 1)).astype(np.float32)},
-                      4, seed=0, binarize="dynamic").batch(3)["x"]
+  ends = data.Batcher({"x": np.tile([0.0, 1.0], (4, 1)).astype(np.float32)}, 4, seed=0, binarize="dynamic").batch(3)[
+    "x"
+  ]
   np.testing.assert_array_equal(ends, np.tile([0.0, 1.0], (4, 1)))
 
 
@@ -672,8 +665,7 @@ def test_load_binarize_dynamic_feeds_the_batcher(tmp_path):
   x = b.batch(0)["x"]
   assert set(np.unique(x)) <= {0.0, 1.0}
   np.testing.assert_array_equal(x, data.binarize_dynamic(ds.x, 1, 0))
-  plain = data.Batcher(data.load("mnist", "test", tmp_path), 5, seed=1,
-                       shuffle=False)
+  plain = data.Batcher(data.load("mnist", "test", tmp_path), 5, seed=1, shuffle=False)
   assert len(np.unique(plain.batch(0)["x"])) > 2
 
 
@@ -681,13 +673,16 @@ def test_load_binarize_dynamic_feeds_the_batcher(tmp_path):
 # Real data sets (only with STEIN_JAX_DATA_DIR set).
 
 needs_real = pytest.mark.skipif(
-    not REAL_DATA_DIR,
-    reason="real data sets not configured: set STEIN_JAX_DATA_DIR to a data "
-    "directory (e.g. one laid out like /work/shared/data) to run these")
+  not REAL_DATA_DIR,
+  reason="real data sets not configured: set STEIN_JAX_DATA_DIR to a data "
+  "directory (e.g. one laid out like /work/shared/data) to run these",
+)
 
 
 @needs_real
-@pytest.mark.parametrize("name,split,n,shape", [
+@pytest.mark.parametrize(
+  "name,split,n,shape",
+  [
     ("mnist", "train", 50000, (784,)),
     ("mnist", "valid", 10000, (784,)),
     ("mnist", "train_full", 60000, (784,)),
@@ -696,7 +691,8 @@ needs_real = pytest.mark.skipif(
     ("binarized_mnist", "valid", 10000, (784,)),
     ("binarized_mnist", "test", 10000, (784,)),
     ("lfw_faces", "train", 200, (25, 25, 1)),
-])
+  ],
+)
 def test_real_image_counts(name, split, n, shape, real_checksums):
   ds = data.load(name, split, REAL_DATA_DIR)
   assert ds.x.shape == (n,) + shape and ds.x.dtype == np.float32
@@ -708,7 +704,9 @@ def test_real_image_counts(name, split, n, shape, real_checksums):
 
 
 @needs_real
-@pytest.mark.parametrize("name,split,raw,kept,vocab", [
+@pytest.mark.parametrize(
+  "name,split,raw,kept,vocab",
+  [
     # 20news: MANIFEST counts 11,258 / 7,487 documents; each file ends with
     # one extra line without counts, which is dropped.
     ("20news", "train", 11259, 11258, 1995),
@@ -717,7 +715,8 @@ def test_real_image_counts(name, split, n, shape, real_checksums):
     ("reuters", "train", 7769, 7758, 2000),
     ("reuters", "test", 3019, 3005, 2000),
     ("20news_nvdm", "test", 7505, 7505, 2000),
-])
+  ],
+)
 def test_real_bow_counts(name, split, raw, kept, vocab, real_checksums):
   ds = data.load(name, split, REAL_DATA_DIR)
   assert ds.info["num_documents_raw"] == raw

@@ -20,10 +20,8 @@ SHAPE = 0.7
 
 def _model():
   dec = dp.DeepPoissonDecoder(V, LAYERS, SHAPE, log_rate_init=-0.5)
-  enc = vae_models.FlowEncoder(sum(LAYERS), (8,), num_coupling_layers=1, coupling_hidden=4,
-                               input_transform="log1p")
-  return sv.LatentModel(enc, dec, sum(LAYERS), V, "deep_poisson",
-                        log_prior=dp.log_prior_fn(LAYERS, SHAPE))
+  enc = vae_models.FlowEncoder(sum(LAYERS), (8,), num_coupling_layers=1, coupling_hidden=4, input_transform="log1p")
+  return sv.LatentModel(enc, dec, sum(LAYERS), V, "deep_poisson", log_prior=dp.log_prior_fn(LAYERS, SHAPE))
 
 
 def _reference_log_joint(params, x, u):
@@ -54,8 +52,7 @@ def test_log_joint_matches_scipy():
   single = jax.tree_util.tree_map(lambda a: a[0], dec_p)
   for b in range(2):
     for s in range(5):
-      np.testing.assert_allclose(got[b, s], _reference_log_joint(single, x[b], u[b, s]),
-                                 rtol=1e-4, atol=1e-3)
+      np.testing.assert_allclose(got[b, s], _reference_log_joint(single, x[b], u[b, s]), rtol=1e-4, atol=1e-3)
 
 
 def test_latent_scores_match_finite_differences():
@@ -89,6 +86,7 @@ def test_elbo_terms_split_prior_and_likelihood():
   """The text experiment's reconstruction / KL split puts the hidden layers in the prior:
   reconstruction - KL equals the ELBO, and reconstruction is the Poisson term alone."""
   from experiments import stein_vae as exp_mod
+
   model = _model()
   enc_p, dec_p = sv.init_params(jax.random.key(4), model)
   x = jnp.asarray(np.array([[3, 0, 1, 0, 2, 5]], np.float32))
@@ -108,8 +106,9 @@ def test_stein_vae_trains_and_improves_the_log_joint():
   model = _model()
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.poisson(2.0, (32, V)).astype(np.float32))
-  trainer = sv.stein_vae(model, optax.adam(3e-3), optax.adam(3e-3), num_particles=8,
-                         num_data=32, latent_update="adam", step_size=0.05)
+  trainer = sv.stein_vae(
+    model, optax.adam(3e-3), optax.adam(3e-3), num_particles=8, num_data=32, latent_update="adam", step_size=0.05
+  )
   state = trainer.init(jax.random.key(0))
   step = jax.jit(trainer.step)
   first = None
@@ -125,11 +124,12 @@ def test_extreme_codes_stay_finite():
   model = _model()
   _, dec_p = sv.init_params(jax.random.key(6), model)
   x = jnp.asarray(np.array([[1, 0, 2, 0, 0, 1]], np.float32))
-  u = jnp.concatenate([jnp.full((1, 1, 4), -30.0), jnp.full((1, 1, 3), 30.0),
-                       jnp.full((1, 1, 2), -30.0)], -1)
+  u = jnp.concatenate([jnp.full((1, 1, 4), -30.0), jnp.full((1, 1, 3), 30.0), jnp.full((1, 1, 2), -30.0)], -1)
   lj = sv.log_joint(model, dec_p, x, u)
   g = sv.latent_scores(model, dec_p, x, u)
   assert np.all(np.isfinite(np.asarray(lj))) and np.all(np.isfinite(np.asarray(g)))
-  np.testing.assert_allclose(np.asarray(dp.log_positive_matmul(jnp.array([800.0, 799.0]),
-                                                               jnp.array([[1.0, 2.0]]))),
-                             [800.0 + np.log(1.0 + 2.0 * np.exp(-1.0))], rtol=1e-6)
+  np.testing.assert_allclose(
+    np.asarray(dp.log_positive_matmul(jnp.array([800.0, 799.0]), jnp.array([[1.0, 2.0]]))),
+    [800.0 + np.log(1.0 + 2.0 * np.exp(-1.0))],
+    rtol=1e-6,
+  )

@@ -24,9 +24,21 @@ DIM = 16
 
 def _config(method="steincd", **overrides):
   config = rbm_mnist.get_config(method)
-  config.update(dataset="synthetic_rbm", synthetic_dim=DIM, num_visible=DIM, num_hidden=4, batch_size=50,
-                num_eval_train=200, num_steps=20, eval_every=10, checkpoint_every=10, log_every=5, num_samples=16,
-                langevin_chain_steps=20, learning_rate=1e-2)
+  config.update(
+    dataset="synthetic_rbm",
+    synthetic_dim=DIM,
+    num_visible=DIM,
+    num_hidden=4,
+    batch_size=50,
+    num_eval_train=200,
+    num_steps=20,
+    eval_every=10,
+    checkpoint_every=10,
+    log_every=5,
+    num_samples=16,
+    langevin_chain_steps=20,
+    learning_rate=1e-2,
+  )
   config.update(overrides)
   return config
 
@@ -105,10 +117,20 @@ def test_divergent_chain_stops_and_reports_the_step(tmp_path):
 
 def test_command_line_reports_divergence_in_one_line(tmp_path):
   main = os.path.join(util.REPO, "experiments", "energy.py")
-  cmd = [sys.executable, "-m", "experiments.energy", f"--config={os.path.join(util.REPO, 'configs', 'rbm_mnist.py')}:cd1",
-         f"--workdir={tmp_path}", "--config.dataset=synthetic_rbm", f"--config.synthetic_dim={DIM}",
-         f"--config.num_visible={DIM}", "--config.num_hidden=4", "--config.batch_size=50", "--config.num_steps=3",
-         "--config.langevin_step_size=1e30"]
+  cmd = [
+    sys.executable,
+    "-m",
+    "experiments.energy",
+    f"--config={os.path.join(util.REPO, 'configs', 'rbm_mnist.py')}:cd1",
+    f"--workdir={tmp_path}",
+    "--config.dataset=synthetic_rbm",
+    f"--config.synthetic_dim={DIM}",
+    f"--config.num_visible={DIM}",
+    "--config.num_hidden=4",
+    "--config.batch_size=50",
+    "--config.num_steps=3",
+    "--config.langevin_step_size=1e30",
+  ]
   assert os.path.exists(main)
   proc = subprocess.run(cmd, cwd=util.REPO, env=util.subprocess_env(), capture_output=True, text=True, timeout=120)
   assert proc.returncode == 1, proc.stderr[-3000:]

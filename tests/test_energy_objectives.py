@@ -19,7 +19,8 @@ def _rbm(dim=3, num_hidden=4, seed=0, scale=0.5):
   model = GaussianBernoulliRBM(num_hidden, weight_init=jax.nn.initializers.normal(scale))
   variables = model.init(jax.random.key(seed), jnp.zeros((1, dim)))
   variables = jax.tree_util.tree_map(
-      lambda a: a + 0.3 * jax.random.normal(jax.random.key(seed + 1), a.shape) if a.ndim == 1 else a, variables)
+    lambda a: a + 0.3 * jax.random.normal(jax.random.key(seed + 1), a.shape) if a.ndim == 1 else a, variables
+  )
   return model, variables
 
 
@@ -112,8 +113,11 @@ def test_stein_score_matching_matches_gaussian_closed_form():
   variables = model.init(jax.random.key(0), jnp.zeros((1, 1)))
   m, sigma, h, n, reps = 0.5, 1.2, 2.0, 400, 24
   xs = m + sigma * jax.random.normal(jax.random.key(1), (reps, n, 1))
-  value_and_grad = jax.jit(jax.vmap(jax.value_and_grad(
-      lambda p, x: obj.stein_score_matching_loss(None, model.apply, p, x, bandwidth=h)[0]), (None, 0)))
+  value_and_grad = jax.jit(
+    jax.vmap(
+      jax.value_and_grad(lambda p, x: obj.stein_score_matching_loss(None, model.apply, p, x, bandwidth=h)[0]), (None, 0)
+    )
+  )
   losses, grads = value_and_grad(variables, xs)
   grads = grads["params"]["mu"][:, 0]
   expected_ksd, expected_grad = _ksd_v_closed_form(1.5 - m, sigma, h, n)
@@ -139,8 +143,9 @@ def test_finite_difference_rules_approach_stein_score_matching():
   x = _data(20, 3, seed=2)
   target = _flat(_grad(obj.stein_score_matching_loss, model, variables, x))
   fwd_grad, sym_grad = (
-      jax.jit(jax.grad(lambda p, x, eps, rule=rule: rule(None, model.apply, p, x, step_size=eps)[0]))
-      for rule in (obj.stein_cd_loss, obj.symmetric_stein_cd_loss))
+    jax.jit(jax.grad(lambda p, x, eps, rule=rule: rule(None, model.apply, p, x, step_size=eps)[0]))
+    for rule in (obj.stein_cd_loss, obj.symmetric_stein_cd_loss)
+  )
   errors = {}
   for eps in (0.02, 0.01):
     fwd = _flat(fwd_grad(variables, x, eps)) / eps
@@ -179,10 +184,10 @@ def test_exact_mle_loss_is_negative_mean_log_likelihood_and_gradient_matches_fin
 # ------------------------------------------------------------------- direction and fixed point
 
 _RULES = {
-    "steincd": dict(step_size=0.1),
-    "steincd_symmetric": dict(step_size=0.1),
-    "cd_langevin": dict(step_size=0.1, num_steps=10),
-    "stein_score_matching": dict(),
+  "steincd": dict(step_size=0.1),
+  "steincd_symmetric": dict(step_size=0.1),
+  "cd_langevin": dict(step_size=0.1, num_steps=10),
+  "stein_score_matching": dict(),
 }
 
 
@@ -210,8 +215,10 @@ def test_steincd_and_exact_mle_improve_rbm_test_likelihood():
   """A small Fig. 1a: learn a teacher RBM's samples; exact test log-likelihood must rise towards the teacher's."""
   dim, num_hidden = 4, 3
   teacher = rbm.RBMParams(
-      jnp.asarray(np.random.RandomState(0).randn(dim, num_hidden), jnp.float32),
-      jnp.asarray([0.5, -0.5, 1.0, 0.0], jnp.float32), jnp.asarray([0.2, -0.3, 0.1], jnp.float32))
+    jnp.asarray(np.random.RandomState(0).randn(dim, num_hidden), jnp.float32),
+    jnp.asarray([0.5, -0.5, 1.0, 0.0], jnp.float32),
+    jnp.asarray([0.2, -0.3, 0.1], jnp.float32),
+  )
   x_train, _ = rbm.sample(jax.random.key(0), teacher, 2000)
   x_test, _ = rbm.sample(jax.random.key(1), teacher, 2000)
   teacher_ll = float(rbm.mean_log_likelihood(teacher, x_test))
@@ -227,7 +234,8 @@ def test_steincd_and_exact_mle_improve_rbm_test_likelihood():
       p, s = carry
       batch = jax.lax.dynamic_slice_in_dim(x_train, (t % 20) * 100, 100)
       (_, metrics), g = jax.value_and_grad(
-          lambda q: rule(jax.random.fold_in(jax.random.key(4), t), model.apply, q, batch, **hp), has_aux=True)(p)
+        lambda q: rule(jax.random.fold_in(jax.random.key(4), t), model.apply, q, batch, **hp), has_aux=True
+      )(p)
       updates, s = opt.update(g, s)
       return (optax.apply_updates(p, updates), s), metrics["finite"]
 
@@ -246,8 +254,9 @@ def test_divergent_chains_are_flagged_not_hidden():
   model = IsotropicGaussianEnergy()
   variables = model.init(jax.random.key(0), jnp.zeros((1, 2)))
   x = _data(8, 2)
-  run = jax.jit(lambda p, x, k, eps: obj.langevin_cd_loss(
-      k, model.apply, p, x, num_steps=20, step_size=eps)[1]["finite"])
+  run = jax.jit(
+    lambda p, x, k, eps: obj.langevin_cd_loss(k, model.apply, p, x, num_steps=20, step_size=eps)[1]["finite"]
+  )
   assert bool(run(variables, x, jax.random.key(1), 0.1))
   assert not bool(run(variables, x, jax.random.key(1), 1e3))  # |1 - eps/2|^20 overflows float32
   nan_params = jax.tree_util.tree_map(lambda a: jnp.full_like(a, jnp.nan), variables)
@@ -260,7 +269,6 @@ def test_divergent_chains_are_flagged_not_hidden():
 
 
 class _DenseEnergy(nn.Module):
-
   @nn.compact
   def __call__(self, x):
     return nn.Dense(1)(nn.tanh(nn.Dense(8)(x)))[:, 0]
@@ -269,8 +277,11 @@ class _DenseEnergy(nn.Module):
 @pytest.mark.parametrize("name", sorted(obj.ENERGY_OBJECTIVES))
 def test_wrong_data_dimension_raises_value_error(name):
   rule = obj.get_energy_objective(name)
-  hp = {"steincd": dict(step_size=0.1), "steincd_symmetric": dict(step_size=0.1),
-        "cd_langevin": dict(step_size=0.1, num_steps=1)}.get(name, {})
+  hp = {
+    "steincd": dict(step_size=0.1),
+    "steincd_symmetric": dict(step_size=0.1),
+    "cd_langevin": dict(step_size=0.1, num_steps=1),
+  }.get(name, {})
   model, variables = _rbm(dim=3)
   with pytest.raises(ValueError, match="3 visible units"):
     rule(jax.random.key(0), model.apply, variables, jnp.zeros((4, 5)), **hp)

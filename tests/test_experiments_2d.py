@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from configs import amortized_svgd as asvgd_config
-from experiments import amortized_svgd, svgd_2d
+from experiments import amortized_svgd
 from stein_jax.train import read_metrics, train_and_evaluate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,18 +48,39 @@ def test_amortized_svgd_rejects_bad_config():
 
 def test_main_unknown_config_key_is_a_clean_error(tmp_path):
   out = subprocess.run(
-      [sys.executable, "-m", "experiments.amortized_svgd", "--config=configs/amortized_svgd.py",
-       f"--workdir={tmp_path}", "--config.num_stepz=3"],
-      cwd=ROOT, capture_output=True, text=True, timeout=300)
+    [
+      sys.executable,
+      "-m",
+      "experiments.amortized_svgd",
+      "--config=configs/amortized_svgd.py",
+      f"--workdir={tmp_path}",
+      "--config.num_stepz=3",
+    ],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert out.returncode != 0
   assert "num_stepz" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_svgd_2d_main_writes_png_and_summary(tmp_path):
   out = subprocess.run(
-      [sys.executable, "-m", "experiments.svgd_2d", f"--workdir={tmp_path}", "--num_steps=50",
-       "--num_particles=40", "--trace_every=10"],
-      cwd=ROOT, capture_output=True, text=True, timeout=300)
+    [
+      sys.executable,
+      "-m",
+      "experiments.svgd_2d",
+      f"--workdir={tmp_path}",
+      "--num_steps=50",
+      "--num_particles=40",
+      "--trace_every=10",
+    ],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert out.returncode == 0, out.stderr[-2000:]
   assert os.path.exists(tmp_path / "figures" / "svgd_2d_mixture.png")
   summary = json.load(open(tmp_path / "svgd_2d_mixture.json"))
@@ -68,6 +89,7 @@ def test_svgd_2d_main_writes_png_and_summary(tmp_path):
 
 def test_variance_collapse_fixed_points():
   from experiments import variance_collapse as vc  # pylint: disable=g-import-not-at-top
+
   # One dimension: SVGD's fixed point is close to the target's unit variance...
   assert abs(vc.fixed_point_variance(1, 50, "median", num_steps=2000) - 1.0) < 0.1
   # ...in many dimensions with few particles it collapses (d = 64, n = 20: far below 1).
@@ -76,9 +98,21 @@ def test_variance_collapse_fixed_points():
 
 def test_variance_collapse_main_writes_json_and_png(tmp_path):
   out = subprocess.run(
-      [sys.executable, "-m", "experiments.variance_collapse", f"--workdir={tmp_path}", "--dims=1,4",
-       "--particles=10", "--bandwidths=median", "--num_steps=50"],
-      cwd=ROOT, capture_output=True, text=True, timeout=300)
+    [
+      sys.executable,
+      "-m",
+      "experiments.variance_collapse",
+      f"--workdir={tmp_path}",
+      "--dims=1,4",
+      "--particles=10",
+      "--bandwidths=median",
+      "--num_steps=50",
+    ],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert out.returncode == 0, out.stderr[-2000:]
   rows = json.load(open(tmp_path / "variance_collapse.json"))
   assert [(r["d"], r["n"]) for r in rows] == [(1, 10), (4, 10)]
@@ -89,6 +123,7 @@ def test_anisotropic_collapse_amortised_encoder_recovers_a_one_dimensional_poste
   """The amortised location-scale fit of eq. (7) with many particles in one dimension reaches
   the exact variance (the measurement's amortised arm is right where SVGD itself is)."""
   from experiments import anisotropic_collapse as ac  # pylint: disable=g-import-not-at-top
+
   r = ac.amortised_svgd(np.array([0.3]), 200, latent_update="sgd", steps=2500)
   np.testing.assert_allclose(r, 1.0, rtol=0.15)
   s = ac.summarise(np.array([0.5, 2.0] * 10))
@@ -97,12 +132,25 @@ def test_anisotropic_collapse_amortised_encoder_recovers_a_one_dimensional_poste
 
 def test_anisotropic_collapse_main_writes_table_json_and_png(tmp_path):
   out = subprocess.run(
-      [sys.executable, "-m", "experiments.anisotropic_collapse", f"--workdir={tmp_path}",
-       "--particles=12", "--dim=12", "--free_steps=20", "--amortised_steps=20"],
-      cwd=ROOT, capture_output=True, text=True, timeout=300)
+    [
+      sys.executable,
+      "-m",
+      "experiments.anisotropic_collapse",
+      f"--workdir={tmp_path}",
+      "--particles=12",
+      "--dim=12",
+      "--free_steps=20",
+      "--amortised_steps=20",
+    ],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert out.returncode == 0, out.stderr[-2000:]
   res = json.load(open(tmp_path / "anisotropic_collapse.json"))
   from experiments import anisotropic_collapse as ac  # pylint: disable=g-import-not-at-top
+
   assert len(res["rows"]) == len(ac.VARIANTS)
   assert all(np.isfinite(r["all"]) for r in res["rows"])
   assert "| 12 | free, isotropic |" in open(tmp_path / "table.md").read()

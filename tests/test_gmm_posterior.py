@@ -69,8 +69,7 @@ def test_paper_posterior_matches_grid():
     assert abs(lw[0] - lw[1]) > 30  # one component dominates: the other weight underflows
     # and the full (mixture-prior) posterior is that one Gaussian
     dom = int(np.argmax(lw))
-    _, mean, cov = _grid_moments(x[i], A["paper"], np.asarray(post.means[i, dom], np.float64),
-                                 0.5, 401)
+    _, mean, cov = _grid_moments(x[i], A["paper"], np.asarray(post.means[i, dom], np.float64), 0.5, 401)
     np.testing.assert_allclose(mean, np.asarray(post.means[i, dom]), atol=2e-4)
     np.testing.assert_allclose(cov, np.asarray(post.cov), rtol=2e-3, atol=1e-6)
   c = np.asarray(post.cov)
@@ -141,8 +140,7 @@ def test_exact_samples_match_parameters_and_modes(observation):
       if len(zc) < 100:
         continue
       np.testing.assert_allclose(zc.mean(0), np.asarray(post.means[i, c]), atol=0.03)
-      np.testing.assert_allclose(np.cov(zc.T), np.asarray(post.cov), atol=0.03,
-                                 rtol=0.05)
+      np.testing.assert_allclose(np.cov(zc.T), np.asarray(post.cov), atol=0.03, rtol=0.05)
 
 
 def test_dataset_sizes_and_bad_observation():

@@ -29,8 +29,12 @@ def test_snr_rejects_a_single_draw():
 
 
 def _model():
-  return sv.LatentModel(vae.FlowEncoder(3, hidden=(8,), num_coupling_layers=2, coupling_hidden=8),
-                        vae.BernoulliDecoder(6, (8,)), latent_dim=3, data_dim=6)
+  return sv.LatentModel(
+    vae.FlowEncoder(3, hidden=(8,), num_coupling_layers=2, coupling_hidden=8),
+    vae.BernoulliDecoder(6, (8,)),
+    latent_dim=3,
+    data_dim=6,
+  )
 
 
 def test_draws_are_the_eq7_gradient_and_kz1_is_the_unweighted_step():
@@ -40,8 +44,7 @@ def test_draws_are_the_eq7_gradient_and_kz1_is_the_unweighted_step():
   key = jax.random.key(3)
   kw = dict(num_particles=10, num_draws=3, num_data=100, latent_update="sgd", step_size=0.1)
   plain = gradient_snr.encoder_update_draws(key, model, enc, dec, x, **kw)
-  kz1 = gradient_snr.encoder_update_draws(key, model, enc, dec, x, group_size=5,
-                                          latent_group_size=1, **kw)
+  kz1 = gradient_snr.encoder_update_draws(key, model, enc, dec, x, group_size=5, latent_group_size=1, **kw)
   np.testing.assert_allclose(kz1.grads, plain.grads, rtol=1e-5, atol=1e-7)
   np.testing.assert_allclose(kz1.ess_fraction, 1.0)
   # The sgd step's fit gradient is -eps J^T phi / (B S): a VJP of the encoder with phi.

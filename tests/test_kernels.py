@@ -13,10 +13,8 @@ def test_median_rules_match_numpy():
   x = np.random.default_rng(0).normal(size=(31, 4)).astype(np.float32)
   med2 = reference.median_sq_distance(x)
   np.testing.assert_allclose(kernels.median_bandwidth(jnp.asarray(x)), med2, rtol=1e-5)
-  np.testing.assert_allclose(kernels.median_log_bandwidth(jnp.asarray(x)), med2 / np.log(31),
-                             rtol=1e-5)
-  np.testing.assert_allclose(kernels.median_log1p_bandwidth(jnp.asarray(x)), med2 / np.log(32),
-                             rtol=1e-5)
+  np.testing.assert_allclose(kernels.median_log_bandwidth(jnp.asarray(x)), med2 / np.log(31), rtol=1e-5)
+  np.testing.assert_allclose(kernels.median_log1p_bandwidth(jnp.asarray(x)), med2 / np.log(32), rtol=1e-5)
 
 
 def test_median_subsamples_large_sets_deterministically():
@@ -36,23 +34,23 @@ def test_kernel_values_and_derivatives():
     np.testing.assert_allclose(kern.dprofile(r, h), d1, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(kern.d2profile(r, h), d2, rtol=1e-5, atol=1e-7)
     if kern.dlog_profile is not None:
-      np.testing.assert_allclose(kern.dprofile(r, h), kern.dlog_profile(h) * kern.profile(r, h),
-                                 rtol=1e-6)
+      np.testing.assert_allclose(kern.dprofile(r, h), kern.dlog_profile(h) * kern.profile(r, h), rtol=1e-6)
   x, y = jnp.array([1.0, 2.0]), jnp.array([0.0, 0.5])
   np.testing.assert_allclose(kernels.rbf()(x, y, 2.0), np.exp(-3.25 / 2.0), rtol=1e-6)
   np.testing.assert_allclose(kernels.imq()(x, y, 2.0), (1 + 3.25 / 2) ** -0.5, rtol=1e-6)
 
 
-@pytest.mark.parametrize("rule", [kernels.median_bandwidth, kernels.median_log_bandwidth,
-                                  kernels.median_log1p_bandwidth])
+@pytest.mark.parametrize(
+  "rule", [kernels.median_bandwidth, kernels.median_log_bandwidth, kernels.median_log1p_bandwidth]
+)
 @pytest.mark.parametrize("case", ["one", "identical", "huge", "tiny", "two"])
 def test_bandwidth_always_finite_positive(rule, case):
   x = {
-      "one": jnp.array([[1.0, 2.0]]),
-      "identical": jnp.ones((5, 3)) * 7.0,
-      "huge": jnp.array([[1e30, 0.0], [-1e30, 1.0], [3e29, 2.0]], jnp.float32),
-      "tiny": jnp.array([[1e-30, 0.0], [0.0, 1e-30], [2e-30, 0.0]], jnp.float32),
-      "two": jnp.array([[0.0, 0.0], [3.0, 4.0]]),
+    "one": jnp.array([[1.0, 2.0]]),
+    "identical": jnp.ones((5, 3)) * 7.0,
+    "huge": jnp.array([[1e30, 0.0], [-1e30, 1.0], [3e29, 2.0]], jnp.float32),
+    "tiny": jnp.array([[1e-30, 0.0], [0.0, 1e-30], [2e-30, 0.0]], jnp.float32),
+    "two": jnp.array([[0.0, 0.0], [3.0, 4.0]]),
   }[case]
   h = float(rule(x))
   assert np.isfinite(h) and h > 0
@@ -61,8 +59,11 @@ def test_bandwidth_always_finite_positive(rule, case):
   if case == "huge":
     assert h == float(jnp.finfo(jnp.float32).max) or h == 1.0
   if case == "two":
-    want = {kernels.median_bandwidth: 25.0, kernels.median_log_bandwidth: 25.0 / np.log(2),
-            kernels.median_log1p_bandwidth: 25.0 / np.log(3)}[rule]
+    want = {
+      kernels.median_bandwidth: 25.0,
+      kernels.median_log_bandwidth: 25.0 / np.log(2),
+      kernels.median_log1p_bandwidth: 25.0 / np.log(3),
+    }[rule]
     np.testing.assert_allclose(h, want, rtol=1e-6)
 
 

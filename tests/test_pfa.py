@@ -34,7 +34,7 @@ THETA2 = np.array([[0.7, 0.1], [0.2, 0.3], [0.1, 0.6]], np.float32)  # P = 3 wor
 
 def _np_log_joint(x, z, theta, r, c):
   lam = theta @ z
-  return (stats.poisson.logpmf(x, lam).sum() + stats.gamma.logpdf(z, r, scale=1 / c).sum())
+  return stats.poisson.logpmf(x, lam).sum() + stats.gamma.logpdf(z, r, scale=1 / c).sum()
 
 
 # ------------------------------------------------------------------------- model
@@ -46,8 +46,7 @@ def test_log_joint_matches_scipy():
   z = rng.gamma(2.0, 1.0, (4, 2)).astype(np.float32)
   prior = pfa_obj.PFAPrior(0.1, 1.7, 0.6)
   got = np.asarray(pfa_obj.log_joint(jnp.asarray(x), jnp.asarray(z), jnp.asarray(THETA2), prior))
-  want = [_np_log_joint(x[i], z[i].astype(np.float64), THETA2.astype(np.float64), 1.7, 0.6)
-          for i in range(4)]
+  want = [_np_log_joint(x[i], z[i].astype(np.float64), THETA2.astype(np.float64), 1.7, 0.6) for i in range(4)]
   np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
@@ -64,18 +63,15 @@ def test_scores_match_finite_differences_both_parameterisations(r):
   u = np.log(z)
   fd_u = np.array([(f_u(u + eps * e) - f_u(u - eps * e)) / (2 * eps) for e in np.eye(2)])
   prior = pfa_obj.PFAPrior(0.05, r, 0.8)
-  s_z = pfa_obj.score_z(jnp.asarray(x, jnp.float32), jnp.asarray(z, jnp.float32), jnp.asarray(THETA2),
-                    prior)
-  s_u = pfa_obj.score_u(jnp.asarray(x, jnp.float32), jnp.asarray(u, jnp.float32), jnp.asarray(THETA2),
-                    prior)
+  s_z = pfa_obj.score_z(jnp.asarray(x, jnp.float32), jnp.asarray(z, jnp.float32), jnp.asarray(THETA2), prior)
+  s_u = pfa_obj.score_u(jnp.asarray(x, jnp.float32), jnp.asarray(u, jnp.float32), jnp.asarray(THETA2), prior)
   np.testing.assert_allclose(s_z, fd_z, rtol=2e-4, atol=2e-4)
   np.testing.assert_allclose(s_u, fd_u, rtol=2e-4, atol=2e-4)
   # And the closed forms equal autodiff of the log joints (batched, broadcast x against u).
   ub = jnp.asarray(rng.normal(size=(2, 5, 2)), jnp.float32)
   xb = jnp.asarray(rng.poisson(2.0, (2, 1, 3)), jnp.float32)
   auto = jax.grad(lambda uu: jnp.sum(pfa_obj.log_joint_u(xb, uu, jnp.asarray(THETA2), prior)))(ub)
-  np.testing.assert_allclose(pfa_obj.score_u(xb, ub, jnp.asarray(THETA2), prior), auto, rtol=1e-4,
-                             atol=1e-4)
+  np.testing.assert_allclose(pfa_obj.score_u(xb, ub, jnp.asarray(THETA2), prior), auto, rtol=1e-4, atol=1e-4)
 
 
 def test_encoders_are_positive_and_shaped():
@@ -85,8 +81,7 @@ def test_encoders_are_positive_and_shaped():
     xi = jax.random.normal(jax.random.key(1), (1, 5, 4))
     z = enc.apply(params, x, xi)
     assert z.shape == (3, 5, 4) and bool(jnp.all(z > 0))
-    np.testing.assert_allclose(jnp.log(z), pfa.encode_log_z(enc, params, x, xi), rtol=1e-5,
-                               atol=1e-5)
+    np.testing.assert_allclose(jnp.log(z), pfa.encode_log_z(enc, params, x, xi), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="latent size is 4"):
       enc.apply(params, x, xi[..., :3], method=enc.log_z)
 
@@ -118,9 +113,15 @@ def test_elbo_matches_closed_form_for_one_topic():
   s2 = math.exp(lv)
   xs = np.array([2.0, 0.0, 1.0])
   th = np.array([0.5, 0.3, 0.2])
-  expected = (np.sum(sp_special.xlogy(xs, th)) + xs.sum() * m - sp_special.gammaln(xs + 1).sum()
-              - (1 + 2.0) * math.exp(m + s2 / 2) + 1.5 * math.log(2.0)
-              - sp_special.gammaln(1.5) + 1.5 * m)
+  expected = (
+    np.sum(sp_special.xlogy(xs, th))
+    + xs.sum() * m
+    - sp_special.gammaln(xs + 1).sum()
+    - (1 + 2.0) * math.exp(m + s2 / 2)
+    + 1.5 * math.log(2.0)
+    - sp_special.gammaln(1.5)
+    + 1.5 * m
+  )
   closed = expected + 0.5 * (lv + 1 + math.log(2 * math.pi))
   xi = jax.random.normal(jax.random.key(4), (1, 400_000, 1))
   got = float(pfa_obj.elbo(enc, params, x, xi, theta, prior)[0])
@@ -174,8 +175,7 @@ def test_z_and_theta_conditionals():
   n = jnp.asarray([0.0, 3.0, 10.0])
   colsum = jnp.asarray([1.0, 0.5, 2.0])
   prior = pfa_obj.PFAPrior(0.05, 0.7, 1.3)
-  z = np.asarray(gibbs.sample_z(jax.random.key(1), jnp.broadcast_to(n, (40_000, 3)), colsum,
-                                prior), np.float64)
+  z = np.asarray(gibbs.sample_z(jax.random.key(1), jnp.broadcast_to(n, (40_000, 3)), colsum, prior), np.float64)
   shape, rate = 0.7 + np.asarray(n), 1.3 + np.asarray(colsum)
   np.testing.assert_allclose(z.mean(0), shape / rate, rtol=0.03)
   np.testing.assert_allclose(z.var(0), shape / rate**2, rtol=0.06)
@@ -196,8 +196,10 @@ def test_one_topic_posterior_is_exactly_gamma():
   x = np.array([[3, 1, 0, 2]] * 50)
   theta = jnp.asarray([[0.4], [0.3], [0.2], [0.1]])
   prior = pfa_obj.PFAPrior(0.05, 1.5, 0.5)
-  s = np.asarray(gibbs.posterior_z(jax.random.key(2), theta, gibbs.doc_tokens(x), prior,
-                                   num_burnin=5, num_collect=20, thin=1), np.float64).ravel()
+  s = np.asarray(
+    gibbs.posterior_z(jax.random.key(2), theta, gibbs.doc_tokens(x), prior, num_burnin=5, num_collect=20, thin=1),
+    np.float64,
+  ).ravel()
   post = stats.gamma(1.5 + 6, scale=1 / (0.5 + 1.0))
   assert stats.kstest(s, post.cdf).pvalue > 1e-3
 
@@ -209,14 +211,16 @@ def _exact_two_topic_moments(x, theta, r, c):
   for s in itertools.product(*[range(xp + 1) for xp in x]):
     s = np.array(s)
     n1, n2 = s.sum(), (x - s).sum()
-    lw = (np.sum(np.log(sp_special.comb(x, s))) + np.sum(sp_special.xlogy(s, theta[:, 0]))
-          + np.sum(sp_special.xlogy(x - s, theta[:, 1])))
+    lw = (
+      np.sum(np.log(sp_special.comb(x, s)))
+      + np.sum(sp_special.xlogy(s, theta[:, 0]))
+      + np.sum(sp_special.xlogy(x - s, theta[:, 1]))
+    )
     a, b = r + np.array([n1, n2]), c + colsum
     lw += np.sum(sp_special.gammaln(a) - a * np.log(b))
     logw.append(lw)
     m = a / b
-    stats_.append([m[0], m[1], a[0] * (a[0] + 1) / b[0]**2, a[1] * (a[1] + 1) / b[1]**2,
-                   m[0] * m[1]])
+    stats_.append([m[0], m[1], a[0] * (a[0] + 1) / b[0] ** 2, a[1] * (a[1] + 1) / b[1] ** 2, m[0] * m[1]])
   w = np.exp(np.array(logw) - sp_special.logsumexp(logw))
   return w @ np.array(stats_)
 
@@ -229,23 +233,36 @@ def test_exact_mixture_posterior_matches_numerical_integration():
   u1, u2 = np.meshgrid(g, g, indexing="ij")
   z = np.stack([np.exp(u1), np.exp(u2)], -1)
   lam = z @ th.T
-  logp = (np.sum(sp_special.xlogy(x, lam) - lam, -1) - z.sum(-1) + u1 + u2)  # r = c = 1, in u
+  logp = np.sum(sp_special.xlogy(x, lam) - lam, -1) - z.sum(-1) + u1 + u2  # r = c = 1, in u
   w = np.exp(logp - logp.max())
   w /= w.sum()
-  num = [np.sum(w * z[..., 0]), np.sum(w * z[..., 1]), np.sum(w * z[..., 0]**2),
-         np.sum(w * z[..., 1]**2), np.sum(w * z[..., 0] * z[..., 1])]
+  num = [
+    np.sum(w * z[..., 0]),
+    np.sum(w * z[..., 1]),
+    np.sum(w * z[..., 0] ** 2),
+    np.sum(w * z[..., 1] ** 2),
+    np.sum(w * z[..., 0] * z[..., 1]),
+  ]
   np.testing.assert_allclose(exact, num, rtol=2e-3)
 
 
 def test_gibbs_stationary_distribution_matches_exact_two_topic_posterior():
   x = np.array([2, 1, 1])
   exact = _exact_two_topic_moments(x, THETA2.astype(np.float64), 1.0, 1.0)
-  s = np.asarray(gibbs.posterior_z(jax.random.key(3), jnp.asarray(THETA2),
-                                   gibbs.doc_tokens(np.tile(x, (400, 1))), PRIOR,
-                                   num_burnin=20, num_collect=100, thin=5), np.float64)
+  s = np.asarray(
+    gibbs.posterior_z(
+      jax.random.key(3),
+      jnp.asarray(THETA2),
+      gibbs.doc_tokens(np.tile(x, (400, 1))),
+      PRIOR,
+      num_burnin=20,
+      num_collect=100,
+      thin=5,
+    ),
+    np.float64,
+  )
   s = s.reshape(-1, 2)  # 8,000 draws (400 independent chains)
-  got = [s[:, 0].mean(), s[:, 1].mean(), (s[:, 0]**2).mean(), (s[:, 1]**2).mean(),
-         (s[:, 0] * s[:, 1]).mean()]
+  got = [s[:, 0].mean(), s[:, 1].mean(), (s[:, 0] ** 2).mean(), (s[:, 1] ** 2).mean(), (s[:, 0] * s[:, 1]).mean()]
   np.testing.assert_allclose(got, exact, rtol=0.05)
 
 
@@ -256,8 +273,7 @@ def test_learn_theta_recovers_separated_topics_and_stays_on_simplex():
   x = rng.poisson(z @ true.T)
   x = x[x.sum(1) > 0]
   tokens = gibbs.corpus_tokens(x, chunk_size=1024)
-  fit = gibbs.learn_theta(jax.random.key(0), tokens, 2, PRIOR, num_sweeps=40, num_burnin=20,
-                          chunk_size=1024)
+  fit = gibbs.learn_theta(jax.random.key(0), tokens, 2, PRIOR, num_sweeps=40, num_burnin=20, chunk_size=1024)
   for th in (fit.theta, fit.theta_last):
     assert bool(jnp.all(th > 0))
     np.testing.assert_allclose(th.sum(0), 1.0, rtol=1e-5)
@@ -267,8 +283,7 @@ def test_learn_theta_recovers_separated_topics_and_stays_on_simplex():
   ll = np.asarray(fit.log_likelihood)
   assert ll[-10:].mean() > ll[0]
   with pytest.raises(ValueError, match="chunk_size=1000"):
-    gibbs.learn_theta(jax.random.key(0), tokens, 2, PRIOR, num_sweeps=3, num_burnin=1,
-                      chunk_size=1000)
+    gibbs.learn_theta(jax.random.key(0), tokens, 2, PRIOR, num_sweeps=3, num_burnin=1, chunk_size=1000)
 
 
 # ------------------------------------------------------------------- Stein VAE
@@ -277,9 +292,13 @@ def test_learn_theta_recovers_separated_topics_and_stays_on_simplex():
 def test_stein_vae_moves_encoder_toward_gibbs_posterior():
   docs = np.array([[6, 1, 0], [0, 2, 5], [1, 1, 1]], np.float32)
   theta = jnp.asarray(THETA2)
-  ref = np.log(np.asarray(gibbs.posterior_z(jax.random.key(5), theta,
-                                            gibbs.doc_tokens(np.repeat(docs, 50, 0)), PRIOR,
-                                            num_burnin=20, num_collect=40, thin=2)))
+  ref = np.log(
+    np.asarray(
+      gibbs.posterior_z(
+        jax.random.key(5), theta, gibbs.doc_tokens(np.repeat(docs, 50, 0)), PRIOR, num_burnin=20, num_collect=40, thin=2
+      )
+    )
+  )
   ref = ref.reshape(3, -1, 2)  # [doc, 1000 draws, V] of u = log z
   enc = pfa.PositiveNoiseEncoder(2, (32,))
   tx = optax.adam(3e-3)
@@ -292,8 +311,7 @@ def test_stein_vae_moves_encoder_toward_gibbs_posterior():
     u = np.asarray(u)
     return (np.abs(u.mean(1) - ref.mean(1)).mean(), np.abs(u.std(1) - ref.std(1)).mean())
 
-  step = jax.jit(lambda p, s, k: pfa_obj.stein_vae_step(enc, p, s, tx, x,
-                                                    jax.random.normal(k, (64, 2)), theta, PRIOR))
+  step = jax.jit(lambda p, s, k: pfa_obj.stein_vae_step(enc, p, s, tx, x, jax.random.normal(k, (64, 2)), theta, PRIOR))
   before = moments_error(params)
   for i in range(400):
     params, opt_state, metrics = step(params, opt_state, jax.random.key(100 + i))
@@ -318,18 +336,29 @@ def test_stein_vae_step_options_match_a_hand_built_step():
   xb, xib = docs[:, None, :], xi[None]
   apply_fn = lambda p, xx, ee: pfa.encode_log_z(enc, p, xx, ee)
   u = apply_fn(params, xb, xib)
-  for update, alpha, norm, metric in (("sgd", 1.0, "mean", "isotropic"),
-                                      ("adam", 100.0, "row_sum", "diagonal"),
-                                      ("rms", 0.0, "mean", "isotropic")):
-    phi = stein.svgd_direction(u, pfa_obj.score_u(xb, u, theta, PRIOR), repulsion=alpha,
-                               normalization=norm, metric=metric)
+  for update, alpha, norm, metric in (
+    ("sgd", 1.0, "mean", "isotropic"),
+    ("adam", 100.0, "row_sum", "diagonal"),
+    ("rms", 0.0, "mean", "isotropic"),
+  ):
+    phi = stein.svgd_direction(
+      u, pfa_obj.score_u(xb, u, theta, PRIOR), repulsion=alpha, normalization=norm, metric=metric
+    )
     targets = sv.move_particles(u, phi, 0.5, update)
-    ref, _, ref_loss = amortized.fit_to_targets(apply_fn, params, tx.init(params), tx,
-                                                (xb, xib), targets, 1, "mean")
-    got, _, m = pfa_obj.stein_vae_step(enc, params, tx.init(params), tx, docs, xi, theta, PRIOR,
-                                       step_size=0.5, latent_update=update,
-                                       latent_kernel=stein.SteinKernel(repulsion=alpha, normalization=norm,
-                                                                       metric=metric))
+    ref, _, ref_loss = amortized.fit_to_targets(apply_fn, params, tx.init(params), tx, (xb, xib), targets, 1, "mean")
+    got, _, m = pfa_obj.stein_vae_step(
+      enc,
+      params,
+      tx.init(params),
+      tx,
+      docs,
+      xi,
+      theta,
+      PRIOR,
+      step_size=0.5,
+      latent_update=update,
+      latent_kernel=stein.SteinKernel(repulsion=alpha, normalization=norm, metric=metric),
+    )
     np.testing.assert_allclose(float(m["fit_loss"]), float(ref_loss), rtol=1e-5)
     for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(ref)):
       np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
@@ -342,11 +371,30 @@ def test_stein_vae_step_options_match_a_hand_built_step():
 
 def _config(method, **overrides):
   c = pfa_20news.get_config()
-  c.update(dataset="synthetic", num_topics=3, synthetic_vocab=12, synthetic_docs=60,
-           num_test_docs=3, theta_sweeps=6, theta_burnin=3, theta_chunk_size=2048,
-           gibbs_burnin=5, gibbs_collect=40, gibbs_thin=2, num_steps=4, eval_every=4,
-           checkpoint_every=4, log_every=2, method=method, num_particles=8, batch_size=4,
-           eval_samples=30, top_topics=2, figure_topics=2, hidden=(16,))
+  c.update(
+    dataset="synthetic",
+    num_topics=3,
+    synthetic_vocab=12,
+    synthetic_docs=60,
+    num_test_docs=3,
+    theta_sweeps=6,
+    theta_burnin=3,
+    theta_chunk_size=2048,
+    gibbs_burnin=5,
+    gibbs_collect=40,
+    gibbs_thin=2,
+    num_steps=4,
+    eval_every=4,
+    checkpoint_every=4,
+    log_every=2,
+    method=method,
+    num_particles=8,
+    batch_size=4,
+    eval_samples=30,
+    top_topics=2,
+    figure_topics=2,
+    hidden=(16,),
+  )
   c.update(overrides)
   return c
 
@@ -355,28 +403,34 @@ def test_experiment_both_methods_share_theta_and_write_fig2(tmp_path):
   a, b = str(tmp_path / "vae"), str(tmp_path / "stein")
   cfg = _config("vae")
   train_and_evaluate(PFAExperiment(cfg, workdir=a), cfg, a, progress_stream=io.StringIO())
-  for name in ("pfa_theta.npz", "pfa_gibbs_test.npz", "pfa_samples.npz", "pfa_eval.json",
-               "figures/pfa_fig2.png"):
+  for name in ("pfa_theta.npz", "pfa_gibbs_test.npz", "pfa_samples.npz", "pfa_eval.json", "figures/pfa_fig2.png"):
     assert os.path.exists(os.path.join(a, name)), name
-  cfg = _config("stein_vae", theta_file=a + "/pfa_theta.npz", gibbs_file=a + "/pfa_gibbs_test.npz",
-                other_samples_file=a + "/pfa_samples.npz")
+  cfg = _config(
+    "stein_vae",
+    theta_file=a + "/pfa_theta.npz",
+    gibbs_file=a + "/pfa_gibbs_test.npz",
+    other_samples_file=a + "/pfa_samples.npz",
+  )
   exp = PFAExperiment(cfg, workdir=b)
   assert not os.path.exists(os.path.join(b, "pfa_theta.npz"))  # reused, not relearned
   with np.load(a + "/pfa_theta.npz") as f:
     np.testing.assert_array_equal(np.asarray(exp.theta), f["theta"])
   train_and_evaluate(exp, cfg, b, progress_stream=io.StringIO())
   evals = [r for r in read_metrics(b) if "eval/var_ratio" in r]
-  assert evals and all(np.isfinite(evals[-1][k]) for k in
-                       ("eval/var_ratio", "eval/var_ratio_top", "eval/mmd_z", "eval/mean_error"))
+  assert evals and all(
+    np.isfinite(evals[-1][k]) for k in ("eval/var_ratio", "eval/var_ratio_top", "eval/mmd_z", "eval/mean_error")
+  )
   assert os.path.exists(os.path.join(b, "figures/pfa_fig2.png"))
   with pytest.raises(ValueError, match="other settings"):
     PFAExperiment(_config("vae", theta_file=a + "/pfa_theta.npz", prior_r=2.0), workdir=b)
   with pytest.raises(ConfigError, match="method must be one of"):
     PFAExperiment(_config("iwae"))
-  for kw, needle in [({"latent_update": "nesterov"}, "latent_update must be"),
-                     ({"repulsion_scale": -2.0}, "repulsion_scale must be"),
-                     ({"kernel_normalization": "sum"}, "kernel_normalization must be"),
-                     ({"kernel_metric": "full"}, "kernel_metric must be")]:
+  for kw, needle in [
+    ({"latent_update": "nesterov"}, "latent_update must be"),
+    ({"repulsion_scale": -2.0}, "repulsion_scale must be"),
+    ({"kernel_normalization": "sum"}, "kernel_normalization must be"),
+    ({"kernel_metric": "full"}, "kernel_metric must be"),
+  ]:
     with pytest.raises(ConfigError, match=needle):
       PFAExperiment(_config("stein_vae", **kw))
 

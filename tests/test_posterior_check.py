@@ -13,7 +13,6 @@ import sys
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 
@@ -58,8 +57,7 @@ def test_narrowed_sample_gives_known_ratio():
   assert m["mmd"] > 0.05
   # Shifted by one sd in every coordinate: mean_error 1.
   shifted = _gaussian(4000, 0) + np.sqrt(np.diag(COV))
-  assert pc.sample_metrics(shifted, _gaussian(4000, 1), mmd_points=50)["mean_error"] == pytest.approx(1.0,
-                                                                                       abs=0.06)
+  assert pc.sample_metrics(shifted, _gaussian(4000, 1), mmd_points=50)["mean_error"] == pytest.approx(1.0, abs=0.06)
 
 
 def test_metrics_errors():
@@ -82,8 +80,7 @@ def test_nuts_recovers_2d_gaussian_covariance():
   cov = np.array([[1.0, 0.8], [0.8, 2.0]])
   prec = jnp.asarray(np.linalg.inv(cov), jnp.float32)
   init = 3.0 * jax.random.normal(jax.random.key(1), (4, 2))
-  res = pc.nuts_reference(jax.random.key(0), _gauss_logdensity, prec, init, num_warmup=200,
-                          num_samples=300)
+  res = pc.nuts_reference(jax.random.key(0), _gauss_logdensity, prec, init, num_warmup=200, num_samples=300)
   assert res.converged, res.reason
   assert res.samples.shape == (4, 300, 2)
   assert res.rhat_max < 1.05
@@ -98,8 +95,7 @@ def _two_modes(z, sep):
 
 def test_nuts_chains_in_separate_modes_are_not_converged():
   init = jnp.array([[10.0], [10.0], [-10.0], [-10.0]])
-  res = pc.nuts_reference(jax.random.key(0), _two_modes, jnp.float32(10.0), init,
-                          num_warmup=50, num_samples=50)
+  res = pc.nuts_reference(jax.random.key(0), _two_modes, jnp.float32(10.0), init, num_warmup=50, num_samples=50)
   assert not res.converged
   assert res.rhat_max > 1.05 and "R-hat" in res.reason
   with pytest.raises(pc.NUTSNotConvergedError, match=r"R-hat \d"):
@@ -131,8 +127,14 @@ def test_free_svgd_both_optimizers_reach_a_1d_gaussian(optimizer):
   # N(2, 0.5^2) from a cloud 4 x too narrow; 1-d SVGD with 50 particles keeps ~the variance.
   start = 2.0 + 0.125 * np.random.default_rng(0).normal(size=(50, 1))
   logp = lambda z, s: -0.5 * jnp.sum((z - 2.0) ** 2) / s**2
-  res = pc.free_svgd(logp, jnp.float32(0.5), start, optimizer=optimizer, learning_rate=0.05 if optimizer == "adam" else 0.5,
-                     max_steps=3000)
+  res = pc.free_svgd(
+    logp,
+    jnp.float32(0.5),
+    start,
+    optimizer=optimizer,
+    learning_rate=0.05 if optimizer == "adam" else 0.5,
+    max_steps=3000,
+  )
   assert res.converged, res
   assert np.var(res.particles, ddof=1) == pytest.approx(0.25, rel=0.1)
   assert res.trace[0] == (0, 0.0) and res.trace[-1][1] == pytest.approx(np.log(16), abs=0.2)
@@ -187,9 +189,20 @@ def _check_config(run_dir, **kw):
 @pytest.fixture(scope="module")
 def gmm_run(tmp_path_factory):
   c = stein_vae_gmm.get_config()
-  c.update(num_steps=2, eval_every=2, checkpoint_every=2, log_every=1, num_train=64,
-           num_test=3, batch_size=8, num_particles=10, encoder_hidden=(16,), eval_samples=50,
-           mode_samples=100, plot=False)
+  c.update(
+    num_steps=2,
+    eval_every=2,
+    checkpoint_every=2,
+    log_every=1,
+    num_train=64,
+    num_test=3,
+    batch_size=8,
+    num_particles=10,
+    encoder_hidden=(16,),
+    eval_samples=50,
+    mode_samples=100,
+    plot=False,
+  )
   workdir = str(tmp_path_factory.mktemp("gmm_run"))
   train_and_evaluate(stein_vae.make_experiment(c), c, workdir)
   return workdir
@@ -218,25 +231,30 @@ def test_indices_out_of_range(gmm_run, tmp_path):
 def test_workdir_without_trained_model(tmp_path):
   with pytest.raises(pc.PosteriorCheckError, match="no trained model"):
     pc_main.load_run(str(tmp_path), _check_config(tmp_path))
-  (tmp_path / "run.json").write_text(json.dumps({"experiment": "stein_vae_gmm",
-                                                 "config": {}, "fingerprint": "x"}))
+  (tmp_path / "run.json").write_text(json.dumps({"experiment": "stein_vae_gmm", "config": {}, "fingerprint": "x"}))
   with pytest.raises(pc.PosteriorCheckError, match="no trained model \\(no checkpoint"):
     pc_main.load_run(str(tmp_path), _check_config(tmp_path))
 
 
 def test_workdir_of_another_experiment(tmp_path):
-  (tmp_path / "run.json").write_text(json.dumps({"experiment": "steingan_rbm",
-                                                 "config": {}, "fingerprint": "x"}))
+  (tmp_path / "run.json").write_text(json.dumps({"experiment": "steingan_rbm", "config": {}, "fingerprint": "x"}))
   with pytest.raises(pc.PosteriorCheckError, match="experiment 'steingan_rbm'"):
     pc_main.load_run(str(tmp_path), _check_config(tmp_path))
 
 
 def test_not_converged_point_reported_with_rhat_not_numbers(tmp_path):
-  out = {"run_dir": "/r", "experiment": "stein_vae_mnist", "method": "stein_vae",
-         "checkpoint_step": 5, "num_particles": 100, "large_particles": 1000,
-         "bandwidth": "median", "reference": "NUTS (BlackJAX)", "top_coordinates": None,
-         "points": [{"index": 3, "status": "not_converged",
-                     "reference": {"rhat_max": 1.31, "divergences": [0, 2, 0, 0]}}]}
+  out = {
+    "run_dir": "/r",
+    "experiment": "stein_vae_mnist",
+    "method": "stein_vae",
+    "checkpoint_step": 5,
+    "num_particles": 100,
+    "large_particles": 1000,
+    "bandwidth": "median",
+    "reference": "NUTS (BlackJAX)",
+    "top_coordinates": None,
+    "points": [{"index": 3, "status": "not_converged", "reference": {"rhat_max": 1.31, "divergences": [0, 2, 0, 0]}}],
+  }
   out["summary"] = pc_main.summarize(out["points"])
   pc_main.write_outputs(out, str(tmp_path), plot=True)
   table = (tmp_path / "table.md").read_text()
@@ -248,10 +266,20 @@ def test_not_converged_point_reported_with_rhat_not_numbers(tmp_path):
 def test_cli_prints_one_error_line(tmp_path):
   env = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu")
   proc = subprocess.run(
-      [sys.executable, "-m", "experiments.posterior_check",
-       "--config=configs/posterior_check.py", f"--config.run_dir={tmp_path}",
-       f"--workdir={tmp_path / 'out'}"],
-      cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    [
+      sys.executable,
+      "-m",
+      "experiments.posterior_check",
+      "--config=configs/posterior_check.py",
+      f"--config.run_dir={tmp_path}",
+      f"--workdir={tmp_path / 'out'}",
+    ],
+    cwd=REPO,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
   assert proc.returncode == 1
   errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
   assert len(errors) == 1 and "no trained model" in errors[0], proc.stderr[-2000:]
@@ -267,8 +295,7 @@ def test_free_svgd_diagonal_metric_keeps_a_stiff_coordinate():
   logp = lambda z, vv: -0.5 * jnp.sum(z**2 / vv)
   ratio = {}
   for metric in ("isotropic", "diagonal"):
-    res = pc.free_svgd(logp, jnp.asarray(v, jnp.float32), start, optimizer="sgd", max_steps=2000,
-                       metric=metric)
+    res = pc.free_svgd(logp, jnp.asarray(v, jnp.float32), start, optimizer="sgd", max_steps=2000, metric=metric)
     ratio[metric] = np.var(res.particles, 0, ddof=1) / v
   assert np.exp(np.mean(np.log(ratio["isotropic"][:5]))) < 0.3
   assert np.exp(np.mean(np.log(ratio["diagonal"][:5]))) > 0.5

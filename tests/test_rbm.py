@@ -10,20 +10,20 @@ import pytest
 
 from stein_jax.targets import rbm
 from stein_jax.models.energy import (
-    GaussianBernoulliRBM,
-    IsotropicGaussianEnergy,
-    energy_and_score,
-    energy_values,
-    gaussian_bernoulli_negative_energy,
+  GaussianBernoulliRBM,
+  IsotropicGaussianEnergy,
+  energy_and_score,
+  energy_values,
+  gaussian_bernoulli_negative_energy,
 )
 
 
 def _params(dim, num_hidden, seed=0, scale=0.5):
   rs = np.random.RandomState(seed)
   return rbm.RBMParams(
-      jnp.asarray(scale * rs.randn(dim, num_hidden), jnp.float32),
-      jnp.asarray(0.5 * rs.randn(dim), jnp.float32),
-      jnp.asarray(0.3 * rs.randn(num_hidden), jnp.float32),
+    jnp.asarray(scale * rs.randn(dim, num_hidden), jnp.float32),
+    jnp.asarray(0.5 * rs.randn(dim), jnp.float32),
+    jnp.asarray(0.3 * rs.randn(num_hidden), jnp.float32),
   )
 
 
@@ -151,10 +151,10 @@ def test_log_partition_gradient_equals_hidden_moments():
 def test_too_many_hidden_units_raise_naming_the_limit():
   params = _params(3, rbm.MAX_EXACT_HIDDEN + 1)
   for fn in (
-      lambda: rbm.log_partition(params),
-      lambda: rbm.sample(jax.random.key(0), params, 3),
-      lambda: rbm.hidden_log_weights(params),
-      lambda: rbm.log_likelihood(params, jnp.zeros((2, 3))),
+    lambda: rbm.log_partition(params),
+    lambda: rbm.sample(jax.random.key(0), params, 3),
+    lambda: rbm.hidden_log_weights(params),
+    lambda: rbm.log_likelihood(params, jnp.zeros((2, 3))),
   ):
     with pytest.raises(ValueError, match=f"MAX_EXACT_HIDDEN={rbm.MAX_EXACT_HIDDEN}"):
       fn()
@@ -178,7 +178,8 @@ def test_log_likelihood_equals_gaussian_mixture_density():
   expected = np.array([_logsumexp(comps[:, i]) for i in range(x.shape[0])])
   np.testing.assert_allclose(rbm.log_likelihood(params, jnp.asarray(x, jnp.float32)), expected, rtol=1e-5)
   np.testing.assert_allclose(
-      rbm.mean_log_likelihood(params, jnp.asarray(x, jnp.float32), batch_size=3), expected.mean(), rtol=1e-5)
+    rbm.mean_log_likelihood(params, jnp.asarray(x, jnp.float32), batch_size=3), expected.mean(), rtol=1e-5
+  )
 
 
 def test_log_likelihood_accepts_flax_variables():
@@ -186,7 +187,8 @@ def test_log_likelihood_accepts_flax_variables():
   x = jax.random.normal(jax.random.key(0), (4, 2))
   variables = model.init(jax.random.key(1), x)
   np.testing.assert_allclose(
-      rbm.log_likelihood(variables, x), rbm.log_likelihood(rbm.rbm_params(variables), x), rtol=1e-6)
+    rbm.log_likelihood(variables, x), rbm.log_likelihood(rbm.rbm_params(variables), x), rtol=1e-6
+  )
 
 
 def test_wrong_data_dimension_raises():

@@ -11,7 +11,7 @@ README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 def _library_block() -> str:
   with open(README) as f:
     text = f.read()
-  section = text[text.index("## The library in one screen"):]
+  section = text[text.index("## The library in one screen") :]
   return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 

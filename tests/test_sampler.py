@@ -48,14 +48,14 @@ def test_minibatch_scores_through_run():
 
   def score(mu, batch):
     # Unbiased estimate: N / B * sum over the minibatch of the likelihood score.
-    return -mu / 100 + 50 / batch.shape[0] * jnp.sum(batch[None, :, 0] - mu, axis=1,
-                                                     keepdims=True)
+    return -mu / 100 + 50 / batch.shape[0] * jnp.sum(batch[None, :, 0] - mu, axis=1, keepdims=True)
 
   smp = svgd_sampler.svgd(score, optax.adam(1e-2))
   num_steps = 1500
   idx = np.stack([rng.permutation(50)[:25] for _ in range(num_steps)])
-  state, _ = svgd_sampler.run(smp, None, smp.init(None, jnp.linspace(-1.0, 1.0, 50)[:, None]),
-                              batches=jnp.asarray(data[idx]))
+  state, _ = svgd_sampler.run(
+    smp, None, smp.init(None, jnp.linspace(-1.0, 1.0, 50)[:, None]), batches=jnp.asarray(data[idx])
+  )
   assert abs(float(state.particles.mean()) - post_mean) < 0.05
 
 

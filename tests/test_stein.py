@@ -29,18 +29,17 @@ def _data(n=9, d=3, seed=0):
 def test_direction_matches_double_loop(x64, kern, block, repulsion):
   x, s = _data()
   h = 1.7
-  got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=h, kernel=kern,
-                       block_size=block, repulsion=repulsion)
-  np.testing.assert_allclose(got, reference.svgd_direction(x, s, h, kernel=kern, repulsion=repulsion),
-                             rtol=1e-12, atol=1e-12)
+  got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=h, kernel=kern, block_size=block, repulsion=repulsion)
+  np.testing.assert_allclose(
+    got, reference.svgd_direction(x, s, h, kernel=kern, repulsion=repulsion), rtol=1e-12, atol=1e-12
+  )
 
 
 @pytest.mark.parametrize("block", [0, 5])
 def test_importance_weighted_direction(x64, block):
   x, s = _data(n=10)
   lw = np.random.default_rng(1).normal(size=10) * 30.0  # large spread: needs stable softmax
-  got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=0.9, log_weights=jnp.asarray(lw),
-                       block_size=block)
+  got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=0.9, log_weights=jnp.asarray(lw), block_size=block)
   np.testing.assert_allclose(got, reference.svgd_direction(x, s, 0.9, log_weights=lw), rtol=1e-12, atol=1e-12)
 
 
@@ -48,18 +47,17 @@ def test_weight_groups_normalise_each_group(x64):
   x, s = _data(n=12)
   lw = np.random.default_rng(2).normal(size=12)
   w = np.concatenate([np.exp(g) / np.exp(g).sum() / 3 for g in lw.reshape(3, 4)])
-  got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=1.1, log_weights=jnp.asarray(lw),
-                       weight_groups=3)
-  np.testing.assert_allclose(got, reference.svgd_direction(x, s, 1.1, log_weights=lw, weight_groups=3),
-                             rtol=1e-12, atol=1e-12)
+  got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=1.1, log_weights=jnp.asarray(lw), weight_groups=3)
+  np.testing.assert_allclose(
+    got, reference.svgd_direction(x, s, 1.1, log_weights=lw, weight_groups=3), rtol=1e-12, atol=1e-12
+  )
   np.testing.assert_allclose(normalized_weights(jnp.asarray(lw), 3), w, rtol=1e-12)
 
 
 def test_uniform_log_weights_equal_plain_svgd(x64):
   x, s = _data()
   plain = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=1.3)
-  weighted = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=1.3,
-                            log_weights=jnp.full((9,), -123.0))
+  weighted = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=1.3, log_weights=jnp.full((9,), -123.0))
   np.testing.assert_allclose(plain, weighted, rtol=1e-12)
 
 
@@ -93,8 +91,7 @@ def test_feature_kernel_matches_double_loop(x64):
   jac = lambda z: (1 - np.tanh(z @ a) ** 2)[:, None] * a.T  # [m, d]
   h = 1.5
   want = reference.svgd_direction(x, s, h, features=g, features_jacobian=jac)
-  got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=h,
-                       features=lambda z: jnp.tanh(z @ jnp.asarray(a)))
+  got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=h, features=lambda z: jnp.tanh(z @ jnp.asarray(a)))
   np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
@@ -107,8 +104,15 @@ def test_row_sum_normalization_matches_double_loop(x64, kern, block, weighted):
   lw = np.random.default_rng(3).normal(size=10) * 3.0 if weighted else np.zeros(10)
   h = 0.8
   want = reference.svgd_direction(x, s, h, log_weights=lw, kernel=kern, normalization="row_sum")
-  got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=h, kernel=kern, block_size=block,
-                       log_weights=jnp.asarray(lw) if weighted else None, normalization="row_sum")
+  got = svgd_direction(
+    jnp.asarray(x),
+    jnp.asarray(s),
+    bandwidth=h,
+    kernel=kern,
+    block_size=block,
+    log_weights=jnp.asarray(lw) if weighted else None,
+    normalization="row_sum",
+  )
   np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
@@ -167,8 +171,7 @@ def test_steins_identity_on_exact_samples():
   x = rng.multivariate_normal(mean, cov, size=20000).astype(np.float32)
   s = -(x - mean) @ np.linalg.inv(cov)
   phi = np.asarray(svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth="median"))
-  drive = np.asarray(svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth="median",
-                                    repulsion=False))
+  drive = np.asarray(svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth="median", repulsion=False))
   # The driving and repulsive halves cancel up to Monte Carlo error O(1/sqrt(n)).
   assert np.abs(phi).mean() < 0.1 * np.abs(drive).mean()
   assert np.abs(phi).max() < 0.02
@@ -192,9 +195,11 @@ def test_blocked_equals_dense_values_and_gradients():
   lw = jnp.asarray(rng.normal(size=(37,)), jnp.float32)
   probe = jnp.asarray(rng.normal(size=(37, 5)), jnp.float32)
   for kern in ["rbf", "imq"]:
+
     def loss(x, s, block):
       phi = svgd_direction(x, s, bandwidth=1.3, kernel=kern, log_weights=lw, block_size=block)
       return jnp.sum(phi * probe)
+
     dense, blocked = loss(x, s, 0), loss(x, s, (8, 16))
     np.testing.assert_allclose(blocked, dense, rtol=1e-5)
     gd = jax.grad(loss, argnums=(0, 1))(x, s, 0)
@@ -228,8 +233,7 @@ def test_automatic_blocking_respects_budget():
 def test_ksd_matches_brute_force(x64, kern, block):
   x, s = _data(n=7, d=2)
   h = 1.4
-  v_stat = ksd(jnp.asarray(x), jnp.asarray(s), bandwidth=h, kernel=kern, statistic="v",
-               block_size=block)
+  v_stat = ksd(jnp.asarray(x), jnp.asarray(s), bandwidth=h, kernel=kern, statistic="v", block_size=block)
   u_stat = ksd(jnp.asarray(x), jnp.asarray(s), bandwidth=h, kernel=kern, block_size=block)
   np.testing.assert_allclose(v_stat, reference.ksd(x, s, h, kern, statistic="v"), rtol=1e-8)
   np.testing.assert_allclose(u_stat, reference.ksd(x, s, h, kern, statistic="u"), rtol=1e-8)
@@ -263,8 +267,7 @@ def test_shape_errors_are_clear():
   with pytest.raises(ValueError, match="does not divide"):
     svgd_direction(x, x, log_weights=jnp.zeros(5), weight_groups=2)
   with pytest.raises(ValueError, match="same leading particle axis"):
-    svgd_direction({"a": jnp.zeros((3, 2)), "b": jnp.zeros((4,))},
-                   {"a": jnp.zeros((3, 2)), "b": jnp.zeros((4,))})
+    svgd_direction({"a": jnp.zeros((3, 2)), "b": jnp.zeros((4,))}, {"a": jnp.zeros((3, 2)), "b": jnp.zeros((4,))})
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), "mean", [1.0, 2.0]])
@@ -332,11 +335,18 @@ def test_diagonal_metric_is_the_preconditioned_matrix_kernel(x64, weighted):
   lw = np.random.default_rng(4).normal(size=9) if weighted else np.zeros(9)
   h = 1.7
   want = reference.svgd_direction(x, s, h, log_weights=lw, metric="diagonal")
-  got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=h, metric="diagonal",
-                       log_weights=jnp.asarray(lw) if weighted else None)
+  got = svgd_direction(
+    jnp.asarray(x), jnp.asarray(s), bandwidth=h, metric="diagonal", log_weights=jnp.asarray(lw) if weighted else None
+  )
   np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
-  tiled = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=h, metric="diagonal",
-                         block_size=4, log_weights=jnp.asarray(lw) if weighted else None)
+  tiled = svgd_direction(
+    jnp.asarray(x),
+    jnp.asarray(s),
+    bandwidth=h,
+    metric="diagonal",
+    block_size=4,
+    log_weights=jnp.asarray(lw) if weighted else None,
+  )
   np.testing.assert_allclose(tiled, want, rtol=1e-10, atol=1e-12)
   with pytest.raises(ValueError, match="metric must be one of"):
     svgd_direction(jnp.asarray(x), jnp.asarray(s), metric="full")
@@ -380,8 +390,13 @@ def test_bandwidth_scale_multiplies_the_rule_in_every_form():
   feats = lambda a: jnp.tanh(a @ w)
   g = np.tanh(xn @ np.asarray(w, np.float64))
   jac = lambda p: (1 - np.tanh(p @ np.asarray(w, np.float64)) ** 2)[:, None] * np.asarray(w, np.float64).T
-  want_f = reference.svgd_direction(xn, sn, 3.0 * reference.median_sq_distance(g),
-                                    features=lambda p: np.tanh(p @ np.asarray(w, np.float64)), features_jacobian=jac)
+  want_f = reference.svgd_direction(
+    xn,
+    sn,
+    3.0 * reference.median_sq_distance(g),
+    features=lambda p: np.tanh(p @ np.asarray(w, np.float64)),
+    features_jacobian=jac,
+  )
   np.testing.assert_allclose(svgd_direction(x, s, features=feats, bandwidth_scale=c), want_f, rtol=1e-4, atol=1e-5)
   with pytest.raises(ValueError, match="bandwidth_scale must be a scalar"):
     svgd_direction(x, s, bandwidth_scale=jnp.ones(2))

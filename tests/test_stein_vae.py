@@ -30,9 +30,14 @@ def _const(value):
 
 
 def _linear_model(encoder=None, theta=A):
-  return sv.LatentModel(encoder or vae.AffineEncoder(DZ),
-                        vae.LinearGaussianDecoder(DX, theta_init=_const(theta)),
-                        latent_dim=DZ, data_dim=DX, likelihood="gaussian", noise_std=NOISE)
+  return sv.LatentModel(
+    encoder or vae.AffineEncoder(DZ),
+    vae.LinearGaussianDecoder(DX, theta_init=_const(theta)),
+    latent_dim=DZ,
+    data_dim=DX,
+    likelihood="gaussian",
+    noise_std=NOISE,
+  )
 
 
 def _exact_posterior():
@@ -49,9 +54,12 @@ def _affine_params(w, cov):
   """AffineEncoder parameters giving q(z | x) = N(w x, cov) exactly."""
   chol = np.linalg.cholesky(cov)
   raw = np.tril(chol, -1) + np.diag(np.log(np.diag(chol)))
-  return {"params": {"loc": {"kernel": jnp.asarray(w.T, jnp.float32),
-                             "bias": jnp.zeros(DZ)},
-                     "scale_raw": jnp.asarray(raw, jnp.float32)}}
+  return {
+    "params": {
+      "loc": {"kernel": jnp.asarray(w.T, jnp.float32), "bias": jnp.zeros(DZ)},
+      "scale_raw": jnp.asarray(raw, jnp.float32),
+    }
+  }
 
 
 def _data(n, seed=0):
@@ -63,8 +71,7 @@ def _data(n, seed=0):
 def _perturb(params, key, scale):
   leaves, tree = jax.tree_util.tree_flatten(params)
   keys = jax.random.split(key, len(leaves))
-  return jax.tree_util.tree_unflatten(
-      tree, [p + scale * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys)])
+  return jax.tree_util.tree_unflatten(tree, [p + scale * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys)])
 
 
 # ------------------------------------------------------------------ encoders
@@ -77,8 +84,9 @@ def test_affine_change_of_variables_matches_gaussian_density():
   x = _data(4)
   xi = jax.random.normal(jax.random.PRNGKey(1), (4, 6, DZ))
   z, log_q = jax.jit(lambda p: sv.sample_with_log_q(model, p, x[:, None], xi))(params)
-  lower = np.asarray(jnp.tril(params["params"]["scale_raw"], -1)
-                     + jnp.diag(jnp.exp(jnp.diag(params["params"]["scale_raw"]))))
+  lower = np.asarray(
+    jnp.tril(params["params"]["scale_raw"], -1) + jnp.diag(jnp.exp(jnp.diag(params["params"]["scale_raw"])))
+  )
   loc = x @ params["params"]["loc"]["kernel"] + params["params"]["loc"]["bias"]
   ref = multivariate_normal.logpdf(z, loc[:, None], jnp.asarray(lower @ lower.T))
   np.testing.assert_allclose(log_q, ref, atol=1e-4, rtol=1e-5)
@@ -114,13 +122,14 @@ def test_gaussian_encoder_log_q_is_diagonal_gaussian():
   enc = vae.GaussianEncoder(latent_dim=3, hidden=(8,))
   model = sv.LatentModel(enc, vae.BernoulliDecoder(5, (8,)), 3, 5)
   x = jax.random.uniform(jax.random.PRNGKey(0), (2, 5))
-  params = _perturb(jax.jit(enc.init)(jax.random.PRNGKey(1), x, jnp.zeros((2, 3))),
-                    jax.random.PRNGKey(2), 0.5)
+  params = _perturb(jax.jit(enc.init)(jax.random.PRNGKey(1), x, jnp.zeros((2, 3))), jax.random.PRNGKey(2), 0.5)
   xi = jax.random.normal(jax.random.PRNGKey(3), (2, 4, 3))
   z, log_q = jax.jit(lambda p: sv.sample_with_log_q(model, p, x[:, None], xi))(params)
   mean, log_var = jax.jit(lambda p: enc.apply(p, x, method=enc.moments))(params)
-  ref = jnp.sum(-0.5 * (z - mean[:, None]) ** 2 / jnp.exp(log_var[:, None])
-                - 0.5 * log_var[:, None] - 0.5 * math.log(2 * math.pi), -1)
+  ref = jnp.sum(
+    -0.5 * (z - mean[:, None]) ** 2 / jnp.exp(log_var[:, None]) - 0.5 * log_var[:, None] - 0.5 * math.log(2 * math.pi),
+    -1,
+  )
   np.testing.assert_allclose(log_q, ref, atol=1e-4)
 
 
@@ -133,8 +142,7 @@ def test_mlp_encoder_autodiff_log_det_matches_finite_differences():
   _, log_det = jax.jit(lambda p: sv.encode(model, p, x, xi, with_log_det=True))(params)
   eps = 1e-2
   steps = jnp.asarray([[eps, 0.0], [-eps, 0.0], [0.0, eps], [0.0, -eps]])
-  out = np.asarray(jax.jit(lambda p: enc.apply(p, x[:, None], xi[:, None] + steps))(params),
-                   np.float64)  # [3, 4, 2]
+  out = np.asarray(jax.jit(lambda p: enc.apply(p, x[:, None], xi[:, None] + steps))(params), np.float64)  # [3, 4, 2]
   jac = np.stack([(out[:, 0] - out[:, 1]), (out[:, 2] - out[:, 3])], -1) / (2 * eps)
   ref = np.log(np.abs(np.linalg.det(jac)))
   np.testing.assert_allclose(log_det, ref, atol=2e-3)
@@ -151,8 +159,7 @@ def test_importance_weighted_bound_with_exact_posterior_is_log_marginal():
   x = _data(5)
   log_px = _log_marginal(x)
   for s, chunk in ((1, 1), (7, 3), (5000, 768)):  # 5000 = 6 full chunks + a padded one
-    e, iw = bounds.make_bound_fn(model, s, chunk)(jax.random.PRNGKey(s), enc_params,
-                                                  dec_params, x)
+    e, iw = bounds.make_bound_fn(model, s, chunk)(jax.random.PRNGKey(s), enc_params, dec_params, x)
     np.testing.assert_allclose(iw, log_px, atol=2e-3)
     np.testing.assert_allclose(e, log_px, atol=2e-3)
 
@@ -169,8 +176,7 @@ def test_bound_increases_with_k_and_k1_is_elbo_in_expectation():
   means = {}
   for k in (1, 5, 50):
     fn = bounds.make_bound_fn(model, k, k)
-    vals = jax.vmap(lambda key: fn(key, enc_params, dec_params, x)[1])(
-        jax.random.split(jax.random.PRNGKey(k), reps))
+    vals = jax.vmap(lambda key: fn(key, enc_params, dec_params, x)[1])(jax.random.split(jax.random.PRNGKey(k), reps))
     means[k] = np.asarray(vals.mean(0))
     if k == 1:
       stderr = np.asarray(vals.std(0)) / math.sqrt(reps)
@@ -185,23 +191,23 @@ def test_evaluate_reports_positive_nll_and_refuses_nan():
   model = _linear_model()
   _, dec_params = sv.init_params(jax.random.PRNGKey(0), model)
   x = _data(7)
-  out = bounds.evaluate(jax.random.PRNGKey(0), model, _affine_params(w, cov), dec_params, x,
-                        batch_size=3, num_samples=50, chunk_size=16)
+  out = bounds.evaluate(
+    jax.random.PRNGKey(0), model, _affine_params(w, cov), dec_params, x, batch_size=3, num_samples=50, chunk_size=16
+  )
   np.testing.assert_allclose(out["nll_s_elbo"], -float(_log_marginal(x).mean()), atol=2e-3)
   np.testing.assert_allclose(out["nll_elbo"], out["nll_s_elbo"], atol=2e-3)
   assert out["nll_elbo"] > 0 and out["seconds_per_image"] > 0
   # More samples than the memory budget allows in one chunk: split into more chunks, same exact answer.
   assert bounds.max_chunk_size(model, dec_params, 3, 10_000, budget_bytes=3 * 4 * (4 * model.data_dim + 4096) * 5) == 5
-  tight = bounds.evaluate(jax.random.PRNGKey(0), model, _affine_params(w, cov), dec_params, x, batch_size=3,
-                          num_samples=50, chunk_size=10_000)
+  tight = bounds.evaluate(
+    jax.random.PRNGKey(0), model, _affine_params(w, cov), dec_params, x, batch_size=3, num_samples=50, chunk_size=10_000
+  )
   np.testing.assert_allclose(tight["nll_s_elbo"], -float(_log_marginal(x).mean()), atol=2e-3)
   bad = jax.tree_util.tree_map(lambda p: p * jnp.nan, dec_params)
   with pytest.raises(bounds.NonFiniteBoundError, match="NaN"):
-    bounds.evaluate(jax.random.PRNGKey(0), model, _affine_params(w, cov), bad, x,
-                    batch_size=7, num_samples=10)
+    bounds.evaluate(jax.random.PRNGKey(0), model, _affine_params(w, cov), bad, x, batch_size=7, num_samples=10)
   with pytest.raises(bounds.NonFiniteBoundError):
-    bounds.importance_weighted_bound(jax.random.PRNGKey(0), model, _affine_params(w, cov),
-                                     bad, x, num_samples=10)
+    bounds.importance_weighted_bound(jax.random.PRNGKey(0), model, _affine_params(w, cov), bad, x, num_samples=10)
 
 
 # --------------------------------------------------------------- directions
@@ -253,8 +259,12 @@ def test_viwae_latent_direction_matches_bruteforce_weighted_svgd():
   scores = _ref_scores(thetas, x, z)
   log_w = _ref_log_joint_lme(thetas, x, z) - np.asarray(log_q, np.float64)
   for b in range(3):
-    np.testing.assert_allclose(phi[b], reference.svgd_direction(z[b], scores[b], "median", log_weights=log_w[b],
-                                                                weight_groups=3), rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(
+      phi[b],
+      reference.svgd_direction(z[b], scores[b], "median", log_weights=log_w[b], weight_groups=3),
+      rtol=2e-3,
+      atol=2e-3,
+    )
   assert 1 / 4 <= float(aux["ess_fraction"]) <= 1.0
 
 
@@ -274,10 +284,8 @@ def test_viwae_reduces_to_stein_vae_for_k1_and_exact_q():
   assert np.max(np.abs(k4_bad - plain)) > 1e-2
   # the decoder's VIWAE objective with k = 1 has the Stein VAE gradient
   d_vae, _ = sv.decoder_direction(model, dec_params, x, z, num_data=100)
-  d_k1, _ = sv.decoder_direction(model, dec_params, x, z, num_data=100, log_q=log_q,
-                                 group_size=1)
-  np.testing.assert_allclose(d_k1["params"]["theta"], d_vae["params"]["theta"], rtol=1e-4,
-                             atol=1e-3)
+  d_k1, _ = sv.decoder_direction(model, dec_params, x, z, num_data=100, log_q=log_q, group_size=1)
+  np.testing.assert_allclose(d_k1["params"]["theta"], d_vae["params"]["theta"], rtol=1e-4, atol=1e-3)
 
 
 def test_decoder_direction_point_estimate_and_svgd_match_bruteforce():
@@ -296,8 +304,12 @@ def test_decoder_direction_point_estimate_and_svgd_match_bruteforce():
   d2, _ = sv.decoder_direction(model, dec_params, x, z, num_data=n_data, prior_std=prior_std)
   flat = thetas.reshape(2, -1)
   scores = np.stack([ref_score(t).reshape(-1) for t in thetas])
-  np.testing.assert_allclose(np.asarray(d2["params"]["theta"]).reshape(2, -1),
-                             reference.svgd_direction(flat, scores, "median"), rtol=1e-3, atol=1e-2)
+  np.testing.assert_allclose(
+    np.asarray(d2["params"]["theta"]).reshape(2, -1),
+    reference.svgd_direction(flat, scores, "median"),
+    rtol=1e-3,
+    atol=1e-2,
+  )
 
 
 @pytest.mark.parametrize("group_size", [None, 4])
@@ -310,8 +322,7 @@ def test_fused_directions_equal_separate_ones(group_size):
   phi_ref, _ = sv.latent_direction(model, dec_params, x, z, log_q=log_q, group_size=group_size)
   d_ref, obj = sv.decoder_direction(model, dec_params, x, z, **kw)
   np.testing.assert_allclose(phi, phi_ref, rtol=1e-4, atol=1e-4)
-  np.testing.assert_allclose(d_dec["params"]["theta"], d_ref["params"]["theta"], rtol=1e-4,
-                             atol=1e-3)
+  np.testing.assert_allclose(d_dec["params"]["theta"], d_ref["params"]["theta"], rtol=1e-4, atol=1e-3)
   np.testing.assert_allclose(aux["decoder_objective"] * 50, obj, rtol=1e-5)
 
 
@@ -328,19 +339,21 @@ def test_latent_group_size_sets_the_latent_weights_only():
   scores = _ref_scores(thetas, x, z)
   log_w = _ref_log_joint_lme(thetas, x, z) - np.asarray(log_q, np.float64)
   for b in range(3):
-    np.testing.assert_allclose(phi2[b], reference.svgd_direction(z[b], scores[b], "median", log_weights=log_w[b],
-                                                                 weight_groups=4), rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(
+      phi2[b],
+      reference.svgd_direction(z[b], scores[b], "median", log_weights=log_w[b], weight_groups=4),
+      rtol=2e-3,
+      atol=2e-3,
+    )
   for d in (d1, d2):
     np.testing.assert_allclose(d["params"]["theta"], d4["params"]["theta"], rtol=1e-5)
   with pytest.raises(ValueError, match="latent_group_size"):
     sv.stein_directions(model, dec_params, x, z, latent_group_size=3, **kw)
   with pytest.raises(ValueError, match="latent_group_size"):
-    sv.stein_vae(model, optax.adam(1e-3), optax.adam(1e-3), num_particles=8,
-                 latent_group_size=2)  # needs VIWAE
+    sv.stein_vae(model, optax.adam(1e-3), optax.adam(1e-3), num_particles=8, latent_group_size=2)  # needs VIWAE
 
 
-@pytest.mark.parametrize("alpha,normalization", [(0.0, "mean"), (100.0, "mean"),
-                                                 (100.0, "row_sum"), (1.0, "row_sum")])
+@pytest.mark.parametrize("alpha,normalization", [(0.0, "mean"), (100.0, "mean"), (100.0, "row_sum"), (1.0, "row_sum")])
 def test_latent_kernel_repulsion_and_normalization_of_the_latent_step(alpha, normalization):
   """The latent direction with alpha x grad-k and either normalisation, against a double loop;
   the decoder direction does not depend on either."""
@@ -350,8 +363,12 @@ def test_latent_kernel_repulsion_and_normalization_of_the_latent_step(alpha, nor
   _, d_ref, _ = sv.stein_directions(model, dec_params, x, z, num_data=50)
   scores = _ref_scores(thetas, x, z)
   for b in range(3):
-    np.testing.assert_allclose(phi[b], reference.svgd_direction(z[b], scores[b], "median", repulsion=alpha,
-                                                                normalization=normalization), rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(
+      phi[b],
+      reference.svgd_direction(z[b], scores[b], "median", repulsion=alpha, normalization=normalization),
+      rtol=2e-3,
+      atol=2e-3,
+    )
   np.testing.assert_allclose(d_dec["params"]["theta"], d_ref["params"]["theta"], rtol=1e-6)
   with pytest.raises(ValueError, match="normalization"):
     SteinKernel(normalization="sum")
@@ -360,16 +377,16 @@ def test_latent_kernel_repulsion_and_normalization_of_the_latent_step(alpha, nor
   with pytest.raises(ValueError, match="latent_kernel must be a stein_jax.SteinKernel"):
     sv.stein_vae(model, optax.adam(1e-3), optax.adam(1e-3), latent_kernel="imq")
   # the diagonal metric reaches the latent direction (per data point's particle set)
-  phi_d, _, _ = sv.stein_directions(model, dec_params, x, z, num_data=50,
-                                    latent_kernel=SteinKernel(metric="diagonal"))
+  phi_d, _, _ = sv.stein_directions(model, dec_params, x, z, num_data=50, latent_kernel=SteinKernel(metric="diagonal"))
   for b in range(3):
     want = reference.svgd_direction(z[b], scores[b], "median", metric="diagonal")
     np.testing.assert_allclose(phi_d[b], want, rtol=2e-3, atol=2e-3)
 
 
 def test_latent_step_options_build_the_kernel_from_a_flat_config():
-  opts, problems = sv.latent_step_options({"kernel": "imq", "bandwidth": "median_log", "repulsion_scale": 2,
-                                           "kernel_metric": "diagonal"})
+  opts, problems = sv.latent_step_options(
+    {"kernel": "imq", "bandwidth": "median_log", "repulsion_scale": 2, "kernel_metric": "diagonal"}
+  )
   assert not problems and opts["latent_update"] == "sgd"
   assert opts["latent_kernel"] == SteinKernel("imq", bandwidth="median_log", repulsion=2.0, metric="diagonal")
   assert sv.latent_step_options({})[0]["latent_kernel"] == SteinKernel()  # old configs: eq. (6)
@@ -383,17 +400,19 @@ def test_any_kernel_reaches_latent_and_decoder_steps():
   the decoder scores (the choice is a SteinKernel, no edit of the objective)."""
   model, thetas, dec_params, x, z = _two_decoder_setup(seed=9, s=10)
   lat, dec_k = SteinKernel("imq", bandwidth="median_log"), SteinKernel("imq", bandwidth=3.0)
-  phi, d_dec, _ = sv.stein_directions(model, dec_params, x, z, num_data=50, latent_kernel=lat,
-                                      decoder_kernel=dec_k)
+  phi, d_dec, _ = sv.stein_directions(model, dec_params, x, z, num_data=50, latent_kernel=lat, decoder_kernel=dec_k)
   scores = _ref_scores(thetas, x, z)
   for b in range(3):
-    np.testing.assert_allclose(phi[b], reference.svgd_direction(z[b], scores[b], "median_log", kernel="imq"),
-                               rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(
+      phi[b], reference.svgd_direction(z[b], scores[b], "median_log", kernel="imq"), rtol=2e-3, atol=2e-3
+    )
   # the decoder particles' scores (tested against analytic ones elsewhere), smoothed by IMQ, h = 3
   dec_scores = jax.vmap(jax.grad(lambda th: sv.decoder_objective(model, th, x, z, num_data=50, prior_std=1.0)))(
-      dec_params)["params"]["theta"]
-  want = reference.svgd_direction(np.asarray(thetas).reshape(2, -1), np.asarray(dec_scores).reshape(2, -1), 3.0,
-                                  kernel="imq")
+    dec_params
+  )["params"]["theta"]
+  want = reference.svgd_direction(
+    np.asarray(thetas).reshape(2, -1), np.asarray(dec_scores).reshape(2, -1), 3.0, kernel="imq"
+  )
   np.testing.assert_allclose(np.asarray(d_dec["params"]["theta"]).reshape(2, -1), want, rtol=1e-3, atol=1e-3)
 
 
@@ -404,8 +423,7 @@ def test_birth_death_step_in_trainer():
   x = _data(16, seed=3)
 
   def run(enc_params, rate):
-    trainer = sv.stein_vae(model, optax.sgd(0.0), optax.set_to_zero(), num_particles=32,
-                           birth_death_rate=rate)
+    trainer = sv.stein_vae(model, optax.sgd(0.0), optax.set_to_zero(), num_particles=32, birth_death_rate=rate)
     state = trainer.init(jax.random.PRNGKey(0))._replace(enc_params=enc_params)
     return jax.jit(trainer.step)(jax.random.PRNGKey(1), state, {"x": x})[1]
 
@@ -429,10 +447,10 @@ def test_normalised_latent_updates_have_closed_form_fit_loss(update):
   model = _linear_model()
   x = _data(8, seed=4)
   for eps in (0.1, 0.5):
-    trainer = sv.stein_vae(model, optax.sgd(0.0), optax.set_to_zero(), num_particles=16,
-                           step_size=eps, latent_update=update)
-    _, metrics = jax.jit(trainer.step)(jax.random.PRNGKey(1), trainer.init(jax.random.PRNGKey(0)),
-                                       {"x": x})
+    trainer = sv.stein_vae(
+      model, optax.sgd(0.0), optax.set_to_zero(), num_particles=16, step_size=eps, latent_update=update
+    )
+    _, metrics = jax.jit(trainer.step)(jax.random.PRNGKey(1), trainer.init(jax.random.PRNGKey(0)), {"x": x})
     np.testing.assert_allclose(float(metrics["fit_loss"]), 0.5 * eps**2 * DZ, rtol=1e-4)
   with pytest.raises(ValueError, match="latent_update"):
     sv.stein_vae(model, optax.adam(1e-3), optax.adam(1e-3), latent_update="rmsprop")
@@ -447,7 +465,7 @@ def _train(trainer, x_all, steps, batch=64, seed=0):
   key = jax.random.PRNGKey(seed + 1)
   n = x_all.shape[0] // batch
   for t in range(steps):
-    state, metrics = step(step_key(key, t), state, {"x": x_all[(t % n) * batch:(t % n + 1) * batch]})
+    state, metrics = step(step_key(key, t), state, {"x": x_all[(t % n) * batch : (t % n + 1) * batch]})
   return state, metrics
 
 
@@ -463,8 +481,9 @@ def test_stein_vae_encoder_matches_conjugate_posterior():
   w, cov = _exact_posterior()
   model = _linear_model()
   sched = optax.cosine_decay_schedule(3e-2, 600, alpha=0.02)
-  trainer = sv.stein_vae(model, optax.adam(sched), optax.set_to_zero(), num_particles=64,
-                         step_size=0.05, encoder_steps=1)
+  trainer = sv.stein_vae(
+    model, optax.adam(sched), optax.set_to_zero(), num_particles=64, step_size=0.05, encoder_steps=1
+  )
   state, _ = _train(trainer, _data(1024, seed=7), 600, batch=32)
   w_hat, b_hat, cov_hat = _affine_moments(state.enc_params)
   np.testing.assert_allclose(w_hat, w, atol=0.05)
@@ -482,14 +501,16 @@ def test_stein_viwae_encoder_mean_exact_and_covariance_underdispersed():
   w, cov = _exact_posterior()
   model = _linear_model()
   sched = optax.cosine_decay_schedule(3e-2, 600, alpha=0.02)
-  trainer = sv.stein_vae(model, optax.adam(sched), optax.set_to_zero(), num_particles=64,
-                         group_size=4, step_size=0.05, encoder_steps=1)
+  trainer = sv.stein_vae(
+    model, optax.adam(sched), optax.set_to_zero(), num_particles=64, group_size=4, step_size=0.05, encoder_steps=1
+  )
   state, metrics = _train(trainer, _data(1024, seed=7), 600, batch=32)
   w_hat, b_hat, cov_hat = _affine_moments(state.enc_params)
   np.testing.assert_allclose(w_hat, w, atol=0.08)
   np.testing.assert_allclose(b_hat, 0.0, atol=0.06)
-  ratio = np.linalg.eigvalsh(np.linalg.solve(np.linalg.cholesky(cov), np.linalg.solve(
-      np.linalg.cholesky(cov), cov_hat).T))  # eigenvalues of C^-1/2 C_hat C^-T/2
+  ratio = np.linalg.eigvalsh(
+    np.linalg.solve(np.linalg.cholesky(cov), np.linalg.solve(np.linalg.cholesky(cov), cov_hat).T)
+  )  # eigenvalues of C^-1/2 C_hat C^-T/2
   assert np.all(ratio > 0.4) and np.all(ratio < 1.05), ratio
   assert float(metrics["ess_fraction"]) > 0.7  # q close to p: near-uniform weights
 
@@ -511,18 +532,23 @@ def _freeze_decoder(step):
   def frozen(key, state, batch):
     new, m = step(key, state, batch)
     return new._replace(dec_params=state.dec_params), m
+
   return frozen
 
 
 def test_trainers_run_on_mnist_shapes_and_do_not_retrace():
-  model = sv.LatentModel(vae.FlowEncoder(8, hidden=(16,), num_coupling_layers=2,
-                                         coupling_hidden=8),
-                         vae.BernoulliDecoder(20, (16,)), latent_dim=8, data_dim=20)
+  model = sv.LatentModel(
+    vae.FlowEncoder(8, hidden=(16,), num_coupling_layers=2, coupling_hidden=8),
+    vae.BernoulliDecoder(20, (16,)),
+    latent_dim=8,
+    data_dim=20,
+  )
   x = (jax.random.uniform(jax.random.PRNGKey(0), (4, 20)) > 0.5).astype(jnp.float32)
   for method in ("stein_viwae",):  # the most complex step: IW-SVGD on z, SVGD on 2 decoders
     traces = []
-    trainer = sv.make_trainer(method, model, optax.adam(1e-3), num_particles=6, k=3,
-                              num_decoder=2 if method.startswith("stein") else 1)
+    trainer = sv.make_trainer(
+      method, model, optax.adam(1e-3), num_particles=6, k=3, num_decoder=2 if method.startswith("stein") else 1
+    )
     step = jax.jit(lambda k, s, b: (traces.append(1), trainer.step(k, s, b))[1])
     state = jax.jit(trainer.init)(jax.random.PRNGKey(1))
     for t in range(3):
@@ -536,8 +562,9 @@ def test_trainers_run_on_mnist_shapes_and_do_not_retrace():
 
 
 def test_bad_inputs_raise_clear_errors():
-  model = sv.LatentModel(vae.FlowEncoder(4, hidden=(8,), num_coupling_layers=1),
-                         vae.BernoulliDecoder(6, (8,)), latent_dim=4, data_dim=6)
+  model = sv.LatentModel(
+    vae.FlowEncoder(4, hidden=(8,), num_coupling_layers=1), vae.BernoulliDecoder(6, (8,)), latent_dim=4, data_dim=6
+  )
   trainer = sv.make_trainer("stein_vae", model, optax.adam(1e-3), num_particles=4)
   state = jax.jit(trainer.init)(jax.random.PRNGKey(0))
   with pytest.raises(ValueError, match=r"\[0, 1\]"):
@@ -545,8 +572,7 @@ def test_bad_inputs_raise_clear_errors():
   with pytest.raises(ValueError, match="shape"):
     trainer.step(jax.random.PRNGKey(0), state, {"x": jnp.zeros((2, 28, 28))})
   with pytest.raises(ValueError, match="shape"):
-    bounds.elbo(jax.random.PRNGKey(0), model, state.enc_params, state.dec_params,
-                jnp.zeros((2, 7)), 4)
+    bounds.elbo(jax.random.PRNGKey(0), model, state.enc_params, state.dec_params, jnp.zeros((2, 7)), 4)
   with pytest.raises(ValueError, match="dim xi == dim z|latent"):
     sv.encode(model, state.enc_params, jnp.zeros((2, 6)), jnp.zeros((2, 3)))
   mismatched = model._replace(latent_dim=5)
@@ -562,9 +588,13 @@ def test_bad_inputs_raise_clear_errors():
 
 def test_bound_function_is_built_once_per_model():
   """Repeated evaluations reuse one jitted bound instead of recompiling it."""
-  model = sv.LatentModel(encoder=vae.AffineEncoder(latent_dim=2),
-                         decoder=vae.LinearGaussianDecoder(output_dim=3), latent_dim=2, data_dim=3,
-                         likelihood="gaussian")
+  model = sv.LatentModel(
+    encoder=vae.AffineEncoder(latent_dim=2),
+    decoder=vae.LinearGaussianDecoder(output_dim=3),
+    latent_dim=2,
+    data_dim=3,
+    likelihood="gaussian",
+  )
   assert bounds.make_bound_fn(model, 10, 5) is bounds.make_bound_fn(model, 10, 5)
   assert bounds.make_bound_fn(model, 10, 5) is not bounds.make_bound_fn(model, 20, 5)
 

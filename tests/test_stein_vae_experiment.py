@@ -83,8 +83,7 @@ def test_gmm_prior_moments_init_matches_prior():
 
 
 def test_bandwidth_annealing_schedule():
-  config = _gmm_config("stein_vae", "bimodal", bandwidth_anneal_steps=10,
-                       bandwidth_anneal_factor=100.0)
+  config = _gmm_config("stein_vae", "bimodal", bandwidth_anneal_steps=10, bandwidth_anneal_factor=100.0)
   e = exp.make_experiment(config)
   z = jax.random.normal(jax.random.key(1), (30, 2))
   med = float(kernels.median_bandwidth(z))
@@ -93,8 +92,12 @@ def test_bandwidth_annealing_schedule():
   # The trainer's latent step uses factor x the rule: phi with the schedule's h at step 0.
   sched = e.bandwidth_schedule()
   s = jnp.zeros_like(z)
-  np.testing.assert_allclose(stein_jax.SteinKernel().direction(z[None], s[None], bandwidth_scale=sched(jnp.int32(0)))[0],
-                             stein_jax.svgd_direction(z, s, bandwidth=100.0 * med), rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(
+    stein_jax.SteinKernel().direction(z[None], s[None], bandwidth_scale=sched(jnp.int32(0)))[0],
+    stein_jax.svgd_direction(z, s, bandwidth=100.0 * med),
+    rtol=1e-4,
+    atol=1e-6,
+  )
   # The schedule scales whichever rule config.bandwidth names (the trainer's latent kernel).
   config.bandwidth = "median_log"
   e = exp.make_experiment(config)
@@ -108,8 +111,9 @@ def test_median_bandwidth_matches_numpy():
   rng = np.random.default_rng(0)
   for n in (2, 3, 10, 101):
     x = rng.normal(size=(n, 3)).astype(np.float32) * rng.uniform(0.01, 100)
-    np.testing.assert_allclose(float(kernels.median_sq_distance(jnp.asarray(x))),
-                               reference.median_sq_distance(x), rtol=2e-5)
+    np.testing.assert_allclose(
+      float(kernels.median_sq_distance(jnp.asarray(x))), reference.median_sq_distance(x), rtol=2e-5
+    )
   assert math.isnan(float(kernels._median_nonneg(jnp.array([1.0, jnp.nan, 2.0]))))
 
 
@@ -117,8 +121,9 @@ def _fake_mnist(tmp_path):
   rng = np.random.default_rng(1)
   folder = tmp_path / "data" / "binarized_mnist"
   folder.mkdir(parents=True)
-  splits = {s: (rng.uniform(size=(n, 784)) < 0.2).astype(np.uint8)
-            for s, n in (("train", 64), ("valid", 8), ("test", 12))}
+  splits = {
+    s: (rng.uniform(size=(n, 784)) < 0.2).astype(np.uint8) for s, n in (("train", 64), ("valid", 8), ("test", 12))
+  }
   np.savez(folder / "binarized_mnist_uint8.npz", **splits)
   return str(tmp_path / "data")
 
@@ -178,8 +183,7 @@ def test_mnist_validation_off_and_bad_value(fake_mnist):
 
 def test_early_stopping_record_keeps_the_best_validation_step():
   def ev(step, valid, test):
-    return {"step": step, "valid/nll_s_elbo": valid, "test/nll_elbo": test + 5,
-            "test/nll_s_elbo": test}
+    return {"step": step, "valid/nll_s_elbo": valid, "test/nll_elbo": test + 5, "test/nll_s_elbo": test}
 
   records = []
   for step, valid, test in [(10, 100.0, 90.0), (20, 95.0, 88.0), (30, 97.0, 80.0)]:
@@ -191,26 +195,31 @@ def test_early_stopping_record_keeps_the_best_validation_step():
   # A new best replaces it; records at or after the current step (a resumed run) are ignored.
   cur = ev(40, 90.0, 85.0)
   assert exp.early_stopping_record(records, 40, cur)["best/step"] == 40
-  stale = records + [dict(ev(50, 1.0, 1.0), **{"best/step": 50, "best/valid_nll_s_elbo": 1.0,
-                                              "best/test_nll_elbo": 6.0,
-                                              "best/test_nll_s_elbo": 1.0})]
+  stale = records + [
+    dict(
+      ev(50, 1.0, 1.0),
+      **{"best/step": 50, "best/valid_nll_s_elbo": 1.0, "best/test_nll_elbo": 6.0, "best/test_nll_s_elbo": 1.0},
+    )
+  ]
   assert exp.early_stopping_record(stale, 40, cur)["best/step"] == 40
 
 
 def test_bad_config_values_are_config_errors():
-  for kw, needle in [({"method": "bogus"}, "method must be one of"),
-                     ({"observation": "trimodal"}, "observation must be one of"),
-                     ({"method": "stein_viwae", "k": 3}, "k to divide num_particles"),
-                     ({"encoder": "resnet"}, "encoder must be one of"),
-                     ({"bandwidth_anneal_factor": 0.5}, "bandwidth_anneal_factor"),
-                     ({"bandwidth": "silverman"}, "bandwidth must be one of"),
-                     ({"lr_decay": "step"}, "lr_decay must be"),
-                     ({"birth_death_rate": -0.5}, "birth_death_rate must be >= 0"),
-                     ({"method": "vae", "birth_death_rate": 0.1}, "Stein methods only"),
-                     ({"method": "stein_viwae", "latent_k": 3}, "latent_k must be"),
-                     ({"repulsion_scale": -1.0}, "repulsion_scale must be"),
-                     ({"kernel_normalization": "sum"}, "kernel_normalization must be"),
-                     ({"kernel_metric": "full"}, "kernel_metric must be")]:
+  for kw, needle in [
+    ({"method": "bogus"}, "method must be one of"),
+    ({"observation": "trimodal"}, "observation must be one of"),
+    ({"method": "stein_viwae", "k": 3}, "k to divide num_particles"),
+    ({"encoder": "resnet"}, "encoder must be one of"),
+    ({"bandwidth_anneal_factor": 0.5}, "bandwidth_anneal_factor"),
+    ({"bandwidth": "silverman"}, "bandwidth must be one of"),
+    ({"lr_decay": "step"}, "lr_decay must be"),
+    ({"birth_death_rate": -0.5}, "birth_death_rate must be >= 0"),
+    ({"method": "vae", "birth_death_rate": 0.1}, "Stein methods only"),
+    ({"method": "stein_viwae", "latent_k": 3}, "latent_k must be"),
+    ({"repulsion_scale": -1.0}, "repulsion_scale must be"),
+    ({"kernel_normalization": "sum"}, "kernel_normalization must be"),
+    ({"kernel_metric": "full"}, "kernel_metric must be"),
+  ]:
     c = _gmm_config("stein_vae", "bimodal")
     c.update(kw)
     with pytest.raises(ConfigError, match=needle):
@@ -235,8 +244,16 @@ def test_mnist_missing_data_and_bad_images(tmp_path, monkeypatch):
 
 
 def test_non_finite_training_is_a_clear_error(tmp_path):
-  config = _gmm_config("stein_vae", "paper", learning_rate=1e30, num_steps=6, eval_every=6,
-                       checkpoint_every=6, log_every=1, bandwidth_anneal_steps=0)
+  config = _gmm_config(
+    "stein_vae",
+    "paper",
+    learning_rate=1e30,
+    num_steps=6,
+    eval_every=6,
+    checkpoint_every=6,
+    log_every=1,
+    bandwidth_anneal_steps=0,
+  )
   with pytest.raises((NonFiniteLossError, NonFiniteBoundError)):
     train_and_evaluate(exp.make_experiment(config), config, str(tmp_path))
 
@@ -262,10 +279,8 @@ def test_latent_k_and_birth_death_reach_the_trainer():
 
 def test_random_evaluation_subset_is_fixed_and_spread(fake_mnist):
   first = exp.make_experiment(_mnist_config("vae", fake_mnist, test_examples=5))
-  rand = exp.make_experiment(_mnist_config("vae", fake_mnist, test_examples=5,
-                                           eval_subset="random"))
-  again = exp.make_experiment(_mnist_config("vae", fake_mnist, test_examples=5,
-                                            eval_subset="random"))
+  rand = exp.make_experiment(_mnist_config("vae", fake_mnist, test_examples=5, eval_subset="random"))
+  again = exp.make_experiment(_mnist_config("vae", fake_mnist, test_examples=5, eval_subset="random"))
   full = exp.make_experiment(_mnist_config("vae", fake_mnist)).test_data.x
   np.testing.assert_array_equal(first.test_data.x, full[:5])
   np.testing.assert_array_equal(rand.test_data.x, again.test_data.x)  # the same images every run
@@ -278,14 +293,14 @@ def test_random_evaluation_subset_is_fixed_and_spread(fake_mnist):
 def test_full_evaluation_and_snr_measurement_of_a_trained_run(tmp_path, fake_mnist):
   from configs import stein_vae_eval as eval_config, viwae_snr as snr_config
   from experiments import stein_vae_eval, viwae_snr
+
   config = _mnist_config("stein_viwae", fake_mnist, num_steps=4, eval_every=2, checkpoint_every=2)
   run_dir = str(tmp_path / "run")
   train_and_evaluate(exp.make_experiment(config), config, run_dir)
   ec = eval_config.get_config()
   ec.run_dir, ec.data_dir, ec.num_samples, ec.batch_size, ec.chunk_size = run_dir, fake_mnist, 30, 5, 10
   out = stein_vae_eval.run_evaluation(ec, str(tmp_path / "eval"))
-  best = min((r for r in read_metrics(run_dir) if "valid/nll_s_elbo" in r),
-             key=lambda r: r["valid/nll_s_elbo"])
+  best = min((r for r in read_metrics(run_dir) if "valid/nll_s_elbo" in r), key=lambda r: r["valid/nll_s_elbo"])
   assert out["step"] == best["step"] and out["num_images"] == 12 and out["method"] == "stein_viwae"
   assert 0 < out["nll_s_elbo"] <= out["nll_elbo"] + 1e-3 and out["seconds_per_image"] > 0
   assert os.path.exists(tmp_path / "eval" / f"eval_test_step{out['step']}.json")
@@ -293,11 +308,9 @@ def test_full_evaluation_and_snr_measurement_of_a_trained_run(tmp_path, fake_mni
   with pytest.raises(stein_vae_eval.Error, match="no checkpoint at step 3"):
     stein_vae_eval.run_evaluation(ec, str(tmp_path / "eval"))
   sc = snr_config.get_config()
-  sc.run_dir, sc.data_dir, sc.batch_size, sc.num_draws, sc.k, sc.latent_ks = (
-      run_dir, fake_mnist, 4, 3, 3, (1, 3))
+  sc.run_dir, sc.data_dir, sc.batch_size, sc.num_draws, sc.k, sc.latent_ks = (run_dir, fake_mnist, 4, 3, 3, (1, 3))
   res = viwae_snr.run_measurement(sc, str(tmp_path / "snr"))
-  assert [(r["update"], r["latent_k"]) for r in res["rows"]] == [
-      ("sgd", 1), ("sgd", 3), ("adam", 1), ("adam", 3)]
+  assert [(r["update"], r["latent_k"]) for r in res["rows"]] == [("sgd", 1), ("sgd", 3), ("adam", 1), ("adam", 3)]
   assert all(np.isfinite(r["snr_norm"]) and r["snr_norm"] >= 0 for r in res["rows"])
   assert os.path.exists(tmp_path / "snr" / "figures" / "viwae_snr.png")
   sc.latent_ks = (4,)
@@ -308,6 +321,7 @@ def test_full_evaluation_and_snr_measurement_of_a_trained_run(tmp_path, fake_mni
 def test_mnist_curves_figure_and_table(tmp_path):
   from tests import train_testutil as util
   import subprocess, sys
+
   runs = []
   for name, offset in (("vae", 10.0), ("stein_vae", 0.0)):
     d = tmp_path / name
@@ -316,21 +330,33 @@ def test_mnist_curves_figure_and_table(tmp_path):
       for step in (2, 4):
         f.write(json.dumps({"step": step, "train/bound": -1.0}) + "\n")
         if name == "vae" or step == 2:  # stein_vae "still running": one evaluation
-          f.write(json.dumps({"step": step, "test/nll_s_elbo": 100 + offset - step,
-                              "test/nll_elbo": 105 + offset - step}) + "\n")
+          f.write(
+            json.dumps({"step": step, "test/nll_s_elbo": 100 + offset - step, "test/nll_elbo": 105 + offset - step})
+            + "\n"
+          )
     runs.append(f"{name}={d}")
   out = tmp_path / "out"
-  proc = subprocess.run([sys.executable, "-m", "experiments.mnist_curves", f"--out={out}",
-                         "--runs=" + ",".join(runs)], cwd=util.REPO, env=util.subprocess_env(),
-                        capture_output=True, text=True, timeout=300)
+  proc = subprocess.run(
+    [sys.executable, "-m", "experiments.mnist_curves", f"--out={out}", "--runs=" + ",".join(runs)],
+    cwd=util.REPO,
+    env=util.subprocess_env(),
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert proc.returncode == 0, proc.stderr[-2000:]
   table = (out / "mnist_curves.md").read_text()
   assert "| 2 | 108.00 (113.00) | 98.00 (103.00) |" in table
   assert "| 4 | 106.00 (111.00) | - |" in table
   assert (out / "figures" / "mnist_curves.png").exists()
-  bad = subprocess.run([sys.executable, "-m", "experiments.mnist_curves", f"--out={out}",
-                        f"--runs=vae={tmp_path / 'nowhere'}"], cwd=util.REPO,
-                       env=util.subprocess_env(), capture_output=True, text=True, timeout=300)
+  bad = subprocess.run(
+    [sys.executable, "-m", "experiments.mnist_curves", f"--out={out}", f"--runs=vae={tmp_path / 'nowhere'}"],
+    cwd=util.REPO,
+    env=util.subprocess_env(),
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert bad.returncode == 1 and "holds no metrics.jsonl" in bad.stderr
 
 
@@ -339,11 +365,10 @@ def test_a_run_saved_in_the_older_train_state_layout_resumes_exactly(tmp_path):
   and opt_state (encoder, decoder)) are read in that layout, converted, and continue the run
   exactly as an uninterrupted one."""
   from stein_jax.train import Checkpointer
-  full = _gmm_config("stein_vae", "paper", num_steps=4, eval_every=4, checkpoint_every=2,
-                     log_every=1, plot=False)
+
+  full = _gmm_config("stein_vae", "paper", num_steps=4, eval_every=4, checkpoint_every=2, log_every=1, plot=False)
   train_and_evaluate(exp.make_experiment(full), full, str(tmp_path / "full"))
-  half = _gmm_config("stein_vae", "paper", num_steps=2, eval_every=2, checkpoint_every=2,
-                     log_every=1, plot=False)
+  half = _gmm_config("stein_vae", "paper", num_steps=2, eval_every=2, checkpoint_every=2, log_every=1, plot=False)
   resumed = str(tmp_path / "old_layout")
   state = train_and_evaluate(exp.make_experiment(half), half, resumed)
   experiment = exp.make_experiment(full)

@@ -30,8 +30,9 @@ V, DZ = 12, 3
 
 
 def _small_model(likelihood="multinomial"):
-  return sv.LatentModel(vae.GaussianEncoder(DZ, (4,), input_transform="log1p"),
-                        vae.BernoulliDecoder(V, (6,)), DZ, V, likelihood)
+  return sv.LatentModel(
+    vae.GaussianEncoder(DZ, (4,), input_transform="log1p"), vae.BernoulliDecoder(V, (6,)), DZ, V, likelihood
+  )
 
 
 def _counts(rng, n, v=V, max_count=4):
@@ -119,13 +120,11 @@ def test_multinomial_data_checks():
 def test_log1p_input_transform():
   x = jnp.asarray(_counts(np.random.default_rng(3), 4))
   xi = jax.random.normal(jax.random.key(1), (4, DZ))
-  for cls, kw in ((vae.FlowEncoder, {"num_coupling_layers": 1, "coupling_hidden": 4}),
-                  (vae.GaussianEncoder, {})):
+  for cls, kw in ((vae.FlowEncoder, {"num_coupling_layers": 1, "coupling_hidden": 4}), (vae.GaussianEncoder, {})):
     enc_log = cls(DZ, (8,), input_transform="log1p", **kw)
     enc_id = cls(DZ, (8,), **kw)
     p = enc_log.init(jax.random.key(0), x, xi)
-    np.testing.assert_allclose(enc_log.apply(p, x, xi), enc_id.apply(p, jnp.log1p(x), xi),
-                               atol=1e-6)
+    np.testing.assert_allclose(enc_log.apply(p, x, xi), enc_id.apply(p, jnp.log1p(x), xi), atol=1e-6)
 
 
 def test_perplexity_by_hand_and_errors():
@@ -191,19 +190,24 @@ def _config(method, data_dir, **kw):
 
 
 def _run(config, workdir):
-  return train_and_evaluate(exp.make_experiment(config), config, str(workdir),
-                            progress_stream=io.StringIO())
+  return train_and_evaluate(exp.make_experiment(config), config, str(workdir), progress_stream=io.StringIO())
 
 
 def _check_eval(workdir, test):
   rec = [r for r in read_metrics(str(workdir)) if "test/perplexity_elbo" in r][-1]
-  keys = ("test/perplexity_elbo", "test/perplexity_s_elbo", "test/nll_elbo",
-          "test/nll_s_elbo", "test/perplexity_unigram")
+  keys = (
+    "test/perplexity_elbo",
+    "test/perplexity_s_elbo",
+    "test/nll_elbo",
+    "test/nll_s_elbo",
+    "test/perplexity_unigram",
+  )
   assert all(math.isfinite(rec[k]) and rec[k] > 0 for k in keys), rec
   # The S-sample bound is tighter; perplexity and per-document NLL are the same numbers.
   assert rec["test/perplexity_s_elbo"] <= rec["test/perplexity_elbo"] * (1 + 1e-5)
-  np.testing.assert_allclose(math.log(rec["test/perplexity_s_elbo"]),
-                             rec["test/nll_s_elbo"] * test.shape[0] / test.sum(), rtol=1e-5)
+  np.testing.assert_allclose(
+    math.log(rec["test/perplexity_s_elbo"]), rec["test/nll_s_elbo"] * test.shape[0] / test.sum(), rtol=1e-5
+  )
 
 
 # stein_viwae runs end to end in test_resume_matches_uninterrupted.
@@ -218,8 +222,9 @@ def test_text_every_method(tmp_path, fake_20news, method):
 def test_deep_poisson_text_model_end_to_end(tmp_path, fake_20news, method):
   """text_model="deep_poisson" (the gamma DEF, docs/deep_poisson.md) trains and evaluates;
   its reconstruction / KL split adds up to the ELBO."""
-  config = _config(method, fake_20news[0], text_model="deep_poisson", def_layers=(3, 2, 2),
-                   latent_dim=7, kernel_metric="diagonal")
+  config = _config(
+    method, fake_20news[0], text_model="deep_poisson", def_layers=(3, 2, 2), latent_dim=7, kernel_metric="diagonal"
+  )
   _run(config, tmp_path / "run")
   _check_eval(tmp_path / "run", fake_20news[2])
   rec = [r for r in read_metrics(str(tmp_path / "run")) if "test/kl" in r][-1]
@@ -228,8 +233,7 @@ def test_deep_poisson_text_model_end_to_end(tmp_path, fake_20news, method):
 
 def test_deep_poisson_config_errors(fake_20news):
   with pytest.raises(ConfigError, match="needs latent_dim=7"):
-    exp.make_experiment(_config("stein_vae", fake_20news[0], text_model="deep_poisson",
-                                def_layers=(3, 2, 2)))
+    exp.make_experiment(_config("stein_vae", fake_20news[0], text_model="deep_poisson", def_layers=(3, 2, 2)))
   with pytest.raises(ConfigError, match="text_model must be one of"):
     exp.make_experiment(_config("stein_vae", fake_20news[0], text_model="lda"))
   c = stein_vae_text.get_config("cpu,reuters,def")
@@ -287,13 +291,13 @@ def test_known_perplexities_through_evaluation(tmp_path, fake_20news, method):
 
 
 def test_resume_matches_uninterrupted(tmp_path, fake_20news):
-  cfg = lambda n: _config("stein_viwae", fake_20news[0], num_steps=n, eval_every=4,
-                          checkpoint_every=2)
+  cfg = lambda n: _config("stein_viwae", fake_20news[0], num_steps=n, eval_every=4, checkpoint_every=2)
   straight = _run(cfg(4), tmp_path / "straight")
   _run(cfg(2), tmp_path / "resumed")
   resumed = _run(cfg(4), tmp_path / "resumed")
-  jax.tree_util.tree_map(np.testing.assert_allclose, jax.device_get(resumed.inner.params),
-                         jax.device_get(straight.inner.params))
+  jax.tree_util.tree_map(
+    np.testing.assert_allclose, jax.device_get(resumed.inner.params), jax.device_get(straight.inner.params)
+  )
   # The same training metrics step by step, and the same final evaluation (the resumed
   # run also evaluated at the end of its first, 2-step leg).
   train = lambda recs: [r for r in recs if any(k.startswith("train/") for k in r)]
@@ -325,10 +329,10 @@ def test_bad_text_input(tmp_path, monkeypatch, fake_20news):
   assert stein_vae_text.get_config("").num_particles == 100
 
 
-@pytest.mark.skipif(not os.environ.get("STEIN_JAX_DATA_DIR"),
-                    reason="real data: set STEIN_JAX_DATA_DIR")
+@pytest.mark.skipif(not os.environ.get("STEIN_JAX_DATA_DIR"), reason="real data: set STEIN_JAX_DATA_DIR")
 def test_real_20news_vocabulary_matches_config():
   from stein_jax import data as data_lib
+
   ds = data_lib.load("20news", "test", max_examples=50)
   assert ds.x.shape[1] == stein_vae_text.get_config().vocab_size
   sv.check_data(_small_model()._replace(data_dim=ds.x.shape[1]), jnp.asarray(ds.x))

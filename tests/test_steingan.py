@@ -47,8 +47,9 @@ def test_energy_loss_gradient_is_eq23_per_example(discount):
   grads = jax.grad(lambda p: steingan.energy_loss(model.apply, p, pos, neg, discount=discount)[0])(variables)
   # eq. (23) by hand: one single-example gradient at a time.
   one = jax.jit(jax.grad(lambda p, x: model.apply(p, x[None])[0]))
-  expected = (np.mean([_flat(one(variables, x)) for x in pos], 0)
-              - (1 - discount) * np.mean([_flat(one(variables, x)) for x in neg], 0))
+  expected = np.mean([_flat(one(variables, x)) for x in pos], 0) - (1 - discount) * np.mean(
+    [_flat(one(variables, x)) for x in neg], 0
+  )
   np.testing.assert_allclose(-_flat(grads), expected, rtol=1e-4, atol=1e-5)
 
 
@@ -58,7 +59,8 @@ def test_energy_loss_closed_form_on_gaussian_and_metrics():
   variables = {"params": {"mu": jnp.asarray([0.5, -1.0, 2.0])}}
   pos, neg = _data(9, 3, seed=3), _data(9, 3, seed=4, shift=2.0)
   (loss, metrics), grads = jax.value_and_grad(
-      lambda p: steingan.energy_loss(model.apply, p, pos, neg, discount=0.25), has_aux=True)(variables)
+    lambda p: steingan.energy_loss(model.apply, p, pos, neg, discount=0.25), has_aux=True
+  )(variables)
   mu = np.asarray(variables["params"]["mu"])
   # grad_mu f(x) = x - mu: -grad loss = mean(x+ - mu) - 0.75 mean(x- - mu).
   expected = np.mean(np.asarray(pos) - mu, 0) - 0.75 * np.mean(np.asarray(neg) - mu, 0)
@@ -99,8 +101,9 @@ def test_generator_direction_is_svgd_on_flattened_particles_and_the_double_loop(
   assert phi.shape == (12, 2, 3)
   flat = x.reshape(12, 6)
   score = jax.vmap(jax.grad(lambda v: model.apply(variables, v[None])[0]))(flat)
-  np.testing.assert_allclose(phi.reshape(12, 6), svgd_direction(flat, score, bandwidth="median_log"), rtol=1e-5,
-                             atol=1e-6)
+  np.testing.assert_allclose(
+    phi.reshape(12, 6), svgd_direction(flat, score, bandwidth="median_log"), rtol=1e-5, atol=1e-6
+  )
   expected = reference.svgd_direction(flat, score, "median_log")
   np.testing.assert_allclose(phi.reshape(12, 6), expected, rtol=1e-4, atol=1e-5)
   # The bandwidth argument is honoured.
@@ -191,8 +194,17 @@ def _setup(dim=2, noise_dim=3, m=16, seed=0):
 
 
 def _update(energy, gen, state, x, xi, etx, gtx, **kw):
-  step = lambda s, a, b: steingan.update(jax.random.key(5), s, a, b, energy_apply=energy.apply,
-                                         generator_apply=gen.apply, energy_tx=etx, generator_tx=gtx, **kw)
+  step = lambda s, a, b: steingan.update(
+    jax.random.key(5),
+    s,
+    a,
+    b,
+    energy_apply=energy.apply,
+    generator_apply=gen.apply,
+    energy_tx=etx,
+    generator_tx=gtx,
+    **kw,
+  )
   if x.shape[0] != xi.shape[0]:
     return step(state, x, xi)  # the error is raised at trace time either way
   return jax.jit(step)(state, x, xi)
@@ -208,8 +220,9 @@ def test_chain_rule_step_is_one_sgd_step_of_the_eq20_regression():
   np.testing.assert_allclose(_flat(chain.generator), _flat(regress.generator), rtol=1e-5, atol=1e-7)
   np.testing.assert_allclose(_flat(chain.energy), _flat(regress.energy), rtol=1e-6)
   assert float(metrics["generator_fit_loss"]) == pytest.approx(
-      0.5 * eps**2 * float(jnp.sum(steingan.generator_direction(energy.apply, theta, gen.apply(eta, xi)) ** 2)) / m,
-      rel=1e-4)
+    0.5 * eps**2 * float(jnp.sum(steingan.generator_direction(energy.apply, theta, gen.apply(eta, xi)) ** 2)) / m,
+    rel=1e-4,
+  )
   # Both equal Algorithm 2 step 3 written out with explicit per-example Jacobians:
   # eta <- eta + lr * eps / m * sum_i dG(xi_i)/deta^T phi(x_i).
   phi = steingan.generator_direction(energy.apply, theta, gen.apply(eta, xi))
@@ -217,8 +230,7 @@ def test_chain_rule_step_is_one_sgd_step_of_the_eq20_regression():
   jac = jax.jit(jax.vmap(jax.jacobian(lambda e, v: gen.apply(unravel(e), v[None])[0]), in_axes=(None, 0)))
   jacs = np.asarray(jac(flat_eta, xi), np.float64)  # [m, d, P]
   step = sum(jacs[i].T @ np.asarray(phi[i], np.float64) for i in range(m))
-  np.testing.assert_allclose(_flat(chain.generator), np.asarray(flat_eta) + lr * eps / m * step, rtol=1e-5,
-                             atol=1e-6)
+  np.testing.assert_allclose(_flat(chain.generator), np.asarray(flat_eta) + lr * eps / m * step, rtol=1e-5, atol=1e-6)
 
 
 def test_regression_with_several_fit_steps_moves_further_toward_the_targets():
@@ -258,9 +270,19 @@ def test_update_on_images_with_the_conv_generator():
   x = _data(6, 16).reshape(6, 4, 4, 1)
   tx = optax.adam(1e-3)
   state = steingan.init(theta, eta, tx, tx)
-  new, metrics = jax.jit(lambda s: steingan.update(jax.random.key(3), s, x, xi, energy_apply=energy_apply,
-                                                   generator_apply=gen.apply, energy_tx=tx, generator_tx=tx,
-                                                   alpha=0.5))(state)
+  new, metrics = jax.jit(
+    lambda s: steingan.update(
+      jax.random.key(3),
+      s,
+      x,
+      xi,
+      energy_apply=energy_apply,
+      generator_apply=gen.apply,
+      energy_tx=tx,
+      generator_tx=tx,
+      alpha=0.5,
+    )
+  )(state)
   assert bool(metrics["finite"])
   assert jax.tree.structure(new) == jax.tree.structure(state)
   assert not np.allclose(_flat(new.generator), _flat(state.generator))
@@ -297,8 +319,17 @@ def _train(theta, eta, data, *, use_kernel):
     key = jax.random.fold_in(jax.random.key(0), t)
     idx = jax.random.choice(jax.random.fold_in(key, 1), data.shape[0], (m,), replace=False)
     xi = jax.random.normal(jax.random.fold_in(key, 2), (m, 4))
-    state, metrics = steingan.update(key, state, data[idx], xi, energy_apply=energy.apply, generator_apply=gen.apply,
-                                     energy_tx=etx, generator_tx=gtx, use_kernel=use_kernel)
+    state, metrics = steingan.update(
+      key,
+      state,
+      data[idx],
+      xi,
+      energy_apply=energy.apply,
+      generator_apply=gen.apply,
+      energy_tx=etx,
+      generator_tx=gtx,
+      use_kernel=use_kernel,
+    )
     return state, metrics["finite"]
 
   return jax.lax.scan(body, state, jnp.arange(400))
@@ -314,8 +345,9 @@ def test_steingan_learns_a_gaussian_and_the_kernel_gives_diversity(use_kernel):
   state, finite = _train(theta, eta, data, use_kernel=use_kernel)
   assert bool(jnp.all(finite))
   mu = np.asarray(state.energy["params"]["mu"])
-  samples = np.asarray(MLPGenerator(2, hidden=(32, 32)).apply(state.generator, jax.random.normal(
-      jax.random.key(9), (4000, 4))))
+  samples = np.asarray(
+    MLPGenerator(2, hidden=(32, 32)).apply(state.generator, jax.random.normal(jax.random.key(9), (4000, 4)))
+  )
   if use_kernel:
     np.testing.assert_allclose(mu, np.asarray(data).mean(0), atol=0.25)
     np.testing.assert_allclose(samples.mean(0), mu_star, atol=0.3)
@@ -336,6 +368,7 @@ def test_conv_generator_batch_normalisation_and_sigmoid_output():
   # Every hidden feature of a batch is standardised: a batch cannot map to one image unless the output layer
   # ignores all hidden units; and a sample depends on its batch.
   from stein_jax.models.generator import batch_standardize
+
   h = batch_standardize(jax.random.normal(jax.random.key(2), (7, 3, 3, 4)) * 5 + 2)
   np.testing.assert_allclose(jnp.mean(h, axis=(0, 1, 2)), 0.0, atol=1e-5)
   np.testing.assert_allclose(jnp.mean(h**2, axis=(0, 1, 2)), 1.0, rtol=1e-4)

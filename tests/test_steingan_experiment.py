@@ -17,10 +17,26 @@ DIM = 16
 
 def _config(tmp_path, **overrides):
   config = steingan_rbm_mnist.get_config()
-  config.update(dataset="synthetic_pixels", synthetic_dim=DIM, num_visible=DIM, num_hidden=3, batch_size=20,
-                num_eval_train=100, num_steps=6, eval_every=3, checkpoint_every=3, log_every=3, noise_dim=4,
-                generator_hidden=8, generator_channels=2, num_score_samples=200, num_samples=16,
-                classifier_epochs=1, classifier_cache_dir=str(tmp_path / "cache"), alpha=0.5)
+  config.update(
+    dataset="synthetic_pixels",
+    synthetic_dim=DIM,
+    num_visible=DIM,
+    num_hidden=3,
+    batch_size=20,
+    num_eval_train=100,
+    num_steps=6,
+    eval_every=3,
+    checkpoint_every=3,
+    log_every=3,
+    noise_dim=4,
+    generator_hidden=8,
+    generator_channels=2,
+    num_score_samples=200,
+    num_samples=16,
+    classifier_epochs=1,
+    classifier_cache_dir=str(tmp_path / "cache"),
+    alpha=0.5,
+  )
   config.update(overrides)
   return config
 
@@ -36,8 +52,14 @@ def test_runs_logs_and_resumes_exactly(tmp_path):
   evals = [r for r in records if "test/loglik" in r]
   assert [r["step"] for r in evals] == [3, 6]
   for r in evals:
-    for key in ("test/loglik", "valid/loglik", "eval/classifier_score", "eval/generator_logp",
-                "eval/sample_pixel_std", "eval/mean_pairwise_distance"):
+    for key in (
+      "test/loglik",
+      "valid/loglik",
+      "eval/classifier_score",
+      "eval/generator_logp",
+      "eval/sample_pixel_std",
+      "eval/mean_pairwise_distance",
+    ):
       assert np.isfinite(float(r[key]))
     assert 1.0 - 1e-4 <= float(r["eval/classifier_score"]) <= 4.0 + 1e-4  # 4 synthetic classes
     assert 0 <= int(r["eval/class_coverage"]) <= 4
@@ -56,16 +78,29 @@ def test_runs_logs_and_resumes_exactly(tmp_path):
   # Interrupted at step 3 and resumed: the same parameters and the same metrics as the uninterrupted run.
   _run(_config(tmp_path, num_steps=3), tmp_path / "resumed")
   resumed = _run(_config(tmp_path), tmp_path / "resumed")
-  jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed.inner.params), jax.device_get(straight.inner.params))
+  jax.tree.map(
+    np.testing.assert_array_equal, jax.device_get(resumed.inner.params), jax.device_get(straight.inner.params)
+  )
   assert read_metrics(str(tmp_path / "resumed")) == records
 
 
 def test_legacy_setting_reports_pixel_nats_with_the_jacobian(tmp_path):
   config = steingan_rbm_mnist.get_config("legacy")
   base = _config(tmp_path)
-  for key in ("synthetic_dim", "num_visible", "num_hidden", "batch_size", "num_eval_train", "noise_dim",
-              "generator_hidden", "generator_channels", "num_score_samples", "num_samples", "classifier_epochs",
-              "classifier_cache_dir"):
+  for key in (
+    "synthetic_dim",
+    "num_visible",
+    "num_hidden",
+    "batch_size",
+    "num_eval_train",
+    "noise_dim",
+    "generator_hidden",
+    "generator_channels",
+    "num_score_samples",
+    "num_samples",
+    "classifier_epochs",
+    "classifier_cache_dir",
+  ):
     config[key] = base[key]
   config.update(dataset="synthetic_rbm", num_steps=2, eval_every=2, checkpoint_every=2, log_every=2)
   _run(config, tmp_path / "legacy")
@@ -83,15 +118,29 @@ def test_sample_batches_with_batch_normalisation_are_whole_chunks(tmp_path):
 
 
 def test_kernel_free_regression_variant_runs(tmp_path):
-  state = _run(_config(tmp_path, use_kernel=False, generator_update="regression", num_fit_steps=2, alpha=0.0,
-                       discount=0.1, generator="mlp", generator_normalization=False, generator_output="linear",
-                       num_steps=3), tmp_path / "run")
+  state = _run(
+    _config(
+      tmp_path,
+      use_kernel=False,
+      generator_update="regression",
+      num_fit_steps=2,
+      alpha=0.0,
+      discount=0.1,
+      generator="mlp",
+      generator_normalization=False,
+      generator_output="linear",
+      num_steps=3,
+    ),
+    tmp_path / "run",
+  )
   assert int(state.step) == 3
   train = [r for r in read_metrics(str(tmp_path / "run")) if "train/loss" in r]
   assert float(train[-1]["train/cd_fraction"]) == 0.0 and float(train[-1]["train/generator_fit_loss"]) > 0
 
 
-@pytest.mark.parametrize("overrides, match", [
+@pytest.mark.parametrize(
+  "overrides, match",
+  [
     ({"alpha": 1.5}, "alpha"),
     ({"generator_update": "adversarial"}, "generator_update"),
     ({"discount": 1.0}, "discount"),
@@ -109,7 +158,8 @@ def test_kernel_free_regression_variant_runs(tmp_path):
     ({"dataset": "synthetic_rbm"}, "generator_output=linear"),  # sigmoid output, data outside [0, 1]
     ({"batch_size": 1}, "batch_size >= 2"),
     ({"weight_decay": -1.0}, "weight_decay"),
-])
+  ],
+)
 def test_bad_config_values_are_rejected(tmp_path, overrides, match):
   with pytest.raises(ValueError, match=match):
     SteinGANExperiment(_config(tmp_path, **overrides))

@@ -26,9 +26,23 @@ REAL_DATA_DIR = os.environ.get("STEIN_JAX_DATA_DIR", "").strip()
 
 def _config(**overrides):
   config = steingan_cifar10.get_config("cpu")
-  config.update(dataset="synthetic", image_size=8, synthetic_classes=2, batch_size=8, code_dim=4, energy_width=4,
-                generator_width=4, num_steps=4, eval_every=2, checkpoint_every=2, log_every=1, eval_batches=1,
-                num_eval_samples=16, num_accuracy_samples=0, grid_columns=2)
+  config.update(
+    dataset="synthetic",
+    image_size=8,
+    synthetic_classes=2,
+    batch_size=8,
+    code_dim=4,
+    energy_width=4,
+    generator_width=4,
+    num_steps=4,
+    eval_every=2,
+    checkpoint_every=2,
+    log_every=1,
+    eval_batches=1,
+    num_eval_samples=16,
+    num_accuracy_samples=0,
+    grid_columns=2,
+  )
   config.update(overrides)
   return config
 
@@ -57,7 +71,9 @@ def test_authors_discount_switch_by_hand():
   for real, fake in ((2.0, 1.0), (1.0, 2.0), (1.5, 1.5), (30.0, 29.99)):
     balance_weight = 0.3 if real > fake else 0.1
     assert float(authors_discount(real, fake)) == pytest.approx(1 - balance_weight)
-  assert float(adaptive_discount(2.0, 1.0)) == pytest.approx(0.9) and float(authors_discount(2.0, 1.0)) == pytest.approx(0.7)
+  assert float(adaptive_discount(2.0, 1.0)) == pytest.approx(0.9) and float(
+    authors_discount(2.0, 1.0)
+  ) == pytest.approx(0.7)
   assert float(jax.jit(authors_discount)(0.5, 0.25, 0.1, 0.2)) == pytest.approx(0.1)
 
 
@@ -83,12 +99,16 @@ def test_weight_decay_is_coupled_l2_before_adam():
   assert steingan_images._adam(1e-3, 0.5, 0.0).init(params) is not None
 
 
-@pytest.mark.parametrize("options", [{}, AUTHORS, dict(direction="row_sum", energy_batch_norm=True)],
-                         ids=["paper", "authors", "row_sum_batch_norm"])
+@pytest.mark.parametrize(
+  "options",
+  [{}, AUTHORS, dict(direction="row_sum", energy_batch_norm=True)],
+  ids=["paper", "authors", "row_sum_batch_norm"],
+)
 def test_tiny_run_logs_metrics_writes_figures_and_resumes_exactly(tmp_path, options):
   experiment = SteinGANImages(_config(**options), classifier=_fixed_classifier())
-  run = lambda n, d: train_and_evaluate(experiment, _config(num_steps=n, **options), str(tmp_path / d),
-                                        progress_stream=io.StringIO())
+  run = lambda n, d: train_and_evaluate(
+    experiment, _config(num_steps=n, **options), str(tmp_path / d), progress_stream=io.StringIO()
+  )
   straight = run(4, "straight")
   run(2, "resumed")
   resumed = run(4, "resumed")
@@ -105,16 +125,18 @@ def test_tiny_run_logs_metrics_writes_figures_and_resumes_exactly(tmp_path, opti
     assert np.isfinite(r["train/loss"]) and r["train/phi_rms"] > 0
   evals = [r for r in records if "eval/energy_real" in r]
   assert [r["step"] for r in evals] == [2, 4]
-  for key in ("energy_real", "energy_generated", "reconstruction_real", "classifier_score",
-              "generated_label_accuracy"):
+  for key in ("energy_real", "energy_generated", "reconstruction_real", "classifier_score", "generated_label_accuracy"):
     assert np.isfinite(evals[-1][f"eval/{key}"])
   assert 1.0 - 1e-5 <= evals[-1]["eval/classifier_score"] <= 2.0 + 1e-5
   assert 0 <= evals[-1]["eval/class_coverage"] <= 2 and evals[-1]["eval/mean_pairwise_distance"] > 0
   # The parameters moved, both networks.
   init = experiment.init_state(jax.random.key(0), experiment.config)
   for name in ("energy", "generator"):
-    moved = jax.tree.map(lambda a, b: float(np.max(np.abs(np.asarray(a) - np.asarray(b)))),
-                         jax.device_get(straight.params[name]), init.params[name])
+    moved = jax.tree.map(
+      lambda a, b: float(np.max(np.abs(np.asarray(a) - np.asarray(b)))),
+      jax.device_get(straight.params[name]),
+      init.params[name],
+    )
     assert max(jax.tree.leaves(moved)) > 0
   with open(tmp_path / "straight" / "final.json") as f:
     final = json.load(f)
@@ -148,7 +170,9 @@ def test_bad_configs_are_refused_with_the_fix():
     steingan_cifar10.get_config("gpu")
 
 
-@pytest.mark.parametrize("key, value, message", [
+@pytest.mark.parametrize(
+  "key, value, message",
+  [
     ("discount_rule", "text", r"config.discount_rule must be one of \('paper', 'authors_code'\); got 'text'"),
     ("bandwidth_rule", "median", r"config.bandwidth_rule must be one of \('paper', 'authors_code'\); got 'median'"),
     ("direction", "svgd", r"config.direction must be one of \('paper', 'row_sum', 'nearest_neighbor'\); got 'svgd'"),
@@ -156,7 +180,8 @@ def test_bad_configs_are_refused_with_the_fix():
     ("input_dropout", -0.1, r"config.input_dropout must be a float in \[0, 1\)"),
     ("weight_decay", -1e-5, r"config.weight_decay must be a float >= 0.*got -1e-05"),
     ("direction_norm_stats", "running", r"config.direction_norm_stats must be one of \('frozen', 'batch'\)"),
-])
+  ],
+)
 def test_bad_authors_options_are_refused_naming_the_option(key, value, message):
   with pytest.raises(ConfigError, match=message):
     SteinGANImages(_config(**{key: value}))
@@ -175,6 +200,7 @@ def test_batch_norm_with_a_batch_of_one_and_label_every_layer_without_labels_are
 @pytest.mark.parametrize("get_config", [steingan_celeba.get_config, steingan_lsun.get_config])
 def test_celeba_and_lsun_configs_fail_with_the_registry_message_when_absent(tmp_path, get_config, monkeypatch):
   from stein_jax.data import tfds as tfds_lib
+
   config = get_config()
   assert config.image_size == 64 and not config.joint_model
   config.data_dir = str(tmp_path)  # an empty data directory
@@ -192,16 +218,18 @@ def test_sample_quality_metrics_separable_shuffled_cached_and_corrupt_cache(tmp_
   test_x, test_y = _separable(200, 1)
   settings = dict(width=4, num_steps=100, batch_size=32, learning_rate=3e-3)
   # A trivially separable set: near-100% test accuracy (the metric's ceiling) ...
-  first = sq.cached_image_classifier("toy", train_x, train_y, test_x, test_y, num_classes=4, cache_dir=str(tmp_path),
-                                     **settings)
+  first = sq.cached_image_classifier(
+    "toy", train_x, train_y, test_x, test_y, num_classes=4, cache_dir=str(tmp_path), **settings
+  )
   assert first.trained and first.test_accuracy >= 0.95
   # ... and the same training on shuffled labels: chance (1/4) on the real test labels.
   shuffled = np.random.default_rng(0).permutation(train_y)
   chance = sq.train_on_samples_accuracy(train_x, shuffled, test_x, test_y, num_classes=4, **settings)
   assert abs(chance - 0.25) < 0.12, chance
   # The cache returns the same classifier without training.
-  again = sq.cached_image_classifier("toy", train_x, train_y, test_x, test_y, num_classes=4, cache_dir=str(tmp_path),
-                                     **settings)
+  again = sq.cached_image_classifier(
+    "toy", train_x, train_y, test_x, test_y, num_classes=4, cache_dir=str(tmp_path), **settings
+  )
   assert not again.trained and again.test_accuracy == first.test_accuracy
   jax.tree.map(np.testing.assert_array_equal, jax.device_get(again.params), jax.device_get(first.params))
   # Classifier score: above 3 (of at most C = 4) on the class-balanced test set, about 1 on one class.
@@ -211,8 +239,9 @@ def test_sample_quality_metrics_separable_shuffled_cached_and_corrupt_cache(tmp_
   with open(first.path, "wb") as f:
     f.write(b"not a msgpack file")
   with pytest.warns(RuntimeWarning, match="unreadable or does not match"):
-    rebuilt = sq.cached_image_classifier("toy", train_x, train_y, test_x, test_y, num_classes=4,
-                                         cache_dir=str(tmp_path), **settings)
+    rebuilt = sq.cached_image_classifier(
+      "toy", train_x, train_y, test_x, test_y, num_classes=4, cache_dir=str(tmp_path), **settings
+    )
   assert rebuilt.trained and rebuilt.test_accuracy == first.test_accuracy
   # The "500 duplicate" baseline: num_unique distinct images, each repeated.
   dup_x, dup_y = sq.duplicated_subset(train_x, train_y, num_unique=5, copies=3)
@@ -222,8 +251,11 @@ def test_sample_quality_metrics_separable_shuffled_cached_and_corrupt_cache(tmp_
     sq.train_on_samples_accuracy(train_x, train_y + 4, test_x, test_y, num_classes=4, **settings)
 
 
-@pytest.mark.skipif(not REAL_DATA_DIR, reason="real data sets not configured: set STEIN_JAX_DATA_DIR to a data "
-                    "directory holding cifar10 to run this test")
+@pytest.mark.skipif(
+  not REAL_DATA_DIR,
+  reason="real data sets not configured: set STEIN_JAX_DATA_DIR to a data "
+  "directory holding cifar10 to run this test",
+)
 def test_cifar10_config_builds_on_real_data():
   config = steingan_cifar10.get_config("cpu")
   experiment = SteinGANImages(config, classifier=_fixed_classifier())

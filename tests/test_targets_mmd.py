@@ -15,8 +15,7 @@ def test_mmd_matches_double_loop():
   x, y = rng.normal(size=(6, 2)), rng.normal(size=(5, 2)) + 1
   h = 1.3
   with jax.enable_x64(True):
-    np.testing.assert_allclose(mmd(jnp.asarray(x), jnp.asarray(y), bandwidth=h), reference.mmd(x, y, h),
-                               rtol=1e-10)
+    np.testing.assert_allclose(mmd(jnp.asarray(x), jnp.asarray(y), bandwidth=h), reference.mmd(x, y, h), rtol=1e-10)
 
 
 def test_mmd_separates_distributions():

@@ -19,12 +19,15 @@ def test_toy_config_is_valid():
   config_lib.validate_config(util.toy_config())
 
 
-@pytest.mark.parametrize("key,value,message", [
+@pytest.mark.parametrize(
+  "key,value,message",
+  [
     ("num_steps", 0, "num_steps must be an int > 0"),
     ("eval_every", -5, "eval_every must be an int > 0"),
     ("checkpoint_every", True, "checkpoint_every must be an int > 0"),
     ("log_every", 0, "log_every must be an int > 0"),
-])
+  ],
+)
 def test_bad_shared_values_are_named(key, value, message):
   config = ml_collections.ConfigDict(util.toy_config().to_dict())
   # A ConfigDict built from a dict keeps types; bypass them via a fresh key.
@@ -35,13 +38,16 @@ def test_bad_shared_values_are_named(key, value, message):
 
 
 def test_missing_keys_and_bad_types_are_all_listed():
-  config = ml_collections.ConfigDict({"seed": "zero", "num_steps": 10,
-                                      "data_dir": 3})
+  config = ml_collections.ConfigDict({"seed": "zero", "num_steps": 10, "data_dir": 3})
   with pytest.raises(config_lib.ConfigError) as info:
     config_lib.validate_config(config)
   msg = str(info.value)
-  for part in ("missing key 'eval_every'", "missing key 'checkpoint_every'",
-               "seed must be an int", "data_dir must be a str or None"):
+  for part in (
+    "missing key 'eval_every'",
+    "missing key 'checkpoint_every'",
+    "seed must be an int",
+    "data_dir must be a str or None",
+  ):
     assert part in msg
 
 
@@ -51,7 +57,7 @@ def test_configdict_rejects_wrong_types_and_unknown_keys_when_locked():
     config.num_steps = "abc"
   with pytest.raises(TypeError):
     config.num_steps = 2.5
-  config.data_dir = "/some/dir"    # placeholder(str): None or a str
+  config.data_dir = "/some/dir"  # placeholder(str): None or a str
   with pytest.raises(TypeError):
     config.data_dir = 3
   config.lock()
@@ -78,8 +84,7 @@ def test_legacy_default_keeps_old_fingerprints_and_other_values_count():
 
 def test_fingerprint_ignores_resumable_keys_only():
   a = util.toy_config()
-  b = util.toy_config(num_steps=7, eval_every=3, checkpoint_every=2,
-                      log_every=1, data_dir="/elsewhere")
+  b = util.toy_config(num_steps=7, eval_every=3, checkpoint_every=2, log_every=1, data_dir="/elsewhere")
   fa = config_lib.fingerprint("toy", config_lib.defining_config(a))
   fb = config_lib.fingerprint("toy", config_lib.defining_config(b))
   assert fa == fb
@@ -87,36 +92,33 @@ def test_fingerprint_ignores_resumable_keys_only():
   assert fa != config_lib.fingerprint("toy", config_lib.defining_config(c))
   assert fa != config_lib.fingerprint("other", config_lib.defining_config(a))
   nested = ml_collections.ConfigDict({"model": {"width": 8, "act": (1, 2)}})
-  assert config_lib.flatten_config(nested) == {"model.width": 8,
-                                               "model.act": [1, 2]}
+  assert config_lib.flatten_config(nested) == {"model.width": 8, "model.act": [1, 2]}
 
 
 def _launch(tmp_path, name, *overrides):
-  return subprocess.Popen(util.toy_command(str(tmp_path / name), *overrides),
-                          cwd=util.REPO, env=util.subprocess_env(),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True)
+  return subprocess.Popen(
+    util.toy_command(str(tmp_path / name), *overrides),
+    cwd=util.REPO,
+    env=util.subprocess_env(),
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
+  )
 
 
 def test_command_line_errors_are_clean(tmp_path):
   # A workdir that belongs to the default config (no training needed).
   config = util.toy_config()
-  loop.check_workdir(str(tmp_path / "mismatch"), toy.ToyRegression(config),
-                     config)
+  loop.check_workdir(str(tmp_path / "mismatch"), toy.ToyRegression(config), config)
   cases = {
-      "bad_type": (("num_steps=abc",), "invalid literal for int()"),
-      "unknown_key": (("num_stepz=3",), 'Did you mean "num_steps"'),
-      "zero_steps": (("num_steps=0",), "num_steps must be an int > 0"),
-      "missing_data": (("data_dir=/nonexistent",),
-                       "error: FileNotFoundError: toy data set not found"),
-      "nan": (("num_steps=3", "nan_at_step=2"),
-              "error: NonFiniteLossError: non-finite training metric at "
-              "step 2"),
-      "mismatch": (("learning_rate=0.5",),
-                   "learning_rate: 0.01 in the workdir, 0.5 now"),
+    "bad_type": (("num_steps=abc",), "invalid literal for int()"),
+    "unknown_key": (("num_stepz=3",), 'Did you mean "num_steps"'),
+    "zero_steps": (("num_steps=0",), "num_steps must be an int > 0"),
+    "missing_data": (("data_dir=/nonexistent",), "error: FileNotFoundError: toy data set not found"),
+    "nan": (("num_steps=3", "nan_at_step=2"), "error: NonFiniteLossError: non-finite training metric at " "step 2"),
+    "mismatch": (("learning_rate=0.5",), "learning_rate: 0.01 in the workdir, 0.5 now"),
   }
-  procs = {name: _launch(tmp_path, name, *overrides)
-           for name, (overrides, _) in cases.items()}
+  procs = {name: _launch(tmp_path, name, *overrides) for name, (overrides, _) in cases.items()}
   for name, (_, expected) in cases.items():
     out, err = procs[name].communicate(timeout=120)
     assert procs[name].returncode == 1, (name, err[-3000:])
@@ -125,20 +127,28 @@ def test_command_line_errors_are_clean(tmp_path):
 
 
 def test_run_main_trains(tmp_path):
-  ok = util.run_toy(str(tmp_path / "run"), "num_steps=4", "eval_every=2",
-                    "checkpoint_every=2")
-  assert "step 4/4 (100%)" in ok.stderr   # the log line, with rate and ETA
+  ok = util.run_toy(str(tmp_path / "run"), "num_steps=4", "eval_every=2", "checkpoint_every=2")
+  assert "step 4/4 (100%)" in ok.stderr  # the log line, with rate and ETA
   assert "finished at step 4" in ok.stdout and "eval/mse=" in ok.stdout
   again = util.run_toy(str(tmp_path / "run"), "num_steps=4", "eval_every=2", "checkpoint_every=2")
   assert "already at step 4" in again.stderr and "finished at step 4" in again.stdout
-  assert [r["step"] for r in metrics_lib.read_metrics(str(tmp_path / "run"))
-          ] == [2, 4, 4]   # eval 2; train 4 + eval 4 (log_every=10 > 4)
+  assert [r["step"] for r in metrics_lib.read_metrics(str(tmp_path / "run"))] == [
+    2,
+    4,
+    4,
+  ]  # eval 2; train 4 + eval 4 (log_every=10 > 4)
   assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == ["2", "4"]
 
 
 def _run_main_cli(*args, timeout=120):
-  return subprocess.run([sys.executable, util.TOY_MAIN, *args], cwd=util.REPO, env=util.subprocess_env(),
-                        capture_output=True, text=True, timeout=timeout)
+  return subprocess.run(
+    [sys.executable, util.TOY_MAIN, *args],
+    cwd=util.REPO,
+    env=util.subprocess_env(),
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
 
 
 def test_help_lists_config_and_workdir_and_the_fields(tmp_path):
@@ -146,7 +156,7 @@ def test_help_lists_config_and_workdir_and_the_fields(tmp_path):
   assert out.returncode == 0, out.stderr[-2000:]
   assert "--config=FILE[:setting]" in out.stdout and "--workdir=DIR" in out.stdout
   assert re.search(r"learning_rate +  = 0.01", out.stdout)
-  assert "# > 0: the loss becomes NaN at this step." in out.stdout   # the field's comment
+  assert "# > 0: the loss becomes NaN at this step." in out.stdout  # the field's comment
   assert len(out.stdout.splitlines()) < 60 and "orbax" not in out.stdout
   bare = _run_main_cli("--help")
   assert bare.returncode == 0 and "Pass --config=FILE with --help" in bare.stdout
@@ -155,8 +165,10 @@ def test_help_lists_config_and_workdir_and_the_fields(tmp_path):
 def test_missing_or_raising_config_file_is_one_line(tmp_path):
   bad = tmp_path / "bad_config.py"
   bad.write_text("def get_config():\n  raise RuntimeError('no such setting here')\n")
-  for spec, expected in ((str(tmp_path / "nope.py"), "no such file"),
-                         (str(bad), "get_config() raised RuntimeError: no such setting here")):
+  for spec, expected in (
+    (str(tmp_path / "nope.py"), "no such file"),
+    (str(bad), "get_config() raised RuntimeError: no such setting here"),
+  ):
     out = _run_main_cli(f"--config={spec}", f"--workdir={tmp_path / 'w'}")
     assert out.returncode == 1
     assert expected in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]

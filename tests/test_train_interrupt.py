@@ -31,9 +31,14 @@ def _wait_for_metrics(workdir, proc, min_step, timeout=90):
 def test_signal_saves_a_checkpoint_and_the_rerun_resumes_bit_identically(tmp_path, signum):
   ref_dir, stopped_dir = str(tmp_path / "ref"), str(tmp_path / "stopped")
   # checkpoint_every=1000: the only checkpoint before the end is the one the signal makes.
-  victim = subprocess.Popen(util.toy_command(stopped_dir, "step_sleep=0.03", "checkpoint_every=1000"),
-                            cwd=util.REPO, env=util.subprocess_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+  victim = subprocess.Popen(
+    util.toy_command(stopped_dir, "step_sleep=0.03", "checkpoint_every=1000"),
+    cwd=util.REPO,
+    env=util.subprocess_env(),
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
+  )
   try:
     ref = util.run_toy(ref_dir, "checkpoint_every=1000")
     _wait_for_metrics(stopped_dir, victim, 30)
@@ -65,9 +70,14 @@ def test_signal_saves_a_checkpoint_and_the_rerun_resumes_bit_identically(tmp_pat
 def test_second_sigint_exits_at_once(tmp_path):
   workdir = str(tmp_path / "run")
   # A slow host-side batch (2 s a step): the first SIGINT waits for the step, the second must not.
-  victim = subprocess.Popen(util.toy_command(workdir, "step_sleep=2.0", "log_every=1"), cwd=util.REPO,
-                            env=util.subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+  victim = subprocess.Popen(
+    util.toy_command(workdir, "step_sleep=2.0", "log_every=1"),
+    cwd=util.REPO,
+    env=util.subprocess_env(),
+    stdout=subprocess.DEVNULL,
+    stderr=subprocess.PIPE,
+    text=True,
+  )
   try:
     _wait_for_metrics(workdir, victim, 1, timeout=120)
     os.kill(victim.pid, signal.SIGINT)
@@ -100,7 +110,9 @@ def test_divergence_monitor_ignores_small_metrics_and_remembers_its_history():
   monitor = loop.DivergenceMonitor(1e4, warmup=2)
   monitor.check([(1, {"a": 1e-6, "b": -200.0}), (2, {"a": 1e-3, "b": -210.0})], None, "ckpt")
   monitor.check([(3, {"a": 5e3, "b": -1e5})], None, "ckpt")  # a: below the floor of 1 x 1e4; b: 500x
-  with pytest.raises(loop.DivergenceError, match=r"diverged at step 4, by more than 10000 x: train/b=-3e\+09 \(typical"):
+  with pytest.raises(
+    loop.DivergenceError, match=r"diverged at step 4, by more than 10000 x: train/b=-3e\+09 \(typical"
+  ):
     monitor.check([(4, {"a": 1.0, "b": -3e9})], 3, "ckpt")  # ~1e7 x the recent |b|
   restored = loop.DivergenceMonitor(1e4, warmup=2, **monitor.state())
   assert restored.ref == monitor.ref and restored.seen == monitor.seen

@@ -44,9 +44,13 @@ _SCRIPT = textwrap.dedent("""
 def _run(tmp_path, devices):
   out = str(tmp_path / f"params_{devices}.npz")
   proc = subprocess.run(
-      [sys.executable, "-c", _SCRIPT, str(tmp_path / f"run_{devices}"), out],
-      cwd=util.REPO, env=util.subprocess_env(device_count=devices),
-      capture_output=True, text=True, timeout=120)
+    [sys.executable, "-c", _SCRIPT, str(tmp_path / f"run_{devices}"), out],
+    cwd=util.REPO,
+    env=util.subprocess_env(device_count=devices),
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
   assert proc.returncode == 0, proc.stderr[-5000:]
   info = json.loads(proc.stdout.strip().splitlines()[-1])
   return dict(np.load(out)), info
@@ -58,12 +62,12 @@ def test_eight_devices_match_one_device(tmp_path):
   assert info8["devices"] == 8 and info1["devices"] == 1
   assert info8["traces"] == 1 and info1["traces"] == 1
   assert all(spec == [] for spec in info8["param_sharding"])
-  assert set(info8["param_devices"]) == {8}           # replicated
+  assert set(info8["param_devices"]) == {8}  # replicated
   assert info8["batch_spec"] == ["data"]
   assert info8["batch_shards"] == 8
   assert "not divisible by the 8 devices" in info8["bad_batch_error"]
   assert "multiple of 8" in info8["bad_batch_error"]
-  assert info1["bad_batch_error"] is None              # 12 is fine on 1
+  assert info1["bad_batch_error"] is None  # 12 is fine on 1
   assert params8.keys() == params1.keys()
   for k in params1:
     np.testing.assert_allclose(params8[k], params1[k], rtol=1e-5, atol=1e-6)

@@ -80,17 +80,23 @@ def test_stein_kernel_is_one_hashable_value_used_by_the_transform():
   x = _particles(10, 3, 4)
   grads = 0.3 * x
   spec = stein_jax.SteinKernel("imq", bandwidth="median_log", repulsion=2.0, normalization="row_sum")
-  assert hash(spec) == hash(stein_jax.SteinKernel("imq", bandwidth="median_log", repulsion=2.0,
-                                                  normalization="row_sum"))
+  assert hash(spec) == hash(
+    stein_jax.SteinKernel("imq", bandwidth="median_log", repulsion=2.0, normalization="row_sum")
+  )
   assert spec == spec.replace() and spec != spec.replace(repulsion=1.0)
   updates, _ = stein_jax.svgd_transform(spec).update(grads, stein_jax.svgd_transform(spec).init(x), x)
   want = svgd_direction(x, -grads, kernel="imq", bandwidth="median_log", repulsion=2.0, normalization="row_sum")
   np.testing.assert_allclose(updates, -want, rtol=1e-6, atol=1e-7)
   with pytest.raises(ValueError, match="got a SteinKernel and also"):
     stein_jax.svgd_transform(spec, bandwidth="median")
-  for bad, match in ((dict(kernel="gauss"), "Unknown kernel"), (dict(bandwidth=-1.0), "positive"),
-                     (dict(metric="full"), "metric"), (dict(normalization="sum"), "normalization"),
-                     (dict(repulsion="lots"), "repulsion"), (dict(bandwidth=jnp.ones(())), "hashable")):
+  for bad, match in (
+    (dict(kernel="gauss"), "Unknown kernel"),
+    (dict(bandwidth=-1.0), "positive"),
+    (dict(metric="full"), "metric"),
+    (dict(normalization="sum"), "normalization"),
+    (dict(repulsion="lots"), "repulsion"),
+    (dict(bandwidth=jnp.ones(())), "hashable"),
+  ):
     with pytest.raises(ValueError, match=match):
       stein_jax.SteinKernel(**bad)
 

@@ -42,11 +42,11 @@ def get_config():
   config.num_examples = 256
   config.hidden = 16
   config.learning_rate = 1e-2
-  config.nan_at_step = -1      # > 0: the loss becomes NaN at this step.
-  config.blowup_at_step = -1   # > 0: the loss is multiplied by 1e8 from this step on (finite divergence).
-  config.step_sleep = 0.0      # host-side delay per step (kill tests).
-  config.crash_at_step = -1    # >= 0: batch(step) raises (crash tests).
-  config.no_data = False       # True: batch() returns None.
+  config.nan_at_step = -1  # > 0: the loss becomes NaN at this step.
+  config.blowup_at_step = -1  # > 0: the loss is multiplied by 1e8 from this step on (finite divergence).
+  config.step_sleep = 0.0  # host-side delay per step (kill tests).
+  config.crash_at_step = -1  # >= 0: batch(step) raises (crash tests).
+  config.no_data = False  # True: batch() returns None.
   return config
 
 
@@ -74,8 +74,9 @@ class ToyRegression(Experiment):
     else:
       path = os.path.join(config.data_dir, "toy.npz")
       if not os.path.exists(path):
-        raise FileNotFoundError(f"toy data set not found at {path}; run "
-                                "without --config.data_dir for synthetic data")
+        raise FileNotFoundError(
+          f"toy data set not found at {path}; run " "without --config.data_dir for synthetic data"
+        )
       with np.load(path) as f:
         self.x, self.y = f["x"], f["y"]
 
@@ -85,13 +86,12 @@ class ToyRegression(Experiment):
   def init_state(self, rng, config):
     k1, k2 = jax.random.split(rng)
     params = {
-        "w1": jax.random.normal(k1, (1, config.hidden)),
-        "b1": jnp.zeros(config.hidden),
-        "w2": jax.random.normal(k2, (config.hidden, 1)) / config.hidden**0.5,
-        "b2": jnp.zeros(1),
+      "w1": jax.random.normal(k1, (1, config.hidden)),
+      "b1": jnp.zeros(config.hidden),
+      "w2": jax.random.normal(k2, (config.hidden, 1)) / config.hidden**0.5,
+      "b2": jnp.zeros(1),
     }
-    return TrainState.create(params=params, tx=self.tx, rng=rng,
-                             extra={"ema": params})
+    return TrainState.create(params=params, tx=self.tx, rng=rng, extra={"ema": params})
 
   def _loss(self, params, x, y, step):
     loss = jnp.mean((_mlp(params, x) - y) ** 2)
@@ -106,11 +106,9 @@ class ToyRegression(Experiment):
     else:
       x, y = batch["x"], batch["y"]
     x = x + 0.01 * jax.random.normal(state.step_rng(), x.shape)
-    loss, grads = jax.value_and_grad(self._loss)(state.params, x, y,
-                                                 state.step)
+    loss, grads = jax.value_and_grad(self._loss)(state.params, x, y, state.step)
     new = state.apply_gradients(grads, self.tx)
-    ema = jax.tree.map(lambda e, p: 0.9 * e + 0.1 * p, state.extra["ema"],
-                       new.params)
+    ema = jax.tree.map(lambda e, p: 0.9 * e + 0.1 * p, state.extra["ema"], new.params)
     gnorm = optax.tree.norm(grads)
     return new.replace(extra={"ema": ema}), {"loss": loss, "grad_norm": gnorm}
 
@@ -122,16 +120,16 @@ class ToyRegression(Experiment):
     if self.config.no_data:
       return None
     rng = np.random.default_rng([self.config.seed, step])
-    idx = rng.choice(self.config.num_examples, self.config.batch_size,
-                     replace=False)
+    idx = rng.choice(self.config.num_examples, self.config.batch_size, replace=False)
     return {"x": self.x[idx], "y": self.y[idx]}
 
   def evaluate(self, state, step, workdir):
-    p = jax.device_get(state.params)   # numpy on the host: nothing to compile
+    p = jax.device_get(state.params)  # numpy on the host: nothing to compile
     pred = np.tanh(self.x @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"]
     return {"mse": float(np.mean((pred - self.y) ** 2))}
 
 
 if __name__ == "__main__":
   from stein_jax.train.main import run_main  # pylint: disable=g-import-not-at-top
+
   run_main(ToyRegression)

@@ -37,9 +37,23 @@ from stein_jax.data.spec import DatasetSpec
 from stein_jax.data.spec import LocalLayout
 
 __all__ = [
-    "BINARIZE_STREAM", "Batcher", "ChecksumError", "Dataset",
-    "DatasetNotFoundError", "DatasetSpec", "ENV_CACHE_DIR", "ENV_DATA_DIR",
-    "KNOWN_CHECKSUMS", "LocalLayout", "REGISTRY", "binarize_dynamic",
-    "cache_dir", "get_spec", "list_datasets", "load", "resolve_data_dir",
-    "sha256_file", "verify_file",
+  "BINARIZE_STREAM",
+  "Batcher",
+  "ChecksumError",
+  "Dataset",
+  "DatasetNotFoundError",
+  "DatasetSpec",
+  "ENV_CACHE_DIR",
+  "ENV_DATA_DIR",
+  "KNOWN_CHECKSUMS",
+  "LocalLayout",
+  "REGISTRY",
+  "binarize_dynamic",
+  "cache_dir",
+  "get_spec",
+  "list_datasets",
+  "load",
+  "resolve_data_dir",
+  "sha256_file",
+  "verify_file",
 ]

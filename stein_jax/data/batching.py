@@ -81,9 +81,16 @@ class Batcher:
       different subset is skipped each epoch), else ``ceil(N / B)``.
   """
 
-  def __init__(self, data: Data, batch_size: int, seed: int, *,
-               shuffle: bool = True, drop_remainder: bool = True,
-               binarize: Optional[str] = None):
+  def __init__(
+    self,
+    data: Data,
+    batch_size: int,
+    seed: int,
+    *,
+    shuffle: bool = True,
+    drop_remainder: bool = True,
+    binarize: Optional[str] = None,
+  ):
     """Builds a batcher.
 
     Args:
@@ -105,19 +112,18 @@ class Batcher:
     arrays, ds_binarize = _as_arrays(data)
     if not arrays:
       raise ValueError("Batcher needs at least one array.")
-    lengths = {k: int(np.shape(v)[0]) if np.ndim(v) else -1
-               for k, v in arrays.items()}
+    lengths = {k: int(np.shape(v)[0]) if np.ndim(v) else -1 for k, v in arrays.items()}
     if len(set(lengths.values())) != 1 or min(lengths.values()) < 1:
-      raise ValueError("All arrays must share a non-empty leading (example) "
-                       f"dimension; got lengths {lengths}.")
+      raise ValueError("All arrays must share a non-empty leading (example) " f"dimension; got lengths {lengths}.")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
       raise ValueError(f"seed must be a non-negative int, not {seed!r}.")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
       raise ValueError(f"batch_size must be a positive int, not {batch_size!r}.")
     n = next(iter(lengths.values()))
     if drop_remainder and batch_size > n:
-      raise ValueError(f"batch_size {batch_size} exceeds the {n} examples; "
-                       "with drop_remainder=True no batch could be formed.")
+      raise ValueError(
+        f"batch_size {batch_size} exceeds the {n} examples; " "with drop_remainder=True no batch could be formed."
+      )
     binarize = binarize if binarize is not None else ds_binarize
     if binarize not in (None, "dynamic"):
       raise ValueError(f"binarize must be None or 'dynamic', not {binarize!r}.")
@@ -125,10 +131,8 @@ class Batcher:
       if "x" not in arrays:
         raise ValueError("binarize='dynamic' needs an array named 'x'.")
       x = arrays["x"]
-      if not np.issubdtype(x.dtype, np.floating) or x.size and (
-          x.min() < 0 or x.max() > 1):
-        raise ValueError("binarize='dynamic' needs x as float probabilities "
-                         "in [0, 1] (load with scale='unit').")
+      if not np.issubdtype(x.dtype, np.floating) or x.size and (x.min() < 0 or x.max() > 1):
+        raise ValueError("binarize='dynamic' needs x as float probabilities " "in [0, 1] (load with scale='unit').")
     self._arrays = arrays
     self.batch_size = int(batch_size)
     self.seed = int(seed)
@@ -136,8 +140,7 @@ class Batcher:
     self.drop_remainder = bool(drop_remainder)
     self.binarize = binarize
     self.num_examples = n
-    self.steps_per_epoch = (n // self.batch_size if drop_remainder
-                            else -(-n // self.batch_size))
+    self.steps_per_epoch = n // self.batch_size if drop_remainder else -(-n // self.batch_size)
     self._lock = threading.Lock()
     self._perm_cache: Tuple[int, Optional[np.ndarray]] = (-1, None)
 
@@ -148,8 +151,7 @@ class Batcher:
     with self._lock:
       cached_epoch, perm = self._perm_cache
     if cached_epoch != epoch:
-      perm = np.random.default_rng([self.seed, epoch]).permutation(
-          self.num_examples)
+      perm = np.random.default_rng([self.seed, epoch]).permutation(self.num_examples)
       with self._lock:
         self._perm_cache = (epoch, perm)
     return perm
@@ -160,7 +162,7 @@ class Batcher:
       raise ValueError(f"step must be a non-negative int, not {step!r}.")
     epoch, k = divmod(int(step), self.steps_per_epoch)
     start = k * self.batch_size
-    return self.permutation(epoch)[start:start + self.batch_size]
+    return self.permutation(epoch)[start : start + self.batch_size]
 
   def batch(self, step: int) -> Dict[str, np.ndarray]:
     """The batch at global step ``step``, a pure function of (seed, step).
@@ -182,15 +184,13 @@ class Batcher:
     """The epoch that ``step`` falls in."""
     return int(step) // self.steps_per_epoch
 
-  def iterate(self, start_step: int = 0,
-              num_steps: Optional[int] = None) -> Iterator[Dict[str, np.ndarray]]:
+  def iterate(self, start_step: int = 0, num_steps: Optional[int] = None) -> Iterator[Dict[str, np.ndarray]]:
     """Yields ``batch(start_step)``, ``batch(start_step + 1)``, ...
 
     Args:
       start_step: first step, e.g. the step restored from a checkpoint.
       num_steps: how many batches; None for an endless stream.
     """
-    steps = itertools.count(start_step) if num_steps is None else range(
-        start_step, start_step + num_steps)
+    steps = itertools.count(start_step) if num_steps is None else range(start_step, start_step + num_steps)
     for step in steps:
       yield self.batch(step)

@@ -27,8 +27,7 @@ def _cache_path(key: str) -> pathlib.Path:
   return paths.cache_dir() / f"{key}.npz"
 
 
-def _cached_arrays(key: str, build: Callable[[], Dict[str, np.ndarray]]
-                   ) -> Dict[str, np.ndarray]:
+def _cached_arrays(key: str, build: Callable[[], Dict[str, np.ndarray]]) -> Dict[str, np.ndarray]:
   """Loads ``key`` from the cache dir, or builds it and saves it atomically.
 
   A cache that cannot be written (read-only home, full disk) only warns: the
@@ -49,9 +48,11 @@ def _cached_arrays(key: str, build: Callable[[], Dict[str, np.ndarray]]
       np.savez(f, **arrays)
     os.replace(tmp, path)
   except OSError as e:
-    warnings.warn(f"Could not write the decoded-array cache '{path}' ({e}); set "
-                  f"${paths.ENV_CACHE_DIR} to a writable folder to avoid "
-                  "decoding again next time.")
+    warnings.warn(
+      f"Could not write the decoded-array cache '{path}' ({e}); set "
+      f"${paths.ENV_CACHE_DIR} to a writable folder to avoid "
+      "decoding again next time."
+    )
   return arrays
 
 
@@ -61,11 +62,9 @@ def _tree_fingerprint(folder: pathlib.Path) -> str:
   for p in sorted(folder.rglob("*")):
     if p.is_file():
       st = p.stat()
-      h.update(f"{p.relative_to(folder).as_posix()}|{st.st_size}|"
-               f"{st.st_mtime_ns}\n".encode())
+      h.update(f"{p.relative_to(folder).as_posix()}|{st.st_size}|" f"{st.st_mtime_ns}\n".encode())
   return h.hexdigest()
 
 
 def _source_fingerprint(path: pathlib.Path) -> str:
-  return (_tree_fingerprint(path) if path.is_dir()
-          else checksums.sha256_file(path))
+  return _tree_fingerprint(path) if path.is_dir() else checksums.sha256_file(path)

@@ -51,15 +51,22 @@ def _synthetic_rbm_data(dim: int, num_hidden: int):
   key = jax.random.key(SYNTHETIC_DATA_SEED)
   k_w, k_b, k_s = jax.random.split(key, 3)
   params = rbm_targets.RBMParams(
-      jax.random.normal(k_w, (dim, num_hidden)) * 0.7, jax.random.normal(k_b, (dim,)), jnp.zeros(num_hidden))
+    jax.random.normal(k_w, (dim, num_hidden)) * 0.7, jax.random.normal(k_b, (dim,)), jnp.zeros(num_hidden)
+  )
   x, _ = rbm_targets.sample(k_s, params, 3000)
   x = np.asarray(x, np.float32)
   return x[:2000], x[2000:2500], x[2500:]
 
 
 @functools.lru_cache(maxsize=4)
-def load_energy_data(dataset: str, data_dir: str | None, preprocess: str, num_eval_train: int,
-                     synthetic_dim: int = 16, num_hidden: int = 10) -> EnergyData:
+def load_energy_data(
+  dataset: str,
+  data_dir: str | None,
+  preprocess: str,
+  num_eval_train: int,
+  synthetic_dim: int = 16,
+  num_hidden: int = 10,
+) -> EnergyData:
   """The data of ``config`` (cached per process, so a sweep loads MNIST once)."""
   if dataset == "mnist":
     split = lambda name: loading.load("mnist", name, data_dir).x

@@ -30,7 +30,8 @@ class ChecksumError(ValueError):
     self.expected = expected
     self.actual = actual
     super().__init__(
-        f"Checksum mismatch for data file '{path}': expected {expected}, "
-        f"got {actual}. The file is corrupt, truncated or a "
-        "different version; delete it and obtain it again, or pass "
-        "verify=False to skip the check at your own risk.")
+      f"Checksum mismatch for data file '{path}': expected {expected}, "
+      f"got {actual}. The file is corrupt, truncated or a "
+      "different version; delete it and obtain it again, or pass "
+      "verify=False to skip the check at your own risk."
+    )

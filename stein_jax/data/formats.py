@@ -30,12 +30,12 @@ import numpy as np
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
 _IDX_DTYPES = {
-    0x08: np.dtype(np.uint8),
-    0x09: np.dtype(np.int8),
-    0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"),
-    0x0E: np.dtype(">f8"),
+  0x08: np.dtype(np.uint8),
+  0x09: np.dtype(np.int8),
+  0x0B: np.dtype(">i2"),
+  0x0C: np.dtype(">i4"),
+  0x0D: np.dtype(">f4"),
+  0x0E: np.dtype(">f8"),
 }
 
 
@@ -62,8 +62,7 @@ def read_idx(path: os.PathLike) -> np.ndarray:
   """
   data = _read_maybe_gzip(path)
   if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-    raise ValueError(f"'{path}' is not an IDX file (bad magic number "
-                     f"{data[:4].hex() if data else 'empty'}).")
+    raise ValueError(f"'{path}' is not an IDX file (bad magic number " f"{data[:4].hex() if data else 'empty'}).")
   dtype = _IDX_DTYPES[data[2]]
   ndim = data[3]
   header = 4 + 4 * ndim
@@ -73,9 +72,10 @@ def read_idx(path: os.PathLike) -> np.ndarray:
   count = int(np.prod(shape, dtype=np.int64))
   if len(data) - header != count * dtype.itemsize:
     raise ValueError(
-        f"IDX file '{path}' should hold {count} values of shape {shape} "
-        f"({count * dtype.itemsize} bytes) but has {len(data) - header} bytes "
-        "after its header; the file is truncated or corrupt.")
+      f"IDX file '{path}' should hold {count} values of shape {shape} "
+      f"({count * dtype.itemsize} bytes) but has {len(data) - header} bytes "
+      "after its header; the file is truncated or corrupt."
+    )
   arr = np.frombuffer(data, dtype=dtype, count=count, offset=header)
   return arr.reshape(shape).astype(dtype.newbyteorder("="), copy=True)
 
@@ -98,8 +98,7 @@ def read_vocab(path: os.PathLike) -> Tuple[str, ...]:
     for lineno, line in enumerate(f.read().splitlines(), 1):
       parts = line.split()
       if not parts:
-        raise ValueError(f"Vocabulary file '{path}' has an empty line "
-                         f"{lineno}; every line must hold one word.")
+        raise ValueError(f"Vocabulary file '{path}' has an empty line " f"{lineno}; every line must hold one word.")
       words.append(parts[0])
   return tuple(words)
 
@@ -114,6 +113,7 @@ class BagOfWords(NamedTuple):
       carry no label token.
     nonempty: bool ``[N]``, True where the document has a positive total count.
   """
+
   counts: np.ndarray
   labels: Optional[np.ndarray]
   nonempty: np.ndarray
@@ -156,8 +156,7 @@ def read_bow(path: os.PathLike, vocab_size: int) -> BagOfWords:
       if has_label is None:
         has_label = line_has_label
       elif has_label != line_has_label and tokens:
-        raise ValueError(f"'{path}' line {lineno + 1}: some lines start with a "
-                         "label token and others do not.")
+        raise ValueError(f"'{path}' line {lineno + 1}: some lines start with a " "label token and others do not.")
     try:
       labels.append(int(label) if label is not None else 0)
       for tok in tokens:
@@ -166,17 +165,19 @@ def read_bow(path: os.PathLike, vocab_size: int) -> BagOfWords:
         cols.append(int(i))
         vals.append(float(c))
     except ValueError as e:
-      raise ValueError(f"'{path}' line {lineno + 1}: malformed token ({e}); "
-                       "expected '[label] id:count id:count ...'.") from None
+      raise ValueError(
+        f"'{path}' line {lineno + 1}: malformed token ({e}); " "expected '[label] id:count id:count ...'."
+      ) from None
   cols_arr = np.asarray(cols, dtype=np.int64)
   if cols_arr.size and (cols_arr.min() < 1 or cols_arr.max() > vocab_size):
     bad = int(np.argmax((cols_arr < 1) | (cols_arr > vocab_size)))
-    raise ValueError(f"'{path}' line {rows[bad] + 1}: word id {cols_arr[bad]} "
-                     f"is outside [1, {vocab_size}] (ids are 1-based into a "
-                     f"vocabulary of {vocab_size} words).")
+    raise ValueError(
+      f"'{path}' line {rows[bad] + 1}: word id {cols_arr[bad]} "
+      f"is outside [1, {vocab_size}] (ids are 1-based into a "
+      f"vocabulary of {vocab_size} words)."
+    )
   counts = np.zeros((len(lines), vocab_size), dtype=np.float32)
-  np.add.at(counts, (np.asarray(rows, dtype=np.int64), cols_arr - 1),
-            np.asarray(vals, dtype=np.float32))
+  np.add.at(counts, (np.asarray(rows, dtype=np.int64), cols_arr - 1), np.asarray(vals, dtype=np.float32))
   label_arr = np.asarray(labels, dtype=np.int64) if has_label else None
   return BagOfWords(counts, label_arr, counts.sum(axis=1) > 0)
 
@@ -200,8 +201,7 @@ def read_amat(path: os.PathLike, dim: int = 784) -> np.ndarray:
   digits = raw.translate(None, b" \t\r\n")
   arr = np.frombuffer(digits, dtype=np.uint8) - ord("0")
   if arr.size % dim or (arr.size and arr.max() > 1):
-    raise ValueError(f"'{path}' is not a 0/1 .amat file with {dim} values per "
-                     "line.")
+    raise ValueError(f"'{path}' is not a 0/1 .amat file with {dim} values per " "line.")
   return arr.reshape(-1, dim)
 
 
@@ -224,8 +224,9 @@ def read_cifar_batches(paths: Sequence[os.PathLike]) -> Tuple[np.ndarray, np.nda
   return np.concatenate(xs), np.concatenate(ys)
 
 
-def crop_resize(image: np.ndarray, *, image_size: Optional[int] = None,
-                center_crop: Optional[int] = None) -> np.ndarray:
+def crop_resize(
+  image: np.ndarray, *, image_size: Optional[int] = None, center_crop: Optional[int] = None
+) -> np.ndarray:
   """Center-crops and resizes one uint8 image with Pillow.
 
   Args:
@@ -258,9 +259,9 @@ def crop_resize(image: np.ndarray, *, image_size: Optional[int] = None,
   return out.reshape(out.shape[0], out.shape[1], channels)
 
 
-def decode_image(data: bytes, *, channels: int = 3,
-                 image_size: Optional[int] = None,
-                 center_crop: Optional[int] = None) -> np.ndarray:
+def decode_image(
+  data: bytes, *, channels: int = 3, image_size: Optional[int] = None, center_crop: Optional[int] = None
+) -> np.ndarray:
   """Decodes one image file's bytes with Pillow.
 
   Args:
@@ -275,8 +276,7 @@ def decode_image(data: bytes, *, channels: int = 3,
   from PIL import Image  # lazy: Pillow is only needed for image data
 
   with Image.open(io.BytesIO(data)) as img:
-    arr = np.asarray(img.convert("RGB" if channels == 3 else "L"),
-                     dtype=np.uint8)
+    arr = np.asarray(img.convert("RGB" if channels == 3 else "L"), dtype=np.uint8)
   arr = arr.reshape(arr.shape[0], arr.shape[1], channels)
   return crop_resize(arr, image_size=image_size, center_crop=center_crop)
 
@@ -284,21 +284,22 @@ def decode_image(data: bytes, *, channels: int = 3,
 def _list_tree(names: Sequence[str], split: str) -> Tuple[List[str], List[str]]:
   """Image entries under ``split/`` and the sorted class folder names."""
   prefix = split.rstrip("/") + "/"
-  entries = [n for n in names
-             if n.startswith(prefix) and n.lower().endswith(IMAGE_EXTENSIONS)]
-  depth = {n[len(prefix):].count("/") for n in entries}
+  entries = [n for n in names if n.startswith(prefix) and n.lower().endswith(IMAGE_EXTENSIONS)]
+  depth = {n[len(prefix) :].count("/") for n in entries}
   if len(depth) > 1 or (depth and depth.pop() > 1):
-    raise ValueError(f"Images under '{prefix}' must all be either directly in "
-                     "it or exactly one class folder deep.")
-  classes = sorted({n[len(prefix):].split("/")[0] for n in entries
-                    if "/" in n[len(prefix):]})
+    raise ValueError(f"Images under '{prefix}' must all be either directly in " "it or exactly one class folder deep.")
+  classes = sorted({n[len(prefix) :].split("/")[0] for n in entries if "/" in n[len(prefix) :]})
   return entries, classes
 
 
-def read_image_tree(source: os.PathLike, split: str, *, channels: int = 3,
-                    image_size: Optional[int] = None,
-                    center_crop: Optional[int] = None
-                    ) -> Tuple[np.ndarray, Optional[np.ndarray], Tuple[str, ...]]:
+def read_image_tree(
+  source: os.PathLike,
+  split: str,
+  *,
+  channels: int = 3,
+  image_size: Optional[int] = None,
+  center_crop: Optional[int] = None,
+) -> Tuple[np.ndarray, Optional[np.ndarray], Tuple[str, ...]]:
   """Decodes a tree of image files from a zip archive or a directory.
 
   Layout: ``<split>/<class>/<file>`` (labelled; classes are the sorted folder
@@ -323,8 +324,7 @@ def read_image_tree(source: os.PathLike, split: str, *, channels: int = 3,
   """
   source = pathlib.Path(source)
   if source.is_dir():
-    names = [p.relative_to(source).as_posix() for p in source.rglob("*")
-             if p.is_file()]
+    names = [p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file()]
     read: Callable[[str], bytes] = lambda n: (source / n).read_bytes()
     archive = None
   else:
@@ -334,29 +334,28 @@ def read_image_tree(source: os.PathLike, split: str, *, channels: int = 3,
   try:
     entries, classes = _list_tree(names, split)
     if not entries:
-      raise ValueError(f"No image files ({', '.join(IMAGE_EXTENSIONS)}) under "
-                       f"'{split}/' in '{source}'.")
+      raise ValueError(f"No image files ({', '.join(IMAGE_EXTENSIONS)}) under " f"'{split}/' in '{source}'.")
     prefix = split.rstrip("/") + "/"
     class_index = {c: i for i, c in enumerate(classes)}
 
     def sort_key(n):
-      rel = n[len(prefix):]
+      rel = n[len(prefix) :]
       cls = rel.split("/")[0] if "/" in rel else ""
       return (class_index.get(cls, -1), rel)
 
     entries.sort(key=sort_key)
-    images = [decode_image(read(n), channels=channels, image_size=image_size,
-                           center_crop=center_crop) for n in entries]
+    images = [decode_image(read(n), channels=channels, image_size=image_size, center_crop=center_crop) for n in entries]
   finally:
     if archive is not None:
       archive.close()
   shapes = {im.shape for im in images}
   if len(shapes) > 1:
-    raise ValueError(f"Images under '{split}/' in '{source}' have different "
-                     f"sizes {sorted(shapes)[:4]}...; pass image_size=... to "
-                     "crop and resize them to one square size.")
+    raise ValueError(
+      f"Images under '{split}/' in '{source}' have different "
+      f"sizes {sorted(shapes)[:4]}...; pass image_size=... to "
+      "crop and resize them to one square size."
+    )
   labels = None
   if classes:
-    labels = np.asarray([class_index[n[len(prefix):].split("/")[0]]
-                         for n in entries], dtype=np.int64)
+    labels = np.asarray([class_index[n[len(prefix) :].split("/")[0]] for n in entries], dtype=np.int64)
   return np.stack(images), labels, tuple(classes)

@@ -39,12 +39,15 @@ BINARIZE = (None, "dynamic")
 SOURCES = ("auto", "local", "tfds")
 
 
-def _not_found(spec: DatasetSpec, split: str, data_dir, source: str,
-               tfds_error: Optional[BaseException]) -> DatasetNotFoundError:
-  lines = [f"Data set '{spec.name}' (split '{split}') was not found.",
-           f"Searched: {paths.describe_data_dir(data_dir)}."
-           if source != "tfds" else "Local files were not searched "
-           "(source='tfds')."]
+def _not_found(
+  spec: DatasetSpec, split: str, data_dir, source: str, tfds_error: Optional[BaseException]
+) -> DatasetNotFoundError:
+  lines = [
+    f"Data set '{spec.name}' (split '{split}') was not found.",
+    f"Searched: {paths.describe_data_dir(data_dir)}."
+    if source != "tfds"
+    else "Local files were not searched " "(source='tfds').",
+  ]
   root = paths.resolve_data_dir(data_dir)
   where = str(root) if root is not None else "<data_dir>"
   layouts = [l for l in spec.layouts if l.expected(split)]
@@ -53,17 +56,17 @@ def _not_found(spec: DatasetSpec, split: str, data_dir, source: str,
     for l in layouts:
       lines.append(f"  - {l.description}: {', '.join(l.expected(split))}")
   if spec.tfds_name is None:
-    lines.append("TFDS has no copy of this data set; local files are the "
-                 "only source.")
+    lines.append("TFDS has no copy of this data set; local files are the " "only source.")
   elif source == "local":
-    lines.append(f"TFDS was not tried (source='local'); its name is "
-                 f"'{spec.tfds_name}'.")
+    lines.append(f"TFDS was not tried (source='local'); its name is " f"'{spec.tfds_name}'.")
   elif tfds_error is not None:
     lines.append(f"TFDS '{spec.tfds_name}' failed: {tfds_error!r}")
   else:
-    lines.append(f"Online: tensorflow_datasets is not installed "
-                 f"(pip install tensorflow-datasets; TFDS name "
-                 f"'{spec.tfds_name}').")
+    lines.append(
+      f"Online: tensorflow_datasets is not installed "
+      f"(pip install tensorflow-datasets; TFDS name "
+      f"'{spec.tfds_name}')."
+    )
   lines.append("How to obtain: " + spec.how_to_obtain)
   lines.append(f"Then pass data_dir=... or set ${paths.ENV_DATA_DIR}.")
   return DatasetNotFoundError("\n".join(lines))
@@ -80,11 +83,19 @@ def _scale(x: np.ndarray, pixel_max: float, scale: Optional[str]) -> np.ndarray:
   return unit
 
 
-def load(name: str, split: str = "train", data_dir: Optional[paths.PathLike] = None,
-         *, binarize: Optional[str] = None, scale: Optional[str] = "unit",
-         flatten: Optional[bool] = None, image_size: Optional[int] = None,
-         max_examples: Optional[int] = None, source: str = "auto",
-         verify: bool = True) -> Dataset:
+def load(
+  name: str,
+  split: str = "train",
+  data_dir: Optional[paths.PathLike] = None,
+  *,
+  binarize: Optional[str] = None,
+  scale: Optional[str] = "unit",
+  flatten: Optional[bool] = None,
+  image_size: Optional[int] = None,
+  max_examples: Optional[int] = None,
+  source: str = "auto",
+  verify: bool = True,
+) -> Dataset:
   """Loads one split of a named data set as numpy arrays.
 
   Args:
@@ -127,8 +138,7 @@ def load(name: str, split: str = "train", data_dir: Optional[paths.PathLike] = N
   """
   spec = get_spec(name)
   if split not in spec.splits:
-    raise ValueError(f"Data set '{name}' has splits {spec.splits}, not "
-                     f"'{split}'.")
+    raise ValueError(f"Data set '{name}' has splits {spec.splits}, not " f"'{split}'.")
   if scale not in SCALES:
     raise ValueError(f"scale must be one of {SCALES}, not {scale!r}.")
   if binarize not in BINARIZE:
@@ -139,20 +149,20 @@ def load(name: str, split: str = "train", data_dir: Optional[paths.PathLike] = N
     raise ValueError(f"max_examples must be positive, not {max_examples}.")
   if spec.kind == "bow":
     if scale == "centered" or binarize is not None or flatten or image_size:
-      raise ValueError(f"'{name}' is a bag-of-words data set: scale must be "
-                       "'unit' or None, and binarize, flatten and image_size "
-                       "must be left unset.")
+      raise ValueError(
+        f"'{name}' is a bag-of-words data set: scale must be "
+        "'unit' or None, and binarize, flatten and image_size "
+        "must be left unset."
+      )
   elif binarize == "dynamic" and scale != "unit":
-    raise ValueError("binarize='dynamic' samples Bernoulli(x), so it needs "
-                     f"pixel probabilities: use scale='unit', not {scale!r}.")
+    raise ValueError(
+      "binarize='dynamic' samples Bernoulli(x), so it needs " f"pixel probabilities: use scale='unit', not {scale!r}."
+    )
   if image_size is not None and spec.default_image_size is None:
-    raise ValueError(f"'{name}' has fixed-size images {spec.image_shape}; "
-                     "image_size must be None.")
+    raise ValueError(f"'{name}' has fixed-size images {spec.image_shape}; " "image_size must be None.")
   if image_size is not None and image_size < 1:
     raise ValueError(f"image_size must be positive, not {image_size}.")
-  options = ReadOptions(verify=verify,
-                        image_size=image_size or spec.default_image_size,
-                        center_crop=spec.center_crop)
+  options = ReadOptions(verify=verify, image_size=image_size or spec.default_image_size, center_crop=spec.center_crop)
 
   raw, info = None, {"name": name, "split": split}
   root = paths.resolve_data_dir(data_dir)
@@ -161,20 +171,27 @@ def load(name: str, split: str = "train", data_dir: Optional[paths.PathLike] = N
       found = layout.find(root, split)
       if found is not None:
         raw = layout.read(root, split, found, options)
-        info.update(source="local", layout=layout.description,
-                    files=tuple(str(root / f) for f in found))
+        info.update(source="local", layout=layout.description, files=tuple(str(root / f) for f in found))
         break
   tfds_error = None
-  if (raw is None and source != "local" and spec.tfds_name is not None
-      and spec.kind == "image" and tfds_lib.tfds_available()):
+  if (
+    raw is None
+    and source != "local"
+    and spec.tfds_name is not None
+    and spec.kind == "image"
+    and tfds_lib.tfds_available()
+  ):
     try:
       x, y = tfds_lib.load_tfds(
-          spec.tfds_name, spec.tfds_splits[split],
-          label_key=spec.tfds_label_key, image_size=options.image_size,
-          center_crop=options.center_crop, max_examples=max_examples)
+        spec.tfds_name,
+        spec.tfds_splits[split],
+        label_key=spec.tfds_label_key,
+        image_size=options.image_size,
+        center_crop=options.center_crop,
+        max_examples=max_examples,
+      )
       raw = Raw(x, y)
-      info.update(source="tfds", tfds_name=spec.tfds_name,
-                  tfds_split=spec.tfds_splits[split])
+      info.update(source="tfds", tfds_name=spec.tfds_name, tfds_split=spec.tfds_splits[split])
     except Exception as e:  # no network, manual download missing, ...
       tfds_error = e
   if raw is None:
@@ -193,10 +210,13 @@ def load(name: str, split: str = "train", data_dir: Optional[paths.PathLike] = N
     if flatten:
       x = x.reshape(x.shape[0], -1)
     class_names = info.get("class_names") or spec.class_names
-    info.update(scale=scale, binarize=binarize, flatten=flatten,
-                class_names=class_names,
-                num_classes=None if y is None else (
-                    len(class_names) if class_names else int(y.max()) + 1))
+    info.update(
+      scale=scale,
+      binarize=binarize,
+      flatten=flatten,
+      class_names=class_names,
+      num_classes=None if y is None else (len(class_names) if class_names else int(y.max()) + 1),
+    )
   else:
     x = x.astype(np.float32, copy=False)
     info.update(num_classes=None if y is None else int(y.max()) + 1)

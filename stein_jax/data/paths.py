@@ -48,8 +48,7 @@ def describe_data_dir(data_dir: Optional[PathLike] = None) -> str:
     root = pathlib.Path(os.environ[ENV_DATA_DIR].strip()).expanduser()
     origin = f"${ENV_DATA_DIR}"
   else:
-    return (f"no local data directory (data_dir=None and ${ENV_DATA_DIR} is "
-            "unset)")
+    return f"no local data directory (data_dir=None and ${ENV_DATA_DIR} is " "unset)"
   missing = "" if root.is_dir() else ", which does not exist"
   return f"local data directory '{root}' (from {origin}{missing})"
 

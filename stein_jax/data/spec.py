@@ -32,6 +32,7 @@ class Dataset(NamedTuple):
       ``class_names``, ``scale``, ``binarize``, ``flatten`` and, for text,
       ``num_documents_raw`` and ``num_dropped``.
   """
+
   x: np.ndarray
   y: Optional[np.ndarray]
   vocab: Optional[Tuple[str, ...]]
@@ -45,6 +46,7 @@ class Dataset(NamedTuple):
 
 class ReadOptions(NamedTuple):
   """What a local reader needs besides the files."""
+
   verify: bool = True
   image_size: Optional[int] = None
   center_crop: Optional[int] = None
@@ -52,6 +54,7 @@ class ReadOptions(NamedTuple):
 
 class Raw(NamedTuple):
   """A reader's output before scaling: stored dtype, ``[N, H, W, C]`` images."""
+
   x: np.ndarray
   y: Optional[np.ndarray]
   vocab: Optional[Tuple[str, ...]] = None
@@ -73,6 +76,7 @@ class LocalLayout(NamedTuple):
     locate: ``(root, split) -> found relative paths or None``; by default, the
       ``expected`` paths if all exist.
   """
+
   description: str
   expected: Callable[[str], Tuple[str, ...]]
   read: Reader
@@ -110,6 +114,7 @@ class DatasetSpec(NamedTuple):
     center_crop: central square crop applied before resizing.
     how_to_obtain: instructions quoted in :class:`DatasetNotFoundError`.
   """
+
   name: str
   kind: str
   splits: Tuple[str, ...]

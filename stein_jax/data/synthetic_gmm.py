@@ -48,8 +48,8 @@ PRIOR_MEANS = np.array([[5.0, 5.0], [-5.0, -5.0]])
 PRIOR_LOG_WEIGHTS = np.log(np.array([0.5, 0.5]))
 NOISE_STD = 0.1
 OBSERVATION_MATRICES = {
-    "paper": np.array([[2.0, -1.0], [1.0, -2.0]]),
-    "bimodal": np.array([[1.0, -1.0]]),
+  "paper": np.array([[2.0, -1.0], [1.0, -2.0]]),
+  "bimodal": np.array([[1.0, -1.0]]),
 }
 LATENT_DIM = 2
 
@@ -57,9 +57,11 @@ LATENT_DIM = 2
 def observation_matrix(observation: str) -> np.ndarray:
   """The matrix A [dx, 2] of x = A z + noise for ``"paper"`` or ``"bimodal"``."""
   if observation not in OBSERVATION_MATRICES:
-    raise ValueError(f"Unknown observation {observation!r}: use one of "
-                     f"{sorted(OBSERVATION_MATRICES)} ('paper' is x = theta z of sec. 5.1, "
-                     "'bimodal' is x = z_1 - z_2).")
+    raise ValueError(
+      f"Unknown observation {observation!r}: use one of "
+      f"{sorted(OBSERVATION_MATRICES)} ('paper' is x = theta z of sec. 5.1, "
+      "'bimodal' is x = z_1 - z_2)."
+    )
   return OBSERVATION_MATRICES[observation]
 
 
@@ -69,8 +71,7 @@ def _gauss_logpdf_full(x: Array, mean: Array, cov: Array) -> Array:
   chol = jnp.linalg.cholesky(cov)
   diff = x - mean
   sol = jax.scipy.linalg.solve_triangular(chol, diff[..., None], lower=True)[..., 0]
-  return (-0.5 * jnp.sum(sol**2, -1) - jnp.sum(jnp.log(jnp.diag(chol)))
-          - 0.5 * d * jnp.log(2 * jnp.pi))
+  return -0.5 * jnp.sum(sol**2, -1) - jnp.sum(jnp.log(jnp.diag(chol))) - 0.5 * d * jnp.log(2 * jnp.pi)
 
 
 def log_prior(z: Array) -> Array:
@@ -79,27 +80,25 @@ def log_prior(z: Array) -> Array:
   return jax.nn.logsumexp(comp + PRIOR_LOG_WEIGHTS, axis=-1)
 
 
-def log_likelihood(x: Array, z: Array, observation: str = "paper",
-                   noise_std: float = NOISE_STD) -> Array:
+def log_likelihood(x: Array, z: Array, observation: str = "paper", noise_std: float = NOISE_STD) -> Array:
   """log N(x; A z, s^2 I), x [..., dx], z [..., 2] (broadcast) -> [...]."""
   a = jnp.asarray(observation_matrix(observation))
   mean = z @ a.T
   dx = a.shape[0]
-  return (-0.5 * jnp.sum((x - mean) ** 2, -1) / noise_std**2
-          - dx * (jnp.log(noise_std) + 0.5 * jnp.log(2 * jnp.pi)))
+  return -0.5 * jnp.sum((x - mean) ** 2, -1) / noise_std**2 - dx * (jnp.log(noise_std) + 0.5 * jnp.log(2 * jnp.pi))
 
 
 def log_marginal(x: Array, observation: str = "paper", noise_std: float = NOISE_STD) -> Array:
   """Closed-form log p(x) = log sum_c pi_c N(x; A mu_c, s^2 I + A A^T), x [..., dx]."""
   a = jnp.asarray(observation_matrix(observation))
   cov = noise_std**2 * jnp.eye(a.shape[0]) + a @ a.T
-  comp = jnp.stack([_gauss_logpdf_full(x, jnp.asarray(PRIOR_MEANS[c] @ a.T), cov)
-                    for c in range(2)], -1)
+  comp = jnp.stack([_gauss_logpdf_full(x, jnp.asarray(PRIOR_MEANS[c] @ a.T), cov) for c in range(2)], -1)
   return jax.nn.logsumexp(comp + PRIOR_LOG_WEIGHTS, axis=-1)
 
 
 class GMMData(NamedTuple):
   """Training and test sets of the sec. 5.1 model (x and the latent z that made it)."""
+
   x_train: Array  # [num_train, dx]
   z_train: Array  # [num_train, 2]
   x_test: Array  # [num_test, dx]
@@ -107,8 +106,7 @@ class GMMData(NamedTuple):
 
 
 @functools.partial(jax.jit, static_argnames=("num", "observation", "noise_std"))
-def sample_joint(key: Array, num: int, observation: str = "paper",
-                 noise_std: float = NOISE_STD) -> tuple[Array, Array]:
+def sample_joint(key: Array, num: int, observation: str = "paper", noise_std: float = NOISE_STD) -> tuple[Array, Array]:
   """Draws (x [num, dx], z [num, 2]) from the joint p(z) p(x | z)."""
   a = jnp.asarray(observation_matrix(observation))
   k_c, k_z, k_x = jax.random.split(key, 3)
@@ -118,8 +116,9 @@ def sample_joint(key: Array, num: int, observation: str = "paper",
   return x, z
 
 
-def make_dataset(key: Array, observation: str = "paper", num_train: int = 10_000,
-                 num_test: int = 10, noise_std: float = NOISE_STD) -> GMMData:
+def make_dataset(
+  key: Array, observation: str = "paper", num_train: int = 10_000, num_test: int = 10, noise_std: float = NOISE_STD
+) -> GMMData:
   """The sec. 5.1 data: 10,000 training and 10 test points by default."""
   k_train, k_test = jax.random.split(key)
   x_tr, z_tr = sample_joint(k_train, num_train, observation, noise_std)
@@ -136,19 +135,20 @@ class GMMPosterior(NamedTuple):
     means: [..., 2, 2] (component, coordinate).
     cov: [2, 2], shared by both components and all x.
   """
+
   log_weights: Array
   means: Array
   cov: Array
 
 
-def exact_posterior(x: Array, observation: str = "paper",
-                    noise_std: float = NOISE_STD) -> GMMPosterior:
+def exact_posterior(x: Array, observation: str = "paper", noise_std: float = NOISE_STD) -> GMMPosterior:
   """The exact posterior p(z | x) for x [..., dx] (Pu et al. 2017, sec. 5.1; module doc)."""
   a = jnp.asarray(observation_matrix(observation))
   x = jnp.asarray(x)
   if x.shape[-1] != a.shape[0]:
-    raise ValueError(f"x has last dimension {x.shape[-1]} but observation {observation!r} "
-                     f"has {a.shape[0]}-d observations.")
+    raise ValueError(
+      f"x has last dimension {x.shape[-1]} but observation {observation!r} " f"has {a.shape[0]}-d observations."
+    )
   precision = jnp.eye(LATENT_DIM) + a.T @ a / noise_std**2
   cov = jnp.linalg.inv(precision)
   cov = 0.5 * (cov + cov.T)
@@ -172,8 +172,7 @@ def posterior_sample(key: Array, post: GMMPosterior, num: int) -> Array:
   """Draws num exact posterior samples per x: returns [..., num, 2]."""
   batch = post.log_weights.shape[:-1]
   k_c, k_e = jax.random.split(key)
-  comp = jax.random.categorical(k_c, post.log_weights[..., None, :], axis=-1,
-                                shape=batch + (num,))
+  comp = jax.random.categorical(k_c, post.log_weights[..., None, :], axis=-1, shape=batch + (num,))
   means = jnp.take_along_axis(post.means, comp[..., None], axis=-2)  # [..., num, 2]
   chol = jnp.linalg.cholesky(post.cov)
   eps = jax.random.normal(k_e, batch + (num, LATENT_DIM))

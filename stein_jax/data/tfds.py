@@ -38,12 +38,16 @@ def tensorflow_available() -> bool:
     return False
 
 
-def load_tfds(name: str, split: str, *, image_key: str = "image",
-              label_key: Optional[str] = "label",
-              image_size: Optional[int] = None,
-              center_crop: Optional[int] = None,
-              max_examples: Optional[int] = None
-              ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+def load_tfds(
+  name: str,
+  split: str,
+  *,
+  image_key: str = "image",
+  label_key: Optional[str] = "label",
+  image_size: Optional[int] = None,
+  center_crop: Optional[int] = None,
+  max_examples: Optional[int] = None,
+) -> Tuple[np.ndarray, Optional[np.ndarray]]:
   """Loads a TFDS image split into numpy arrays, in TFDS's deterministic order.
 
   Args:
@@ -71,9 +75,7 @@ def load_tfds(name: str, split: str, *, image_key: str = "image",
   for i, ex in enumerate(examples):
     if max_examples is not None and i >= max_examples:
       break
-    xs.append(formats.crop_resize(np.asarray(ex[image_key]),
-                                  image_size=image_size,
-                                  center_crop=center_crop))
+    xs.append(formats.crop_resize(np.asarray(ex[image_key]), image_size=image_size, center_crop=center_crop))
     if label_key is not None:
       ys.append(int(ex[label_key]))
   if not xs:

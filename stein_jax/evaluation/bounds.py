@@ -46,21 +46,22 @@ def check_finite(name: str, value) -> None:
   if not np.all(np.isfinite(arr)):
     bad = int(np.sum(~np.isfinite(arr)))
     raise NonFiniteBoundError(
-        f"{name}: {bad} of {arr.size} values are NaN or inf; refusing to report a bound. "
-        "Check the parameters for divergence (lower the learning rate) and that the "
-        "encoder is invertible in xi (its log-det must be finite).")
+      f"{name}: {bad} of {arr.size} values are NaN or inf; refusing to report a bound. "
+      "Check the parameters for divergence (lower the learning rate) and that the "
+      "encoder is invertible in xi (its log-det must be finite)."
+    )
 
 
-def log_weights(key: Array, model: sv.LatentModel, enc_params: PyTree, dec_params: PyTree,
-                x: Array, num_samples: int) -> Array:
+def log_weights(
+  key: Array, model: sv.LatentModel, enc_params: PyTree, dec_params: PyTree, x: Array, num_samples: int
+) -> Array:
   """log w [B, S] for x [B, dx], with independent xi [B, S, dz] per data point."""
   xi = jax.random.normal(key, (x.shape[0], num_samples, model.latent_dim))
   z, log_q = sv.sample_with_log_q(model, enc_params, x[:, None, :], xi)
   return sv.log_joint(model, dec_params, x, z, "logmeanexp") - log_q
 
 
-def _streaming_bounds(key, model, enc_params, dec_params, x, num_samples: int,
-                      chunk_size: int):
+def _streaming_bounds(key, model, enc_params, dec_params, x, num_samples: int, chunk_size: int):
   """(mean_s log w_s, log mean_s w_s), each [B], over num_samples drawn chunk by chunk."""
   chunk = max(1, min(int(chunk_size), int(num_samples)))
   num_chunks = -(-num_samples // chunk)
@@ -83,8 +84,7 @@ def _streaming_bounds(key, model, enc_params, dec_params, x, num_samples: int,
   return run_mean, iw
 
 
-def make_bound_fn(model: sv.LatentModel, num_samples: int = 5000,
-                  chunk_size: int = 250) -> Callable:
+def make_bound_fn(model: sv.LatentModel, num_samples: int = 5000, chunk_size: int = 250) -> Callable:
   """A jitted ``(key, enc_params, dec_params, x) -> (elbo [B], iw_bound [B])`` (no checks)."""
   if num_samples < 1:
     raise ValueError(f"num_samples must be >= 1, got {num_samples}.")
@@ -96,8 +96,7 @@ def make_bound_fn(model: sv.LatentModel, num_samples: int = 5000,
 
 
 def _build_bound_fn(model, num_samples, chunk_size):
-  return jax.jit(lambda key, ep, dp, x: _streaming_bounds(key, model, ep, dp, x,
-                                                           num_samples, chunk_size))
+  return jax.jit(lambda key, ep, dp, x: _streaming_bounds(key, model, ep, dp, x, num_samples, chunk_size))
 
 
 # One jitted function per (model, num_samples, chunk_size): a training run evaluates
@@ -105,8 +104,15 @@ def _build_bound_fn(model, num_samples, chunk_size):
 _cached_bound_fn = functools.lru_cache(maxsize=16)(_build_bound_fn)
 
 
-def elbo(key: Array, model: sv.LatentModel, enc_params: PyTree, dec_params: PyTree, x: Array,
-         num_samples: int = 100, chunk_size: int = 250) -> Array:
+def elbo(
+  key: Array,
+  model: sv.LatentModel,
+  enc_params: PyTree,
+  dec_params: PyTree,
+  x: Array,
+  num_samples: int = 100,
+  chunk_size: int = 250,
+) -> Array:
   """Per-example ELBO [B] with the change-of-variables entropy (sec. 5.2). Raises on NaN."""
   sv.check_data(model, x)
   out = make_bound_fn(model, num_samples, chunk_size)(key, enc_params, dec_params, x)[0]
@@ -114,9 +120,15 @@ def elbo(key: Array, model: sv.LatentModel, enc_params: PyTree, dec_params: PyTr
   return out
 
 
-def importance_weighted_bound(key: Array, model: sv.LatentModel, enc_params: PyTree,
-                              dec_params: PyTree, x: Array, num_samples: int = 5000,
-                              chunk_size: int = 250) -> Array:
+def importance_weighted_bound(
+  key: Array,
+  model: sv.LatentModel,
+  enc_params: PyTree,
+  dec_params: PyTree,
+  x: Array,
+  num_samples: int = 5000,
+  chunk_size: int = 250,
+) -> Array:
   """Per-example S-sample bound [B] (S-ELBO; Burda et al. 2016), streamed. Raises on NaN."""
   sv.check_data(model, x)
   out = make_bound_fn(model, num_samples, chunk_size)(key, enc_params, dec_params, x)[1]
@@ -127,8 +139,13 @@ def importance_weighted_bound(key: Array, model: sv.LatentModel, enc_params: PyT
 EVAL_MEMORY_BUDGET_BYTES = 2 * 2**30
 
 
-def max_chunk_size(model: sv.LatentModel, dec_params: PyTree, batch_size: int, chunk_size: int,
-                   budget_bytes: int = EVAL_MEMORY_BUDGET_BYTES) -> int:
+def max_chunk_size(
+  model: sv.LatentModel,
+  dec_params: PyTree,
+  batch_size: int,
+  chunk_size: int,
+  budget_bytes: int = EVAL_MEMORY_BUDGET_BYTES,
+) -> int:
   """``chunk_size`` capped so that one chunk's activations stay within ``budget_bytes``.
 
   One chunk evaluates ``batch_size x chunk x M`` decoder passes (M stacked decoders); each holds its logits and
@@ -142,10 +159,19 @@ def max_chunk_size(model: sv.LatentModel, dec_params: PyTree, batch_size: int, c
   return max(1, min(int(chunk_size), cap))
 
 
-def evaluate(key: Array, model: sv.LatentModel, enc_params: PyTree, dec_params: PyTree,
-             x: Array, *, batch_size: int = 100, num_samples: int = 5000,
-             elbo_samples: Optional[int] = None, chunk_size: int = 250,
-             return_per_example: bool = False) -> dict:
+def evaluate(
+  key: Array,
+  model: sv.LatentModel,
+  enc_params: PyTree,
+  dec_params: PyTree,
+  x: Array,
+  *,
+  batch_size: int = 100,
+  num_samples: int = 5000,
+  elbo_samples: Optional[int] = None,
+  chunk_size: int = 250,
+  return_per_example: bool = False,
+) -> dict:
   """Test NLL (nats, positive) by ELBO and by S-ELBO, and the cost per image.
 
   Args:
@@ -192,8 +218,11 @@ def evaluate(key: Array, model: sv.LatentModel, enc_params: PyTree, dec_params: 
   iws = np.concatenate(iws)[:n]
   check_finite("test ELBO", elbos)
   check_finite("test S-ELBO", iws)
-  out = {"nll_elbo": float(-elbos.mean()), "nll_s_elbo": float(-iws.mean()),
-         "seconds_per_image": seconds / batches.shape[0] / batch_size}
+  out = {
+    "nll_elbo": float(-elbos.mean()),
+    "nll_s_elbo": float(-iws.mean()),
+    "seconds_per_image": seconds / batches.shape[0] / batch_size,
+  }
   if return_per_example:
     out.update(elbo=elbos, s_elbo=iws)
   return out
@@ -213,8 +242,7 @@ def perplexity(log_probs, num_words) -> float:
   lp = np.asarray(log_probs, np.float64)
   n = np.asarray(num_words, np.float64)
   if lp.shape != n.shape or lp.ndim != 1:
-    raise ValueError(f"log_probs and num_words must both have shape [D]; got {lp.shape} "
-                     f"and {n.shape}.")
+    raise ValueError(f"log_probs and num_words must both have shape [D]; got {lp.shape} " f"and {n.shape}.")
   check_finite("perplexity log-probabilities", lp)
   if not n.sum() > 0:
     raise ValueError("perplexity needs at least one word in the documents (sum N_d > 0).")

@@ -94,17 +94,19 @@ def inception_score(probs: Array, num_splits: int = 1) -> Array:
   return jnp.mean(inception_score_splits(probs, num_splits))
 
 
-def class_probabilities(apply_fn: Callable[[PyTree, Array], Array], params: PyTree, x: Array, *,
-                        batch_size: int = 2000) -> np.ndarray:
+def class_probabilities(
+  apply_fn: Callable[[PyTree, Array], Array], params: PyTree, x: Array, *, batch_size: int = 2000
+) -> np.ndarray:
   """``softmax(apply_fn(params, x))`` in batches, ``[n, C]`` numpy (the classifier returns logits)."""
   x = np.asarray(x)
   logits_fn = jax.jit(lambda p, b: jax.nn.softmax(apply_fn(p, b), axis=-1))
-  out = [np.asarray(logits_fn(params, jnp.asarray(x[i:i + batch_size]))) for i in range(0, x.shape[0], batch_size)]
+  out = [np.asarray(logits_fn(params, jnp.asarray(x[i : i + batch_size]))) for i in range(0, x.shape[0], batch_size)]
   return np.concatenate(out, axis=0)
 
 
-def classifier_score(apply_fn: Callable[[PyTree, Array], Array], params: PyTree, x: Array, *,
-                     batch_size: int = 2000, num_splits: int = 1) -> float:
+def classifier_score(
+  apply_fn: Callable[[PyTree, Array], Array], params: PyTree, x: Array, *, batch_size: int = 2000, num_splits: int = 1
+) -> float:
   """:func:`inception_score` of the classifier ``apply_fn(params, x) -> logits [n, C]`` on samples ``x``."""
   return float(inception_score(class_probabilities(apply_fn, params, x, batch_size=batch_size), num_splits))
 
@@ -155,7 +157,7 @@ def mean_pairwise_distance(x: Array, *, max_points: int = 2000, block: int = 500
   total = 0.0
   for a in range(0, n, block):
     for b in range(a, n, block):
-      r = sq[a:a + block, None] + sq[None, b:b + block] - 2.0 * x[a:a + block] @ x[b:b + block].T
+      r = sq[a : a + block, None] + sq[None, b : b + block] - 2.0 * x[a : a + block] @ x[b : b + block].T
       dist = np.sqrt(np.maximum(r, 0.0))
       if a == b:
         dist = np.triu(dist, k=1)
@@ -188,7 +190,6 @@ def _module(hidden: Sequence[int], num_classes: int) -> nn.Module:
   return MLP(tuple(int(h) for h in hidden) + (int(num_classes),), activation=nn.relu)
 
 
-
 def make_classifier_step(module, tx: optax.GradientTransformation):
   """A jitted ``step(params, opt_state, x, y) -> (params, opt_state)``: one optax step on the mean
   softmax cross-entropy of ``module.apply(params, x)`` against integer labels ``y``."""
@@ -197,15 +198,25 @@ def make_classifier_step(module, tx: optax.GradientTransformation):
   def step(params, opt_state, xb, yb):
     def loss_fn(p):
       return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(module.apply(p, xb), yb))
+
     grads = jax.grad(loss_fn)(params)
     updates, opt_state = tx.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state
 
   return step
 
-def train_classifier(x: np.ndarray, y: np.ndarray, *, num_classes: int, hidden: Sequence[int] = (512,),
-                     num_epochs: int = 3, batch_size: int = 128, learning_rate: float = 1e-3,
-                     seed: int = 0) -> PyTree:
+
+def train_classifier(
+  x: np.ndarray,
+  y: np.ndarray,
+  *,
+  num_classes: int,
+  hidden: Sequence[int] = (512,),
+  num_epochs: int = 3,
+  batch_size: int = 128,
+  learning_rate: float = 1e-3,
+  seed: int = 0,
+) -> PyTree:
   """Trains an MLP classifier by Adam on softmax cross-entropy, deterministically in ``seed``.
 
   Args:
@@ -236,7 +247,7 @@ def train_classifier(x: np.ndarray, y: np.ndarray, *, num_classes: int, hidden: 
   for _ in range(num_epochs):
     order = rng.permutation(x.shape[0])
     for i in range(per_epoch):
-      idx = order[i * batch_size:(i + 1) * batch_size]
+      idx = order[i * batch_size : (i + 1) * batch_size]
       params, opt_state = step(params, opt_state, jnp.asarray(x[idx]), jnp.asarray(y[idx]))
   return params
 
@@ -275,10 +286,21 @@ def _load(path: pathlib.Path, template: PyTree, key: str) -> tuple[PyTree, dict]
   return flax.traverse_util.unflatten_dict(flat), meta
 
 
-def cached_classifier(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-                      *, num_classes: int, cache_dir: Optional[str] = None, hidden: Sequence[int] = (512,),
-                      num_epochs: int = 3, batch_size: int = 128, learning_rate: float = 1e-3,
-                      seed: int = 0) -> Classifier:
+def cached_classifier(
+  name: str,
+  x_train: np.ndarray,
+  y_train: np.ndarray,
+  x_test: np.ndarray,
+  y_test: np.ndarray,
+  *,
+  num_classes: int,
+  cache_dir: Optional[str] = None,
+  hidden: Sequence[int] = (512,),
+  num_epochs: int = 3,
+  batch_size: int = 128,
+  learning_rate: float = 1e-3,
+  seed: int = 0,
+) -> Classifier:
   """:func:`train_classifier` on the given arrays, cached on disk.
 
   The cache file ``<cache_dir>/classifiers/<name>_<key>.npz`` is keyed by the hyper-parameters and a fingerprint of
@@ -294,9 +316,17 @@ def cached_classifier(name: str, x_train: np.ndarray, y_train: np.ndarray, x_tes
   Returns:
     A :class:`Classifier`.
   """
-  hparams = dict(num_classes=int(num_classes), hidden=[int(h) for h in hidden], num_epochs=int(num_epochs),
-                 batch_size=int(batch_size), learning_rate=float(learning_rate), seed=int(seed))
-  key = hashlib.sha256(json.dumps([hparams, array_fingerprint(x_train, y_train)], sort_keys=True).encode()).hexdigest()[:16]
+  hparams = dict(
+    num_classes=int(num_classes),
+    hidden=[int(h) for h in hidden],
+    num_epochs=int(num_epochs),
+    batch_size=int(batch_size),
+    learning_rate=float(learning_rate),
+    seed=int(seed),
+  )
+  key = hashlib.sha256(json.dumps([hparams, array_fingerprint(x_train, y_train)], sort_keys=True).encode()).hexdigest()[
+    :16
+  ]
   root = pathlib.Path(cache_dir).expanduser() if cache_dir else data_lib.cache_dir()
   path = root / CACHE_SUBDIR / f"{name}_{key}.npz"
   module = _module(hidden, num_classes)
@@ -307,16 +337,25 @@ def cached_classifier(name: str, x_train: np.ndarray, y_train: np.ndarray, x_tes
       params, meta = _load(path, template, key)
       return Classifier(apply_fn, params, float(meta["test_accuracy"]), str(path), False)
     except Exception as err:  # any unreadable cache is rebuilt: it is only a cache
-      warnings.warn(f"Classifier cache {path} is unreadable or does not match ({type(err).__name__}: {err}); "
-                    "retraining and overwriting it.", RuntimeWarning, stacklevel=2)
+      warnings.warn(
+        f"Classifier cache {path} is unreadable or does not match ({type(err).__name__}: {err}); "
+        "retraining and overwriting it.",
+        RuntimeWarning,
+        stacklevel=2,
+      )
   params = train_classifier(x_train, y_train, **hparams)
   accuracy = _accuracy(apply_fn, params, x_test, y_test)
   _save(path, params, {"key": key, "version": CACHE_FORMAT_VERSION, "test_accuracy": accuracy, **hparams})
   return Classifier(apply_fn, params, accuracy, str(path), True)
 
 
-def mnist_classifier(data_dir: Optional[str] = None, cache_dir: Optional[str] = None, *,
-                     preprocess: Optional[Callable[[np.ndarray], np.ndarray]] = None, **hparams) -> Classifier:
+def mnist_classifier(
+  data_dir: Optional[str] = None,
+  cache_dir: Optional[str] = None,
+  *,
+  preprocess: Optional[Callable[[np.ndarray], np.ndarray]] = None,
+  **hparams,
+) -> Classifier:
   """The MNIST classifier of Fig. 1(b): trained on the 50,000 "train" images, accuracy on "test"; cached.
 
   Its inputs are the flattened pixels in ``[0, 1]`` (``[n, 784]``), the space generated images are mapped back to.
@@ -331,5 +370,6 @@ def mnist_classifier(data_dir: Optional[str] = None, cache_dir: Optional[str] = 
   test = data_lib.load("mnist", "test", data_dir)
   fix = preprocess or (lambda a: a)
   flat = lambda a: np.asarray(fix(np.asarray(a, np.float32).reshape(a.shape[0], -1)), np.float32)
-  return cached_classifier("mnist", flat(train.x), train.y, flat(test.x), test.y, num_classes=10,
-                           cache_dir=cache_dir, **hparams)
+  return cached_classifier(
+    "mnist", flat(train.x), train.y, flat(test.x), test.y, num_classes=10, cache_dir=cache_dir, **hparams
+  )

@@ -8,8 +8,7 @@ import jax.numpy as jnp
 from stein_jax import kernels
 
 
-def mmd(x: jax.Array, y: jax.Array, bandwidth="median", kernel=None,
-        unbiased: bool = True) -> jax.Array:
+def mmd(x: jax.Array, y: jax.Array, bandwidth="median", kernel=None, unbiased: bool = True) -> jax.Array:
   """Squared MMD between samples x [n, d] and y [m, d].
 
   MMD^2 = E k(x, x') + E k(y, y') - 2 E k(x, y). The unbiased estimator drops the

@@ -66,12 +66,14 @@ def sparse_triples(x) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 class DocTokens(NamedTuple):
   """Per-document tokens, padded: words [D, T] (word id of each token), mask [D, T]."""
+
   words: Array
   mask: Array
 
 
 class CorpusTokens(NamedTuple):
   """All tokens of a corpus: doc [T], words [T], mask [T] (False on chunk padding)."""
+
   doc: Array
   words: Array
   mask: Array
@@ -118,8 +120,7 @@ def corpus_tokens(x, chunk_size: int = 65536) -> CorpusTokens:
   tok_doc = np.concatenate([tok_doc, np.zeros(pad, np.int32)])
   tok_word = np.concatenate([tok_word, np.zeros(pad, np.int32)])
   shape = np.asarray(x).shape
-  return CorpusTokens(jnp.asarray(tok_doc), jnp.asarray(tok_word), jnp.asarray(mask),
-                      int(shape[0]), int(shape[1]))
+  return CorpusTokens(jnp.asarray(tok_doc), jnp.asarray(tok_word), jnp.asarray(mask), int(shape[0]), int(shape[1]))
 
 
 # ----------------------------------------------------------------------- conditionals
@@ -204,13 +205,23 @@ def sample_theta(key: Array, word_topic_counts: Array, prior: PFAPrior) -> Array
 
 def _check_sweeps(num_burnin, num_collect, thin):
   if num_burnin < 0 or num_collect < 1 or thin < 1 or num_collect % thin:
-    raise ValueError(f"Need num_burnin >= 0, num_collect >= 1 and thin >= 1 dividing "
-                     f"num_collect; got {num_burnin}, {num_collect}, {thin}.")
+    raise ValueError(
+      f"Need num_burnin >= 0, num_collect >= 1 and thin >= 1 dividing "
+      f"num_collect; got {num_burnin}, {num_collect}, {thin}."
+    )
 
 
-def posterior_z(key: Array, theta: Array, tokens: DocTokens, prior: PFAPrior, *,
-                num_burnin: int = 2000, num_collect: int = 2500, thin: int = 10,
-                z_init: Array | None = None) -> Array:
+def posterior_z(
+  key: Array,
+  theta: Array,
+  tokens: DocTokens,
+  prior: PFAPrior,
+  *,
+  num_burnin: int = 2000,
+  num_collect: int = 2500,
+  thin: int = 10,
+  z_init: Array | None = None,
+) -> Array:
   """Gibbs samples of z_n | x_n, theta for each document (theta fixed), [D, C, V].
 
   The paper's protocol (sec. 5.1): 2,000 burn-in sweeps, then 2,500 sweeps of which every
@@ -277,6 +288,7 @@ class ThetaFit(NamedTuple):
     z_last: the last draw of the training documents' scores [N, V].
     log_likelihood: per-sweep training log p(x | theta, z) per token [num_sweeps].
   """
+
   theta: Array
   theta_last: Array
   z_last: Array
@@ -296,8 +308,9 @@ def _token_pass(key, theta, z, tokens: CorpusTokens, chunk_size: int):
     log_lam = jnp.log(jnp.sum(weights, -1))
     return topics, jnp.sum(jnp.where(m, log_lam, 0.0))
 
-  topics, log_lam = jax.lax.map(chunk, (keys, tokens.doc.reshape(shape),
-                                        tokens.words.reshape(shape), tokens.mask.reshape(shape)))
+  topics, log_lam = jax.lax.map(
+    chunk, (keys, tokens.doc.reshape(shape), tokens.words.reshape(shape), tokens.mask.reshape(shape))
+  )
   topics = topics.reshape(-1)
   m = tokens.mask.astype(theta.dtype)
   v = theta.shape[1]
@@ -306,9 +319,17 @@ def _token_pass(key, theta, z, tokens: CorpusTokens, chunk_size: int):
   return n_dv, n_pv, jnp.sum(log_lam)
 
 
-def learn_theta(key: Array, tokens: CorpusTokens, num_topics: int, prior: PFAPrior, *,
-                num_sweeps: int, num_burnin: int, chunk_size: int = 65536,
-                theta_init: Array | None = None) -> ThetaFit:
+def learn_theta(
+  key: Array,
+  tokens: CorpusTokens,
+  num_topics: int,
+  prior: PFAPrior,
+  *,
+  num_sweeps: int,
+  num_burnin: int,
+  chunk_size: int = 65536,
+  theta_init: Array | None = None,
+) -> ThetaFit:
   """Gibbs sampling of (theta, Z) on a training corpus (the paper's MCMC for theta, [4]).
 
   One sweep: token topics | theta, Z (conditional 1); Z | counts (2); theta | counts (3).
@@ -336,12 +357,17 @@ def learn_theta(key: Array, tokens: CorpusTokens, num_topics: int, prior: PFAPri
   if num_topics < 1:
     raise ValueError(f"num_topics must be >= 1, got {num_topics}.")
   if tokens.doc.shape[0] % chunk_size:
-    raise ValueError(f"The corpus tokens are padded to a multiple of another chunk size; build "
-                     f"them with corpus_tokens(x, chunk_size={chunk_size}).")
+    raise ValueError(
+      f"The corpus tokens are padded to a multiple of another chunk size; build "
+      f"them with corpus_tokens(x, chunk_size={chunk_size})."
+    )
   p = tokens.vocab_size
   k_theta, k_z, k_run = jax.random.split(key, 3)
-  theta = (jax.random.dirichlet(k_theta, jnp.ones(p), (num_topics,)).T
-           if theta_init is None else jnp.asarray(theta_init, jnp.float32))
+  theta = (
+    jax.random.dirichlet(k_theta, jnp.ones(p), (num_topics,)).T
+    if theta_init is None
+    else jnp.asarray(theta_init, jnp.float32)
+  )
   z = jnp.exp(log_gamma(k_z, jnp.full((tokens.num_docs, num_topics), prior.r))) / prior.c
   num_tokens = jnp.sum(tokens.mask)
 

@@ -91,12 +91,12 @@ def sample_metrics(samples, reference, *, top=None, mmd_points: int = 1000) -> d
   z = _as_samples("samples", samples)
   ref = _as_samples("reference samples", reference)
   if z.shape[1] != ref.shape[1]:
-    raise PosteriorCheckError(f"samples have {z.shape[1]} coordinates but the reference "
-                              f"has {ref.shape[1]}.")
+    raise PosteriorCheckError(f"samples have {z.shape[1]} coordinates but the reference " f"has {ref.shape[1]}.")
   v, v_ref = z.var(0, ddof=1), ref.var(0, ddof=1)
   if np.any(v_ref <= 0):
-    raise PosteriorCheckError("the reference samples have a coordinate with zero variance "
-                              "(a stuck chain or too few samples).")
+    raise PosteriorCheckError(
+      "the reference samples have a coordinate with zero variance " "(a stuck chain or too few samples)."
+    )
   log_ratio = np.log(np.maximum(v, 1e-300)) - np.log(v_ref)
   mean_err = np.abs(z.mean(0) - ref.mean(0)) / np.sqrt(v_ref)
   top_ratio = None
@@ -105,9 +105,13 @@ def sample_metrics(samples, reference, *, top=None, mmd_points: int = 1000) -> d
     top_ratio = float(np.exp(log_ratio[top].mean()))
   k = int(mmd_points)
   m2 = float(mmd(jnp.asarray(z[:k], jnp.float32), jnp.asarray(ref[:k], jnp.float32)))
-  return {"var_ratio": float(np.exp(log_ratio.mean())), "var_ratio_top": top_ratio,
-          "mean_error": float(mean_err.mean()), "mmd": m2,
-          "var_ratio_per_coordinate": np.exp(log_ratio).tolist()}
+  return {
+    "var_ratio": float(np.exp(log_ratio.mean())),
+    "var_ratio_top": top_ratio,
+    "mean_error": float(mean_err.mean()),
+    "mmd": m2,
+    "var_ratio_per_coordinate": np.exp(log_ratio).tolist(),
+  }
 
 
 # ------------------------------------------------------------------------ free SVGD
@@ -127,6 +131,7 @@ class FreeSVGDResult(NamedTuple):
     trace: [(step, mean_i log(var_i / var0_i))] at every check: the cloud's width
       relative to the start (a slow drift shows here).
   """
+
   particles: np.ndarray
   steps: int
   converged: bool
@@ -146,8 +151,7 @@ def batched_score(logdensity_fn: LogDensity) -> Callable[[Array, PyTree], Array]
 
 
 @functools.lru_cache(maxsize=64)
-def _svgd_program(logdensity_fn: LogDensity, bandwidth, num_steps: int, optimizer: str,
-                  metric: str = "isotropic"):
+def _svgd_program(logdensity_fn: LogDensity, bandwidth, num_steps: int, optimizer: str, metric: str = "isotropic"):
   """Jitted (z [n, d], adam state, step [d], data) -> (z, adam state): num_steps SVGD steps.
 
   Cached per (target, bandwidth rule, chunk length, optimizer): every test point and
@@ -166,6 +170,7 @@ def _svgd_program(logdensity_fn: LogDensity, bandwidth, num_steps: int, optimize
       else:
         upd = phi  # z + eps * phi with a per-coordinate eps (a constant preconditioner)
       return (zz + step * upd, s), None
+
     (z, opt_state), _ = jax.lax.scan(body, (z, opt_state), None, length=num_steps)
     return z, opt_state
 
@@ -198,8 +203,7 @@ def _hessian_diagonal(logdensity_fn: LogDensity):
   return jax.jit(lambda z, data: jnp.mean(jax.vmap(one, in_axes=(0, None))(z, data), 0))
 
 
-def svgd_step_sizes(logdensity_fn: LogDensity, data: PyTree, init, learning_rate: float,
-                    optimizer: str) -> Array:
+def svgd_step_sizes(logdensity_fn: LogDensity, data: PyTree, init, learning_rate: float, optimizer: str) -> Array:
   """Per-coordinate steps [d] of :func:`free_svgd` from the starting cloud ``init`` [n, d].
 
   adam: ``learning_rate * sd0_i``. sgd: ``learning_rate * min(var0_i, 1 / h_i)``, h_i the
@@ -218,11 +222,23 @@ def svgd_step_sizes(logdensity_fn: LogDensity, data: PyTree, init, learning_rate
   return learning_rate * jnp.minimum(sd0**2, inv_h)
 
 
-def free_svgd(logdensity_fn: LogDensity, data: PyTree, init, *, bandwidth="median",
-              optimizer: str = "adam_sgd", learning_rate: float = 0.5,
-              adam_learning_rate: float = 0.05, adam_steps: int = 300,
-              check_every: int = 100, lag: int = 5, max_steps: int = 5000, tol: float = 0.02,
-              max_restarts: int = 3, metric: str = "isotropic") -> FreeSVGDResult:
+def free_svgd(
+  logdensity_fn: LogDensity,
+  data: PyTree,
+  init,
+  *,
+  bandwidth="median",
+  optimizer: str = "adam_sgd",
+  learning_rate: float = 0.5,
+  adam_learning_rate: float = 0.05,
+  adam_steps: int = 300,
+  check_every: int = 100,
+  lag: int = 5,
+  max_steps: int = 5000,
+  tol: float = 0.02,
+  max_restarts: int = 3,
+  metric: str = "isotropic",
+) -> FreeSVGDResult:
   """Free-particle SVGD on p(z | data) from ``init`` [n, d] towards its fixed point.
 
   Each step moves every particle along phi(z_i) = (1/n) sum_j [k(z_j, z_i) grad log p(z_j)
@@ -274,8 +290,9 @@ def free_svgd(logdensity_fn: LogDensity, data: PyTree, init, *, bandwidth="media
   if not bool(jnp.all(jnp.isfinite(z0))):
     raise PosteriorCheckError("free_svgd: the starting particles contain NaN or inf.")
   if check_every < 1 or lag < 1 or max_steps < check_every:
-    raise PosteriorCheckError(f"need check_every ({check_every}) >= 1, lag ({lag}) >= 1 and "
-                              f"max_steps ({max_steps}) >= check_every.")
+    raise PosteriorCheckError(
+      f"need check_every ({check_every}) >= 1, lag ({lag}) >= 1 and " f"max_steps ({max_steps}) >= check_every."
+    )
   kernels.check_bandwidth(bandwidth)
   if metric not in stein.METRICS:
     raise PosteriorCheckError(f"metric must be one of {stein.METRICS}, got {metric!r}.")
@@ -320,8 +337,10 @@ def free_svgd(logdensity_fn: LogDensity, data: PyTree, init, *, bandwidth="media
     if not diverged:
       break
     if attempt == max_restarts:
-      raise FloatingPointError(f"free SVGD diverged (non-finite particles) with steps down "
-                               f"to {4.0**-attempt:g} x learning_rate; lower learning_rate.")
+      raise FloatingPointError(
+        f"free SVGD diverged (non-finite particles) with steps down "
+        f"to {4.0**-attempt:g} x learning_rate; lower learning_rate."
+      )
     step = step / 4.0
   rms, k = _svgd_diagnostics(logdensity_fn, bandwidth, metric)(z, data)
   return FreeSVGDResult(np.asarray(z), steps, converged, dm, dv, float(rms), float(k), trace)
@@ -342,6 +361,7 @@ class NUTSResult(NamedTuple):
     converged: rhat_max <= threshold and divergences <= the allowed fraction.
     reason: why not converged ("" when converged).
   """
+
   samples: np.ndarray
   rhat: np.ndarray
   rhat_max: float
@@ -352,8 +372,7 @@ class NUTSResult(NamedTuple):
 
 
 @functools.lru_cache(maxsize=16)
-def _nuts_program(logdensity_fn: LogDensity, num_warmup: int, num_samples: int,
-                  target_acceptance_rate: float):
+def _nuts_program(logdensity_fn: LogDensity, num_warmup: int, num_samples: int, target_acceptance_rate: float):
   # Deferred import: blackjax is needed only for the NUTS ground truth.
   import blackjax  # pylint: disable=g-import-not-at-top
   from blackjax.adaptation.base import get_filter_adapt_info_fn  # pylint: disable=g-import-not-at-top
@@ -361,9 +380,9 @@ def _nuts_program(logdensity_fn: LogDensity, num_warmup: int, num_samples: int,
   def one_chain(key, x0, data):
     logp = lambda z: logdensity_fn(z, data)
     k_warm, k_run = jax.random.split(key)
-    warmup = blackjax.window_adaptation(blackjax.nuts, logp,
-                                        target_acceptance_rate=target_acceptance_rate,
-                                        adaptation_info_fn=get_filter_adapt_info_fn())
+    warmup = blackjax.window_adaptation(
+      blackjax.nuts, logp, target_acceptance_rate=target_acceptance_rate, adaptation_info_fn=get_filter_adapt_info_fn()
+    )
     (state, params), _ = warmup.run(k_warm, x0, num_steps=num_warmup)
     kernel = blackjax.nuts(logp, **params)
 
@@ -383,17 +402,26 @@ def split_rhat(samples) -> np.ndarray:
   Splitting catches a chain that drifts within itself, which the plain R-hat misses.
   """
   import blackjax  # pylint: disable=g-import-not-at-top
+
   s = np.asarray(samples)
   c, n = s.shape[:2]
   half = n // 2
-  split = np.concatenate([s[:, :half], s[:, half:2 * half]], 0)
+  split = np.concatenate([s[:, :half], s[:, half : 2 * half]], 0)
   return np.asarray(blackjax.diagnostics.potential_scale_reduction(jnp.asarray(split)))
 
 
-def nuts_reference(rng: Array, logdensity_fn: LogDensity, data: PyTree, init, *,
-                   num_warmup: int = 500, num_samples: int = 500,
-                   target_acceptance_rate: float = 0.8, rhat_threshold: float = 1.05,
-                   max_divergence_fraction: float = 0.01) -> NUTSResult:
+def nuts_reference(
+  rng: Array,
+  logdensity_fn: LogDensity,
+  data: PyTree,
+  init,
+  *,
+  num_warmup: int = 500,
+  num_samples: int = 500,
+  target_acceptance_rate: float = 0.8,
+  rhat_threshold: float = 1.05,
+  max_divergence_fraction: float = 0.01,
+) -> NUTSResult:
   """Ground-truth samples of p(z | data) by NUTS (``blackjax.nuts`` + ``window_adaptation``).
 
   One chain per row of ``init`` [C, d] (C >= 4 for a meaningful R-hat; start them
@@ -418,12 +446,10 @@ def nuts_reference(rng: Array, logdensity_fn: LogDensity, data: PyTree, init, *,
   """
   x0 = jnp.asarray(init, jnp.float32)
   if x0.ndim != 2 or x0.shape[0] < 2:
-    raise PosteriorCheckError(f"nuts_reference needs starting points [chains >= 2, d], got "
-                              f"{x0.shape}.")
+    raise PosteriorCheckError(f"nuts_reference needs starting points [chains >= 2, d], got " f"{x0.shape}.")
   if num_samples < 4:
     raise PosteriorCheckError(f"nuts_reference needs num_samples >= 4, got {num_samples}.")
-  program = _nuts_program(logdensity_fn, int(num_warmup), int(num_samples),
-                          float(target_acceptance_rate))
+  program = _nuts_program(logdensity_fn, int(num_warmup), int(num_samples), float(target_acceptance_rate))
   keys = jax.random.split(rng, x0.shape[0])
   pos, div, step = program(keys, x0, data)
   pos = np.asarray(pos)
@@ -438,10 +464,10 @@ def nuts_reference(rng: Array, logdensity_fn: LogDensity, data: PyTree, init, *,
   if not rhat_max <= rhat_threshold:
     reasons.append(f"max split R-hat {rhat_max:.3f} > {rhat_threshold}")
   if frac > max_divergence_fraction:
-    reasons.append(f"{int(div.sum())} divergent transitions ({100 * frac:.1f}% > "
-                   f"{100 * max_divergence_fraction:g}%)")
-  return NUTSResult(pos, rhat, rhat_max, div, np.asarray(step), not reasons,
-                    "; ".join(reasons))
+    reasons.append(
+      f"{int(div.sum())} divergent transitions ({100 * frac:.1f}% > " f"{100 * max_divergence_fraction:g}%)"
+    )
+  return NUTSResult(pos, rhat, rhat_max, div, np.asarray(step), not reasons, "; ".join(reasons))
 
 
 def require_converged(result: NUTSResult, what: str = "NUTS") -> np.ndarray:
@@ -451,9 +477,11 @@ def require_converged(result: NUTSResult, what: str = "NUTS") -> np.ndarray:
     NUTSNotConvergedError: naming the R-hat and divergences, never returning numbers.
   """
   if not result.converged:
-    raise NUTSNotConvergedError(f"{what} did not converge ({result.reason}); no numbers are "
-                                "reported from it. Run longer chains (num_warmup, "
-                                "num_samples) or check the target.")
+    raise NUTSNotConvergedError(
+      f"{what} did not converge ({result.reason}); no numbers are "
+      "reported from it. Run longer chains (num_warmup, "
+      "num_samples) or check the target."
+    )
   return result.samples.reshape(-1, result.samples.shape[-1])
 
 
@@ -464,6 +492,7 @@ def require_converged(result: NUTSResult, what: str = "NUTS") -> np.ndarray:
 def gmm_target(observation: str) -> LogDensity:
   """log p(z, x) of the sec. 5.1 mixture model, data = x [dx] (Pu et al. 2017, sec. 5.1)."""
   from stein_jax.data import synthetic_gmm as gmm  # pylint: disable=g-import-not-at-top
+
   gmm.observation_matrix(observation)  # validates
 
   def logdensity(z, x):
@@ -479,6 +508,7 @@ def latent_model_target(model) -> LogDensity:
   ``model`` is a :class:`stein_jax.targets.latent.LatentModel`; data =
   (decoder params stacked [M, ...], x [dx]). With M = 1 this is the posterior's log joint.
   """
+
   def logdensity(z, data):
     dec, x = data
     return latent_lib.log_joint(model, dec, x[None], z[None, None])[0, 0]
@@ -527,8 +557,7 @@ def pfa_target(r: float, c: float) -> LogDensity:
     counts, rows, colsum = data
     z = jnp.exp(u)
     lam = rows @ z
-    return (jnp.sum(jax.scipy.special.xlogy(counts, lam)) - jnp.sum(z * (colsum + c))
-            + r * jnp.sum(u))
+    return jnp.sum(jax.scipy.special.xlogy(counts, lam)) - jnp.sum(z * (colsum + c)) + r * jnp.sum(u)
 
   return logdensity
 
@@ -536,11 +565,21 @@ def pfa_target(r: float, c: float) -> LogDensity:
 # ------------------------------------------------------------------- one test point
 
 
-def check_point(logdensity_fn: LogDensity, data: PyTree, encoder_samples, encoder_start_s,
-                encoder_start_large, reference, *, bandwidth="median", top=None,
-                to_report: Callable[[np.ndarray], np.ndarray] = lambda a: a,
-                svgd_kwargs: Optional[dict] = None, mmd_points: int = 1000,
-                native_mmd_name: Optional[str] = None) -> dict:
+def check_point(
+  logdensity_fn: LogDensity,
+  data: PyTree,
+  encoder_samples,
+  encoder_start_s,
+  encoder_start_large,
+  reference,
+  *,
+  bandwidth="median",
+  top=None,
+  to_report: Callable[[np.ndarray], np.ndarray] = lambda a: a,
+  svgd_kwargs: Optional[dict] = None,
+  mmd_points: int = 1000,
+  native_mmd_name: Optional[str] = None,
+) -> dict:
   """The three approximations of one posterior against its ground truth.
 
   Args:
@@ -569,16 +608,22 @@ def check_point(logdensity_fn: LogDensity, data: PyTree, encoder_samples, encode
     m = sample_metrics(to_report(samples), ref, top=top, mmd_points=mmd_points)
     if native_mmd_name:
       k = int(mmd_points)
-      m[native_mmd_name] = float(mmd(jnp.asarray(samples[:k], jnp.float32),
-                                     jnp.asarray(reference[:k], jnp.float32)))
+      m[native_mmd_name] = float(mmd(jnp.asarray(samples[:k], jnp.float32), jnp.asarray(reference[:k], jnp.float32)))
     return m
 
   out = {"encoder": metrics(encoder_samples)}
   for name, start in (("svgd_s", encoder_start_s), ("svgd_large", encoder_start_large)):
     res = free_svgd(logdensity_fn, data, start, bandwidth=bandwidth, **svgd_kwargs)
     m = metrics(res.particles)
-    m.update(particles=int(res.particles.shape[0]), steps=res.steps, converged=res.converged,
-             mean_change=res.mean_change, log_var_change=res.log_var_change,
-             direction_rms=res.direction_rms, ksd=res.ksd, trace=res.trace)
+    m.update(
+      particles=int(res.particles.shape[0]),
+      steps=res.steps,
+      converged=res.converged,
+      mean_change=res.mean_change,
+      log_var_change=res.log_var_change,
+      direction_rms=res.direction_rms,
+      ksd=res.ksd,
+      trace=res.trace,
+    )
     out[name] = m
   return out

@@ -62,9 +62,17 @@ def _check_labelled(images, labels, num_classes: int, what: str) -> None:
     raise ValueError(f"{what} labels must lie in [0, {num_classes}); got range [{labels.min()}, {labels.max()}].")
 
 
-def train_image_classifier(images: np.ndarray, labels: np.ndarray, *, num_classes: int, width: int = 32,
-                           num_steps: int = 1000, batch_size: int = 64, learning_rate: float = 1e-3,
-                           seed: int = 0) -> PyTree:
+def train_image_classifier(
+  images: np.ndarray,
+  labels: np.ndarray,
+  *,
+  num_classes: int,
+  width: int = 32,
+  num_steps: int = 1000,
+  batch_size: int = 64,
+  learning_rate: float = 1e-3,
+  seed: int = 0,
+) -> PyTree:
   """Trains :class:`ConvClassifier` by Adam on softmax cross entropy; deterministic in ``seed``.
 
   Batches are drawn without replacement within each pass over the data (numpy permutations of ``seed``), so a set of
@@ -96,7 +104,7 @@ def train_image_classifier(images: np.ndarray, labels: np.ndarray, *, num_classe
   for _ in range(int(num_steps)):
     if pos + batch_size > n:
       order, pos = rng.permutation(n), 0
-    idx = np.sort(order[pos:pos + batch_size])
+    idx = np.sort(order[pos : pos + batch_size])
     pos += batch_size
     params, opt_state = step(params, opt_state, jnp.asarray(as_centered(images[idx])), jnp.asarray(labels[idx]))
   return params
@@ -115,12 +123,15 @@ def _probabilities_fn(apply_fn: ApplyFn):
     return jax.jit(lambda p, b: jax.nn.softmax(apply_fn(p, b), axis=-1))
 
 
-def predict_probabilities(apply_fn: ApplyFn, params: PyTree, images: np.ndarray, *,
-                          batch_size: int = 1000) -> np.ndarray:
+def predict_probabilities(
+  apply_fn: ApplyFn, params: PyTree, images: np.ndarray, *, batch_size: int = 1000
+) -> np.ndarray:
   """``softmax(apply_fn(params, x))`` in batches (uint8 or float images), ``[n, C]`` numpy."""
   fn = _probabilities_fn(apply_fn)
-  out = [np.asarray(fn(params, jnp.asarray(as_centered(images[i:i + batch_size]))))
-         for i in range(0, np.shape(images)[0], batch_size)]
+  out = [
+    np.asarray(fn(params, jnp.asarray(as_centered(images[i : i + batch_size]))))
+    for i in range(0, np.shape(images)[0], batch_size)
+  ]
   return np.concatenate(out, axis=0)
 
 
@@ -135,8 +146,15 @@ def classifier_score(apply_fn: ApplyFn, params: PyTree, images: np.ndarray, *, n
   return float(score_lib.inception_score(predict_probabilities(apply_fn, params, images), num_splits))
 
 
-def train_on_samples_accuracy(train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
-                              test_labels: np.ndarray, *, num_classes: int, **hparams) -> float:
+def train_on_samples_accuracy(
+  train_images: np.ndarray,
+  train_labels: np.ndarray,
+  test_images: np.ndarray,
+  test_labels: np.ndarray,
+  *,
+  num_classes: int,
+  **hparams,
+) -> float:
   """Test accuracy of a classifier trained on (generated) labelled images: the second metric of Fig. 2.
 
   Args:
@@ -154,8 +172,9 @@ def train_on_samples_accuracy(train_images: np.ndarray, train_labels: np.ndarray
   return accuracy(module.apply, params, test_images, test_labels)
 
 
-def duplicated_subset(images: np.ndarray, labels: np.ndarray, *, num_unique: int = 500, copies: int = 100,
-                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def duplicated_subset(
+  images: np.ndarray, labels: np.ndarray, *, num_unique: int = 500, copies: int = 100, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
   """The "500 Duplicate" baseline of Fig. 2: ``num_unique`` random images, each repeated ``copies`` times."""
   n = np.shape(images)[0]
   if not 1 <= num_unique <= n or copies < 1:
@@ -182,9 +201,17 @@ class ImageClassifier(NamedTuple):
   trained: bool
 
 
-def cached_image_classifier(name: str, train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
-                            test_labels: np.ndarray, *, num_classes: int, cache_dir: Optional[str] = None,
-                            **hparams) -> ImageClassifier:
+def cached_image_classifier(
+  name: str,
+  train_images: np.ndarray,
+  train_labels: np.ndarray,
+  test_images: np.ndarray,
+  test_labels: np.ndarray,
+  *,
+  num_classes: int,
+  cache_dir: Optional[str] = None,
+  **hparams,
+) -> ImageClassifier:
   """:func:`train_image_classifier`, cached in ``<cache_dir>/classifiers/<name>_<key>.msgpack``.
 
   The key hashes the hyper-parameters and the training data, so changing either retrains. An unreadable or
@@ -202,13 +229,18 @@ def cached_image_classifier(name: str, train_images: np.ndarray, train_labels: n
   if unknown:
     raise ValueError(f"Unknown classifier settings {sorted(unknown)}; use {sorted(settings)}.")
   settings.update(hparams)
-  key = hashlib.sha256(json.dumps([settings, int(num_classes), CACHE_FORMAT_VERSION,
-                                   score_lib.array_fingerprint(train_images, train_labels)], sort_keys=True).encode()).hexdigest()[:16]
+  key = hashlib.sha256(
+    json.dumps(
+      [settings, int(num_classes), CACHE_FORMAT_VERSION, score_lib.array_fingerprint(train_images, train_labels)],
+      sort_keys=True,
+    ).encode()
+  ).hexdigest()[:16]
   root = pathlib.Path(cache_dir).expanduser() if cache_dir else data_lib.cache_dir()
   path = root / CACHE_SUBDIR / f"{name}_{key}.msgpack"
   module = ConvClassifier(int(num_classes), int(settings["width"]))
-  template = jax.eval_shape(module.init, jax.random.key(0),
-                            jnp.zeros((1,) + tuple(np.shape(train_images)[1:]), jnp.float32))
+  template = jax.eval_shape(
+    module.init, jax.random.key(0), jnp.zeros((1,) + tuple(np.shape(train_images)[1:]), jnp.float32)
+  )
   template = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), template)
   if path.exists():
     try:
@@ -221,8 +253,12 @@ def cached_image_classifier(name: str, train_images: np.ndarray, train_labels: n
           raise ValueError("parameter shapes differ or values are not finite")
       return ImageClassifier(module.apply, params, float(stored["test_accuracy"]), str(path), False)
     except Exception as err:  # only a cache: rebuild it
-      warnings.warn(f"Classifier cache {path} is unreadable or does not match ({type(err).__name__}: {err}); "
-                    "retraining and overwriting it.", RuntimeWarning, stacklevel=2)
+      warnings.warn(
+        f"Classifier cache {path} is unreadable or does not match ({type(err).__name__}: {err}); "
+        "retraining and overwriting it.",
+        RuntimeWarning,
+        stacklevel=2,
+      )
   params = train_image_classifier(train_images, train_labels, num_classes=num_classes, **settings)
   test_accuracy = accuracy(module.apply, params, test_images, test_labels)
   payload = {"key": key, "test_accuracy": test_accuracy, "params": flax.serialization.to_state_dict(params)}
@@ -233,10 +269,10 @@ def cached_image_classifier(name: str, train_images: np.ndarray, train_labels: n
   return ImageClassifier(module.apply, params, test_accuracy, str(path), True)
 
 
-def cifar10_classifier(data_dir: Optional[str] = None, cache_dir: Optional[str] = None,
-                       **hparams) -> ImageClassifier:
+def cifar10_classifier(data_dir: Optional[str] = None, cache_dir: Optional[str] = None, **hparams) -> ImageClassifier:
   """A CNN trained on the CIFAR-10 training set (accuracy on the test set), cached; the score's classifier here."""
   train = data_lib.load("cifar10", "train", data_dir, scale=None)
   test = data_lib.load("cifar10", "test", data_dir, scale=None)
-  return cached_image_classifier("cifar10", train.x, train.y, test.x, test.y, num_classes=10, cache_dir=cache_dir,
-                                 **hparams)
+  return cached_image_classifier(
+    "cifar10", train.x, train.y, test.x, test.y, num_classes=10, cache_dir=cache_dir, **hparams
+  )

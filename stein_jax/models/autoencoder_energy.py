@@ -163,10 +163,11 @@ class EnergyBatchNorm(nn.Module):
     else:
       if x.shape[0] < 2:
         raise ValueError(
-            f"The autoencoder energy has batch normalisation (config.energy_batch_norm=True, "
-            f"AutoencoderEnergy(batch_norm=True)) and normalises by batch statistics, which need at least 2 images "
-            f"per call; got a batch of {x.shape[0]}. Evaluate it on batches of >= 2, freeze the statistics of a batch "
-            f"(autoencoder_energy.freeze_norm_stats), or set --config.energy_batch_norm=False.")
+          f"The autoencoder energy has batch normalisation (config.energy_batch_norm=True, "
+          f"AutoencoderEnergy(batch_norm=True)) and normalises by batch statistics, which need at least 2 images "
+          f"per call; got a batch of {x.shape[0]}. Evaluate it on batches of >= 2, freeze the statistics of a batch "
+          f"(autoencoder_energy.freeze_norm_stats), or set --config.energy_batch_norm=False."
+        )
       mean, var = dcgan.batch_moments(x)
       if capturing:
         self.put_variable(NORM_STATS, "mean", mean)
@@ -199,8 +200,13 @@ class ConvDecoder(nn.Module):
 
   @nn.compact
   def __call__(self, code: Array) -> Array:
-    return dcgan.DCGANGenerator(image_size=self.image_shape[0], channels=self.image_shape[2], width=self.width,
-                                batch_norm=self.batch_norm, norm=EnergyBatchNorm)(code)
+    return dcgan.DCGANGenerator(
+      image_size=self.image_shape[0],
+      channels=self.image_shape[2],
+      width=self.width,
+      batch_norm=self.batch_norm,
+      norm=EnergyBatchNorm,
+    )(code)
 
 
 class AutoencoderEnergy(nn.Module):
@@ -233,8 +239,9 @@ class AutoencoderEnergy(nn.Module):
       raise ValueError(f"AutoencoderEnergy needs image_shape = (s, s, C); got {self.image_shape}.")
     dcgan.num_resolution_steps(self.image_shape[0])
     if not 0.0 <= self.input_dropout < 1.0:
-      raise ValueError(f"AutoencoderEnergy input_dropout (config.input_dropout) must be in [0, 1); got "
-                       f"{self.input_dropout}.")
+      raise ValueError(
+        f"AutoencoderEnergy input_dropout (config.input_dropout) must be in [0, 1); got " f"{self.input_dropout}."
+      )
     self.encoder = ConvEncoder(self.code_dim, self.width, self.batch_norm)
     self.decoder = ConvDecoder(tuple(self.image_shape), self.width, self.batch_norm)
     self.dropout = nn.Dropout(self.input_dropout)
@@ -269,8 +276,10 @@ class AutoencoderEnergy(nn.Module):
     f = -reconstruction_distance(x, self.decoder(code))
     if self.num_classes:
       if y is None or jnp.shape(y) != (x.shape[0],):
-        raise ValueError(f"The joint energy (num_classes={self.num_classes}, eq. (25)) needs integer labels y of "
-                         f"shape ({x.shape[0]},); got {None if y is None else jnp.shape(y)}.")
+        raise ValueError(
+          f"The joint energy (num_classes={self.num_classes}, eq. (25)) needs integer labels y of "
+          f"shape ({x.shape[0]},); got {None if y is None else jnp.shape(y)}."
+        )
       f = f - clipped_cross_entropy(self.head(code), y, self.margin)
     elif y is not None:
       raise ValueError("Labels y were given to an unconditional autoencoder energy (num_classes=0, eq. (24)).")
@@ -323,7 +332,20 @@ def default_code_bandwidth(scale: float = 0.5) -> Callable[[Array], Array]:
   return lambda codes: code_bandwidth(codes, scale)
 
 
-__all__: Sequence[str] = ("AutoencoderEnergy", "ConvDecoder", "ConvEncoder", "EnergyBatchNorm", "NORM_STATS",
-                          "authors_code_bandwidth", "capture_norm_stats", "clipped_cross_entropy", "code_bandwidth",
-                          "code_fn", "freeze_norm_stats", "count_parameters", "default_code_bandwidth", "energy_fn",
-                          "reconstruction_distance")
+__all__: Sequence[str] = (
+  "AutoencoderEnergy",
+  "ConvDecoder",
+  "ConvEncoder",
+  "EnergyBatchNorm",
+  "NORM_STATS",
+  "authors_code_bandwidth",
+  "capture_norm_stats",
+  "clipped_cross_entropy",
+  "code_bandwidth",
+  "code_fn",
+  "freeze_norm_stats",
+  "count_parameters",
+  "default_code_bandwidth",
+  "energy_fn",
+  "reconstruction_distance",
+)

@@ -52,8 +52,10 @@ def num_resolution_steps(image_size: int) -> int:
   """
   size = int(image_size)
   if size < 8 or size & (size - 1):
-    raise ValueError(f"DCGAN networks need square images of side 8, 16, 32, 64, ... (a power of two >= 8); "
-                     f"got side {image_size}. Resize the data (e.g. data.load(..., image_size=64)).")
+    raise ValueError(
+      f"DCGAN networks need square images of side 8, 16, 32, 64, ... (a power of two >= 8); "
+      f"got side {image_size}. Resize the data (e.g. data.load(..., image_size=64))."
+    )
   return size.bit_length() - 3
 
 
@@ -61,8 +63,10 @@ def check_images(x: Array, image_shape: Sequence[int], what: str = "images") -> 
   """Raises a ValueError naming the fix when ``x`` is not ``[batch, *image_shape]``."""
   image_shape = tuple(int(s) for s in image_shape)
   if jnp.ndim(x) != 4 or tuple(jnp.shape(x)[1:]) != image_shape:
-    raise ValueError(f"{what} must have shape [batch, {', '.join(map(str, image_shape))}] (NHWC, pixels in [-1, 1]); "
-                     f"got shape {tuple(jnp.shape(x))}. Check config.image_size / the data set's image shape.")
+    raise ValueError(
+      f"{what} must have shape [batch, {', '.join(map(str, image_shape))}] (NHWC, pixels in [-1, 1]); "
+      f"got shape {tuple(jnp.shape(x))}. Check config.image_size / the data set's image shape."
+    )
 
 
 def batch_moments(x: Array) -> tuple[Array, Array]:
@@ -124,13 +128,17 @@ class DCGANGenerator(nn.Module):
       raise ValueError(f"DCGANGenerator noise must be [batch, noise_dim]; got shape {jnp.shape(xi)}.")
     h = xi
     if self.label_every_layer and not self.num_classes:
-      raise ValueError("DCGANGenerator(label_every_layer=True) needs a label-conditional generator (num_classes > 0);"
-                       " set config.label_every_layer=False for an unconditional model.")
+      raise ValueError(
+        "DCGANGenerator(label_every_layer=True) needs a label-conditional generator (num_classes > 0);"
+        " set config.label_every_layer=False for an unconditional model."
+      )
     onehot = None
     if self.num_classes:
       if y is None or jnp.shape(y) != (xi.shape[0],):
-        raise ValueError(f"This generator is label-conditional (num_classes={self.num_classes}): pass integer "
-                         f"labels y of shape ({xi.shape[0]},); got {None if y is None else jnp.shape(y)}.")
+        raise ValueError(
+          f"This generator is label-conditional (num_classes={self.num_classes}): pass integer "
+          f"labels y of shape ({xi.shape[0]},); got {None if y is None else jnp.shape(y)}."
+        )
       onehot = jax.nn.one_hot(y, self.num_classes, dtype=xi.dtype)
       h = jnp.concatenate([h, onehot], axis=-1)
     elif y is not None:
@@ -177,7 +185,7 @@ class ConvTrunk(nn.Module):
     steps = num_resolution_steps(x.shape[1])
     h = x
     for i in range(steps):
-      h = nn.Conv(self.width * 2 ** i, (4, 4), strides=(2, 2), padding="SAME", kernel_init=dcgan_init())(h)
+      h = nn.Conv(self.width * 2**i, (4, 4), strides=(2, 2), padding="SAME", kernel_init=dcgan_init())(h)
       if self.norm is not None and i > 0:
         h = self.norm()(h)
       h = nn.leaky_relu(h, 0.2)

@@ -59,7 +59,7 @@ def log_positive_matmul(u: Array, w: Array) -> Array:
 def top_log_prior(u: Array, top_size: int, shape: float = 1.0) -> Array:
   """log p(u_L) for z_L ~ Gamma(a, rate a) iid: the last ``top_size`` entries of u [..., d]
   (the top layer; the layers below enter through :class:`DeepPoissonDecoder`) -> [...]."""
-  u_top = u[..., u.shape[-1] - top_size:]
+  u_top = u[..., u.shape[-1] - top_size :]
   return jnp.sum(gamma_log_prob_u(u_top, shape, jnp.asarray(shape, u.dtype)), -1)
 
 
@@ -81,6 +81,7 @@ class DeepPoissonDecoder(nn.Module):
     init_noise: relative spread of the initial weights (log-normal jitter that breaks the
       symmetry between units).
   """
+
   vocab_size: int
   layers: Sequence[int] = (200, 200, 50)
   shape: float = 1.0
@@ -106,15 +107,16 @@ class DeepPoissonDecoder(nn.Module):
   def __call__(self, u: Array) -> Array:
     sizes = tuple(self.layers)
     if u.shape[-1] != sum(sizes):
-      raise ValueError(f"DeepPoissonDecoder with layers {sizes} needs u of size {sum(sizes)} "
-                       f"(the layers concatenated, bottom first); got {u.shape[-1]}.")
-    bias = self.param("log_scale", nn.initializers.constant(self.log_rate_init),
-                      (self.vocab_size,))
+      raise ValueError(
+        f"DeepPoissonDecoder with layers {sizes} needs u of size {sum(sizes)} "
+        f"(the layers concatenated, bottom first); got {u.shape[-1]}."
+      )
+    bias = self.param("log_scale", nn.initializers.constant(self.log_rate_init), (self.vocab_size,))
     ws = self.weights()
     offsets = [0]
     for n in sizes:
       offsets.append(offsets[-1] + n)
-    us = [u[..., offsets[l]:offsets[l + 1]] for l in range(len(sizes))]
+    us = [u[..., offsets[l] : offsets[l + 1]] for l in range(len(sizes))]
     hidden = jnp.zeros(u.shape[:-1])
     log_a = jnp.log(jnp.asarray(self.shape, u.dtype))
     for l in range(len(sizes) - 1):

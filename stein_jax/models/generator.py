@@ -77,15 +77,19 @@ class ConvGenerator(nn.Module):
   def __call__(self, xi: jax.Array) -> jax.Array:
     height, width, out_channels = (int(s) for s in self.image_shape)
     if height % 4 or width % 4:
-      raise ValueError(f"ConvGenerator needs image sides divisible by 4 (two stride-2 upsamplings); got "
-                       f"image_shape={tuple(self.image_shape)}.")
+      raise ValueError(
+        f"ConvGenerator needs image sides divisible by 4 (two stride-2 upsamplings); got "
+        f"image_shape={tuple(self.image_shape)}."
+      )
     if xi.ndim != 2:
       raise ValueError(f"ConvGenerator takes noise of shape [n, noise_dim]; got {xi.shape}.")
     if self.output not in OUTPUTS:
       raise ValueError(f"ConvGenerator output must be one of {OUTPUTS}; got {self.output!r}.")
     if self.normalize and xi.shape[0] < 2:
-      raise ValueError(f"ConvGenerator(normalize=True) normalises with batch statistics and needs a batch of at least "
-                       f"2 noise vectors; got {xi.shape[0]}. Generate samples in batches (or set normalize=False).")
+      raise ValueError(
+        f"ConvGenerator(normalize=True) normalises with batch statistics and needs a batch of at least "
+        f"2 noise vectors; got {xi.shape[0]}. Generate samples in batches (or set normalize=False)."
+      )
     bias = not self.normalize
     hidden = lambda h: self.activation(batch_standardize(h) if self.normalize else h)
     h = hidden(nn.Dense(self.hidden, use_bias=bias)(xi))

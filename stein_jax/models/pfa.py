@@ -22,6 +22,7 @@ import jax.numpy as jnp
 Array = jax.Array
 PyTree = Any
 
+
 class PositiveNoiseEncoder(nn.Module):
   """Stein VAE encoder for positive codes: z = exp(g_eta(x, xi)), u = g_eta = log z.
 
@@ -35,6 +36,7 @@ class PositiveNoiseEncoder(nn.Module):
     hidden: hidden layer widths.
     activation: nonlinearity.
   """
+
   latent_dim: int
   hidden: Sequence[int] = (100,)
   activation: Callable[[Array], Array] = nn.tanh
@@ -43,13 +45,13 @@ class PositiveNoiseEncoder(nn.Module):
   def log_z(self, x: Array, xi: Array) -> Array:
     """u = log z [..., V] for counts x [..., P] and noise xi [..., V] (broadcast)."""
     if xi.shape[-1] != self.latent_dim:
-      raise ValueError(f"PositiveNoiseEncoder: xi has last dimension {xi.shape[-1]} but the "
-                       f"latent size is {self.latent_dim}.")
+      raise ValueError(
+        f"PositiveNoiseEncoder: xi has last dimension {xi.shape[-1]} but the " f"latent size is {self.latent_dim}."
+      )
     hidden = tuple(self.hidden)
     if not hidden:
       raise ValueError("PositiveNoiseEncoder needs at least one hidden layer.")
-    h = (nn.Dense(hidden[0], name="in_x")(jnp.log1p(x))
-         + nn.Dense(hidden[0], name="in_xi", use_bias=False)(xi))
+    h = nn.Dense(hidden[0], name="in_x")(jnp.log1p(x)) + nn.Dense(hidden[0], name="in_xi", use_bias=False)(xi)
     h = self.activation(h)
     for i, width in enumerate(hidden[1:]):
       h = self.activation(nn.Dense(width, name=f"dense_{i + 1}")(h))
@@ -69,6 +71,7 @@ class LogNormalEncoder(nn.Module):
     hidden: hidden layer widths.
     activation: nonlinearity.
   """
+
   latent_dim: int
   hidden: Sequence[int] = (100,)
   activation: Callable[[Array], Array] = nn.tanh
@@ -88,8 +91,9 @@ class LogNormalEncoder(nn.Module):
   def log_z(self, x: Array, xi: Array) -> Array:
     """Reparameterised u = mean + exp(log_var / 2) * xi, xi ~ N(0, I)."""
     if xi.shape[-1] != self.latent_dim:
-      raise ValueError(f"LogNormalEncoder: xi has last dimension {xi.shape[-1]} but the "
-                       f"latent size is {self.latent_dim}.")
+      raise ValueError(
+        f"LogNormalEncoder: xi has last dimension {xi.shape[-1]} but the " f"latent size is {self.latent_dim}."
+      )
     mean, log_var = self.moments(x)
     return mean + jnp.exp(0.5 * log_var) * xi
 
@@ -99,12 +103,9 @@ class LogNormalEncoder(nn.Module):
 
 def init_encoder(key: Array, encoder: nn.Module, vocab_size: int) -> PyTree:
   """Parameters of either encoder, initialised through its ``log_z`` method."""
-  return encoder.init(key, jnp.zeros((1, vocab_size)), jnp.zeros((1, encoder.latent_dim)),
-                      method=encoder.log_z)
+  return encoder.init(key, jnp.zeros((1, vocab_size)), jnp.zeros((1, encoder.latent_dim)), method=encoder.log_z)
 
 
 def encode_log_z(encoder: nn.Module, params: PyTree, x: Array, xi: Array) -> Array:
   """u = log z = encoder.log_z(x, xi) (broadcast x [B, 1, P] with xi [B or 1, S, V])."""
   return encoder.apply(params, x, xi, method=encoder.log_z)
-
-

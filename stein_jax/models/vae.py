@@ -46,6 +46,7 @@ Array = jax.Array
 
 class MLP(nn.Module):
   """Dense layers with ``activation`` between them (none after the last)."""
+
   features: Sequence[int]
   activation: Callable[[Array], Array] = nn.tanh
   final_activation: bool = False
@@ -73,9 +74,11 @@ def _transform_input(x: Array, transform: str) -> Array:
 
 def _check_xi(xi: Array, latent_dim: int, name: str) -> None:
   if xi.shape[-1] != latent_dim:
-    raise ValueError(f"{name}: the noise xi has last dimension {xi.shape[-1]} but the "
-                     f"latent size is {latent_dim}; the change of variables "
-                     "q(z|x) = q0(xi)|det df/dxi|^-1 needs dim xi == dim z.")
+    raise ValueError(
+      f"{name}: the noise xi has last dimension {xi.shape[-1]} but the "
+      f"latent size is {latent_dim}; the change of variables "
+      "q(z|x) = q0(xi)|det df/dxi|^-1 needs dim xi == dim z."
+    )
 
 
 class GaussianEncoder(nn.Module):
@@ -87,6 +90,7 @@ class GaussianEncoder(nn.Module):
     activation: nonlinearity (tanh in sec. 5.2).
     input_transform: "identity", or "log1p" to read word counts as log(1 + x).
   """
+
   latent_dim: int
   hidden: Sequence[int] = (200, 200)
   activation: Callable[[Array], Array] = nn.tanh
@@ -121,14 +125,14 @@ class _Coupling(nn.Module):
   cannot blow up; the last layer is zero-initialised so each coupling starts as the
   identity.
   """
+
   mask: tuple  # booleans, True = passed through (conditioning half a)
   hidden: int
   activation: Callable[[Array], Array]
   scale_bound: float = 3.0
 
   def _net(self, xa: Array, context: Array) -> tuple[Array, Array]:
-    h = nn.Dense(self.hidden, name="in_xi")(xa) + nn.Dense(self.hidden, name="in_ctx",
-                                                               use_bias=False)(context)
+    h = nn.Dense(self.hidden, name="in_xi")(xa) + nn.Dense(self.hidden, name="in_ctx", use_bias=False)(context)
     h = self.activation(h)
     h = self.activation(nn.Dense(self.hidden, name="mid")(h))
     n_b = len(self.mask) - sum(self.mask)
@@ -176,6 +180,7 @@ class FlowEncoder(nn.Module):
     activation: nonlinearity.
     input_transform: "identity", or "log1p" to read word counts as log(1 + x).
   """
+
   latent_dim: int
   hidden: Sequence[int] = (200, 200)
   num_coupling_layers: int = 4
@@ -185,8 +190,9 @@ class FlowEncoder(nn.Module):
 
   def setup(self):
     if self.num_coupling_layers > 0 and self.latent_dim < 2:
-      raise ValueError("FlowEncoder: coupling layers need latent_dim >= 2; use "
-                       "num_coupling_layers=0 for a 1-d latent.")
+      raise ValueError(
+        "FlowEncoder: coupling layers need latent_dim >= 2; use " "num_coupling_layers=0 for a 1-d latent."
+      )
     self.trunk = MLP(tuple(self.hidden), self.activation, final_activation=True)
     self.mu_head = nn.Dense(self.latent_dim)
     self.log_sigma_head = nn.Dense(self.latent_dim)
@@ -194,8 +200,7 @@ class FlowEncoder(nn.Module):
     for layer in range(self.num_coupling_layers):
       # Alternate even/odd coordinates; odd layers swap roles so every coordinate moves.
       mask = tuple(bool((i + layer) % 2 == 0) for i in range(self.latent_dim))
-      couplings.append(_Coupling(mask, self.coupling_hidden, self.activation,
-                                 name=f"coupling_{layer}"))
+      couplings.append(_Coupling(mask, self.coupling_hidden, self.activation, name=f"coupling_{layer}"))
     self.couplings = couplings
 
   def forward_and_log_det(self, x: Array, xi: Array) -> tuple[Array, Array]:
@@ -236,6 +241,7 @@ class MLPNoiseEncoder(nn.Module):
   bijection; ``objectives.stein_vae.encode(..., with_log_det=True)`` then takes the
   log-det by ``jax.jacfwd`` (cheap for the 2-d latent of sec. 5.1).
   """
+
   latent_dim: int
   hidden: Sequence[int] = (100,)
   activation: Callable[[Array], Array] = nn.tanh
@@ -244,13 +250,13 @@ class MLPNoiseEncoder(nn.Module):
   def __call__(self, x: Array, xi: Array) -> Array:
     _check_xi(xi, self.latent_dim, "MLPNoiseEncoder")
     shape = jnp.broadcast_shapes(x.shape[:-1], xi.shape[:-1])
-    h = jnp.concatenate([jnp.broadcast_to(x, shape + x.shape[-1:]),
-                         jnp.broadcast_to(xi, shape + xi.shape[-1:])], -1)
+    h = jnp.concatenate([jnp.broadcast_to(x, shape + x.shape[-1:]), jnp.broadcast_to(xi, shape + xi.shape[-1:])], -1)
     return MLP(tuple(self.hidden) + (self.latent_dim,), self.activation)(h)
 
 
 class AffineEncoder(nn.Module):
   """z = W x + b + L xi, L lower-triangular with diagonal exp(raw): q(z|x) = N(Wx+b, LL^T)."""
+
   latent_dim: int
 
   @nn.compact
@@ -270,6 +276,7 @@ class AffineEncoder(nn.Module):
 
 class BernoulliDecoder(nn.Module):
   """p(x | z) = Bernoulli(sigmoid(logits)), logits = MLP(z) (sec. 5.2: tanh 200-200, 784 out)."""
+
   output_dim: int = 784
   hidden: Sequence[int] = (200, 200)
   activation: Callable[[Array], Array] = nn.tanh
@@ -286,6 +293,7 @@ class LinearGaussianDecoder(nn.Module):
   ``theta_init`` sets the initial theta (e.g. the known sec. 5.1 matrix, for runs that
   keep the decoder fixed and study the encoder alone, as the paper does).
   """
+
   output_dim: int
   theta_init: Optional[Callable] = None
 

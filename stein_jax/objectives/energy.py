@@ -73,13 +73,13 @@ def _contrastive(apply_fn: EnergyApplyFn, params: Any, x: Array, negatives: Arra
 
 
 def svgd_negatives(
-    apply_fn: EnergyApplyFn,
-    params: Any,
-    x: Array,
-    *,
-    step_size: float,
-    bandwidth: Any = "median_log",
-    kernel: Any = None,
+  apply_fn: EnergyApplyFn,
+  params: Any,
+  x: Array,
+  *,
+  step_size: float,
+  bandwidth: Any = "median_log",
+  kernel: Any = None,
 ) -> Array:
   """One SVGD step on the data under the model, ``x + eps * phi(x)`` (step 2 of Algorithm 1, eq. (5)).
 
@@ -99,14 +99,14 @@ def svgd_negatives(
 
 
 def stein_cd_loss(
-    rng: Array | None,
-    apply_fn: EnergyApplyFn,
-    params: Any,
-    x: Array,
-    *,
-    step_size: float,
-    bandwidth: Any = "median_log",
-    kernel: Any = None,
+  rng: Array | None,
+  apply_fn: EnergyApplyFn,
+  params: Any,
+  x: Array,
+  *,
+  step_size: float,
+  bandwidth: Any = "median_log",
+  kernel: Any = None,
 ) -> tuple[Array, Metrics]:
   """Stein contrastive divergence (Algorithm 1, eq. (13) of Liu & Wang 2017).
 
@@ -134,14 +134,14 @@ def stein_cd_loss(
 
 
 def symmetric_stein_cd_loss(
-    rng: Array | None,
-    apply_fn: EnergyApplyFn,
-    params: Any,
-    x: Array,
-    *,
-    step_size: float,
-    bandwidth: Any = "median_log",
-    kernel: Any = None,
+  rng: Array | None,
+  apply_fn: EnergyApplyFn,
+  params: Any,
+  x: Array,
+  *,
+  step_size: float,
+  bandwidth: Any = "median_log",
+  kernel: Any = None,
 ) -> tuple[Array, Metrics]:
   """Symmetric finite-difference Stein score matching (eq. (17) of Liu & Wang 2017).
 
@@ -161,7 +161,7 @@ def symmetric_stein_cd_loss(
 
 
 def langevin_negatives(
-    rng: Array, apply_fn: EnergyApplyFn, params: Any, x: Array, *, num_steps: int, step_size: float
+  rng: Array, apply_fn: EnergyApplyFn, params: Any, x: Array, *, num_steps: int, step_size: float
 ) -> Array:
   """``num_steps`` of unadjusted Langevin dynamics on the model started at the data.
 
@@ -184,13 +184,13 @@ def langevin_negatives(
 
 
 def langevin_cd_loss(
-    rng: Array,
-    apply_fn: EnergyApplyFn,
-    params: Any,
-    x: Array,
-    *,
-    num_steps: int = 1,
-    step_size: float,
+  rng: Array,
+  apply_fn: EnergyApplyFn,
+  params: Any,
+  x: Array,
+  *,
+  num_steps: int = 1,
+  step_size: float,
 ) -> tuple[Array, Metrics]:
   """CD-k with Langevin dynamics (eq. (11) of Liu & Wang 2017; their CD-1 and CD-10 baselines of Fig. 1a).
 
@@ -210,18 +210,19 @@ def langevin_cd_loss(
   if rng is None:
     raise ValueError("langevin_cd_loss needs a PRNG key `rng` for the Langevin noise; got None.")
   negatives = langevin_negatives(
-      rng, apply_fn, jax.lax.stop_gradient(params), x, num_steps=num_steps, step_size=step_size)
+    rng, apply_fn, jax.lax.stop_gradient(params), x, num_steps=num_steps, step_size=step_size
+  )
   return _contrastive(apply_fn, params, x, negatives)
 
 
 def stein_score_matching_loss(
-    rng: Array | None,
-    apply_fn: EnergyApplyFn,
-    params: Any,
-    x: Array,
-    *,
-    bandwidth: Any = "median_log",
-    kernel: Any = None,
+  rng: Array | None,
+  apply_fn: EnergyApplyFn,
+  params: Any,
+  x: Array,
+  *,
+  bandwidth: Any = "median_log",
+  kernel: Any = None,
 ) -> tuple[Array, Metrics]:
   """Stein score matching (eq. (15) of Liu & Wang 2017) with the cross derivative by automatic differentiation.
 
@@ -252,12 +253,12 @@ def stein_score_matching_loss(
 
 
 def rbm_exact_mle_loss(
-    rng: Array | None,
-    apply_fn: EnergyApplyFn,
-    params: Any,
-    x: Array,
-    *,
-    chunk_size: int = rbm_eval.DEFAULT_CHUNK_SIZE,
+  rng: Array | None,
+  apply_fn: EnergyApplyFn,
+  params: Any,
+  x: Array,
+  *,
+  chunk_size: int = rbm_eval.DEFAULT_CHUNK_SIZE,
 ) -> tuple[Array, Metrics]:
   """Exact maximum likelihood for a Gaussian-Bernoulli RBM (eq. (7)): ``loss = -(mean f(x) - log Z)``.
 
@@ -307,8 +308,9 @@ class EnergyTrainState(NamedTuple):
   step: Array
 
 
-def make_trainer(rule: str | EnergyObjective, apply_fn: EnergyApplyFn, optimizer: optax.GradientTransformation,
-                 **hyperparameters) -> algorithm_lib.Algorithm:
+def make_trainer(
+  rule: str | EnergyObjective, apply_fn: EnergyApplyFn, optimizer: optax.GradientTransformation, **hyperparameters
+) -> algorithm_lib.Algorithm:
   """A training rule with its optimiser as an :class:`~stein_jax.algorithm.Algorithm`.
 
   Args:

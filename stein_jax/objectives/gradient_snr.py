@@ -38,17 +38,28 @@ class UpdateDraws(NamedTuple):
     ess_fraction: mean effective sample size / k of the latent step's weight groups, [R]
       (1 without weights).
   """
+
   grads: np.ndarray
   expansion: np.ndarray
   ess_fraction: np.ndarray
 
 
-def encoder_update_draws(key: Array, model: sv.LatentModel, enc_params, dec_params, x: Array, *,
-                         num_particles: int, num_draws: int, num_data: int,
-                         group_size: Optional[int] = None,
-                         latent_group_size: Optional[int] = None,
-                         latent_update: str = "adam", step_size: float = 1.0,
-                         latent_kernel: SteinKernel = SteinKernel()) -> UpdateDraws:
+def encoder_update_draws(
+  key: Array,
+  model: sv.LatentModel,
+  enc_params,
+  dec_params,
+  x: Array,
+  *,
+  num_particles: int,
+  num_draws: int,
+  num_data: int,
+  group_size: Optional[int] = None,
+  latent_group_size: Optional[int] = None,
+  latent_update: str = "adam",
+  step_size: float = 1.0,
+  latent_kernel: SteinKernel = SteinKernel(),
+) -> UpdateDraws:
   """The encoder gradient of one Stein VAE (``group_size=None``) / VIWAE step, ``num_draws`` times.
 
   Each draw takes fresh xi [S, dz] (shared across the batch x [B, dx], as in training), the
@@ -71,15 +82,22 @@ def encoder_update_draws(key: Array, model: sv.LatentModel, enc_params, dec_para
       z, log_q = sv.encode(model, enc_params, xb, xib), None
     z = jax.lax.stop_gradient(z)
     phi, _, aux = sv.stein_gradients(
-        model, dec_params, x, z, num_data=num_data, log_q=log_q, group_size=group_size,
-        latent_kernel=latent_kernel, latent_group_size=latent_group_size)
+      model,
+      dec_params,
+      x,
+      z,
+      num_data=num_data,
+      log_q=log_q,
+      group_size=group_size,
+      latent_kernel=latent_kernel,
+      latent_group_size=latent_group_size,
+    )
     targets = jax.lax.stop_gradient(sv.move_particles(z, phi, step_size, latent_update))
     fit = lambda p: 0.5 * jnp.mean(jnp.sum((sv.encode(model, p, xb, xib) - targets) ** 2, -1))
     g = jax.grad(fit)(enc_params)
     g = jnp.concatenate([leaf.reshape(-1) for leaf in jax.tree_util.tree_leaves(g)])
     centred = z - jnp.mean(z, -2, keepdims=True)
-    expansion = jnp.mean(jnp.sum((targets - z) * centred, (-2, -1))
-                         / jnp.sum(centred**2, (-2, -1)))
+    expansion = jnp.mean(jnp.sum((targets - z) * centred, (-2, -1)) / jnp.sum(centred**2, (-2, -1)))
     ess = jnp.ones(())
     if group_size is not None:
       kz = group_size if latent_group_size is None else latent_group_size
@@ -112,6 +130,8 @@ def snr(grads: np.ndarray) -> dict:
   var = grads.var(0, ddof=1)
   signal2 = max(float(np.sum(mean**2) - np.sum(var) / r), 0.0)
   keep = var > 0
-  per_param = np.sqrt(np.clip(mean[keep]**2 - var[keep] / r, 0.0, None) / var[keep])
-  return {"snr_norm": float(np.sqrt(signal2 / np.sum(var))),
-          "snr_median": float(np.median(per_param)) if per_param.size else float("nan")}
+  per_param = np.sqrt(np.clip(mean[keep] ** 2 - var[keep] / r, 0.0, None) / var[keep])
+  return {
+    "snr_norm": float(np.sqrt(signal2 / np.sum(var))),
+    "snr_median": float(np.median(per_param)) if per_param.size else float("nan"),
+  }

@@ -46,27 +46,37 @@ _LOG_2PI = math.log(2 * math.pi)
 
 # The model's densities live in stein_jax.targets.pfa (the Gibbs sampler uses them too); re-exported here.
 from stein_jax.targets.pfa import (  # pylint: disable=unused-import
-    PFAPrior,
-    check_prior,
-    check_theta,
-    check_counts,
-    gamma_log_prob,
-    poisson_log_likelihood,
-    log_joint,
-    log_joint_u,
-    score_z,
-    score_u,
+  PFAPrior,
+  check_prior,
+  check_theta,
+  check_counts,
+  gamma_log_prob,
+  poisson_log_likelihood,
+  log_joint,
+  log_joint_u,
+  score_z,
+  score_u,
 )
 
 
 # -------------------------------------------------------------------------- objectives
 
 
-def stein_vae_step(encoder: nn.Module, params: PyTree, opt_state: Any,
-                   optimizer: optax.GradientTransformation, x: Array, xi: Array,
-                   theta: Array, prior: PFAPrior, *, step_size: float = 1.0,
-                   encoder_steps: int = 1, latent_update: str = "sgd",
-                   latent_kernel: stein.SteinKernel = stein.SteinKernel()):
+def stein_vae_step(
+  encoder: nn.Module,
+  params: PyTree,
+  opt_state: Any,
+  optimizer: optax.GradientTransformation,
+  x: Array,
+  xi: Array,
+  theta: Array,
+  prior: PFAPrior,
+  *,
+  step_size: float = 1.0,
+  encoder_steps: int = 1,
+  latent_update: str = "sgd",
+  latent_kernel: stein.SteinKernel = stein.SteinKernel(),
+):
   """One Stein VAE update of the encoder with theta fixed (Pu et al. 2017, eqs. 6-7), on u.
 
   Each document's S particles u_jn = g_eta(x_n, xi_j) move by eps * phi, phi the SVGD
@@ -100,15 +110,18 @@ def stein_vae_step(encoder: nn.Module, params: PyTree, opt_state: Any,
   u0 = jax.lax.stop_gradient(apply_fn(params, xb, xib))
   phi = jax.lax.stop_gradient(latent_kernel.direction(u0, score_u(xb, u0, theta, prior)))
   targets = stein_vae_obj.move_particles(u0, phi, step_size, latent_update)
-  params, opt_state, fit = amortized.fit_to_targets(apply_fn, params, opt_state, optimizer,
-                                                    (xb, xib), targets, encoder_steps, "mean")
-  metrics = {"fit_loss": fit, "phi_rms": jnp.sqrt(jnp.mean(phi**2)),
-             "log_joint": jnp.mean(log_joint_u(xb, u0, theta, prior))}
+  params, opt_state, fit = amortized.fit_to_targets(
+    apply_fn, params, opt_state, optimizer, (xb, xib), targets, encoder_steps, "mean"
+  )
+  metrics = {
+    "fit_loss": fit,
+    "phi_rms": jnp.sqrt(jnp.mean(phi**2)),
+    "log_joint": jnp.mean(log_joint_u(xb, u0, theta, prior)),
+  }
   return params, opt_state, metrics
 
 
-def elbo(encoder: LogNormalEncoder, params: PyTree, x: Array, xi: Array, theta: Array,
-         prior: PFAPrior) -> Array:
+def elbo(encoder: LogNormalEncoder, params: PyTree, x: Array, xi: Array, theta: Array, prior: PFAPrior) -> Array:
   """Per-document ELBO of the log-normal encoder (eq. 1), in u = log z: [B].
 
   ELBO = E_q(u|x)[log p(x, u)] + H[q(u | x)], with the expectation by the reparameterised
@@ -123,9 +136,16 @@ def elbo(encoder: LogNormalEncoder, params: PyTree, x: Array, xi: Array, theta: 
   return expected + entropy
 
 
-def vae_step(encoder: LogNormalEncoder, params: PyTree, opt_state: Any,
-             optimizer: optax.GradientTransformation, x: Array, xi: Array, theta: Array,
-             prior: PFAPrior):
+def vae_step(
+  encoder: LogNormalEncoder,
+  params: PyTree,
+  opt_state: Any,
+  optimizer: optax.GradientTransformation,
+  x: Array,
+  xi: Array,
+  theta: Array,
+  prior: PFAPrior,
+):
   """One VAE update with theta fixed: ``optimizer`` on minus the mean :func:`elbo`.
 
   Returns (params, opt_state, metrics) with metric ``elbo`` (mean over the batch, nats).
@@ -149,11 +169,20 @@ class PFAState(NamedTuple):
   step: Array
 
 
-def make_trainer(method: str, encoder: nn.Module, optimizer: optax.GradientTransformation,
-                 theta: Array, prior: PFAPrior, *, num_particles: int = 100, vae_samples: int = 1,
-                 step_size: float = 1.0, encoder_steps: int = 1, latent_update: str = "sgd",
-                 latent_kernel: stein.SteinKernel = stein.SteinKernel()
-                 ) -> algorithm_lib.Algorithm:
+def make_trainer(
+  method: str,
+  encoder: nn.Module,
+  optimizer: optax.GradientTransformation,
+  theta: Array,
+  prior: PFAPrior,
+  *,
+  num_particles: int = 100,
+  vae_samples: int = 1,
+  step_size: float = 1.0,
+  encoder_steps: int = 1,
+  latent_update: str = "sgd",
+  latent_kernel: stein.SteinKernel = stein.SteinKernel(),
+) -> algorithm_lib.Algorithm:
   """The PFA recognition models (sec. 5.1) as an :class:`~stein_jax.algorithm.Algorithm`.
 
   ``init(rng) -> PFAState`` (:func:`stein_jax.models.pfa.init_encoder` for the vocabulary
@@ -175,13 +204,22 @@ def make_trainer(method: str, encoder: nn.Module, optimizer: optax.GradientTrans
     if method == "stein_vae":
       xi = jax.random.normal(rng, (num_particles, num_topics))
       params, opt_state, metrics = stein_vae_step(
-          encoder, state.params, state.opt_state, optimizer, x, xi, theta, prior,
-          step_size=step_size, encoder_steps=encoder_steps, latent_update=latent_update,
-          latent_kernel=latent_kernel)
+        encoder,
+        state.params,
+        state.opt_state,
+        optimizer,
+        x,
+        xi,
+        theta,
+        prior,
+        step_size=step_size,
+        encoder_steps=encoder_steps,
+        latent_update=latent_update,
+        latent_kernel=latent_kernel,
+      )
     else:
       xi = jax.random.normal(rng, (x.shape[0], vae_samples, num_topics))
-      params, opt_state, metrics = vae_step(encoder, state.params, state.opt_state, optimizer,
-                                            x, xi, theta, prior)
+      params, opt_state, metrics = vae_step(encoder, state.params, state.opt_state, optimizer, x, xi, theta, prior)
     return PFAState(params, opt_state, state.step + 1), metrics
 
   return algorithm_lib.Algorithm(init, step)

@@ -33,7 +33,7 @@ A test image is classified by mean_{m, j} softmax(theta~_m f_eta(x, xi_j))
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import flax.linen as nn
 import jax
@@ -63,6 +63,7 @@ class SemiSupervisedModel(NamedTuple):
     label_weight: multiplies log p(y | z) wherever it appears (1 = the paper's model; a
       value > 1 tempers the labelled likelihood, an option the paper does not use).
   """
+
   base: sv.LatentModel
   classifier: nn.Module
   num_classes: int
@@ -85,20 +86,17 @@ def check_labelled(model: SemiSupervisedModel, x: Array, y: Array) -> None:
   else:
     sv.check_data(model.base, x)
   if y.ndim != 1 or y.shape[0] != x.shape[0]:
-    raise ValueError(f"Labels must have shape [{x.shape[0]}] (one int per labelled image), "
-                     f"got {tuple(y.shape)}.")
+    raise ValueError(f"Labels must have shape [{x.shape[0]}] (one int per labelled image), " f"got {tuple(y.shape)}.")
   if not jnp.issubdtype(y.dtype, jnp.integer):
     raise ValueError(f"Labels must be integers in [0, {model.num_classes}), got dtype {y.dtype}.")
   if isinstance(y, jax.core.Tracer) or y.size == 0:
     return
   yn = np.asarray(y)
   if yn.min() < 0 or yn.max() >= model.num_classes:
-    raise ValueError(f"Labels must lie in [0, {model.num_classes}); got values in "
-                     f"[{yn.min()}, {yn.max()}].")
+    raise ValueError(f"Labels must lie in [0, {model.num_classes}); got values in " f"[{yn.min()}, {yn.max()}].")
 
 
-def init_params(key: Array, model: SemiSupervisedModel, num_decoder: int = 1
-                ) -> tuple[PyTree, PyTree]:
+def init_params(key: Array, model: SemiSupervisedModel, num_decoder: int = 1) -> tuple[PyTree, PyTree]:
   """(encoder params, {"x": theta, "y": theta~}, both stacked [M, ...])."""
   check_model(model)
   k_base, k_cls = jax.random.split(key)
@@ -118,8 +116,7 @@ def label_log_likelihood(logits: Array, y: Array) -> Array:
   return jnp.take_along_axis(logp, y[..., None], -1)[..., 0]
 
 
-def labelled_log_lik_per_decoder(model: SemiSupervisedModel, dec: PyTree, x: Array, y: Array,
-                                 z: Array) -> Array:
+def labelled_log_lik_per_decoder(model: SemiSupervisedModel, dec: PyTree, x: Array, y: Array, z: Array) -> Array:
   """log p(x_n | z_nj, theta_m) + w log p(y_n | z_nj, theta~_m) -> [M, B, S].
 
   x [B, dx], y [B] int, z [B, S, dz]; decoder leaves stacked [M, ...].
@@ -131,15 +128,15 @@ def labelled_log_lik_per_decoder(model: SemiSupervisedModel, dec: PyTree, x: Arr
   return ll_x + model.label_weight * ll_y
 
 
-def labelled_log_joint(model: SemiSupervisedModel, dec: PyTree, x: Array, y: Array,
-                       z: Array) -> Array:
+def labelled_log_joint(model: SemiSupervisedModel, dec: PyTree, x: Array, y: Array, z: Array) -> Array:
   """mean_m [log p(x | z, theta_m) + log p(y | z, theta~_m)] + log p(z): [B, S] (sec. 4)."""
   lj = labelled_log_lik_per_decoder(model, dec, x, y, z)
   return jnp.mean(lj, 0) + model.base.log_prior(z)
 
 
-def labelled_scores(model: SemiSupervisedModel, dec: PyTree, x: Array, y: Array, z: Array, *,
-                    num_labelled: int) -> tuple[Array, PyTree, Array]:
+def labelled_scores(
+  model: SemiSupervisedModel, dec: PyTree, x: Array, y: Array, z: Array, *, num_labelled: int
+) -> tuple[Array, PyTree, Array]:
   """Scores of the labelled codes and the labelled part of the decoders' score, one pass.
 
   Both are vector-Jacobian products of ll [M, B, S] = log p(x | z, theta_m) + w log p(y | z,
@@ -165,11 +162,21 @@ def _gaussian_log_prior(params: PyTree, prior_std: Optional[float]) -> Array:
   return -0.5 * sum(jnp.sum(leaf**2) for leaf in jax.tree_util.tree_leaves(params)) / prior_std**2
 
 
-def decoder_objective(model: SemiSupervisedModel, dec: PyTree, x_u: Array, z_u: Array,
-                      x_l: Array, y_l: Array, z_l: Array, *, num_unlabelled: int,
-                      num_labelled: int, prior_std: Optional[float] = 1.0,
-                      log_q_u: Optional[Array] = None,
-                      group_size: Optional[int] = None) -> Array:
+def decoder_objective(
+  model: SemiSupervisedModel,
+  dec: PyTree,
+  x_u: Array,
+  z_u: Array,
+  x_l: Array,
+  y_l: Array,
+  z_l: Array,
+  *,
+  num_unlabelled: int,
+  num_labelled: int,
+  prior_std: Optional[float] = 1.0,
+  log_q_u: Optional[Array] = None,
+  group_size: Optional[int] = None,
+) -> Array:
   """log p~(theta, theta~; D, D_l) for ONE decoder pair (unstacked): the score of eq. (14).
 
   (N_u / B_u) sum_n [unlabelled term of the base method] (Stein VAE: mean_j log p(x_n |
@@ -178,8 +185,9 @@ def decoder_objective(model: SemiSupervisedModel, dec: PyTree, x_u: Array, z_u: 
   [log p(x_n | z_nj, theta) + w log p(y_n | z_nj, theta~)] + log N(theta; 0, s^2 I) +
   log N(theta~; 0, s^2 I). Codes are constants. ``prior_std=None`` drops both priors.
   """
-  value = sv.decoder_objective(model.base, dec["x"], x_u, z_u, num_data=num_unlabelled,
-                               prior_std=prior_std, log_q=log_q_u, group_size=group_size)
+  value = sv.decoder_objective(
+    model.base, dec["x"], x_u, z_u, num_data=num_unlabelled, prior_std=prior_std, log_q=log_q_u, group_size=group_size
+  )
   if x_l.shape[0]:
     stacked = jax.tree_util.tree_map(lambda a: a[None], dec)
     ll = labelled_log_lik_per_decoder(model, stacked, x_l, y_l, jax.lax.stop_gradient(z_l))[0]
@@ -190,16 +198,16 @@ def decoder_objective(model: SemiSupervisedModel, dec: PyTree, x_u: Array, z_u: 
 # ---------------------------------------------------------------- classification
 
 
-def predict_proba(model: SemiSupervisedModel, enc_params: PyTree, dec: PyTree, x: Array,
-                  xi: Array) -> Array:
+def predict_proba(model: SemiSupervisedModel, enc_params: PyTree, dec: PyTree, x: Array, xi: Array) -> Array:
   """p(y | x) ~ mean_{m, j} softmax(theta~_m f_eta(x, xi_j)): x [T, dx], xi [S, dz] -> [T, C]."""
   z = sv.encode(model.base, enc_params, x[:, None, :], xi[None])  # [T, S, dz]
   logits = jax.vmap(lambda p: model.classifier.apply(p, z))(dec["y"])  # [M, T, S, C]
   return jnp.mean(jax.nn.softmax(logits, -1), (0, 2))
 
 
-def classification_error(model: SemiSupervisedModel, enc_params: PyTree, dec: PyTree,
-                         x: Array, y: Array, xi: Array) -> Array:
+def classification_error(
+  model: SemiSupervisedModel, enc_params: PyTree, dec: PyTree, x: Array, y: Array, xi: Array
+) -> Array:
   """Error rate in percent of argmax :func:`predict_proba` against labels y [T]."""
   pred = jnp.argmax(predict_proba(model, enc_params, dec, x, xi), -1)
   return 100.0 * jnp.mean(pred != y)
@@ -218,23 +226,32 @@ Trainer = algorithm_lib.Algorithm
 def batch_parts(batch) -> tuple[Array, Array, Array]:
   """(x_u, x_l, y_l) of a semi-supervised batch ``{"x_u", "x_l", "y_l"}``."""
   if not (hasattr(batch, "keys") and {"x_u", "x_l", "y_l"} <= set(batch.keys())):
-    raise ValueError("a semi-supervised batch is a dict with keys 'x_u' [Bu, dx], 'x_l' [Bl, dx] "
-                     f"and 'y_l' [Bl]; got {type(batch).__name__}"
-                     + (f" with keys {sorted(batch.keys())}" if hasattr(batch, "keys") else "") + ".")
+    raise ValueError(
+      "a semi-supervised batch is a dict with keys 'x_u' [Bu, dx], 'x_l' [Bl, dx] "
+      f"and 'y_l' [Bl]; got {type(batch).__name__}"
+      + (f" with keys {sorted(batch.keys())}" if hasattr(batch, "keys") else "")
+      + "."
+    )
   return batch["x_u"], batch["x_l"], batch["y_l"]
 
 
-def semi_supervised_stein_vae(model: SemiSupervisedModel,
-                              enc_optimizer: optax.GradientTransformation,
-                              dec_optimizer: optax.GradientTransformation, *,
-                              num_unlabelled: int, num_labelled: int,
-                              num_particles: int = 100, num_decoder: int = 1,
-                              group_size: Optional[int] = None, step_size: float = 1.0,
-                              encoder_steps: int = 1,
-                              decoder_prior_std: Optional[float] = 1.0,
-                              latent_kernel: SteinKernel = SteinKernel(),
-                              decoder_kernel: SteinKernel = SteinKernel(),
-                              latent_update: str = "sgd") -> Trainer:
+def semi_supervised_stein_vae(
+  model: SemiSupervisedModel,
+  enc_optimizer: optax.GradientTransformation,
+  dec_optimizer: optax.GradientTransformation,
+  *,
+  num_unlabelled: int,
+  num_labelled: int,
+  num_particles: int = 100,
+  num_decoder: int = 1,
+  group_size: Optional[int] = None,
+  step_size: float = 1.0,
+  encoder_steps: int = 1,
+  decoder_prior_std: Optional[float] = 1.0,
+  latent_kernel: SteinKernel = SteinKernel(),
+  decoder_kernel: SteinKernel = SteinKernel(),
+  latent_update: str = "sgd",
+) -> Trainer:
   """Semi-supervised Stein VAE (``group_size=None``) or Stein VIWAE (``group_size=k``), sec. 4.
 
   One step on x_u [Bu, dx] and (x_l [Bl, dx], y_l [Bl]): draw xi [S, dz] shared by all
@@ -272,8 +289,7 @@ def semi_supervised_stein_vae(model: SemiSupervisedModel,
   if group_size is not None and (group_size < 1 or num_particles % group_size):
     raise ValueError(f"group_size={group_size} must divide num_particles={num_particles}.")
   if num_unlabelled < 1 or num_labelled < 0:
-    raise ValueError(f"num_unlabelled must be >= 1 and num_labelled >= 0, got "
-                     f"{num_unlabelled} and {num_labelled}.")
+    raise ValueError(f"num_unlabelled must be >= 1 and num_labelled >= 0, got " f"{num_unlabelled} and {num_labelled}.")
   if latent_update not in sv.LATENT_UPDATES:
     raise ValueError(f"latent_update must be one of {sv.LATENT_UPDATES}, got {latent_update!r}.")
   viwae = group_size is not None
@@ -281,8 +297,7 @@ def semi_supervised_stein_vae(model: SemiSupervisedModel,
 
   def init(key: Array) -> sv.SteinVAEState:
     enc_params, dec = init_params(key, model, num_decoder)
-    return sv.SteinVAEState(jnp.zeros((), jnp.int32), enc_params, dec,
-                            enc_optimizer.init(enc_params), dec_tx.init(dec))
+    return sv.SteinVAEState(jnp.zeros((), jnp.int32), enc_params, dec, enc_optimizer.init(enc_params), dec_tx.init(dec))
 
   def step(key: Array, state: sv.SteinVAEState, batch: dict):
     x_u, x_l, y_l = batch_parts(batch)
@@ -301,41 +316,73 @@ def semi_supervised_stein_vae(model: SemiSupervisedModel,
       z_u, log_q_u = sv.encode(base, state.enc_params, x_u[:, None, :], xib), None
     z_u = jax.lax.stop_gradient(z_u)
     phi_u, g_x, aux = sv.stein_gradients(
-        base, dec["x"], x_u, z_u, num_data=num_unlabelled, prior_std=decoder_prior_std,
-        log_q=log_q_u, group_size=group_size, latent_kernel=latent_kernel)
+      base,
+      dec["x"],
+      x_u,
+      z_u,
+      num_data=num_unlabelled,
+      prior_std=decoder_prior_std,
+      log_q=log_q_u,
+      group_size=group_size,
+      latent_kernel=latent_kernel,
+    )
     has_labels = x_l.shape[0] > 0
     if has_labels:
       z_l = jax.lax.stop_gradient(sv.encode(base, state.enc_params, x_l[:, None, :], xib))
-      scores_l, g_l, ll_l = labelled_scores(model, dec, x_l, y_l, z_l,
-                                            num_labelled=num_labelled)
+      scores_l, g_l, ll_l = labelled_scores(model, dec, x_l, y_l, z_l, num_labelled=num_labelled)
       phi_l = latent_kernel.direction(z_l, scores_l)
     if m_dec == 1:
       # stein_gradients returned the unlabelled loss gradient itself (prior included): its
       # negation is the score, summed with the labelled scores of eq. (14).
-      scores = {"x": jax.tree_util.tree_map(jnp.negative, g_x), "y": jax.tree_util.tree_map(
-          lambda th: jnp.zeros_like(th) if decoder_prior_std is None
-          else -th / decoder_prior_std**2, dec["y"])}
+      scores = {
+        "x": jax.tree_util.tree_map(jnp.negative, g_x),
+        "y": jax.tree_util.tree_map(
+          lambda th: jnp.zeros_like(th) if decoder_prior_std is None else -th / decoder_prior_std**2, dec["y"]
+        ),
+      }
       if has_labels:
         scores = jax.tree_util.tree_map(jnp.add, scores, g_l)
     else:
       z_l_arg = z_l if has_labels else jnp.zeros((0, num_particles, base.latent_dim))
       obj = lambda d: decoder_objective(
-          model, d, x_u, z_u, x_l, y_l, z_l_arg, num_unlabelled=num_unlabelled,
-          num_labelled=num_labelled, prior_std=decoder_prior_std, log_q_u=log_q_u,
-          group_size=group_size)
+        model,
+        d,
+        x_u,
+        z_u,
+        x_l,
+        y_l,
+        z_l_arg,
+        num_unlabelled=num_unlabelled,
+        num_labelled=num_labelled,
+        prior_std=decoder_prior_std,
+        log_q_u=log_q_u,
+        group_size=group_size,
+      )
       scores = jax.vmap(jax.grad(obj))(dec)
     grads = jax.tree_util.tree_map(jnp.negative, scores)  # of the loss -log p~ (optax descends)
     upd, dec_opt_state = dec_tx.update(grads, state.dec_opt_state, dec)
     new_dec = optax.apply_updates(dec, upd)
     if has_labels:
       x_fit = jnp.concatenate([x_u, x_l], 0)[:, None, :]
-      targets = jnp.concatenate([sv.move_particles(z_u, phi_u, step_size, latent_update),
-                                 sv.move_particles(z_l, phi_l, step_size, latent_update)], 0)
+      targets = jnp.concatenate(
+        [
+          sv.move_particles(z_u, phi_u, step_size, latent_update),
+          sv.move_particles(z_l, phi_l, step_size, latent_update),
+        ],
+        0,
+      )
     else:
       x_fit, targets = x_u[:, None, :], sv.move_particles(z_u, phi_u, step_size, latent_update)
     enc_params, enc_opt_state, fit = amortized.fit_to_targets(
-        lambda p, xx, ee: sv.encode(base, p, xx, ee), state.enc_params, state.enc_opt_state,
-        enc_optimizer, (x_fit, xib), targets, num_steps=encoder_steps, reduction="mean")
+      lambda p, xx, ee: sv.encode(base, p, xx, ee),
+      state.enc_params,
+      state.enc_opt_state,
+      enc_optimizer,
+      (x_fit, xib),
+      targets,
+      num_steps=encoder_steps,
+      reduction="mean",
+    )
     metrics = {"phi_norm": jnp.mean(jnp.linalg.norm(phi_u, axis=-1)), "fit_loss": fit, **aux}
     if has_labels:
       logits = jax.vmap(lambda p: model.classifier.apply(p, z_l))(dec["y"])
@@ -347,8 +394,16 @@ def semi_supervised_stein_vae(model: SemiSupervisedModel,
   return Trainer(init, step)
 
 
-def elbo_terms(model: SemiSupervisedModel, enc_params: PyTree, dec: PyTree, x_u: Array,
-               x_l: Array, y_l: Array, xi_u: Array, xi_l: Array) -> tuple[Array, Array]:
+def elbo_terms(
+  model: SemiSupervisedModel,
+  enc_params: PyTree,
+  dec: PyTree,
+  x_u: Array,
+  x_l: Array,
+  y_l: Array,
+  xi_u: Array,
+  xi_l: Array,
+) -> tuple[Array, Array]:
   """Per-data-point bounds: (ELBO(x_n) [Bu], ELBO(x_n, y_n) [Bl]).
 
   ELBO(x, y) = E_q [log p(x | z) + w log p(y | z) + log p(z) - log q(z | x)] and ELBO(x)
@@ -367,9 +422,19 @@ def elbo_terms(model: SemiSupervisedModel, enc_params: PyTree, dec: PyTree, x_u:
   return e_u, jax.nn.logsumexp(lw, -1) - math.log(lw.shape[-1])
 
 
-def vae_loss(model: SemiSupervisedModel, enc_params: PyTree, dec: PyTree, x_u: Array,
-             x_l: Array, y_l: Array, xi_u: Array, xi_l: Array, *, num_unlabelled: int,
-             num_labelled: int) -> Array:
+def vae_loss(
+  model: SemiSupervisedModel,
+  enc_params: PyTree,
+  dec: PyTree,
+  x_u: Array,
+  x_l: Array,
+  y_l: Array,
+  xi_u: Array,
+  xi_l: Array,
+  *,
+  num_unlabelled: int,
+  num_labelled: int,
+) -> Array:
   """Negative semi-supervised ELBO per data point of D and D_l (the VAE baseline's objective).
 
   -(N_u mean_n ELBO(x_n) + N_l mean_n ELBO(x_n, y_n)) / (N_u + N_l), terms of
@@ -384,9 +449,15 @@ def vae_loss(model: SemiSupervisedModel, enc_params: PyTree, dec: PyTree, x_u: A
   return -value / (num_unlabelled + num_labelled)
 
 
-def semi_supervised_vae(model: SemiSupervisedModel, optimizer: optax.GradientTransformation,
-                        *, num_unlabelled: int, num_labelled: int, num_decoder: int = 1,
-                        encoder_weighting: str = "batch") -> Trainer:
+def semi_supervised_vae(
+  model: SemiSupervisedModel,
+  optimizer: optax.GradientTransformation,
+  *,
+  num_unlabelled: int,
+  num_labelled: int,
+  num_decoder: int = 1,
+  encoder_weighting: str = "batch",
+) -> Trainer:
   """VAE baseline: ``optimizer`` on the semi-supervised ELBO over encoder, theta and theta~.
 
   The decoders follow the gradient of :func:`vae_loss` (labelled and unlabelled terms
@@ -406,8 +477,7 @@ def semi_supervised_vae(model: SemiSupervisedModel, optimizer: optax.GradientTra
 
   def init(key: Array) -> sv.SteinVAEState:
     enc_params, dec = init_params(key, model, num_decoder)
-    return sv.SteinVAEState(jnp.zeros((), jnp.int32), enc_params, dec,
-                            optimizer.init((enc_params, dec)), ())
+    return sv.SteinVAEState(jnp.zeros((), jnp.int32), enc_params, dec, optimizer.init((enc_params, dec)), ())
 
   def step(key: Array, state: sv.SteinVAEState, batch: dict):
     x_u, x_l, y_l = batch_parts(batch)
@@ -419,34 +489,41 @@ def semi_supervised_vae(model: SemiSupervisedModel, optimizer: optax.GradientTra
     xi_u = jax.random.normal(k_u, (b_u, 1, dz))
     xi_l = jax.random.normal(k_l, (b_l, 1, dz))
     params = (state.enc_params, state.dec_params)
-    (e_u, e_l), vjp_fn = jax.vjp(
-        lambda p: elbo_terms(model, p[0], p[1], x_u, x_l, y_l, xi_u, xi_l), params)
+    (e_u, e_l), vjp_fn = jax.vjp(lambda p: elbo_terms(model, p[0], p[1], x_u, x_l, y_l, xi_u, xi_l), params)
     # Cotangents of minus the objectives (optax minimises).
-    c_data = (jnp.full_like(e_u, -num_unlabelled / (b_u * n_all)),
-              jnp.full_like(e_l, -num_labelled / (max(b_l, 1) * n_all)))
+    c_data = (
+      jnp.full_like(e_u, -num_unlabelled / (b_u * n_all)),
+      jnp.full_like(e_l, -num_labelled / (max(b_l, 1) * n_all)),
+    )
     g_data = vjp_fn(c_data)[0]
     if encoder_weighting == "batch":
-      g_enc = vjp_fn((jnp.full_like(e_u, -1.0 / (b_u + b_l)),
-                      jnp.full_like(e_l, -1.0 / (b_u + b_l))))[0][0]
+      g_enc = vjp_fn((jnp.full_like(e_u, -1.0 / (b_u + b_l)), jnp.full_like(e_l, -1.0 / (b_u + b_l))))[0][0]
       g = (g_enc, g_data[1])
     else:
       g = g_data
     upd, opt_state = optimizer.update(g, state.enc_opt_state, params)
     enc_params, dec = optax.apply_updates(params, upd)
-    loss = -(num_unlabelled * jnp.mean(e_u)
-             + (num_labelled * jnp.mean(e_l) if b_l else 0.0)) / n_all
+    loss = -(num_unlabelled * jnp.mean(e_u) + (num_labelled * jnp.mean(e_l) if b_l else 0.0)) / n_all
     new = sv.SteinVAEState(state.step + 1, enc_params, dec, opt_state, ())
     return new, {"bound": -loss}
 
   return Trainer(init, step)
 
 
-def make_trainer(method: str, model: SemiSupervisedModel,
-                 optimizer: optax.GradientTransformation, *, num_unlabelled: int,
-                 num_labelled: int, num_particles: int = 100, k: int = 50,
-                 num_decoder: int = 1,
-                 decoder_optimizer: Optional[optax.GradientTransformation] = None,
-                 encoder_weighting: str = "batch", **stein_kwargs) -> Trainer:
+def make_trainer(
+  method: str,
+  model: SemiSupervisedModel,
+  optimizer: optax.GradientTransformation,
+  *,
+  num_unlabelled: int,
+  num_labelled: int,
+  num_particles: int = 100,
+  k: int = 50,
+  num_decoder: int = 1,
+  decoder_optimizer: Optional[optax.GradientTransformation] = None,
+  encoder_weighting: str = "batch",
+  **stein_kwargs,
+) -> Trainer:
   """The three methods of Table 3: "stein_vae", "stein_viwae" (group size k), "vae".
 
   ``encoder_weighting`` is the VAE's (:func:`semi_supervised_vae`); ``stein_kwargs`` go
@@ -454,11 +531,23 @@ def make_trainer(method: str, model: SemiSupervisedModel,
   """
   if method in ("stein_vae", "stein_viwae"):
     return semi_supervised_stein_vae(
-        model, optimizer, decoder_optimizer or optimizer, num_unlabelled=num_unlabelled,
-        num_labelled=num_labelled, num_particles=num_particles, num_decoder=num_decoder,
-        group_size=k if method == "stein_viwae" else None, **stein_kwargs)
+      model,
+      optimizer,
+      decoder_optimizer or optimizer,
+      num_unlabelled=num_unlabelled,
+      num_labelled=num_labelled,
+      num_particles=num_particles,
+      num_decoder=num_decoder,
+      group_size=k if method == "stein_viwae" else None,
+      **stein_kwargs,
+    )
   if method == "vae":
-    return semi_supervised_vae(model, optimizer, num_unlabelled=num_unlabelled,
-                               num_labelled=num_labelled, num_decoder=num_decoder,
-                               encoder_weighting=encoder_weighting)
+    return semi_supervised_vae(
+      model,
+      optimizer,
+      num_unlabelled=num_unlabelled,
+      num_labelled=num_labelled,
+      num_decoder=num_decoder,
+      encoder_weighting=encoder_weighting,
+    )
   raise ValueError(f"Unknown method {method!r}: use one of {METHODS}.")

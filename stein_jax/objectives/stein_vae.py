@@ -46,33 +46,39 @@ Array = jax.Array
 PyTree = Any
 
 
-
 # The model and its densities live in stein_jax.targets.latent (objectives and evaluation both use
 # them); re-exported here, where the Stein VAE code has always found them.
 from stein_jax.targets.latent import (  # pylint: disable=unused-import
-    LatentModel,
-    LIKELIHOODS,
-    check_model,
-    check_data,
-    log_likelihood,
-    multinomial_log_coefficient,
-    num_decoder_particles,
-    init_params,
-    encode,
-    sample_with_log_q,
-    log_joint_per_decoder,
-    log_joint,
-    latent_scores,
-    standard_normal_log_prob,
+  LatentModel,
+  LIKELIHOODS,
+  check_model,
+  check_data,
+  log_likelihood,
+  multinomial_log_coefficient,
+  num_decoder_particles,
+  init_params,
+  encode,
+  sample_with_log_q,
+  log_joint_per_decoder,
+  log_joint,
+  latent_scores,
+  standard_normal_log_prob,
 )
 
 
 # ---------------------------------------------------------------- Stein directions
 
 
-def latent_direction(model: LatentModel, dec_params: PyTree, x: Array, z: Array, *,
-                     log_q: Optional[Array] = None, group_size: Optional[int] = None,
-                     kernel: SteinKernel = SteinKernel()) -> tuple[Array, dict]:
+def latent_direction(
+  model: LatentModel,
+  dec_params: PyTree,
+  x: Array,
+  z: Array,
+  *,
+  log_q: Optional[Array] = None,
+  group_size: Optional[int] = None,
+  kernel: SteinKernel = SteinKernel(),
+) -> tuple[Array, dict]:
   """SVGD direction for the latent particles of every data point: phi [B, S, dz].
 
   Without ``log_q``: eq. (6), plain SVGD over each data point's S particles.
@@ -100,9 +106,17 @@ def latent_direction(model: LatentModel, dec_params: PyTree, x: Array, z: Array,
   return phi, aux
 
 
-def decoder_objective(model: LatentModel, theta: PyTree, x: Array, z: Array, *,
-                      num_data: int, prior_std: Optional[float] = None,
-                      log_q: Optional[Array] = None, group_size: Optional[int] = None) -> Array:
+def decoder_objective(
+  model: LatentModel,
+  theta: PyTree,
+  x: Array,
+  z: Array,
+  *,
+  num_data: int,
+  prior_std: Optional[float] = None,
+  log_q: Optional[Array] = None,
+  group_size: Optional[int] = None,
+) -> Array:
   """log p~(theta; D) for ONE decoder (unstacked params): its gradient is the score in eq. (5).
 
   Stein VAE: (N / B) sum_n mean_j log p(x_n | z_jn, theta) + log p(theta).
@@ -128,10 +142,18 @@ def decoder_objective(model: LatentModel, theta: PyTree, x: Array, z: Array, *,
   return value
 
 
-def decoder_direction(model: LatentModel, dec_params: PyTree, x: Array, z: Array, *,
-                      num_data: int, prior_std: Optional[float] = 1.0,
-                      log_q: Optional[Array] = None, group_size: Optional[int] = None,
-                      kernel: SteinKernel = SteinKernel()) -> tuple[PyTree, Array]:
+def decoder_direction(
+  model: LatentModel,
+  dec_params: PyTree,
+  x: Array,
+  z: Array,
+  *,
+  num_data: int,
+  prior_std: Optional[float] = 1.0,
+  log_q: Optional[Array] = None,
+  group_size: Optional[int] = None,
+  kernel: SteinKernel = SteinKernel(),
+) -> tuple[PyTree, Array]:
   """Ascent direction for the stacked decoder particles [M, ...] and mean log p~.
 
   M = 1: the gradient of :func:`decoder_objective` (point estimate, sec. 2.2's special
@@ -139,20 +161,29 @@ def decoder_direction(model: LatentModel, dec_params: PyTree, x: Array, z: Array
   gradients as scores (eq. 12's weighting lives inside the VIWAE objective, see
   docs/stein_viwae.md).
   """
-  obj = lambda th: decoder_objective(model, th, x, z, num_data=num_data, prior_std=prior_std,
-                                     log_q=log_q, group_size=group_size)
+  obj = lambda th: decoder_objective(
+    model, th, x, z, num_data=num_data, prior_std=prior_std, log_q=log_q, group_size=group_size
+  )
   values, scores = jax.vmap(jax.value_and_grad(obj))(dec_params)
   if num_decoder_particles(dec_params) == 1:
     return scores, jnp.mean(values)
   return kernel.direction(dec_params, scores), jnp.mean(values)
 
 
-def stein_gradients(model: LatentModel, dec_params: PyTree, x: Array, z: Array, *,
-                    num_data: int, prior_std: Optional[float] = 1.0,
-                    log_q: Optional[Array] = None, group_size: Optional[int] = None,
-                    latent_kernel: SteinKernel = SteinKernel(),
-                    latent_bandwidth_scale: Optional[Array] = None,
-                    latent_group_size: Optional[int] = None):
+def stein_gradients(
+  model: LatentModel,
+  dec_params: PyTree,
+  x: Array,
+  z: Array,
+  *,
+  num_data: int,
+  prior_std: Optional[float] = 1.0,
+  log_q: Optional[Array] = None,
+  group_size: Optional[int] = None,
+  latent_kernel: SteinKernel = SteinKernel(),
+  latent_bandwidth_scale: Optional[Array] = None,
+  latent_group_size: Optional[int] = None,
+):
   """The latent SVGD direction and the decoder particles' loss gradients, from one forward pass.
 
   Both come from vector-Jacobian products of the same per-decoder log-likelihoods
@@ -222,10 +253,13 @@ def stein_gradients(model: LatentModel, dec_params: PyTree, x: Array, z: Array, 
     aux["iw_bound"] = jnp.mean(jax.nn.logsumexp(groups, -1) - math.log(k))
     aux["ess_fraction"] = jnp.mean(1.0 / jnp.sum(w**2, -1)) / k
   if prior_std is not None:
-    dec_scores = jax.tree_util.tree_map(lambda gr, th: gr - th / prior_std**2, dec_scores,
-                                        dec_params)
-    values = values - 0.5 * sum(jnp.sum(leaf.reshape(m_dec, -1) ** 2, -1)
-                                for leaf in jax.tree_util.tree_leaves(dec_params)) / prior_std**2
+    dec_scores = jax.tree_util.tree_map(lambda gr, th: gr - th / prior_std**2, dec_scores, dec_params)
+    values = (
+      values
+      - 0.5
+      * sum(jnp.sum(leaf.reshape(m_dec, -1) ** 2, -1) for leaf in jax.tree_util.tree_leaves(dec_params))
+      / prior_std**2
+    )
   aux["decoder_objective"] = jnp.mean(values) / num_data
   aux["log_joint"] = jnp.mean(jnp.mean(ll, 0) + log_pz)
   # The scores of eq. (5) are ascent directions of log p~; the optimizer descends the loss.
@@ -233,8 +267,9 @@ def stein_gradients(model: LatentModel, dec_params: PyTree, x: Array, z: Array, 
   return phi, dec_grads, aux
 
 
-def stein_directions(model: LatentModel, dec_params: PyTree, x: Array, z: Array, *,
-                     decoder_kernel: SteinKernel = SteinKernel(), **kwargs):
+def stein_directions(
+  model: LatentModel, dec_params: PyTree, x: Array, z: Array, *, decoder_kernel: SteinKernel = SteinKernel(), **kwargs
+):
   """:func:`latent_direction` and :func:`decoder_direction` from one forward pass.
 
   Returns (phi [B, S, dz], the decoder particles' ascent direction [M, ...], aux): the
@@ -260,9 +295,14 @@ KERNEL_NAMES = tuple(kernels_lib.KERNELS)
 BANDWIDTH_RULES = tuple(kernels_lib.BANDWIDTH_RULES)
 
 
-LATENT_STEP_DEFAULTS = {"latent_update": "sgd", "kernel": "rbf", "bandwidth": "median",
-                        "repulsion_scale": 1.0, "kernel_normalization": "mean",
-                        "kernel_metric": "isotropic"}
+LATENT_STEP_DEFAULTS = {
+  "latent_update": "sgd",
+  "kernel": "rbf",
+  "bandwidth": "median",
+  "repulsion_scale": 1.0,
+  "kernel_normalization": "mean",
+  "kernel_metric": "isotropic",
+}
 
 
 def latent_step_options(config) -> tuple[dict, list]:
@@ -280,8 +320,7 @@ def latent_step_options(config) -> tuple[dict, list]:
   opts = {k: (config[k] if k in config else v) for k, v in LATENT_STEP_DEFAULTS.items()}
   problems = []
   if opts["latent_update"] not in LATENT_UPDATES:
-    problems.append(f"latent_update must be one of {LATENT_UPDATES}, got "
-                    f"{opts['latent_update']!r}")
+    problems.append(f"latent_update must be one of {LATENT_UPDATES}, got " f"{opts['latent_update']!r}")
   alpha = opts["repulsion_scale"]
   if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and alpha >= 0):
     problems.append(f"repulsion_scale must be a number >= 0, got {alpha!r}")
@@ -290,16 +329,20 @@ def latent_step_options(config) -> tuple[dict, list]:
   if opts["bandwidth"] not in BANDWIDTH_RULES:
     problems.append(f"bandwidth must be one of {BANDWIDTH_RULES}, got {opts['bandwidth']!r}")
   if opts["kernel_metric"] not in KERNEL_METRICS:
-    problems.append(f"kernel_metric must be one of {KERNEL_METRICS}, got "
-                    f"{opts['kernel_metric']!r}")
+    problems.append(f"kernel_metric must be one of {KERNEL_METRICS}, got " f"{opts['kernel_metric']!r}")
   if opts["kernel_normalization"] not in KERNEL_NORMALIZATIONS:
-    problems.append(f"kernel_normalization must be one of {KERNEL_NORMALIZATIONS}, got "
-                    f"{opts['kernel_normalization']!r}")
+    problems.append(
+      f"kernel_normalization must be one of {KERNEL_NORMALIZATIONS}, got " f"{opts['kernel_normalization']!r}"
+    )
   kernel = SteinKernel()
   if not problems:
-    kernel = SteinKernel(kernel=opts["kernel"], bandwidth=opts["bandwidth"],
-                         metric=opts["kernel_metric"], repulsion=float(alpha),
-                         normalization=opts["kernel_normalization"])
+    kernel = SteinKernel(
+      kernel=opts["kernel"],
+      bandwidth=opts["bandwidth"],
+      metric=opts["kernel_metric"],
+      repulsion=float(alpha),
+      normalization=opts["kernel_normalization"],
+    )
   return {"latent_update": opts["latent_update"], "latent_kernel": kernel}, problems
 
 
@@ -323,8 +366,9 @@ def move_particles(z: Array, phi: Array, step_size: float, latent_update: str = 
   raise ValueError(f"latent_update must be one of {LATENT_UPDATES}, got {latent_update!r}.")
 
 
-def decoder_transform(num_decoder: int, kernel: SteinKernel,
-                      optimizer: optax.GradientTransformation) -> optax.GradientTransformation:
+def decoder_transform(
+  num_decoder: int, kernel: SteinKernel, optimizer: optax.GradientTransformation
+) -> optax.GradientTransformation:
   """The decoder particles' update from their loss gradients (eq. 5).
 
   M = 1 is a point estimate: the optimizer alone on -log p~ (so its state is the optimizer's,
@@ -340,9 +384,11 @@ def check_decoder_count(in_state: int, built_for: int) -> None:
   """Raises unless the state holds the number of decoder particles the trainer was built for
   (its decoder optimizer, SVGD for M > 1, is chosen at construction)."""
   if in_state != built_for:
-    raise ValueError(f"the state holds {in_state} decoder particles but the trainer was built with "
-                     f"num_decoder={built_for}; build it with num_decoder={in_state} (or init the state "
-                     "with the trainer's init).")
+    raise ValueError(
+      f"the state holds {in_state} decoder particles but the trainer was built with "
+      f"num_decoder={built_for}; build it with num_decoder={in_state} (or init the state "
+      "with the trainer's init)."
+    )
 
 
 def batch_x(batch) -> Array:
@@ -354,6 +400,7 @@ def batch_x(batch) -> Array:
 
 class SteinVAEState(NamedTuple):
   """Training state of a Stein VAE / VIWAE (or of a VAE / IWAE baseline)."""
+
   step: Array
   enc_params: PyTree
   dec_params: PyTree  # leaves [M, ...]
@@ -382,17 +429,26 @@ def join_state(step: Array, params: dict, opt_state: tuple) -> SteinVAEState:
 Trainer = algorithm_lib.Algorithm
 
 
-def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
-              dec_optimizer: optax.GradientTransformation, *, num_particles: int = 100,
-              num_decoder: int = 1, group_size: Optional[int] = None, step_size: float = 1.0,
-              encoder_steps: int = 1, num_data: int = 50_000,
-              decoder_prior_std: Optional[float] = 1.0,
-              latent_kernel: SteinKernel = SteinKernel(),
-              decoder_kernel: SteinKernel = SteinKernel(),
-              latent_bandwidth_schedule: Optional[Callable[[Array], Array]] = None,
-              birth_death_rate: float = 0.0, birth_death_start: int = 0,
-              latent_group_size: Optional[int] = None,
-              latent_update: str = "sgd") -> Trainer:
+def stein_vae(
+  model: LatentModel,
+  enc_optimizer: optax.GradientTransformation,
+  dec_optimizer: optax.GradientTransformation,
+  *,
+  num_particles: int = 100,
+  num_decoder: int = 1,
+  group_size: Optional[int] = None,
+  step_size: float = 1.0,
+  encoder_steps: int = 1,
+  num_data: int = 50_000,
+  decoder_prior_std: Optional[float] = 1.0,
+  latent_kernel: SteinKernel = SteinKernel(),
+  decoder_kernel: SteinKernel = SteinKernel(),
+  latent_bandwidth_schedule: Optional[Callable[[Array], Array]] = None,
+  birth_death_rate: float = 0.0,
+  birth_death_start: int = 0,
+  latent_group_size: Optional[int] = None,
+  latent_update: str = "sgd",
+) -> Trainer:
   """Stein VAE (sec. 2; ``group_size=None``) or Stein VIWAE (sec. 3; ``group_size=k``).
 
   One step on a minibatch x [B, dx]: draw xi [S, dz] (shared across the batch, sec. 5),
@@ -450,10 +506,13 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
   check_model(model)
   if group_size is not None and (group_size < 1 or num_particles % group_size):
     raise ValueError(f"group_size={group_size} must divide num_particles={num_particles}.")
-  if latent_group_size is not None and (group_size is None or latent_group_size < 1
-                                        or num_particles % latent_group_size):
-    raise ValueError(f"latent_group_size={latent_group_size} needs Stein VIWAE (group_size "
-                     f"set) and must divide num_particles={num_particles}.")
+  if latent_group_size is not None and (
+    group_size is None or latent_group_size < 1 or num_particles % latent_group_size
+  ):
+    raise ValueError(
+      f"latent_group_size={latent_group_size} needs Stein VIWAE (group_size "
+      f"set) and must divide num_particles={num_particles}."
+    )
   if latent_update not in LATENT_UPDATES:
     raise ValueError(f"latent_update must be one of {LATENT_UPDATES}, got {latent_update!r}.")
   if not birth_death_rate >= 0:
@@ -467,8 +526,9 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
 
   def init(key: Array) -> SteinVAEState:
     enc_params, dec_params = init_params(key, model, num_decoder)
-    return SteinVAEState(jnp.zeros((), jnp.int32), enc_params, dec_params,
-                         enc_optimizer.init(enc_params), dec_tx.init(dec_params))
+    return SteinVAEState(
+      jnp.zeros((), jnp.int32), enc_params, dec_params, enc_optimizer.init(enc_params), dec_tx.init(dec_params)
+    )
 
   def step(key: Array, state: SteinVAEState, batch: dict):
     x = batch_x(batch)
@@ -484,14 +544,24 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
     z = jax.lax.stop_gradient(z)
     scale = None if latent_bandwidth_schedule is None else latent_bandwidth_schedule(state.step)
     phi, dec_grads, aux = stein_gradients(
-        model, state.dec_params, x, z, num_data=num_data, prior_std=decoder_prior_std,
-        log_q=log_q if viwae else None, group_size=group_size, latent_kernel=latent_kernel,
-        latent_bandwidth_scale=scale, latent_group_size=latent_group_size)
+      model,
+      state.dec_params,
+      x,
+      z,
+      num_data=num_data,
+      prior_std=decoder_prior_std,
+      log_q=log_q if viwae else None,
+      group_size=group_size,
+      latent_kernel=latent_kernel,
+      latent_bandwidth_scale=scale,
+      latent_group_size=latent_group_size,
+    )
     targets = move_particles(z, phi, step_size, latent_update)
     if birth_death_rate > 0:
       log_w = log_joint(model, state.dec_params, x, z, "logmeanexp") - log_q
-      bd_targets, killed = stein.birth_death(jax.random.fold_in(key, 1), targets, log_w,
-                                             birth_death_rate, bandwidth=latent_kernel.bandwidth)
+      bd_targets, killed = stein.birth_death(
+        jax.random.fold_in(key, 1), targets, log_w, birth_death_rate, bandwidth=latent_kernel.bandwidth
+      )
       on = state.step >= birth_death_start
       targets = jnp.where(on, bd_targets, targets)
       killed = jnp.logical_and(on, killed)
@@ -502,11 +572,22 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
     # the B x S particles (a constant rescaling of eq. 7 that keeps SGD learning rates
     # independent of B and S; Adam is invariant to it).
     enc_params, enc_opt_state, fit = amortized.fit_to_targets(
-        lambda p, xx, ee: encode(model, p, xx, ee), state.enc_params, state.enc_opt_state,
-        enc_optimizer, (xb, xib), targets, num_steps=encoder_steps, reduction="mean")
-    metrics = {"phi_norm": jnp.mean(jnp.linalg.norm(phi, axis=-1)), "fit_loss": fit,
-               "move_max": jnp.max(jnp.linalg.norm(targets - z, axis=-1)),
-               "z_abs_max": jnp.max(jnp.abs(z)), **aux}
+      lambda p, xx, ee: encode(model, p, xx, ee),
+      state.enc_params,
+      state.enc_opt_state,
+      enc_optimizer,
+      (xb, xib),
+      targets,
+      num_steps=encoder_steps,
+      reduction="mean",
+    )
+    metrics = {
+      "phi_norm": jnp.mean(jnp.linalg.norm(phi, axis=-1)),
+      "fit_loss": fit,
+      "move_max": jnp.max(jnp.linalg.norm(targets - z, axis=-1)),
+      "z_abs_max": jnp.max(jnp.abs(z)),
+      **aux,
+    }
     if need_log_q:  # log|det df/dxi| = log N(xi; 0, I) - log q(z | x): the encoder's log-det
       metrics["encoder_log_det"] = jnp.mean(standard_normal_log_prob(xib) - log_q)
     new = SteinVAEState(state.step + 1, enc_params, dec_params, enc_opt_state, dec_opt_state)
@@ -515,8 +596,7 @@ def stein_vae(model: LatentModel, enc_optimizer: optax.GradientTransformation,
   return Trainer(init, step)
 
 
-def bound_loss(model: LatentModel, enc_params: PyTree, dec_params: PyTree, x: Array,
-               xi: Array) -> Array:
+def bound_loss(model: LatentModel, enc_params: PyTree, dec_params: PyTree, x: Array, xi: Array) -> Array:
   """Negative k-sample bound (eq. 8), mean over the batch: xi [B, k, dz] (k = 1: the ELBO).
 
   log w = log mean_m p(x, z | theta_m) - log q(z | x), z = f_eta(x, xi) reparameterised,
@@ -528,8 +608,9 @@ def bound_loss(model: LatentModel, enc_params: PyTree, dec_params: PyTree, x: Ar
   return -jnp.mean(jax.nn.logsumexp(lw, -1) - math.log(k))
 
 
-def importance_weighted_vae(model: LatentModel, optimizer: optax.GradientTransformation, *,
-                            num_samples: int = 1, num_decoder: int = 1) -> Trainer:
+def importance_weighted_vae(
+  model: LatentModel, optimizer: optax.GradientTransformation, *, num_samples: int = 1, num_decoder: int = 1
+) -> Trainer:
   """VAE (``num_samples=1``: reparameterised ELBO, eq. 1) or IWAE (k samples, eq. 8) baseline.
 
   Encoder and decoder parameters are updated jointly by ``optimizer`` on
@@ -560,22 +641,41 @@ def importance_weighted_vae(model: LatentModel, optimizer: optax.GradientTransfo
 METHODS = ("stein_vae", "stein_viwae", "vae", "iwae")
 
 
-def make_trainer(method: str, model: LatentModel, optimizer: optax.GradientTransformation, *,
-                 num_particles: int = 100, k: int = 50, num_decoder: int = 1,
-                 decoder_optimizer: Optional[optax.GradientTransformation] = None,
-                 **stein_kwargs) -> Trainer:
+def make_trainer(
+  method: str,
+  model: LatentModel,
+  optimizer: optax.GradientTransformation,
+  *,
+  num_particles: int = 100,
+  k: int = 50,
+  num_decoder: int = 1,
+  decoder_optimizer: Optional[optax.GradientTransformation] = None,
+  **stein_kwargs,
+) -> Trainer:
   """One registry for the four methods of Table 1: "stein_vae", "stein_viwae", "vae", "iwae".
 
   ``num_particles`` is the Stein methods' S; ``k`` the VIWAE group size and the IWAE
   sample count. ``decoder_optimizer`` defaults to ``optimizer``.
   """
   if method == "stein_vae":
-    return stein_vae(model, optimizer, decoder_optimizer or optimizer,
-                     num_particles=num_particles, num_decoder=num_decoder, **stein_kwargs)
+    return stein_vae(
+      model,
+      optimizer,
+      decoder_optimizer or optimizer,
+      num_particles=num_particles,
+      num_decoder=num_decoder,
+      **stein_kwargs,
+    )
   if method == "stein_viwae":
-    return stein_vae(model, optimizer, decoder_optimizer or optimizer,
-                     num_particles=num_particles, num_decoder=num_decoder, group_size=k,
-                     **stein_kwargs)
+    return stein_vae(
+      model,
+      optimizer,
+      decoder_optimizer or optimizer,
+      num_particles=num_particles,
+      num_decoder=num_decoder,
+      group_size=k,
+      **stein_kwargs,
+    )
   if method == "vae":
     return importance_weighted_vae(model, optimizer, num_samples=1, num_decoder=num_decoder)
   if method == "iwae":

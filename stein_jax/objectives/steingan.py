@@ -64,8 +64,9 @@ def _negative_energies(apply_fn: Callable, params: PyTree, x: Array, what: str) 
   f = apply_fn(params, x)
   if jnp.shape(f) != (x.shape[0],):
     raise ValueError(
-        f"apply_fn must return one negative energy per example, shape ({x.shape[0]},); got shape {jnp.shape(f)} "
-        f"for the {what} of shape {tuple(x.shape)}.")
+      f"apply_fn must return one negative energy per example, shape ({x.shape[0]},); got shape {jnp.shape(f)} "
+      f"for the {what} of shape {tuple(x.shape)}."
+    )
   return f
 
 
@@ -76,8 +77,15 @@ def _all_finite(*arrays: Array) -> Array:
 # ------------------------------------------------------------------------------------------------ Algorithm 2
 
 
-def energy_loss(apply_fn: Callable, params: PyTree, positives: Array, negatives: Array, *,
-                discount: float = 0.0, negative_apply_fn: Optional[Callable] = None) -> tuple[Array, Metrics]:
+def energy_loss(
+  apply_fn: Callable,
+  params: PyTree,
+  positives: Array,
+  negatives: Array,
+  *,
+  discount: float = 0.0,
+  negative_apply_fn: Optional[Callable] = None,
+) -> tuple[Array, Metrics]:
   """The energy's loss of Algorithm 2 step 4; descending it is eq. (23).
 
   ``loss = -(mean_i f(x+_i) - (1 - discount) * mean_i f(x-_i))`` with the negatives held constant, so
@@ -99,8 +107,10 @@ def energy_loss(apply_fn: Callable, params: PyTree, positives: Array, negatives:
   """
   _check_unit_interval(discount, "discount", upper_open=True)
   if positives.shape[1:] != negatives.shape[1:]:
-    raise ValueError(f"positives {tuple(positives.shape)} and negatives {tuple(negatives.shape)} must have the "
-                     "same trailing (per-example) shape.")
+    raise ValueError(
+      f"positives {tuple(positives.shape)} and negatives {tuple(negatives.shape)} must have the "
+      "same trailing (per-example) shape."
+    )
   negatives = jax.lax.stop_gradient(negatives)
   f_pos = jnp.mean(_negative_energies(apply_fn, params, positives, "positives"))
   f_neg = jnp.mean(_negative_energies(negative_apply_fn or apply_fn, params, negatives, "negatives"))
@@ -109,10 +119,17 @@ def energy_loss(apply_fn: Callable, params: PyTree, positives: Array, negatives:
   return loss, metrics
 
 
-def generator_direction(apply_fn: Callable, params: PyTree, negatives: Array, *,
-                        bandwidth: Any = "median_log", kernel: Any = None,
-                        features: Optional[Callable[[Array], Array]] = None, use_kernel: bool = True,
-                        kernel_normalization: str = "mean") -> Array:
+def generator_direction(
+  apply_fn: Callable,
+  params: PyTree,
+  negatives: Array,
+  *,
+  bandwidth: Any = "median_log",
+  kernel: Any = None,
+  features: Optional[Callable[[Array], Array]] = None,
+  use_kernel: bool = True,
+  kernel_normalization: str = "mean",
+) -> Array:
   """``phi*(x-_i)`` of Algorithm 2 step 3: the SVGD direction (eq. (5)) at the negatives toward ``p_theta``.
 
   ``phi*(x) = 1/m sum_j [grad_{x_j} f(x_j) k(x_j, x) + grad_{x_j} k(x_j, x)]`` with the RBF kernel
@@ -150,13 +167,25 @@ def generator_direction(apply_fn: Callable, params: PyTree, negatives: Array, *,
   flat_features = None
   if features is not None:
     flat_features = lambda y: features(y.reshape((y.shape[0],) + shape))
-  phi = svgd_direction(x.reshape(m, -1), score.reshape(m, -1), bandwidth=bandwidth, kernel=kernel,
-                       features=flat_features, normalization=kernel_normalization)
+  phi = svgd_direction(
+    x.reshape(m, -1),
+    score.reshape(m, -1),
+    bandwidth=bandwidth,
+    kernel=kernel,
+    features=flat_features,
+    normalization=kernel_normalization,
+  )
   return phi.reshape(x.shape)
 
 
-def nearest_neighbor_direction(particles: Array, scores: Array, features: Callable[[Array], Array], *,
-                               bandwidth: Any, repulsion_weight: float = NEAREST_NEIGHBOR_REPULSION) -> Array:
+def nearest_neighbor_direction(
+  particles: Array,
+  scores: Array,
+  features: Callable[[Array], Array],
+  *,
+  bandwidth: Any,
+  repulsion_weight: float = NEAREST_NEIGHBOR_REPULSION,
+) -> Array:
   """The generator direction of the authors' April 2017 SteinGAN code: own score plus one neighbour's repulsion.
 
   ``phi(x_i) = grad f(x_i) + w grad_{x_j} k(x_j, x_i) |_{j = nn(i)}``, ``nn(i)`` the nearest other particle to
@@ -186,8 +215,10 @@ def nearest_neighbor_direction(particles: Array, scores: Array, features: Callab
   x = jax.lax.stop_gradient(jnp.asarray(particles))
   scores = jax.lax.stop_gradient(jnp.asarray(scores))
   if x.ndim < 2 or scores.shape != x.shape:
-    raise ValueError(f"particles [m, ...] and scores of the same shape are needed; got {tuple(x.shape)} and "
-                     f"{tuple(jnp.shape(scores))}.")
+    raise ValueError(
+      f"particles [m, ...] and scores of the same shape are needed; got {tuple(x.shape)} and "
+      f"{tuple(jnp.shape(scores))}."
+    )
   m = x.shape[0]
   if m < 2:
     return scores
@@ -255,8 +286,10 @@ def mix_negatives(rng: Array, generated: Array, cd_negatives: Array, alpha: floa
   """
   _check_unit_interval(alpha, "alpha")
   if generated.shape != cd_negatives.shape:
-    raise ValueError(f"generated {tuple(generated.shape)} and cd_negatives {tuple(cd_negatives.shape)} must have "
-                     "the same shape (use one noise draw per data example).")
+    raise ValueError(
+      f"generated {tuple(generated.shape)} and cd_negatives {tuple(cd_negatives.shape)} must have "
+      "the same shape (use one noise draw per data example)."
+    )
   pick_cd = jax.random.bernoulli(rng, alpha, (generated.shape[0],))
   pick_cd = pick_cd.reshape((-1,) + (1,) * (generated.ndim - 1))
   return jnp.where(pick_cd, cd_negatives, generated)
@@ -286,37 +319,42 @@ class SteinGANState(flax.struct.PyTreeNode):
     return {"energy": self.energy, "generator": self.generator}
 
 
-def init(energy_params: PyTree, generator_params: PyTree, energy_tx: optax.GradientTransformation,
-         generator_tx: optax.GradientTransformation) -> SteinGANState:
+def init(
+  energy_params: PyTree,
+  generator_params: PyTree,
+  energy_tx: optax.GradientTransformation,
+  generator_tx: optax.GradientTransformation,
+) -> SteinGANState:
   """The step-0 :class:`SteinGANState` with fresh optimiser states."""
-  return SteinGANState(energy_params, generator_params, energy_tx.init(energy_params),
-                       generator_tx.init(generator_params))
+  return SteinGANState(
+    energy_params, generator_params, energy_tx.init(energy_params), generator_tx.init(generator_params)
+  )
 
 
 def update(
-    rng: Array,
-    state: SteinGANState,
-    positives: Array,
-    noise: Array,
-    *,
-    energy_apply: Callable,
-    generator_apply: Callable,
-    energy_tx: optax.GradientTransformation,
-    generator_tx: optax.GradientTransformation,
-    alpha: float = 0.0,
-    discount: float = 0.0,
-    use_kernel: bool = True,
-    generator_update: str = "chain_rule",
-    step_size: float = 1.0,
-    cd_step_size: float = 1.0,
-    num_fit_steps: int = 1,
-    bandwidth: Any = "median_log",
-    kernel: Any = None,
-    features: Optional[Callable[[Array, PyTree], Array]] = None,
-    kernel_normalization: str = "mean",
-    direction: str = "svgd",
-    direction_energy_apply: Optional[Callable] = None,
-    energy_loss_apply: Optional[Callable] = None,
+  rng: Array,
+  state: SteinGANState,
+  positives: Array,
+  noise: Array,
+  *,
+  energy_apply: Callable,
+  generator_apply: Callable,
+  energy_tx: optax.GradientTransformation,
+  generator_tx: optax.GradientTransformation,
+  alpha: float = 0.0,
+  discount: float = 0.0,
+  use_kernel: bool = True,
+  generator_update: str = "chain_rule",
+  step_size: float = 1.0,
+  cd_step_size: float = 1.0,
+  num_fit_steps: int = 1,
+  bandwidth: Any = "median_log",
+  kernel: Any = None,
+  features: Optional[Callable[[Array, PyTree], Array]] = None,
+  kernel_normalization: str = "mean",
+  direction: str = "svgd",
+  direction_energy_apply: Optional[Callable] = None,
+  energy_loss_apply: Optional[Callable] = None,
 ) -> tuple[SteinGANState, Metrics]:
   """One iteration of Algorithm 2 (SteinGAN), or of SteinCD-GAN(alpha) when ``alpha > 0``.
 
@@ -374,16 +412,26 @@ def update(
   theta, eta = state.energy, state.generator
   generated = jax.lax.stop_gradient(generator_apply(eta, noise))
   if generated.shape != positives.shape:
-    raise ValueError(f"The generator's samples have shape {tuple(generated.shape)} but the data minibatch has shape "
-                     f"{tuple(positives.shape)}; draw one noise vector per data example and match the data's shape.")
+    raise ValueError(
+      f"The generator's samples have shape {tuple(generated.shape)} but the data minibatch has shape "
+      f"{tuple(positives.shape)}; draw one noise vector per data example and match the data's shape."
+    )
   m = generated.shape[0]
 
   # Step 3: the generator follows phi* toward p_theta.
   feats = None if features is None else (lambda y: features(y, jax.lax.stop_gradient(theta)))
   score_apply = energy_apply if direction_energy_apply is None else direction_energy_apply
   if direction == "svgd" or not use_kernel:
-    phi = generator_direction(score_apply, theta, generated, bandwidth=bandwidth, kernel=kernel, features=feats,
-                              use_kernel=use_kernel, kernel_normalization=kernel_normalization)
+    phi = generator_direction(
+      score_apply,
+      theta,
+      generated,
+      bandwidth=bandwidth,
+      kernel=kernel,
+      features=feats,
+      use_kernel=use_kernel,
+      kernel_normalization=kernel_normalization,
+    )
   else:
     score = generator_direction(score_apply, theta, generated, use_kernel=False)
     phi = nearest_neighbor_direction(generated, score, feats, bandwidth=bandwidth)
@@ -396,7 +444,8 @@ def update(
     flat_apply = lambda p, xi: generator_apply(p, xi).reshape(m, -1)
     targets = (generated + step_size * phi).reshape(m, -1)
     new_eta, generator_opt, fit_loss = amortized.fit_to_targets(
-        flat_apply, eta, state.generator_opt, generator_tx, (noise,), targets, int(num_fit_steps), reduction="mean")
+      flat_apply, eta, state.generator_opt, generator_tx, (noise,), targets, int(num_fit_steps), reduction="mean"
+    )
     g_grads = new_eta  # only checked for finiteness below
 
   # Step 4: the energy contrasts the data with the (mixed) negatives.
@@ -404,32 +453,49 @@ def update(
   if not (_is_concrete(alpha) and float(alpha) == 0.0):
     shape = positives.shape[1:]
     flat_energy = lambda p, y: energy_apply(p, y.reshape((y.shape[0],) + shape))
-    cd = energy_objectives.svgd_negatives(flat_energy, jax.lax.stop_gradient(theta), positives.reshape(m, -1),
-                                          step_size=cd_step_size, bandwidth=bandwidth, kernel=kernel)
+    cd = energy_objectives.svgd_negatives(
+      flat_energy,
+      jax.lax.stop_gradient(theta),
+      positives.reshape(m, -1),
+      step_size=cd_step_size,
+      bandwidth=bandwidth,
+      kernel=kernel,
+    )
     negatives = mix_negatives(rng, generated, cd.reshape(positives.shape), alpha)
   if energy_loss_apply is None:
     loss_fn = lambda p: energy_loss(energy_apply, p, positives, negatives, discount=discount)
   else:
-    loss_fn = lambda p: energy_loss(lambda q, v: energy_loss_apply(q, v, 0), p, positives, negatives,
-                                    discount=discount, negative_apply_fn=lambda q, v: energy_loss_apply(q, v, 1))
+    loss_fn = lambda p: energy_loss(
+      lambda q, v: energy_loss_apply(q, v, 0),
+      p,
+      positives,
+      negatives,
+      discount=discount,
+      negative_apply_fn=lambda q, v: energy_loss_apply(q, v, 1),
+    )
   (loss, metrics), e_grads = jax.value_and_grad(loss_fn, has_aux=True)(theta)
   e_updates, energy_opt = energy_tx.update(e_grads, state.energy_opt, theta)
   new_theta = optax.apply_updates(theta, e_updates)
 
   finite = metrics.pop("finite") & _all_finite(phi, fit_loss, *jax.tree.leaves(e_grads), *jax.tree.leaves(g_grads))
   metrics.update(
-      finite=finite,
-      energy_grad_norm=optax.tree.norm(e_grads),
-      phi_rms=jnp.sqrt(jnp.mean(phi**2)),
-      generator_fit_loss=fit_loss,
-      cd_fraction=jnp.mean(jnp.any(negatives != generated, axis=tuple(range(1, negatives.ndim)))),
+    finite=finite,
+    energy_grad_norm=optax.tree.norm(e_grads),
+    phi_rms=jnp.sqrt(jnp.mean(phi**2)),
+    generator_fit_loss=fit_loss,
+    cd_fraction=jnp.mean(jnp.any(negatives != generated, axis=tuple(range(1, negatives.ndim)))),
   )
   return SteinGANState(new_theta, new_eta, energy_opt, generator_opt), metrics
 
 
-def make_trainer(energy_apply: Callable, generator_apply: Callable, energy_tx: optax.GradientTransformation,
-                 generator_tx: optax.GradientTransformation, noise_fn: Callable[[Array, int], Array],
-                 **update_kwargs) -> algorithm_lib.Algorithm:
+def make_trainer(
+  energy_apply: Callable,
+  generator_apply: Callable,
+  energy_tx: optax.GradientTransformation,
+  generator_tx: optax.GradientTransformation,
+  noise_fn: Callable[[Array, int], Array],
+  **update_kwargs,
+) -> algorithm_lib.Algorithm:
   """SteinGAN / SteinCD-GAN (:func:`update`) as an :class:`~stein_jax.algorithm.Algorithm`.
 
   Args:
@@ -451,9 +517,17 @@ def make_trainer(energy_apply: Callable, generator_apply: Callable, energy_tx: o
   def step(rng: Array, state: SteinGANState, batch):
     x = batch["x"]
     noise = noise_fn(jax.random.fold_in(rng, 0), x.shape[0])
-    state, metrics = update(jax.random.fold_in(rng, 1), state, x, noise, energy_apply=energy_apply,
-                            generator_apply=generator_apply, energy_tx=energy_tx, generator_tx=generator_tx,
-                            **update_kwargs)
+    state, metrics = update(
+      jax.random.fold_in(rng, 1),
+      state,
+      x,
+      noise,
+      energy_apply=energy_apply,
+      generator_apply=generator_apply,
+      energy_tx=energy_tx,
+      generator_tx=generator_tx,
+      **update_kwargs,
+    )
     metrics = dict(metrics)
     metrics["loss"] = jnp.where(metrics.pop("finite"), metrics["loss"], jnp.nan)
     return state, metrics

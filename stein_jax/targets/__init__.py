@@ -11,9 +11,36 @@ A layer below ``objectives`` and ``evaluation`` (both import it; it imports neit
 """
 
 # The 2-D targets, as stein_jax.targets.<name> (their home since the first release).
-from stein_jax.targets.planar import (BANANA_BEND, BANANA_SCALE, MIX_MEANS, MIX_STD, MIX_WEIGHTS, RING_RADIUS,
-                                      RING_WIDTH, TARGETS, Target, banana, get_target, mixture, mode_mass_error,
-                                      ring)
+from stein_jax.targets.planar import (
+  BANANA_BEND,
+  BANANA_SCALE,
+  MIX_MEANS,
+  MIX_STD,
+  MIX_WEIGHTS,
+  RING_RADIUS,
+  RING_WIDTH,
+  TARGETS,
+  Target,
+  banana,
+  get_target,
+  mixture,
+  mode_mass_error,
+  ring,
+)
 
-__all__ = ["BANANA_BEND", "BANANA_SCALE", "MIX_MEANS", "MIX_STD", "MIX_WEIGHTS", "RING_RADIUS", "RING_WIDTH",
-           "TARGETS", "Target", "banana", "get_target", "mixture", "mode_mass_error", "ring"]
+__all__ = [
+  "BANANA_BEND",
+  "BANANA_SCALE",
+  "MIX_MEANS",
+  "MIX_STD",
+  "MIX_WEIGHTS",
+  "RING_RADIUS",
+  "RING_WIDTH",
+  "TARGETS",
+  "Target",
+  "banana",
+  "get_target",
+  "mixture",
+  "mode_mass_error",
+  "ring",
+]

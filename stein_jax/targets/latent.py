@@ -57,6 +57,7 @@ class LatentModel(NamedTuple):
     log_prior: log p(z), z [..., dz] -> [...] (the standard normal by default; the
       sec. 5.1 mixture is ``stein_jax.data.synthetic_gmm.log_prior``).
   """
+
   encoder: nn.Module
   decoder: nn.Module
   latent_dim: int
@@ -75,8 +76,10 @@ def check_model(model: LatentModel) -> None:
     raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {model.likelihood!r}.")
   enc_dim = getattr(model.encoder, "latent_dim", model.latent_dim)
   if enc_dim != model.latent_dim:
-    raise ValueError(f"The encoder's latent_dim is {enc_dim} but the model's latent_dim "
-                     f"(the size of xi) is {model.latent_dim}; they must be equal.")
+    raise ValueError(
+      f"The encoder's latent_dim is {enc_dim} but the model's latent_dim "
+      f"(the size of xi) is {model.latent_dim}; they must be equal."
+    )
   if model.likelihood == "gaussian" and not model.noise_std > 0:
     raise ValueError(f"noise_std must be positive, got {model.noise_std}.")
 
@@ -88,25 +91,33 @@ def check_data(model: LatentModel, x: Array) -> None:
   Shape is checked always (shapes are static under jit); values only for concrete arrays.
   """
   if x.ndim != 2 or x.shape[-1] != model.data_dim:
-    raise ValueError(f"Data must have shape [batch, {model.data_dim}] (flattened), got "
-                     f"{tuple(x.shape)}. For MNIST flatten 28x28 images to 784.")
+    raise ValueError(
+      f"Data must have shape [batch, {model.data_dim}] (flattened), got "
+      f"{tuple(x.shape)}. For MNIST flatten 28x28 images to 784."
+    )
   if isinstance(x, jax.core.Tracer):
     return
   xn = np.asarray(x)
   if not np.all(np.isfinite(xn)):
     raise ValueError("Data contains NaN or inf values.")
   if model.likelihood == "bernoulli" and (xn.min() < 0 or xn.max() > 1):
-    raise ValueError(f"A Bernoulli likelihood needs data in [0, 1]; got values in "
-                     f"[{xn.min():.3g}, {xn.max():.3g}]. Scale images by 1/255 (and binarize).")
+    raise ValueError(
+      f"A Bernoulli likelihood needs data in [0, 1]; got values in "
+      f"[{xn.min():.3g}, {xn.max():.3g}]. Scale images by 1/255 (and binarize)."
+    )
   if model.likelihood in ("multinomial", "deep_poisson"):
     if xn.min() < 0:
-      raise ValueError(f"A multinomial likelihood needs nonnegative word counts; got a minimum "
-                       f"of {xn.min():.3g}. Pass raw bag-of-words counts, not centred or "
-                       "tf-idf features.")
+      raise ValueError(
+        f"A multinomial likelihood needs nonnegative word counts; got a minimum "
+        f"of {xn.min():.3g}. Pass raw bag-of-words counts, not centred or "
+        "tf-idf features."
+      )
     if not np.all(xn == np.round(xn)):
       bad = xn[xn != np.round(xn)].ravel()[0]
-      raise ValueError(f"A multinomial likelihood needs integer word counts; got {bad:.4g}. "
-                       "Pass raw bag-of-words counts, not normalised or tf-idf features.")
+      raise ValueError(
+        f"A multinomial likelihood needs integer word counts; got {bad:.4g}. "
+        "Pass raw bag-of-words counts, not normalised or tf-idf features."
+      )
 
 
 def log_likelihood(model: LatentModel, decoder_out: Array, x: Array) -> Array:
@@ -126,15 +137,13 @@ def log_likelihood(model: LatentModel, decoder_out: Array, x: Array) -> Array:
   if model.likelihood == "deep_poisson":
     log_rate, hidden = decoder_out[..., :-1], decoder_out[..., -1]
     n = jnp.sum(x, -1)
-    return (jnp.sum(x * log_rate - jnp.exp(log_rate), -1)
-            - jax.scipy.special.gammaln(n + 1) + hidden)
+    return jnp.sum(x * log_rate - jnp.exp(log_rate), -1) - jax.scipy.special.gammaln(n + 1) + hidden
   if model.likelihood == "bernoulli":
     return jnp.sum(x * decoder_out - jax.nn.softplus(decoder_out), -1)
   if model.likelihood == "multinomial":
     return jnp.sum(x * jax.nn.log_softmax(decoder_out, -1), -1)
   s = model.noise_std
-  return (-0.5 * jnp.sum((x - decoder_out) ** 2, -1) / s**2
-          - x.shape[-1] * (math.log(s) + 0.5 * _LOG_2PI))
+  return -0.5 * jnp.sum((x - decoder_out) ** 2, -1) / s**2 - x.shape[-1] * (math.log(s) + 0.5 * _LOG_2PI)
 
 
 def multinomial_log_coefficient(x: Array) -> Array:
@@ -143,16 +152,17 @@ def multinomial_log_coefficient(x: Array) -> Array:
   Adding it to the multinomial :func:`log_likelihood` gives the probability of the bag of
   words (scipy.stats.multinomial.logpmf) instead of that of one ordering of its words.
   """
-  return (jax.scipy.special.gammaln(jnp.sum(x, -1) + 1)
-          - jnp.sum(jax.scipy.special.gammaln(x + 1), -1))
+  return jax.scipy.special.gammaln(jnp.sum(x, -1) + 1) - jnp.sum(jax.scipy.special.gammaln(x + 1), -1)
 
 
 def num_decoder_particles(dec_params: PyTree) -> int:
   """M, the leading axis shared by every leaf of the stacked decoder parameters."""
   sizes = {leaf.shape[0] for leaf in jax.tree_util.tree_leaves(dec_params)}
   if len(sizes) != 1:
-    raise ValueError(f"Decoder parameters must be stacked with one leading particle axis "
-                     f"(M copies); found leading sizes {sorted(sizes)}.")
+    raise ValueError(
+      f"Decoder parameters must be stacked with one leading particle axis "
+      f"(M copies); found leading sizes {sorted(sizes)}."
+    )
   return sizes.pop()
 
 
@@ -171,8 +181,7 @@ def init_params(key: Array, model: LatentModel, num_decoder: int = 1) -> tuple[P
 # --------------------------------------------------------------------------- encoder
 
 
-def encode(model: LatentModel, enc_params: PyTree, x: Array, xi: Array,
-           with_log_det: bool = False):
+def encode(model: LatentModel, enc_params: PyTree, x: Array, xi: Array, with_log_det: bool = False):
   """z = f_eta(x, xi) for x [..., dx], xi [..., dz] (broadcast); optionally log|det dz/dxi|.
 
   The log-det is the module's exact ``forward_and_log_det`` where it has one, else
@@ -211,8 +220,7 @@ def log_joint_per_decoder(model: LatentModel, dec_params: PyTree, x: Array, z: A
   return log_likelihood(model, out, x[:, None, :]) + model.log_prior(z)
 
 
-def log_joint(model: LatentModel, dec_params: PyTree, x: Array, z: Array,
-              reduce: str = "mean") -> Array:
+def log_joint(model: LatentModel, dec_params: PyTree, x: Array, z: Array, reduce: str = "mean") -> Array:
   """log p(x, z) over decoder particles: [B, S].
 
   reduce="mean" gives mean_m log p(x, z | theta_m) (the log p~ of eq. 6), "logmeanexp"

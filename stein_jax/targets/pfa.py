@@ -37,6 +37,7 @@ class PFAPrior(NamedTuple):
     r: Gamma shape of each factor score z_v.
     c: Gamma rate of each factor score z_v (prior mean r / c).
   """
+
   a0: float = 0.05
   r: float = 1.0
   c: float = 1.0
@@ -56,36 +57,44 @@ def check_theta(theta, vocab_size: int | None = None, num_topics: int | None = N
   Values are checked only for concrete arrays (shapes always).
   """
   if theta.ndim != 2:
-    raise ValueError(f"theta must be a [vocab_size, num_topics] matrix, got shape "
-                     f"{tuple(theta.shape)}.")
+    raise ValueError(f"theta must be a [vocab_size, num_topics] matrix, got shape " f"{tuple(theta.shape)}.")
   if vocab_size is not None and theta.shape[0] != vocab_size:
-    raise ValueError(f"theta has {theta.shape[0]} rows but the vocabulary has {vocab_size} "
-                     "words; learn theta on the same data set (or delete the stale theta file).")
+    raise ValueError(
+      f"theta has {theta.shape[0]} rows but the vocabulary has {vocab_size} "
+      "words; learn theta on the same data set (or delete the stale theta file)."
+    )
   if num_topics is not None and theta.shape[1] != num_topics:
-    raise ValueError(f"theta has {theta.shape[1]} topics but num_topics={num_topics}; "
-                     "they must be equal (or delete the stale theta file).")
+    raise ValueError(
+      f"theta has {theta.shape[1]} topics but num_topics={num_topics}; "
+      "they must be equal (or delete the stale theta file)."
+    )
   if isinstance(theta, jax.core.Tracer):
     return
   t = np.asarray(theta, np.float64)
   if not np.all(np.isfinite(t)) or t.min() <= 0:
-    raise ValueError("theta must be finite and strictly positive (a posterior mean of the "
-                     "Dirichlet topics is; a MAP with a0 < 1 is not).")
+    raise ValueError(
+      "theta must be finite and strictly positive (a posterior mean of the "
+      "Dirichlet topics is; a MAP with a0 < 1 is not)."
+    )
   if not np.allclose(t.sum(0), 1.0, atol=1e-3):
-    raise ValueError(f"theta's columns must sum to 1 (topics on the simplex); sums range "
-                     f"over [{t.sum(0).min():.4g}, {t.sum(0).max():.4g}].")
+    raise ValueError(
+      f"theta's columns must sum to 1 (topics on the simplex); sums range "
+      f"over [{t.sum(0).min():.4g}, {t.sum(0).max():.4g}]."
+    )
 
 
 def check_counts(x, vocab_size: int) -> None:
   """Raises ValueError unless x [..., P] holds finite non-negative integer counts."""
   if x.shape[-1] != vocab_size:
-    raise ValueError(f"Counts must have last dimension {vocab_size} (the vocabulary), got "
-                     f"shape {tuple(x.shape)}.")
+    raise ValueError(f"Counts must have last dimension {vocab_size} (the vocabulary), got " f"shape {tuple(x.shape)}.")
   if isinstance(x, jax.core.Tracer):
     return
   xn = np.asarray(x)
   if not np.all(np.isfinite(xn)) or xn.min() < 0 or np.any(xn != np.round(xn)):
-    raise ValueError("PFA needs non-negative integer word counts (a bag of words); got "
-                     "negative, fractional or non-finite values. Load with scale=None/'unit'.")
+    raise ValueError(
+      "PFA needs non-negative integer word counts (a bag of words); got "
+      "negative, fractional or non-finite values. Load with scale=None/'unit'."
+    )
 
 
 # ----------------------------------------------------------------- log joint and scores
@@ -93,8 +102,7 @@ def check_counts(x, vocab_size: int) -> None:
 
 def gamma_log_prob(z: Array, r: float, c: float) -> Array:
   """sum_v log Gamma(z_v; shape r, rate c): z [..., V] -> [...]."""
-  return jnp.sum(r * math.log(c) - jax.scipy.special.gammaln(r) + (r - 1) * jnp.log(z) - c * z,
-                 -1)
+  return jnp.sum(r * math.log(c) - jax.scipy.special.gammaln(r) + (r - 1) * jnp.log(z) - c * z, -1)
 
 
 def poisson_log_likelihood(x: Array, z: Array, theta: Array) -> Array:

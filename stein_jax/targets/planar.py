@@ -96,8 +96,7 @@ BANANA_SCALE, BANANA_BEND = 2.0, 0.5
 
 def banana() -> Target:
   def logdensity(x):
-    return (-0.5 * x[0] ** 2 / BANANA_SCALE**2
-            - 0.5 * (x[1] - BANANA_BEND * (x[0] ** 2 - BANANA_SCALE**2)) ** 2)
+    return -0.5 * x[0] ** 2 / BANANA_SCALE**2 - 0.5 * (x[1] - BANANA_BEND * (x[0] ** 2 - BANANA_SCALE**2)) ** 2
 
   def sample(key, n):
     z = jax.random.normal(key, (n, 2))

@@ -204,7 +204,7 @@ def log_likelihood(params: Any, x: Array, *, chunk_size: int = DEFAULT_CHUNK_SIZ
 
 
 def mean_log_likelihood(
-    params: Any, x: Array, *, batch_size: int = 10_000, chunk_size: int = DEFAULT_CHUNK_SIZE
+  params: Any, x: Array, *, batch_size: int = 10_000, chunk_size: int = DEFAULT_CHUNK_SIZE
 ) -> Array:
   """Exact average test log-likelihood ``mean_i log p(x_i)`` (the y-axis of Fig. 1a of Liu & Wang 2017).
 

@@ -23,8 +23,21 @@ from stein_jax.train.state import AlgorithmState
 from stein_jax.train.state import TrainState
 
 __all__ = [
-    "AlgorithmExperiment", "AlgorithmState", "BatchShardingError", "CheckpointRestoreError", "Checkpointer",
-    "ConfigError", "Experiment", "MetricWriter", "NonFiniteLossError",
-    "TrainState", "WorkdirMismatchError", "read_metrics", "run_main", "run_tool",
-    "save_figure", "train_and_evaluate", "validate_config",
+  "AlgorithmExperiment",
+  "AlgorithmState",
+  "BatchShardingError",
+  "CheckpointRestoreError",
+  "Checkpointer",
+  "ConfigError",
+  "Experiment",
+  "MetricWriter",
+  "NonFiniteLossError",
+  "TrainState",
+  "WorkdirMismatchError",
+  "read_metrics",
+  "run_main",
+  "run_tool",
+  "save_figure",
+  "train_and_evaluate",
+  "validate_config",
 ]

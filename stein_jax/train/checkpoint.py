@@ -47,17 +47,16 @@ def _is_key(x) -> bool:
 
 def _keys_to_data(tree: PyTree) -> PyTree:
   # orbax stores plain arrays; typed PRNG keys are saved as their uint32 data.
-  return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x,
-                      tree)
+  return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
 
 
 def _abstract_keys_to_data(abstract: PyTree) -> PyTree:
   def convert(x):
     if _is_key(x):
       data = jax.eval_shape(jax.random.key_data, x)
-      return jax.ShapeDtypeStruct(data.shape, data.dtype,
-                                  sharding=getattr(x, "sharding", None))
+      return jax.ShapeDtypeStruct(data.shape, data.dtype, sharding=getattr(x, "sharding", None))
     return x
+
   return jax.tree.map(convert, abstract)
 
 
@@ -66,6 +65,7 @@ def _data_to_keys(restored: PyTree, abstract: PyTree) -> PyTree:
     if _is_key(x):
       return jax.random.wrap_key_data(data, impl=x.dtype._impl)  # pylint: disable=protected-access
     return data
+
   return jax.tree.map(convert, restored, abstract)
 
 
@@ -98,6 +98,7 @@ LegacyLayout = tuple[Callable[[PyTree], PyTree], Callable[[PyTree], PyTree]]
 
 class Restored(NamedTuple):
   """A restored checkpoint: the state, its step and the saved ``meta`` dict."""
+
   state: Any
   step: int
   meta: dict
@@ -119,15 +120,14 @@ class Checkpointer:
 
   def _make_manager(self) -> ocp.CheckpointManager:
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=self.max_to_keep,
-        create=True,
-        cleanup_tmp_directories=True,
-        # Synchronous saves: the loop may raise right after a save (NaN
-        # policy) and a run killed just after save() returns must find it.
-        enable_async_checkpointing=False,
+      max_to_keep=self.max_to_keep,
+      create=True,
+      cleanup_tmp_directories=True,
+      # Synchronous saves: the loop may raise right after a save (NaN
+      # policy) and a run killed just after save() returns must find it.
+      enable_async_checkpointing=False,
     )
-    return ocp.CheckpointManager(self.directory, options=options,
-                                 item_names=("state", "meta"))
+    return ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
 
   def all_steps(self) -> list[int]:
     """Steps of the complete checkpoints on disk, ascending."""
@@ -149,11 +149,10 @@ class Checkpointer:
     meta = dict(meta or {}, step=step, time=time.time())
     try:
       self._manager.save(
-          step,
-          args=ocp.args.Composite(
-              state=ocp.args.StandardSave(_keys_to_data(state)),
-              meta=ocp.args.JsonSave(meta)),
-          force=True)
+        step,
+        args=ocp.args.Composite(state=ocp.args.StandardSave(_keys_to_data(state)), meta=ocp.args.JsonSave(meta)),
+        force=True,
+      )
       self._manager.wait_until_finished()
     except (OSError, ValueError) as e:
       # orbax writes into a temporary directory and renames it when complete, so a failed save leaves the
@@ -161,16 +160,16 @@ class Checkpointer:
       kept = [s for s in self.all_steps() if s != step]
       cause = getattr(e, "strerror", None) or str(e)
       raise CheckpointSaveError(
-          f"could not save the checkpoint of step {step} in {self.directory}: {cause}. "
-          + (f"The checkpoints of steps {kept} are kept; " if kept else "No earlier checkpoint exists; ")
-          + "free disk space (or fix the permissions) and rerun the same command to resume.") from e
+        f"could not save the checkpoint of step {step} in {self.directory}: {cause}. "
+        + (f"The checkpoints of steps {kept} are kept; " if kept else "No earlier checkpoint exists; ")
+        + "free disk space (or fix the permissions) and rerun the same command to resume."
+      ) from e
 
   def restore_step(self, step: int, abstract_state: PyTree) -> PyTree:
     """Restores the state saved at ``step`` (see :meth:`restore_step_with_meta`)."""
     return self.restore_step_with_meta(step, abstract_state).state
 
-  def restore_step_with_meta(self, step: int, abstract_state: PyTree,
-                             legacy: LegacyLayout | None = None) -> Restored:
+  def restore_step_with_meta(self, step: int, abstract_state: PyTree, legacy: LegacyLayout | None = None) -> Restored:
     """Restores the checkpoint at ``step`` into the structure of the target.
 
     Args:
@@ -199,19 +198,17 @@ class Checkpointer:
 
   def _restore(self, step: int, abstract_state: PyTree) -> Restored:
     restored = self._manager.restore(
-        step,
-        args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(
-                _abstract_keys_to_data(abstract_state)),
-            meta=ocp.args.JsonRestore()))
+      step,
+      args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(_abstract_keys_to_data(abstract_state)), meta=ocp.args.JsonRestore()
+      ),
+    )
     meta_step = restored["meta"].get("step")
     if meta_step != step:
-      raise ValueError(f"checkpoint directory {step} holds metadata for step "
-                       f"{meta_step}")
+      raise ValueError(f"checkpoint directory {step} holds metadata for step " f"{meta_step}")
     state = _data_to_keys(restored["state"], abstract_state)
     if hasattr(state, "step") and int(jax.device_get(state.step)) != step:
-      raise ValueError(f"checkpoint {step} holds state.step="
-                       f"{int(jax.device_get(state.step))}")
+      raise ValueError(f"checkpoint {step} holds state.step=" f"{int(jax.device_get(state.step))}")
     return Restored(state, step, dict(restored["meta"]))
 
   def restore_latest(self, abstract_state: PyTree, legacy: LegacyLayout | None = None) -> Restored | None:
@@ -229,7 +226,7 @@ class Checkpointer:
         (nothing is moved in that case: the cause is more likely a change of
         the code or the state structure than damage to every file).
     """
-    with _orbax_muted():   # reading a damaged checkpoint's metadata logs orbax errors from worker threads
+    with _orbax_muted():  # reading a damaged checkpoint's metadata logs orbax errors from worker threads
       steps = self.all_steps()
     if not steps:
       return None
@@ -244,19 +241,24 @@ class Checkpointer:
         continue
       for bad_step, e in failures:
         dst = self._quarantine(bad_step)
-        logging.warning("Checkpoint %s is damaged or unreadable (%s: %s); moved to %s; resuming from step %d.",
-                        os.path.join(self.directory, str(bad_step)), type(e).__name__,
-                        " ".join(str(e).split())[:300], dst, step)
+        logging.warning(
+          "Checkpoint %s is damaged or unreadable (%s: %s); moved to %s; resuming from step %d.",
+          os.path.join(self.directory, str(bad_step)),
+          type(e).__name__,
+          " ".join(str(e).split())[:300],
+          dst,
+          step,
+        )
       if failures:
         self._manager.close()
         self._manager = self._make_manager()
       return restored
-    details = "\n".join(f"  step {s}: {type(e).__name__}: {str(e)[:300]}"
-                        for s, e in failures)
+    details = "\n".join(f"  step {s}: {type(e).__name__}: {str(e)[:300]}" for s, e in failures)
     raise CheckpointRestoreError(
-        f"None of the checkpoints in {self.directory} could be restored:\n"
-        f"{details}\nIf the model or the experiment code changed, start a "
-        "new run with another --workdir.")
+      f"None of the checkpoints in {self.directory} could be restored:\n"
+      f"{details}\nIf the model or the experiment code changed, start a "
+      "new run with another --workdir."
+    )
 
   def _quarantine(self, step: int) -> str | None:
     if jax.process_index() != 0:

@@ -16,16 +16,22 @@ from typing import Any, Mapping, Optional
 import ml_collections
 
 # Keys every config has, with the check applied to each.
-SHARED_KEYS = ("seed", "num_steps", "eval_every", "checkpoint_every",
-               "data_dir")
+SHARED_KEYS = ("seed", "num_steps", "eval_every", "checkpoint_every", "data_dir")
 # Optional shared keys and their defaults.
-OPTIONAL_DEFAULTS = {"log_every": 50, "max_to_keep": 3, "divergence_factor": 1e4,
-                     "max_train_seconds": None}
+OPTIONAL_DEFAULTS = {"log_every": 50, "max_to_keep": 3, "divergence_factor": 1e4, "max_train_seconds": None}
 # Keys that may change between runs in one workdir without making it another
 # run: extending num_steps or changing logging resumes the same run.
-RESUMABLE_KEYS = ("num_steps", "eval_every", "checkpoint_every", "log_every",
-                  "max_to_keep", "workdir", "data_dir", "divergence_factor",
-                  "max_train_seconds")
+RESUMABLE_KEYS = (
+  "num_steps",
+  "eval_every",
+  "checkpoint_every",
+  "log_every",
+  "max_to_keep",
+  "workdir",
+  "data_dir",
+  "divergence_factor",
+  "max_train_seconds",
+)
 
 
 class ConfigError(ValueError):
@@ -47,29 +53,29 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   for key in SHARED_KEYS:
     if key not in config:
       problems.append(f"missing key {key!r}")
+
   def positive_int(key):
     if key in config:
       v = config[key]
       if not _is_int(v) or v <= 0:
         problems.append(f"{key} must be an int > 0, got {v!r}")
-  for key in ("num_steps", "eval_every", "checkpoint_every", "log_every",
-              "max_to_keep"):
+
+  for key in ("num_steps", "eval_every", "checkpoint_every", "log_every", "max_to_keep"):
     positive_int(key)
   factor = get_optional(config, "divergence_factor")
-  if not (isinstance(factor, (int, float)) and not isinstance(factor, bool)
-          and (factor == 0 or factor > 1)):
+  if not (isinstance(factor, (int, float)) and not isinstance(factor, bool) and (factor == 0 or factor > 1)):
     problems.append(f"divergence_factor must be 0 (off) or a number > 1, got {factor!r}")
   if "seed" in config and not _is_int(config.seed):
     problems.append(f"seed must be an int, got {config.seed!r}")
-  if "data_dir" in config and not (config.data_dir is None
-                                   or isinstance(config.data_dir, str)):
+  if "data_dir" in config and not (config.data_dir is None or isinstance(config.data_dir, str)):
     problems.append(f"data_dir must be a str or None, got {config.data_dir!r}")
   limit = get_optional(config, "max_train_seconds")
   if limit is not None and not (isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0):
     problems.append(f"max_train_seconds must be None (no limit) or > 0, got {limit!r}")
   if problems:
-    raise ConfigError("invalid config: " + "; ".join(problems) +
-                      ". Fix get_config() or the --config.<key>=<value> flag.")
+    raise ConfigError(
+      "invalid config: " + "; ".join(problems) + ". Fix get_config() or the --config.<key>=<value> flag."
+    )
 
 
 def get_optional(config: ml_collections.ConfigDict, key: str) -> Any:
@@ -84,8 +90,9 @@ def with_defaults(config: ml_collections.ConfigDict, defaults: Mapping[str, Any]
   the copy is what the experiment reads, the user's config (and so the run's fingerprint) is
   untouched.
   """
-  out = copy.deepcopy(config) if isinstance(config, ml_collections.ConfigDict) \
-      else ml_collections.ConfigDict(dict(config))
+  out = (
+    copy.deepcopy(config) if isinstance(config, ml_collections.ConfigDict) else ml_collections.ConfigDict(dict(config))
+  )
   with out.unlocked():
     for key, value in defaults.items():
       if key not in out:
@@ -102,18 +109,21 @@ def flatten_config(config: ml_collections.ConfigDict | dict) -> dict[str, Any]:
   """``{'model': {'width': 8}}`` -> ``{'model.width': 8}`` (JSON-able values)."""
   d = config.to_dict() if hasattr(config, "to_dict") else dict(config)
   out = {}
+
   def rec(prefix, node):
     if isinstance(node, dict) and node:
       for k, v in node.items():
         rec(f"{prefix}.{k}" if prefix else str(k), v)
     else:
       out[prefix] = _normalize(node)
+
   rec("", d)
   return out
 
 
-def defining_config(config, extra_resumable: tuple[str, ...] = (),
-                    legacy_defaults: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+def defining_config(
+  config, extra_resumable: tuple[str, ...] = (), legacy_defaults: Optional[Mapping[str, Any]] = None
+) -> dict[str, Any]:
   """The flattened config without keys that may change on resume.
 
   ``legacy_defaults`` maps keys added to an experiment after runs existed to the value
@@ -123,9 +133,11 @@ def defining_config(config, extra_resumable: tuple[str, ...] = (),
   """
   skip = tuple(RESUMABLE_KEYS) + tuple(extra_resumable)
   legacy = dict(legacy_defaults or {})
-  return {k: v for k, v in flatten_config(config).items()
-          if not any(k == s or k.startswith(s + ".") for s in skip)
-          and not (k in legacy and v == legacy[k])}
+  return {
+    k: v
+    for k, v in flatten_config(config).items()
+    if not any(k == s or k.startswith(s + ".") for s in skip) and not (k in legacy and v == legacy[k])
+  }
 
 
 def fingerprint(name: str, defining: dict[str, Any]) -> str:

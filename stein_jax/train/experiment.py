@@ -65,13 +65,11 @@ class Experiment(abc.ABC):
 
   def __init__(self, config: ml_collections.ConfigDict):
     if not self.name:
-      raise TypeError(f"{type(self).__name__} must set a class attribute "
-                      "`name`")
+      raise TypeError(f"{type(self).__name__} must set a class attribute " "`name`")
     self.config = config
 
   @abc.abstractmethod
-  def init_state(self, rng: jax.Array, config: ml_collections.ConfigDict
-                 ) -> TrainState:
+  def init_state(self, rng: jax.Array, config: ml_collections.ConfigDict) -> TrainState:
     """Returns the step-0 state.
 
     Must be traceable: the loop calls it under ``jax.eval_shape`` to build
@@ -84,8 +82,7 @@ class Experiment(abc.ABC):
     """
 
   @abc.abstractmethod
-  def train_step(self, state: TrainState, batch: PyTree
-                 ) -> tuple[TrainState, Mapping[str, jax.Array]]:
+  def train_step(self, state: TrainState, batch: PyTree) -> tuple[TrainState, Mapping[str, jax.Array]]:
     """One pure training step; the loop jits it once, donating ``state``.
 
     Randomness comes from ``state.step_rng()`` (``fold_in(rng, step)``).
@@ -124,8 +121,7 @@ class Experiment(abc.ABC):
     del step
     return None
 
-  def evaluate(self, state: TrainState, step: int, workdir: str
-               ) -> Mapping[str, float]:
+  def evaluate(self, state: TrainState, step: int, workdir: str) -> Mapping[str, float]:
     """Host-side evaluation; returns scalars logged as ``eval/<name>``.
 
     May write figures with :func:`stein_jax.train.figures.save_figure`. Called

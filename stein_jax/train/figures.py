@@ -25,6 +25,7 @@ def use_headless_backend() -> None:
   """Selects Agg unless pyplot is already in use (called by ``run_main``)."""
   if "matplotlib.pyplot" not in sys.modules:
     import matplotlib  # pylint: disable=g-import-not-at-top
+
     matplotlib.use("Agg")
 
 
@@ -34,19 +35,20 @@ def new_figure(**kwargs) -> matplotlib.figure.Figure:
   Draw with ``ax = fig.add_subplot()`` or ``fig.subplots(...)``.
   """
   import matplotlib.figure  # pylint: disable=g-import-not-at-top,redefined-outer-name
+
   return matplotlib.figure.Figure(**kwargs)
 
 
 def figure_path(workdir: str, name: str) -> str:
   """``workdir/figures/<name>.png``; ``name`` may contain ``/`` for subfolders."""
   if not name or os.path.isabs(name) or ".." in name.split("/"):
-    raise ValueError(f"figure name {name!r} must be a relative name without "
-                     "'..', e.g. 'samples' or 'samples/step_1000'")
+    raise ValueError(
+      f"figure name {name!r} must be a relative name without " "'..', e.g. 'samples' or 'samples/step_1000'"
+    )
   return os.path.join(workdir, FIGURES_SUBDIR, name + ".png")
 
 
-def save_figure(fig: matplotlib.figure.Figure, workdir: str, name: str,
-                dpi: int = 100) -> str:
+def save_figure(fig: matplotlib.figure.Figure, workdir: str, name: str, dpi: int = 100) -> str:
   """Writes ``fig`` to ``workdir/figures/<name>.png`` and closes it.
 
   The file is written under a temporary name and renamed, so a reader never
@@ -72,7 +74,8 @@ def save_figure(fig: matplotlib.figure.Figure, workdir: str, name: str,
   finally:
     if "matplotlib.pyplot" in sys.modules:
       import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-      plt.close(fig)   # no-op for figures pyplot does not manage
+
+      plt.close(fig)  # no-op for figures pyplot does not manage
     if os.path.exists(tmp):
       os.remove(tmp)
   return path
@@ -95,6 +98,7 @@ def training_curves(workdir: str, records: list[dict] | None = None, max_panels:
   """
   import math  # pylint: disable=g-import-not-at-top
   from stein_jax.train import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
+
   records = metrics_lib.read_metrics(workdir) if records is None else records
   series: dict[str, tuple[list, list]] = {}
   for r in records:
@@ -142,5 +146,5 @@ def image_grid(x, side: int) -> np.ndarray:
   canvas = np.ones((rows * side, cols * side), np.float32)
   for i in range(n):
     r, c = divmod(i, cols)
-    canvas[r * side:(r + 1) * side, c * side:(c + 1) * side] = x[i].reshape(side, side)
+    canvas[r * side : (r + 1) * side, c * side : (c + 1) * side] = x[i].reshape(side, side)
   return canvas

@@ -72,8 +72,7 @@ def _format_value(v: Any) -> str:
   return json.dumps(v) if not isinstance(v, str) else repr(v)
 
 
-def check_workdir(workdir: str, experiment: Experiment,
-                  config: ml_collections.ConfigDict) -> dict[str, Any]:
+def check_workdir(workdir: str, experiment: Experiment, config: ml_collections.ConfigDict) -> dict[str, Any]:
   """Creates ``workdir`` or checks that it holds this run; writes ``run.json``.
 
   Raises:
@@ -82,32 +81,38 @@ def check_workdir(workdir: str, experiment: Experiment,
       but no ``run.json``.
   """
   if os.path.exists(workdir) and not os.path.isdir(workdir):
-    raise WorkdirMismatchError(f"--workdir {workdir} exists and is not a "
-                               "directory")
+    raise WorkdirMismatchError(f"--workdir {workdir} exists and is not a " "directory")
   try:
     os.makedirs(workdir, exist_ok=True)
   except OSError as e:
-    raise WorkdirMismatchError(f"cannot create --workdir {workdir}: {e.strerror}; choose a writable "
-                               "directory") from e
+    raise WorkdirMismatchError(
+      f"cannot create --workdir {workdir}: {e.strerror}; choose a writable " "directory"
+    ) from e
   if not os.access(workdir, os.W_OK):
-    raise WorkdirMismatchError(f"--workdir {workdir} is not writable (read-only or another user's); "
-                               "choose a writable directory")
+    raise WorkdirMismatchError(
+      f"--workdir {workdir} is not writable (read-only or another user's); " "choose a writable directory"
+    )
   defining = config_lib.defining_config(config, experiment.resumable_keys, experiment.legacy_defaults)
-  record = {"experiment": experiment.name,
-            "fingerprint": config_lib.fingerprint(experiment.name, defining),
-            "config": defining}
+  record = {
+    "experiment": experiment.name,
+    "fingerprint": config_lib.fingerprint(experiment.name, defining),
+    "config": defining,
+  }
   data_checksum = experiment.data_fingerprint()
   if data_checksum is not None:
     record["data_checksum"] = data_checksum
   path = os.path.join(workdir, RUN_FILE)
   if not os.path.exists(path):
-    leftovers = [n for n in (checkpoint_lib.CHECKPOINT_SUBDIR,
-                             metrics_lib.METRICS_FILE)
-                 if os.path.exists(os.path.join(workdir, n))]
+    leftovers = [
+      n
+      for n in (checkpoint_lib.CHECKPOINT_SUBDIR, metrics_lib.METRICS_FILE)
+      if os.path.exists(os.path.join(workdir, n))
+    ]
     if leftovers:
       raise WorkdirMismatchError(
-          f"--workdir {workdir} holds {', '.join(leftovers)} from an unknown "
-          f"run (no {RUN_FILE}); refusing to load it. Use another --workdir.")
+        f"--workdir {workdir} holds {', '.join(leftovers)} from an unknown "
+        f"run (no {RUN_FILE}); refusing to load it. Use another --workdir."
+      )
     if jax.process_index() == 0:
       tmp = path + ".tmp"
       with open(tmp, "w") as f:
@@ -118,20 +123,19 @@ def check_workdir(workdir: str, experiment: Experiment,
     with open(path) as f:
       stored = json.load(f)
   except (OSError, json.JSONDecodeError) as e:
-    raise WorkdirMismatchError(f"cannot read {path} ({e}); use another "
-                               "--workdir") from e
+    raise WorkdirMismatchError(f"cannot read {path} ({e}); use another " "--workdir") from e
   if stored.get("fingerprint") == record["fingerprint"]:
     old_data = stored.get("data_checksum")
     if data_checksum is not None and old_data is not None and old_data != data_checksum:
       raise WorkdirMismatchError(
-          f"--workdir {workdir} was trained on other data: training-data checksum {old_data} in the workdir, "
-          f"{data_checksum} now (a changed or different data file, or another subset). Point --config.data_dir "
-          "at the original data to resume, or use another --workdir for a new run.")
+        f"--workdir {workdir} was trained on other data: training-data checksum {old_data} in the workdir, "
+        f"{data_checksum} now (a changed or different data file, or another subset). Point --config.data_dir "
+        "at the original data to resume, or use another --workdir for a new run."
+      )
     return record
   diffs = []
   if stored.get("experiment") != experiment.name:
-    diffs.append(f"experiment: {stored.get('experiment')!r} in the workdir, "
-                 f"{experiment.name!r} now")
+    diffs.append(f"experiment: {stored.get('experiment')!r} in the workdir, " f"{experiment.name!r} now")
   old, new = stored.get("config", {}), defining
   for k in sorted(set(old) | set(new)):
     if k not in new:
@@ -139,14 +143,14 @@ def check_workdir(workdir: str, experiment: Experiment,
     elif k not in old:
       diffs.append(f"{k}: absent in the workdir, {_format_value(new[k])} now")
     elif old[k] != new[k]:
-      diffs.append(f"{k}: {_format_value(old[k])} in the workdir, "
-                   f"{_format_value(new[k])} now")
+      diffs.append(f"{k}: {_format_value(old[k])} in the workdir, " f"{_format_value(new[k])} now")
   raise WorkdirMismatchError(
-      f"--workdir {workdir} belongs to another run; differences:\n  " +
-      "\n  ".join(diffs or ["(fingerprint differs)"]) +
-      "\nUse another --workdir for a new run, or restore the original config "
-      "to resume. (Only num_steps, eval_every, checkpoint_every, log_every, "
-      "max_to_keep, data_dir may change on resume.)")
+    f"--workdir {workdir} belongs to another run; differences:\n  "
+    + "\n  ".join(diffs or ["(fingerprint differs)"])
+    + "\nUse another --workdir for a new run, or restore the original config "
+    "to resume. (Only num_steps, eval_every, checkpoint_every, log_every, "
+    "max_to_keep, data_dir may change on resume.)"
+  )
 
 
 def _strong(x):
@@ -158,22 +162,25 @@ def _strong(x):
 
 
 def _where(last_good: int | None, ckpt_dir: str) -> str:
-  return (f"the last good checkpoint (step {last_good}) is kept in {ckpt_dir}"
-          if last_good is not None else "no checkpoint had been saved")
+  return (
+    f"the last good checkpoint (step {last_good}) is kept in {ckpt_dir}"
+    if last_good is not None
+    else "no checkpoint had been saved"
+  )
 
 
-def _check_finite(records: list[tuple[int, dict[str, float]]],
-                  last_good: int | None, ckpt_dir: str) -> None:
+def _check_finite(records: list[tuple[int, dict[str, float]]], last_good: int | None, ckpt_dir: str) -> None:
   for step, values in records:
     bad = {k: v for k, v in values.items() if not math.isfinite(v)}
     if bad:
       where = _where(last_good, ckpt_dir)
       raise NonFiniteLossError(
-          f"non-finite training metric at step {step}: "
-          + ", ".join(f"train/{k}={v}" for k, v in sorted(bad.items()))
-          + f". Stopped without saving this state; {where}. Lower the "
-          "learning rate or check the objective, then resume or restart.",
-          step=step)
+        f"non-finite training metric at step {step}: "
+        + ", ".join(f"train/{k}={v}" for k, v in sorted(bad.items()))
+        + f". Stopped without saving this state; {where}. Lower the "
+        "learning rate or check the objective, then resume or restart.",
+        step=step,
+      )
 
 
 def final_metrics(workdir: str) -> dict[str, float]:
@@ -222,8 +229,16 @@ class DivergenceMonitor:
       checkpoints written before the moving average carry.
   """
 
-  def __init__(self, factor: float | None, warmup: int = 100, floor: float = 1.0, horizon: float = 1000.0,
-               ref: dict[str, float] | None = None, log_ref: dict[str, float] | None = None, seen: int = 0):
+  def __init__(
+    self,
+    factor: float | None,
+    warmup: int = 100,
+    floor: float = 1.0,
+    horizon: float = 1000.0,
+    ref: dict[str, float] | None = None,
+    log_ref: dict[str, float] | None = None,
+    seen: int = 0,
+  ):
     self.factor = float(factor) if factor else 0.0
     self.warmup, self.floor, self.horizon = int(warmup), float(floor), float(horizon)
     self.log_ref = dict(log_ref or {k: _log_magnitude(v) for k, v in (ref or {}).items()})
@@ -241,15 +256,19 @@ class DivergenceMonitor:
     rate = 1.0 / max(self.horizon, 1.0)
     for step, values in records:
       if self.seen >= self.warmup:
-        bad = [f"train/{k}={v:.6g} (typical recent magnitude {math.exp(self.log_ref[k]):.6g})"
-               for k, v in sorted(values.items())
-               if k in self.log_ref and abs(v) > self.factor * max(math.exp(self.log_ref[k]), self.floor)]
+        bad = [
+          f"train/{k}={v:.6g} (typical recent magnitude {math.exp(self.log_ref[k]):.6g})"
+          for k, v in sorted(values.items())
+          if k in self.log_ref and abs(v) > self.factor * max(math.exp(self.log_ref[k]), self.floor)
+        ]
         if bad:
           raise DivergenceError(
-              f"training metric diverged at step {step}, by more than {self.factor:g} x: " + ", ".join(bad)
-              + f". Stopped without saving this state; {_where(last_good, ckpt_dir)}. Lower the learning rate "
-              "or check the objective, then resume (or set --config.divergence_factor=0 to disable this check).",
-              step=step)
+            f"training metric diverged at step {step}, by more than {self.factor:g} x: "
+            + ", ".join(bad)
+            + f". Stopped without saving this state; {_where(last_good, ckpt_dir)}. Lower the learning rate "
+            "or check the objective, then resume (or set --config.divergence_factor=0 to disable this check).",
+            step=step,
+          )
       for k, v in values.items():
         lv = _log_magnitude(v)
         self.log_ref[k] = lv if k not in self.log_ref else self.log_ref[k] + rate * (lv - self.log_ref[k])
@@ -292,12 +311,14 @@ class _StopRequest(contextlib.AbstractContextManager):
     return False
 
 
-def train_and_evaluate(experiment: Experiment,
-                       config: ml_collections.ConfigDict,
-                       workdir: str,
-                       *,
-                       mesh: jax.sharding.Mesh | None = None,
-                       progress_stream: TextIO | None = None) -> TrainState | AlgorithmState:
+def train_and_evaluate(
+  experiment: Experiment,
+  config: ml_collections.ConfigDict,
+  workdir: str,
+  *,
+  mesh: jax.sharding.Mesh | None = None,
+  progress_stream: TextIO | None = None,
+) -> TrainState | AlgorithmState:
   """Trains ``experiment`` for ``config.num_steps`` steps, resuming if possible.
 
   Train metrics are averaged over each ``log_every`` window and written as
@@ -338,21 +359,21 @@ def train_and_evaluate(experiment: Experiment,
 
   abstract = jax.eval_shape(init_fn, rng)
   if not isinstance(abstract, (TrainState, AlgorithmState)):
-    raise TypeError(f"{type(experiment).__name__}.init_state must return a "
-                    f"TrainState or an AlgorithmState, got {type(abstract).__name__}")
+    raise TypeError(
+      f"{type(experiment).__name__}.init_state must return a "
+      f"TrainState or an AlgorithmState, got {type(abstract).__name__}"
+    )
   state_sharding = jax.tree.map(lambda _: rep, abstract)
-  abstract = jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=rep), abstract)
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=rep), abstract)
 
-  ckpt = checkpoint_lib.Checkpointer(
-      workdir, max_to_keep=config_lib.get_optional(config, "max_to_keep"))
+  ckpt = checkpoint_lib.Checkpointer(workdir, max_to_keep=config_lib.get_optional(config, "max_to_keep"))
   writer = None
   progress = None
   stop = _StopRequest()
   try:
     legacy = getattr(experiment, "legacy_state_layout", lambda: None)()
     restored = ckpt.restore_latest(abstract, legacy)
-    window = []    # (step, host metrics) since the last log
+    window = []  # (step, host metrics) since the last log
     monitor_meta = restored.meta.get("divergence", {}) if restored is not None else {}
     monitor = DivergenceMonitor(config_lib.get_optional(config, "divergence_factor"), **monitor_meta)
     if restored is not None:
@@ -360,42 +381,47 @@ def train_and_evaluate(experiment: Experiment,
       # The part of the log window before the checkpoint, so that the next
       # logged mean is the one an uninterrupted run writes.
       window = [(int(s), dict(m)) for s, m in restored.meta.get("window", [])]
-      logging.info("Resumed from checkpoint at step %d in %s.", start,
-                   ckpt.directory)
+      logging.info("Resumed from checkpoint at step %d in %s.", start, ckpt.directory)
       if is_chief:
         dropped = metrics_lib.truncate_metrics(workdir, start)
         if dropped:
-          logging.info("Dropped %d metric records after step %d.", dropped,
-                       start)
+          logging.info("Dropped %d metric records after step %d.", dropped, start)
     else:
       state = jax.jit(init_fn, out_shardings=state_sharding)(rng)
       start = int(jax.device_get(state.step))
     last_saved = start if restored is not None else None
 
     if start >= num_steps:
-      logging.info("Run in %s is already at step %d >= num_steps=%d; "
-                   "raise --config.num_steps to train on.",
-                   workdir, start, num_steps)
+      logging.info(
+        "Run in %s is already at step %d >= num_steps=%d; " "raise --config.num_steps to train on.",
+        workdir,
+        start,
+        num_steps,
+      )
       experiment.finalize(state, workdir)
       _print_final(workdir, start, progress_stream)
       return state
     stop.__enter__()
 
     train_step = jax.jit(
-        experiment.train_step,
-        in_shardings=(state_sharding, sharding_lib.data_sharded(mesh)),
-        out_shardings=(state_sharding, rep),
-        donate_argnums=0)
+      experiment.train_step,
+      in_shardings=(state_sharding, sharding_lib.data_sharded(mesh)),
+      out_shardings=(state_sharding, rep),
+      donate_argnums=0,
+    )
 
-    writer = metrics_lib.MetricWriter(
-        workdir, resume_step=start if restored is not None else None,
-        enabled=is_chief)
+    writer = metrics_lib.MetricWriter(workdir, resume_step=start if restored is not None else None, enabled=is_chief)
     progress = progress_lib.Progress(num_steps, start, stream=progress_stream)
-    pending = []   # (step, device metrics) not yet fetched
-    meta = {"fingerprint": run_record["fingerprint"],
-            "experiment": experiment.name}
-    logging.info("Training %s from step %d to %d on %d device(s); workdir %s.",
-                 experiment.name, start, num_steps, mesh.devices.size, workdir)
+    pending = []  # (step, device metrics) not yet fetched
+    meta = {"fingerprint": run_record["fingerprint"], "experiment": experiment.name}
+    logging.info(
+      "Training %s from step %d to %d on %d device(s); workdir %s.",
+      experiment.name,
+      start,
+      num_steps,
+      mesh.devices.size,
+      workdir,
+    )
 
     time_limit = config_lib.get_optional(config, "max_train_seconds")
     deadline = None if not time_limit else time.monotonic() + float(time_limit)
@@ -409,9 +435,10 @@ def train_and_evaluate(experiment: Experiment,
         got = int(jax.device_get(state.step))
         if got != step:
           raise ValueError(
-              f"{type(experiment).__name__}.train_step must return a state "
-              f"with step incremented by one (expected {step}, got {got}); "
-              "use state.apply_gradients or state.replace(step=state.step+1)")
+            f"{type(experiment).__name__}.train_step must return a state "
+            f"with step incremented by one (expected {step}, got {got}); "
+            "use state.apply_gradients or state.replace(step=state.step+1)"
+          )
 
       out_of_time = deadline is not None and time.monotonic() >= deadline
       is_last = step == num_steps or out_of_time
@@ -421,46 +448,44 @@ def train_and_evaluate(experiment: Experiment,
       do_ckpt = step % config.checkpoint_every == 0 or is_last or interrupted
       latest = None
       if do_log or do_eval:
-        progress.clear()   # log lines (stderr) must not run into the bar
+        progress.clear()  # log lines (stderr) must not run into the bar
       if do_log or do_eval or do_ckpt:
         fetched = jax.device_get(pending)
         pending = []
-        fetched = [(s, {k: metrics_lib.to_scalar(f"train/{k}", v)
-                        for k, v in m.items()}) for s, m in fetched]
+        fetched = [(s, {k: metrics_lib.to_scalar(f"train/{k}", v) for k, v in m.items()}) for s, m in fetched]
         _check_finite(fetched, last_saved, ckpt.directory)
         monitor.check(fetched, last_saved, ckpt.directory)
         window.extend(fetched)
       if do_log and window:
         names = window[-1][1].keys()
-        latest = {f"train/{k}": float(np.mean([m[k] for _, m in window]))
-                  for k in names}
+        latest = {f"train/{k}": float(np.mean([m[k] for _, m in window])) for k in names}
         window = []
         writer.write(step, latest)
-        logging.info("%s: %s", progress.status(step), ", ".join(
-            f"{k}={v:.6g}" for k, v in sorted(latest.items())))
+        logging.info("%s: %s", progress.status(step), ", ".join(f"{k}={v:.6g}" for k, v in sorted(latest.items())))
       if do_eval:
         results = experiment.evaluate(state, step, workdir) or {}
-        results = {(k if "/" in k else f"eval/{k}"): v
-                   for k, v in results.items()}
+        results = {(k if "/" in k else f"eval/{k}"): v for k, v in results.items()}
         writer.write(step, results)
         if results:
-          logging.info("step %d: %s", step, ", ".join(
-              f"{k}={metrics_lib.to_scalar(k, v):.6g}"
-              for k, v in sorted(results.items())))
+          logging.info(
+            "step %d: %s", step, ", ".join(f"{k}={metrics_lib.to_scalar(k, v):.6g}" for k, v in sorted(results.items()))
+          )
       if do_ckpt:
         ckpt.save(state, dict(meta, window=window, divergence=monitor.state()))
         last_saved = step
       progress.update(step, latest)
       if out_of_time and step < num_steps:
-        logging.info("Stopping at step %d: max_train_seconds=%s reached (the same command resumes).",
-                     step, time_limit)
+        logging.info("Stopping at step %d: max_train_seconds=%s reached (the same command resumes).", step, time_limit)
         break
       if interrupted:
         progress.clear()
         name = signal.Signals(stop.signum).name
         raise TrainingInterrupted(
-            f"{name}: interrupted at step {step}; checkpoint saved in {ckpt.directory}; rerun the same command "
-            "to resume.", step=step, signum=stop.signum)
+          f"{name}: interrupted at step {step}; checkpoint saved in {ckpt.directory}; rerun the same command "
+          "to resume.",
+          step=step,
+          signum=stop.signum,
+        )
 
     progress.close()
     progress = None

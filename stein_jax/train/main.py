@@ -20,8 +20,7 @@ class _QuietOrbaxInfo:
   """logging filter: drops orbax's records below WARNING and JAX's probe of absent accelerators."""
 
   def filter(self, record) -> bool:
-    if "orbax" in record.pathname and (
-        record.levelno < 30 or str(record.msg).startswith("Failed to json parse")):
+    if "orbax" in record.pathname and (record.levelno < 30 or str(record.msg).startswith("Failed to json parse")):
       # The second: a damaged checkpoint's metadata, read by orbax's worker
       # threads; Checkpointer.restore_latest reports it in one line itself.
       return False
@@ -43,10 +42,13 @@ def load_config_file(spec: str) -> ml_collections.ConfigDict:
   """``get_config(setting)`` of ``FILE[:setting]``, with errors a user can act on (ConfigError)."""
   import importlib.util  # pylint: disable=g-import-not-at-top
   import os  # pylint: disable=g-import-not-at-top
+
   path, _, setting = spec.partition(":")
   if not os.path.isfile(path):
-    raise ConfigError(f"--config={spec}: no such file {path!r} (relative paths are taken from "
-                      f"{os.getcwd()}; the configs live in the repository's configs/ folder).")
+    raise ConfigError(
+      f"--config={spec}: no such file {path!r} (relative paths are taken from "
+      f"{os.getcwd()}; the configs live in the repository's configs/ folder)."
+    )
   module_spec = importlib.util.spec_from_file_location("_stein_jax_help_config", path)
   module = importlib.util.module_from_spec(module_spec)
   try:
@@ -59,6 +61,7 @@ def load_config_file(spec: str) -> ml_collections.ConfigDict:
 def _field_comments(path: str) -> dict[str, str]:
   """``config.<key> = ...  # comment`` lines of a config file: key -> comment."""
   import re  # pylint: disable=g-import-not-at-top
+
   out = {}
   try:
     with open(path) as f:
@@ -76,11 +79,14 @@ def help_text(main_doc: str | None, config_spec: str | None) -> str:
   lines = []
   if main_doc:
     lines += [main_doc.strip().split("\n\n")[0], ""]
-  lines += ["flags:",
-            "  --config=FILE[:setting]  config file (configs/<experiment>.py), required; override any field with "
-            "--config.<key>=<value>",
-            "  --workdir=DIR            run directory (checkpoints, metrics.jsonl, figures); required; the same "
-            "command again resumes", ""]
+  lines += [
+    "flags:",
+    "  --config=FILE[:setting]  config file (configs/<experiment>.py), required; override any field with "
+    "--config.<key>=<value>",
+    "  --workdir=DIR            run directory (checkpoints, metrics.jsonl, figures); required; the same "
+    "command again resumes",
+    "",
+  ]
   if config_spec is None:
     lines.append("Pass --config=FILE with --help to list that config's fields.")
   else:
@@ -96,8 +102,7 @@ def help_text(main_doc: str | None, config_spec: str | None) -> str:
   return "\n".join(lines)
 
 
-def run_main(experiment_factory: Callable[[ml_collections.ConfigDict], Any],
-             argv: list[str] | None = None) -> None:
+def run_main(experiment_factory: Callable[[ml_collections.ConfigDict], Any], argv: list[str] | None = None) -> None:
   """absl entry point: ``--config=configs/x.py [--config.k=v] --workdir=DIR``.
 
   Builds the experiment with ``experiment_factory(config)`` and calls
@@ -124,17 +129,26 @@ def run_main(experiment_factory: Callable[[ml_collections.ConfigDict], Any],
   flag_values = flags.FLAGS
   if "config" not in flag_values:
     config_flags.DEFINE_config_file(
-        "config", None, "Config file, e.g. configs/<experiment>.py; override "
-        "fields with --config.<key>=<value>.", lock_config=True)
+      "config",
+      None,
+      "Config file, e.g. configs/<experiment>.py; override " "fields with --config.<key>=<value>.",
+      lock_config=True,
+    )
   if "workdir" not in flag_values:
-    flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics "
-                        "and figures. Running the same command again resumes.")
+    flags.DEFINE_string(
+      "workdir", None, "Directory for checkpoints, metrics " "and figures. Running the same command again resumes."
+    )
   flags.mark_flags_as_required(["config", "workdir"])
 
-  user_errors = (ConfigError, loop.WorkdirMismatchError,
-                 loop.NonFiniteLossError, checkpoint.CheckpointRestoreError,
-                 checkpoint.CheckpointSaveError,
-                 sharding.BatchShardingError, FileNotFoundError)
+  user_errors = (
+    ConfigError,
+    loop.WorkdirMismatchError,
+    loop.NonFiniteLossError,
+    checkpoint.CheckpointRestoreError,
+    checkpoint.CheckpointSaveError,
+    sharding.BatchShardingError,
+    FileNotFoundError,
+  )
 
   def fail(e):
     logging.flush()
@@ -166,6 +180,7 @@ def run_main(experiment_factory: Callable[[ml_collections.ConfigDict], Any],
 def _parse_flags(flag_values, args):
   """absl flags parser of every main: --help lists the config; config-file and --config.<key> errors in one line."""
   from absl import flags  # pylint: disable=g-import-not-at-top
+
   # --help: this main's doc, --config / --workdir and the config's fields,
   # not absl's 125 lines of library flags (still behind --helpfull).
   if any(a in ("--help", "-h", "--helpshort", "-?") for a in args[1:]):
@@ -195,16 +210,23 @@ def _parse_flags(flag_values, args):
     cause = e
     while isinstance(cause, BaseException) and cause.args:
       cause = cause.args[0]
-    message = (f"no such config field {str(cause).replace(chr(10), ' ')} "
-               "(check the spelling of --config.<key>=<value>; "
-               "get_config() lists the fields)")
-  print(f"FATAL Flags parsing error: {message}\nPass --helpshort or "
-        "--helpfull to see help on flags.", file=sys.stderr)
+    message = (
+      f"no such config field {str(cause).replace(chr(10), ' ')} "
+      "(check the spelling of --config.<key>=<value>; "
+      "get_config() lists the fields)"
+    )
+  print(
+    f"FATAL Flags parsing error: {message}\nPass --helpshort or " "--helpfull to see help on flags.", file=sys.stderr
+  )
   sys.exit(1)
 
 
-def run_tool(run: Callable[[ml_collections.ConfigDict, str], Any], user_errors: tuple = (),
-             report: Callable[[Any], None] | None = None, argv: list[str] | None = None) -> None:
+def run_tool(
+  run: Callable[[ml_collections.ConfigDict, str], Any],
+  user_errors: tuple = (),
+  report: Callable[[Any], None] | None = None,
+  argv: list[str] | None = None,
+) -> None:
   """absl entry point of an analysis tool (a check or evaluation of a trained run): ``--config --workdir``.
 
   ``report(run(config, workdir))`` with the flag handling of :func:`run_main` (``--help`` lists the
@@ -221,8 +243,9 @@ def run_tool(run: Callable[[ml_collections.ConfigDict, str], Any], user_errors: 
 
   flag_values = flags.FLAGS
   if "config" not in flag_values:
-    config_flags.DEFINE_config_file("config", None, "Config file; override fields with "
-                                    "--config.<key>=<value>.", lock_config=True)
+    config_flags.DEFINE_config_file(
+      "config", None, "Config file; override fields with " "--config.<key>=<value>.", lock_config=True
+    )
   if "workdir" not in flag_values:
     flags.DEFINE_string("workdir", None, "Output directory.")
   flags.mark_flags_as_required(["config", "workdir"])

@@ -22,11 +22,12 @@ TENSORBOARD_SUBDIR = "tensorboard"
 def to_scalar(name: str, value: Any) -> float:
   """Converts a 0-d array or Python number to ``float``; errors name the metric."""
   arr = np.asarray(value)
-  if arr.shape != () or not (np.issubdtype(arr.dtype, np.number)
-                             or arr.dtype == np.bool_):
-    raise ValueError(f"metric {name!r} must be a scalar number, got "
-                     f"{type(value).__name__} with shape {arr.shape} and dtype "
-                     f"{arr.dtype}")
+  if arr.shape != () or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+    raise ValueError(
+      f"metric {name!r} must be a scalar number, got "
+      f"{type(value).__name__} with shape {arr.shape} and dtype "
+      f"{arr.dtype}"
+    )
   return float(arr)
 
 
@@ -53,9 +54,12 @@ def read_metrics(workdir: str) -> list[dict[str, Any]]:
         rec = json.loads(line)
       except json.JSONDecodeError:
         continue
-      records.append({k: (float(v) if isinstance(v, str) and k != "step"
-                          and v in ("nan", "inf", "-inf") else v)
-                       for k, v in rec.items()})
+      records.append(
+        {
+          k: (float(v) if isinstance(v, str) and k != "step" and v in ("nan", "inf", "-inf") else v)
+          for k, v in rec.items()
+        }
+      )
   return records
 
 
@@ -103,8 +107,7 @@ class MetricWriter:
     enabled: ``False`` on non-zero processes of a multi-host run.
   """
 
-  def __init__(self, workdir: str, resume_step: int | None = None,
-               enabled: bool = True):
+  def __init__(self, workdir: str, resume_step: int | None = None, enabled: bool = True):
     self.workdir = workdir
     self.enabled = enabled
     self._file = None
@@ -113,9 +116,10 @@ class MetricWriter:
       return
     self._file = open(os.path.join(workdir, METRICS_FILE), "a")
     import tensorboardX  # pylint: disable=g-import-not-at-top
+
     self._tb = tensorboardX.SummaryWriter(
-        os.path.join(workdir, TENSORBOARD_SUBDIR),
-        purge_step=None if resume_step is None else resume_step + 1)
+      os.path.join(workdir, TENSORBOARD_SUBDIR), purge_step=None if resume_step is None else resume_step + 1
+    )
 
   def write(self, step: int, scalars: Mapping[str, Any]) -> None:
     """Writes one record; values must be scalars (0-d arrays or numbers)."""
@@ -143,4 +147,3 @@ class MetricWriter:
 
   def __exit__(self, *exc):
     self.close()
-

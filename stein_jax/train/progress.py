@@ -47,10 +47,16 @@ class Progress:
       over the first fraction of a second measures dispatch, not compute.
   """
 
-  def __init__(self, num_steps: int, initial_step: int = 0,
-               stream: TextIO | None = None, is_tty: bool | None = None,
-               min_interval: float = 0.1, clock=time.monotonic,
-               min_rate_seconds: float = 1.0):
+  def __init__(
+    self,
+    num_steps: int,
+    initial_step: int = 0,
+    stream: TextIO | None = None,
+    is_tty: bool | None = None,
+    min_interval: float = 0.1,
+    clock=time.monotonic,
+    min_rate_seconds: float = 1.0,
+  ):
     self.num_steps = int(num_steps)
     self.initial_step = int(initial_step)
     self.stream = stream if stream is not None else sys.stdout
@@ -60,8 +66,8 @@ class Progress:
     self.min_interval = min_interval
     self.clock = clock
     self.min_rate_seconds = min_rate_seconds
-    self._t0 = None          # time and step of the first update: excludes
-    self._step0 = None       # compilation from the rate.
+    self._t0 = None  # time and step of the first update: excludes
+    self._step0 = None  # compilation from the rate.
     self._last_draw = -float("inf")
     self._metrics: dict[str, float] = {}
 
@@ -78,8 +84,7 @@ class Progress:
     eta = (self.num_steps - step) / rate if rate else None
     pct = 100.0 * step / max(self.num_steps, 1)
     rate_s = f"{rate:.3g} steps/s" if rate else "? steps/s"
-    return (f"step {step}/{self.num_steps} ({pct:.0f}%) {rate_s} "
-            f"ETA {format_duration(eta)}")
+    return f"step {step}/{self.num_steps} ({pct:.0f}%) {rate_s} " f"ETA {format_duration(eta)}"
 
   def update(self, step: int, metrics: Mapping[str, Any] | None = None) -> None:
     """Called after each step; ``metrics``: the training metrics just logged (replace the shown ones)."""

@@ -30,6 +30,7 @@ class RunLoadError(ValueError):
 
 class Run(NamedTuple):
   """A trained run, rebuilt: its experiment object, restored state and metadata."""
+
   name: str
   experiment: Any
   state: Any
@@ -69,10 +70,14 @@ def read_record(run_dir: str) -> dict:
     raise RunLoadError(f"cannot read {path} ({e}).") from e
 
 
-def load_run(run_dir: str, build: Callable[[str, ml_collections.ConfigDict, str], Any], *,
-             supported: tuple[str, ...],
-             defaults: Optional[Callable[[str, str], Mapping[str, Any]]] = None,
-             step: Optional[int] = None) -> Run:
+def load_run(
+  run_dir: str,
+  build: Callable[[str, ml_collections.ConfigDict, str], Any],
+  *,
+  supported: tuple[str, ...],
+  defaults: Optional[Callable[[str, str], Mapping[str, Any]]] = None,
+  step: Optional[int] = None,
+) -> Run:
   """Rebuilds the run in ``run_dir`` and restores its newest checkpoint (or ``step``).
 
   Args:
@@ -91,28 +96,31 @@ def load_run(run_dir: str, build: Callable[[str, ml_collections.ConfigDict, str]
   run_dir = os.path.abspath(run_dir)
   name = record.get("experiment")
   if name not in supported:
-    raise RunLoadError(f"run_dir {run_dir} is a run of experiment {name!r}; this tool supports "
-                       f"{', '.join(supported)}.")
+    raise RunLoadError(
+      f"run_dir {run_dir} is a run of experiment {name!r}; this tool supports " f"{', '.join(supported)}."
+    )
   ckpt_dir = os.path.join(run_dir, checkpoint_lib.CHECKPOINT_SUBDIR)
   if not (os.path.isdir(ckpt_dir) and any(n.isdigit() for n in os.listdir(ckpt_dir))):
-    raise RunLoadError(f"run_dir {run_dir} holds no trained model (no checkpoint in {ckpt_dir}); "
-                       "let the run finish or save a checkpoint first.")
+    raise RunLoadError(
+      f"run_dir {run_dir} holds no trained model (no checkpoint in {ckpt_dir}); "
+      "let the run finish or save a checkpoint first."
+    )
   cfg_dict = _unflatten(record.get("config", {}))
   for key, value in (defaults(name, run_dir) if defaults else {}).items():
     cfg_dict.setdefault(key, value)
   cfg = ml_collections.ConfigDict(cfg_dict)
   experiment = build(name, cfg, run_dir)
   defining = config_lib.defining_config(cfg, experiment.resumable_keys, experiment.legacy_defaults)
-  if (experiment.name != name
-      or config_lib.fingerprint(experiment.name, defining) != record.get("fingerprint")):
+  if experiment.name != name or config_lib.fingerprint(experiment.name, defining) != record.get("fingerprint"):
     stored = record.get("config", {})
     diff = sorted(k for k in set(stored) | set(defining) if stored.get(k) != defining.get(k))
-    raise RunLoadError(f"rebuilding the run in {run_dir} from its run.json gave another run "
-                       f"(experiment {experiment.name!r}; keys differing: {diff or 'none'}); the "
-                       "experiment code changed since it was trained.")
+    raise RunLoadError(
+      f"rebuilding the run in {run_dir} from its run.json gave another run "
+      f"(experiment {experiment.name!r}; keys differing: {diff or 'none'}); the "
+      "experiment code changed since it was trained."
+    )
   rng = jax.random.key(cfg.seed)
-  abstract = jax.eval_shape(
-      lambda k: jax.tree.map(loop._strong, experiment.init_state(k, cfg)), rng)  # pylint: disable=protected-access
+  abstract = jax.eval_shape(lambda k: jax.tree.map(loop._strong, experiment.init_state(k, cfg)), rng)  # pylint: disable=protected-access
   rep = sharding_lib.replicated(sharding_lib.make_mesh())
   abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=rep), abstract)
   ckpt = checkpoint_lib.Checkpointer(run_dir)
@@ -127,8 +135,9 @@ def load_run(run_dir: str, build: Callable[[str, ml_collections.ConfigDict, str]
     try:
       restored = ckpt.restore_step_with_meta(step, abstract, legacy)
     except Exception as e:  # pylint: disable=broad-except
-      raise RunLoadError(f"cannot restore checkpoint {step} of {run_dir} "
-                         f"({type(e).__name__}: {str(e)[:200]}).") from e
+      raise RunLoadError(
+        f"cannot restore checkpoint {step} of {run_dir} " f"({type(e).__name__}: {str(e)[:200]})."
+      ) from e
   finally:
     ckpt.close()
   return Run(name, experiment, restored.state, restored.step, cfg)

@@ -68,15 +68,17 @@ def shard_batch(batch: PyTree, mesh: Mesh) -> PyTree:
     name = jax.tree_util.keystr(path) or "batch"
     if x.ndim == 0:
       raise BatchShardingError(
-          f"batch leaf {name} is a scalar; every batch leaf needs a leading "
-          "batch axis to be split over devices (put constants in the config "
-          "or the state instead)")
+        f"batch leaf {name} is a scalar; every batch leaf needs a leading "
+        "batch axis to be split over devices (put constants in the config "
+        "or the state instead)"
+      )
     global_size = x.shape[0] * n_proc
     if global_size % n_dev:
       raise BatchShardingError(
-          f"batch leaf {name} has leading size {global_size} (global), which "
-          f"is not divisible by the {n_dev} devices; use a batch size that is "
-          f"a multiple of {n_dev}, or fewer devices (CUDA_VISIBLE_DEVICES=...)")
+        f"batch leaf {name} has leading size {global_size} (global), which "
+        f"is not divisible by the {n_dev} devices; use a batch size that is "
+        f"a multiple of {n_dev}, or fewer devices (CUDA_VISIBLE_DEVICES=...)"
+      )
     return jax.make_array_from_process_local_data(sharding, x)
 
   return jax.tree_util.tree_map_with_path(put, batch)

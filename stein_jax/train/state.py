@@ -42,8 +42,9 @@ class TrainState(flax.struct.PyTreeNode):
   extra: PyTree = None
 
   @classmethod
-  def create(cls, *, params: PyTree, tx: optax.GradientTransformation,
-             rng: jax.Array, extra: PyTree = None) -> "TrainState":
+  def create(
+    cls, *, params: PyTree, tx: optax.GradientTransformation, rng: jax.Array, extra: PyTree = None
+  ) -> "TrainState":
     """Returns a step-0 state with ``opt_state = tx.init(params)``.
 
     Args:
@@ -52,8 +53,9 @@ class TrainState(flax.struct.PyTreeNode):
       rng: base key; a raw ``uint32[2]`` key is converted to a typed key.
       extra: experiment-specific pytree.
     """
-    return cls(step=jnp.zeros((), jnp.int32), params=params,
-               opt_state=tx.init(params), rng=as_typed_key(rng), extra=extra)
+    return cls(
+      step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params), rng=as_typed_key(rng), extra=extra
+    )
 
   def step_rng(self, *names: int) -> jax.Array:
     """Key for this step: ``fold_in(rng, step)``, then ``fold_in`` each name.
@@ -64,8 +66,7 @@ class TrainState(flax.struct.PyTreeNode):
     """
     return _step_rng(self.rng, self.step, names)
 
-  def apply_gradients(self, grads: PyTree, tx: optax.GradientTransformation,
-                      **changes) -> "TrainState":
+  def apply_gradients(self, grads: PyTree, tx: optax.GradientTransformation, **changes) -> "TrainState":
     """One optimizer update; increments ``step``.
 
     Args:
@@ -75,8 +76,7 @@ class TrainState(flax.struct.PyTreeNode):
     """
     updates, opt_state = tx.update(grads, self.opt_state, self.params)
     params = optax.apply_updates(self.params, updates)
-    return self.replace(step=self.step + 1, params=params,
-                        opt_state=opt_state, **changes)
+    return self.replace(step=self.step + 1, params=params, opt_state=opt_state, **changes)
 
 
 class AlgorithmState(flax.struct.PyTreeNode):
