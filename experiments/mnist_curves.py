@@ -27,6 +27,12 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("out", None, "Output directory.")
 flags.DEFINE_list("runs", None, "label=workdir pairs, comma separated.")
 flags.DEFINE_list("eval_dirs", [], "Directories holding eval_test_step<N>.json of experiments.stein_vae_eval.")
+flags.DEFINE_integer(
+  "decoder_sweep_step",
+  None,
+  "Fig. 3 instead of curves: runs labelled by their decoder-particle count (M1=DIR,M3=DIR,...), "
+  "NLL and test time against M at this step.",
+)
 
 LABELS = {
   "vae": "VAE",
@@ -77,6 +83,52 @@ def full_evaluations(path: str, method: str, eval_dirs: list[str]) -> list[dict]
   return found
 
 
+def decoder_sweep(runs: list[tuple[str, str]], step: int, out: str) -> list[str]:
+  """Fig. 3 of Pu et al.: test NLL (S-ELBO, ELBO) and test seconds per image against M at ``step``."""
+  points = []
+  for label, path in runs:
+    if not (label[:1] in "Mm" and label[1:].isdigit()):
+      raise Error(f"--decoder_sweep_step needs runs labelled M<count> (e.g. M10=DIR); got {label!r}.")
+    rec = [r for r in read_metrics(path) if r.get("step") == step and "test/nll_s_elbo" in r]
+    if not rec:
+      raise Error(f"run {path} has no test evaluation at step {step}.")
+    r = rec[-1]
+    points.append((int(label[1:]), r["test/nll_s_elbo"], r["test/nll_elbo"], r.get("test/seconds_per_image")))
+  points.sort()
+  m = [p[0] for p in points]
+  fig = new_figure(figsize=(9, 3.8))
+  ax1, ax2 = fig.subplots(1, 2)
+  ax1.plot(m, [p[1] for p in points], "-o", label="S-ELBO")
+  ax1.plot(m, [p[2] for p in points], "--s", label="ELBO")
+  ax1.set_xscale("log")
+  ax1.minorticks_off()
+  ax1.set_xticks(m, [str(v) for v in m])
+  ax1.set_xlabel("decoder particles M")
+  ax1.set_ylabel("test NLL (nats; lower is better)")
+  ax1.set_title(f"Stein VAE, step {step:,}", fontsize=9)
+  ax1.legend(fontsize=8)
+  ax1.grid(alpha=0.3)
+  ax2.plot(m, [1e3 * (p[3] or float("nan")) for p in points], "-o", color="C2")
+  ax2.set_xscale("log")
+  ax2.minorticks_off()
+  ax2.set_xticks(m, [str(v) for v in m])
+  ax2.set_xlabel("decoder particles M")
+  ax2.set_ylabel("test time per image (ms, 1,000 samples)")
+  ax2.set_title("evaluation cost (shared CPU: indicative)", fontsize=9)
+  ax2.grid(alpha=0.3)
+  fig.suptitle("binarized MNIST, 1,000 random test images, 1,000 importance samples (Pu et al. Fig. 3)", fontsize=9)
+  fig.tight_layout()
+  save_figure(fig, out, "mnist_decoder_particles")
+  lines = [
+    f"Test NLL against decoder particles M at step {step}, nats, S-ELBO (ELBO):",
+    "",
+    "| M | S-ELBO | ELBO | test ms per image |",
+    "|---:|---:|---:|---:|",
+  ]
+  lines += [f"| {p[0]} | {p[1]:.2f} | {p[2]:.2f} | {1e3 * (p[3] or float('nan')):.1f} |" for p in points]
+  return lines
+
+
 def main(argv):
   del argv
   use_headless_backend()
@@ -87,6 +139,16 @@ def main(argv):
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)
   os.makedirs(FLAGS.out, exist_ok=True)
+  if FLAGS.decoder_sweep_step is not None:
+    try:
+      lines = decoder_sweep(runs, FLAGS.decoder_sweep_step, FLAGS.out)
+    except Error as e:
+      print(f"error: {e}", file=sys.stderr)
+      sys.exit(1)
+    with open(os.path.join(FLAGS.out, "mnist_decoder_particles.md"), "w") as f:
+      f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return
   fig = new_figure(figsize=(11, 4.8))
   ax = fig.add_subplot()
   data = {}

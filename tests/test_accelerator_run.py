@@ -9,6 +9,7 @@ import pytest
 from tests import train_testutil as util
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("STEIN_JAX_DATA_DIR"), reason="needs binarized MNIST under $STEIN_JAX_DATA_DIR")
 def test_smoke_run_trains_and_evaluates_all_four_methods(tmp_path):
   out = tmp_path / "out"

@@ -43,6 +43,7 @@ def _reference_log_joint(params, x, u):
   return lp
 
 
+@pytest.mark.slow
 def test_log_joint_matches_scipy():
   model = _model()
   enc_p, dec_p = sv.init_params(jax.random.key(0), model)
@@ -55,6 +56,7 @@ def test_log_joint_matches_scipy():
       np.testing.assert_allclose(got[b, s], _reference_log_joint(single, x[b], u[b, s]), rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_latent_scores_match_finite_differences():
   model = _model()
   _, dec_p = sv.init_params(jax.random.key(2), model)
@@ -82,6 +84,7 @@ def test_initial_layer_means_and_rates():
     dec.apply(params, jnp.zeros((1, 89)))
 
 
+@pytest.mark.slow
 def test_elbo_terms_split_prior_and_likelihood():
   """The text experiment's reconstruction / KL split puts the hidden layers in the prior:
   reconstruction - KL equals the ELBO, and reconstruction is the Poisson term alone."""

@@ -73,6 +73,7 @@ def test_each_method_trains_and_logs_exact_loglik(tmp_path, method):
   assert os.path.exists(tmp_path / "figures" / "loglik.png")
 
 
+@pytest.mark.slow
 def test_resume_matches_uninterrupted(tmp_path):
   # CD-1 draws Langevin noise from state.step_rng(): the resumed run must redraw the same noise.
   _run(_config("cd1", num_steps=20), tmp_path / "straight")

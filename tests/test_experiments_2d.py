@@ -27,6 +27,7 @@ def _config(**overrides):
   return config
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target,method", [("mixture", "chain_rule"), ("ring", "regression")])
 def test_amortized_svgd_logs_its_metrics_and_figures(tmp_path, target, method):
   config = _config(target=target, method=method, num_fit_steps=2)
@@ -65,6 +66,7 @@ def test_main_unknown_config_key_is_a_clean_error(tmp_path):
   assert "num_stepz" in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_svgd_2d_main_writes_png_and_summary(tmp_path):
   out = subprocess.run(
     [
@@ -130,6 +132,7 @@ def test_anisotropic_collapse_amortised_encoder_recovers_a_one_dimensional_poste
   assert abs(s["all"] - 1.0) < 1e-12 and s["narrow10"] == s["wide10"] == 1.0
 
 
+@pytest.mark.slow
 def test_anisotropic_collapse_main_writes_table_json_and_png(tmp_path):
   out = subprocess.run(
     [

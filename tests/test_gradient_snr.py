@@ -37,6 +37,7 @@ def _model():
   )
 
 
+@pytest.mark.slow
 def test_draws_are_the_eq7_gradient_and_kz1_is_the_unweighted_step():
   model = _model()
   enc, dec = sv.init_params(jax.random.PRNGKey(0), model)

@@ -10,6 +10,7 @@ nbclient = pytest.importorskip("nbclient")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow
 def test_quickstart_notebook_executes():
   path = os.path.join(ROOT, "notebooks", "quickstart.ipynb")
   nb = nbformat.read(path, as_version=4)

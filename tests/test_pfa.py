@@ -399,6 +399,7 @@ def _config(method, **overrides):
   return c
 
 
+@pytest.mark.slow
 def test_experiment_both_methods_share_theta_and_write_fig2(tmp_path):
   a, b = str(tmp_path / "vae"), str(tmp_path / "stein")
   cfg = _config("vae")

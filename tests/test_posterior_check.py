@@ -105,6 +105,7 @@ def test_nuts_chains_in_separate_modes_are_not_converged():
 # ---------------------------------------------------------------------- free SVGD
 
 
+@pytest.mark.slow
 def test_free_svgd_on_gmm_exact_posterior_paper_setting():
   """Reduced form of the issue target (1,000 particles: docs/results/posterior_check.md).
 
@@ -208,6 +209,7 @@ def gmm_run(tmp_path_factory):
   return workdir
 
 
+@pytest.mark.slow
 def test_check_end_to_end_on_a_tiny_gmm_run(gmm_run, tmp_path):
   out = pc_main.run_check(_check_config(gmm_run), str(tmp_path))
   assert out["experiment"] == "stein_vae_gmm" and out["num_particles"] == 10

@@ -360,6 +360,7 @@ def _config(**kw):
   return c
 
 
+@pytest.mark.slow
 def test_experiment_runs_resumes_and_writes_final_json(tmp_path):
   method = "stein_viwae"  # the VAE's trainer is tested above; the platform path is shared
   config = _config(method=method)

@@ -290,6 +290,7 @@ def test_random_evaluation_subset_is_fixed_and_spread(fake_mnist):
     exp.make_experiment(_mnist_config("vae", fake_mnist, eval_subset="middle"))
 
 
+@pytest.mark.slow
 def test_full_evaluation_and_snr_measurement_of_a_trained_run(tmp_path, fake_mnist):
   from configs import stein_vae_eval as eval_config, viwae_snr as snr_config
   from experiments import stein_vae_eval, viwae_snr
@@ -360,6 +361,7 @@ def test_mnist_curves_figure_and_table(tmp_path):
   assert bad.returncode == 1 and "holds no metrics.jsonl" in bad.stderr
 
 
+@pytest.mark.slow
 def test_a_run_saved_in_the_older_train_state_layout_resumes_exactly(tmp_path):
   """Checkpoints written before the algorithm protocol (a TrainState with params {"enc", "dec"}
   and opt_state (encoder, decoder)) are read in that layout, converted, and continue the run
@@ -384,3 +386,38 @@ def test_a_run_saved_in_the_older_train_state_layout_resumes_exactly(tmp_path):
   b = [r for r in read_metrics(resumed) if r["step"] > 2]
   keys = sorted({k for r in a for k in r if k.startswith("train/")})
   assert keys and [[r.get(k) for k in keys] for r in a] == [[r.get(k) for k in keys] for r in b]
+
+
+def test_mnist_decoder_particle_sweep_table_and_figure(tmp_path):
+  """Fig. 3's form: runs labelled M<count>, NLL and test time against M at one step; a run without an
+  evaluation there, or an unlabelled run, is one error line."""
+  from tests import train_testutil as util
+  import subprocess, sys
+
+  runs = []
+  for m, nll in ((1, 150.0), (3, 160.0), (10, 155.0)):
+    d = tmp_path / f"m{m}"
+    d.mkdir()
+    rec = {"step": 2, "test/nll_s_elbo": nll, "test/nll_elbo": nll + 10, "test/seconds_per_image": 0.01 * m}
+    (d / "metrics.jsonl").write_text(json.dumps(rec) + "\n")
+    runs.append(f"M{m}={d}")
+
+  def run(*args):
+    return subprocess.run(
+      [sys.executable, "-m", "experiments.mnist_curves", f"--out={tmp_path / 'out'}", *args],
+      cwd=util.REPO,
+      env=util.subprocess_env(),
+      capture_output=True,
+      text=True,
+      timeout=300,
+    )
+
+  proc = run("--runs=" + ",".join(runs), "--decoder_sweep_step=2")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  table = (tmp_path / "out" / "mnist_decoder_particles.md").read_text()
+  assert "| 3 | 160.00 | 170.00 | 30.0 |" in table and "| 10 | 155.00 | 165.00 | 100.0 |" in table
+  assert (tmp_path / "out" / "figures" / "mnist_decoder_particles.png").exists()
+  bad = run("--runs=" + ",".join(runs), "--decoder_sweep_step=4")
+  assert bad.returncode == 1 and "no test evaluation at step 4" in bad.stderr
+  bad = run(f"--runs=vae={tmp_path / 'm1'}", "--decoder_sweep_step=2")
+  assert bad.returncode == 1 and "labelled M<count>" in bad.stderr

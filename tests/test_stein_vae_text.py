@@ -218,6 +218,7 @@ def test_text_every_method(tmp_path, fake_20news, method):
   _check_eval(tmp_path / "run", fake_20news[2])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["stein_vae", "vae"])
 def test_deep_poisson_text_model_end_to_end(tmp_path, fake_20news, method):
   """text_model="deep_poisson" (the gamma DEF, docs/deep_poisson.md) trains and evaluates;
@@ -290,6 +291,7 @@ def test_known_perplexities_through_evaluation(tmp_path, fake_20news, method):
   assert rec - kl == pytest.approx(-nll, abs=0.05 * abs(nll))
 
 
+@pytest.mark.slow
 def test_resume_matches_uninterrupted(tmp_path, fake_20news):
   cfg = lambda n: _config("stein_viwae", fake_20news[0], num_steps=n, eval_every=4, checkpoint_every=2)
   straight = _run(cfg(4), tmp_path / "straight")

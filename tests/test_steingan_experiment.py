@@ -45,6 +45,7 @@ def _run(config, workdir):
   return train_and_evaluate(SteinGANExperiment(config), config, str(workdir), progress_stream=io.StringIO())
 
 
+@pytest.mark.slow
 def test_runs_logs_and_resumes_exactly(tmp_path):
   straight = _run(_config(tmp_path), tmp_path / "straight")
   assert int(straight.step) == 6

@@ -77,6 +77,7 @@ def test_authors_discount_switch_by_hand():
   assert float(jax.jit(authors_discount)(0.5, 0.25, 0.1, 0.2)) == pytest.approx(0.1)
 
 
+@pytest.mark.slow
 def test_authors_discount_is_decided_after_a_step_for_the_next(tmp_path):
   config = _config(num_steps=4, **AUTHORS)
   experiment = SteinGANImages(config, classifier=_fixed_classifier())
@@ -104,6 +105,7 @@ def test_weight_decay_is_coupled_l2_before_adam():
   [{}, AUTHORS, dict(direction="row_sum", energy_batch_norm=True)],
   ids=["paper", "authors", "row_sum_batch_norm"],
 )
+@pytest.mark.slow
 def test_tiny_run_logs_metrics_writes_figures_and_resumes_exactly(tmp_path, options):
   experiment = SteinGANImages(_config(**options), classifier=_fixed_classifier())
   run = lambda n, d: train_and_evaluate(
