@@ -116,6 +116,7 @@ def test_divergent_chain_stops_and_reports_the_step(tmp_path):
   assert not os.path.exists(tmp_path / "checkpoints" / "1")
 
 
+@pytest.mark.slow
 def test_command_line_reports_divergence_in_one_line(tmp_path):
   main = os.path.join(util.REPO, "experiments", "energy.py")
   cmd = [

@@ -289,6 +289,7 @@ def test_learn_theta_recovers_separated_topics_and_stays_on_simplex():
 # ------------------------------------------------------------------- Stein VAE
 
 
+@pytest.mark.slow
 def test_stein_vae_moves_encoder_toward_gibbs_posterior():
   docs = np.array([[6, 1, 0], [0, 2, 5], [1, 1, 1]], np.float32)
   theta = jnp.asarray(THETA2)

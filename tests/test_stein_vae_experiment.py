@@ -55,6 +55,7 @@ def _gmm_config(method, observation, **kw):
   return c
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["stein_vae", "stein_viwae", "vae", "iwae"])
 @pytest.mark.parametrize("observation", ["bimodal", "paper"])
 def test_gmm_every_method(tmp_path, method, observation):
@@ -156,6 +157,7 @@ def _mnist_config(method, data_dir, **kw):
   return c
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["stein_vae", "stein_viwae", "vae", "iwae"])
 def test_mnist_every_method(tmp_path, fake_mnist, method):
   config = _mnist_config(method, fake_mnist, num_decoder=2 if method == "stein_vae" else 1)

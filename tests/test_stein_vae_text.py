@@ -211,6 +211,7 @@ def _check_eval(workdir, test):
 
 
 # stein_viwae runs end to end in test_resume_matches_uninterrupted.
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["stein_vae", "vae", "iwae"])
 def test_text_every_method(tmp_path, fake_20news, method):
   config = _config(method, fake_20news[0])

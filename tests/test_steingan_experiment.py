@@ -85,6 +85,7 @@ def test_runs_logs_and_resumes_exactly(tmp_path):
   assert read_metrics(str(tmp_path / "resumed")) == records
 
 
+@pytest.mark.slow
 def test_legacy_setting_reports_pixel_nats_with_the_jacobian(tmp_path):
   config = steingan_rbm_mnist.get_config("legacy")
   base = _config(tmp_path)
@@ -118,6 +119,7 @@ def test_sample_batches_with_batch_normalisation_are_whole_chunks(tmp_path):
   assert x.shape == (1001, DIM) and np.all((x >= 0) & (x <= 1))
 
 
+@pytest.mark.slow
 def test_kernel_free_regression_variant_runs(tmp_path):
   state = _run(
     _config(

@@ -44,6 +44,7 @@ def _logged_past_checkpoint(workdir):
   return bool(logged) and max(logged) > steps[-1]
 
 
+@pytest.mark.slow
 def test_sigkill_and_restart_matches_uninterrupted_run(tmp_path):
   ref_dir, killed_dir = str(tmp_path / "ref"), str(tmp_path / "killed")
   # The interrupted run sleeps on the host each step so the kill lands

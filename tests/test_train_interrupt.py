@@ -27,6 +27,7 @@ def _wait_for_metrics(workdir, proc, min_step, timeout=90):
     time.sleep(0.02)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_saves_a_checkpoint_and_the_rerun_resumes_bit_identically(tmp_path, signum):
   ref_dir, stopped_dir = str(tmp_path / "ref"), str(tmp_path / "stopped")

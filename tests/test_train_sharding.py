@@ -6,6 +6,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 from tests import train_testutil as util
 
@@ -56,6 +57,7 @@ def _run(tmp_path, devices):
   return dict(np.load(out)), info
 
 
+@pytest.mark.slow
 def test_eight_devices_match_one_device(tmp_path):
   params8, info8 = _run(tmp_path, 8)
   params1, info1 = _run(tmp_path, 1)
