@@ -22,7 +22,7 @@ from stein_jax import amortized, ksd, targets
 from stein_jax.evaluation.mmd import mmd
 from stein_jax.models.generator import MLPGenerator
 from stein_jax.train import AlgorithmExperiment, AlgorithmState, run_main, save_figure
-from stein_jax.train.state import train_state_layout
+from stein_jax.train.state import params_opt_state_layout
 
 
 class AmortizedSVGD(AlgorithmExperiment):
@@ -61,9 +61,7 @@ class AmortizedSVGD(AlgorithmExperiment):
     return AlgorithmState.create(self.algorithm.init(None, params), rng)
 
   def legacy_state_layout(self):  # runs saved as a TrainState before the algorithm protocol
-    return train_state_layout(
-      lambda s: (s.params, s.opt_state), lambda step, p, o: amortized.AmortizedState(p, o, step)
-    )
+    return params_opt_state_layout(amortized.AmortizedState)
 
   def samples(self, params, n, seed=1234):
     xi = jax.random.normal(jax.random.key(seed), (n, self.config.noise_dim))

@@ -35,7 +35,7 @@ from stein_jax.targets import rbm as rbm_eval
 from stein_jax.models.energy import GaussianBernoulliRBM, energy_and_score
 from stein_jax.objectives import energy as energy_objectives
 from stein_jax.train import AlgorithmExperiment, AlgorithmState, read_metrics, run_main, save_figure
-from stein_jax.train.state import train_state_layout
+from stein_jax.train.state import params_opt_state_layout
 from stein_jax.data.energy_data import load_energy_data
 from stein_jax.train import figures as figures_lib
 from stein_jax.train.figures import new_figure
@@ -132,9 +132,7 @@ class EnergyExperiment(AlgorithmExperiment):
     return AlgorithmState.create(self.algorithm.init(None, variables), jax.random.fold_in(rng, 1))
 
   def legacy_state_layout(self):  # runs saved as a TrainState before the algorithm protocol
-    return train_state_layout(
-      lambda s: (s.params, s.opt_state), lambda step, p, o: energy_objectives.EnergyTrainState(p, o, step)
-    )
+    return params_opt_state_layout(energy_objectives.EnergyTrainState)
 
   def batch(self, step):
     return {"x": self.batcher.batch(step)["x"]}

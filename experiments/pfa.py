@@ -48,7 +48,7 @@ from stein_jax.models import pfa
 from stein_jax.objectives import pfa as pfa_obj
 from stein_jax.objectives import stein_vae as stein_vae_obj
 from stein_jax.train import AlgorithmExperiment, ConfigError, run_main, save_figure
-from stein_jax.train.state import train_state_layout
+from stein_jax.train.state import params_opt_state_layout
 
 METHODS = ("stein_vae", "vae")
 DATASETS = ("20news", "synthetic")
@@ -300,7 +300,7 @@ class PFAExperiment(AlgorithmExperiment):
   # ---------------------------------------------------------------------- training
 
   def legacy_state_layout(self):  # runs saved as a TrainState before the algorithm protocol
-    return train_state_layout(lambda s: (s.params, s.opt_state), lambda step, p, o: pfa_obj.PFAState(p, o, step))
+    return params_opt_state_layout(pfa_obj.PFAState)
 
   def batch(self, step):
     rng = np.random.default_rng([self.config.seed, step])

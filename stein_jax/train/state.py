@@ -126,6 +126,12 @@ def train_state_layout(split, join):
   return to_legacy, from_legacy
 
 
+def params_opt_state_layout(make):
+  """:func:`train_state_layout` of a state with fields ``params``, ``opt_state``, ``step``:
+  ``make(params, opt_state, step)`` builds it (e.g. a ``PFAState``)."""
+  return train_state_layout(lambda s: (s.params, s.opt_state), lambda step, p, o: make(p, o, step))
+
+
 def _step_rng(rng: jax.Array, step: jax.Array, names: tuple[int, ...]) -> jax.Array:
   key = algorithm_lib.step_key(rng, step)  # the one place a key is derived from a step count
   for n in names:
