@@ -8,12 +8,13 @@ One run (one method, one seed):
         --config.data_dir=/path/to/data --config.seed=1 --workdir=/tmp/rbm/cd10/seed1
 
 The part after ``:`` picks ``method`` ("steincd", "stein_sm", "cd1", "cd10", "mle"; default "steincd") together with
-the step sizes and learning rate chosen for it by the sweep in ``experiments/rbm_figure.py --sweep`` (docs/results/
+the step sizes and learning rate chosen for it by the sweep of ``experiments/rbm_figure.py`` (docs/results/
 rbm_mnist.md). ``<data_dir>/mnist/`` holds the MNIST IDX files (docs/data.md).
 
 All five methods and three seeds, the Fig. 1a curves and the table:
 
-    python -m experiments.rbm_figure --workdir=/tmp/rbm_fig1a --data_dir=/path/to/data
+    python -m experiments.rbm_figure --config=configs/rbm_figure.py --workdir=/tmp/rbm_fig1a \
+        --config.data_dir=/path/to/data
 
 Data preprocessing (``preprocess="center_scale"``): MNIST pixels in [0, 1] (the 50,000 "train" images) are centred
 by the per-pixel training mean and divided by one global scale, the standard deviation of all centred training pixels
@@ -30,7 +31,7 @@ import ml_collections
 
 METHODS = ("steincd", "stein_sm", "cd1", "cd10", "mle")
 
-# Chosen by the sweep of experiments/rbm_figure.py --sweep (best valid/loglik after 1000 iterations, seed 0;
+# Chosen by the sweep of experiments/rbm_figure.py --config.sweep=True (best valid/loglik after 1000 iterations, seed 0;
 # docs/results/rbm_mnist.md lists the grid). Same Adam, batch 100 and iteration budget for every method.
 TUNED = {
   "steincd": {"learning_rate": 3e-3, "svgd_step_size": 1.0},

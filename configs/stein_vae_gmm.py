@@ -8,7 +8,7 @@ The paper's observation x = theta z, and the Gaussian VAE baseline:
     python -m experiments.stein_vae --config=configs/stein_vae_gmm.py \
         --config.method=vae --workdir=/tmp/svae_gmm_vae
 All settings side by side (10/50/100 particles vs the VAE, both observations):
-    python -m experiments.gmm_figure --workdir=/tmp/gmm_figure
+    python -m experiments.gmm_figure --config=configs/gmm_figure.py --workdir=/tmp/gmm_figure
 
 Evaluations log eval/posterior_mmd and (bimodal) eval/mode_weight_error; figures of the
 encoder samples over each test point's exact posterior go to WORKDIR/figures/.

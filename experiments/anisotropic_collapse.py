@@ -1,10 +1,12 @@
 r"""Where the Stein encoders lose their width: an anisotropic Gaussian posterior, free vs amortised particles.
 
-    python -m experiments.anisotropic_collapse --workdir=/tmp/anisotropic_collapse
-    python -m experiments.anisotropic_collapse --workdir=DIR --particles=20,100 --dim=50
+    python -m experiments.anisotropic_collapse --config=configs/anisotropic_collapse.py \
+        --workdir=/tmp/anisotropic_collapse
+    python -m experiments.anisotropic_collapse --config=configs/anisotropic_collapse.py --workdir=DIR \
+        --config.particles='(20,100)' --config.dim=50
 
 A posterior that the data pin down in some coordinates and leave prior-like in others: N(0, diag(v))
-in d dimensions with v log-spaced from ``--min_var`` (0.01) to 1. On it, per particle count S:
+in d dimensions with v log-spaced from ``config.min_var`` (0.01) to 1. On it, per particle count S:
 
 * free SVGD: S particles moved by plain, Jacobi-preconditioned steps z + eps v phi (same fixed
   points as z + eps phi) from exact samples, to (near) their fixed point;
@@ -18,6 +20,8 @@ each with the paper's isotropic median-bandwidth RBF, the diagonal metric
 related code's alpha = 100 with row-sum normalisation (sec. 12). Reported: the variance ratio to
 the truth per coordinate, as geometric means over the 10 narrowest, the 10 widest and all
 coordinates. Writes DIR/anisotropic_collapse.json, DIR/table.md, DIR/figures/anisotropic_collapse.png.
+From a notebook: ``run_all(target_variances(d, min_var), particle_counts, free_steps, amortised_steps)``
+returns the rows; ``free_svgd`` and ``amortised_svgd`` are the two arms.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ import json
 import os
 import time
 
-from absl import app, flags
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -34,20 +37,10 @@ import optax
 
 from stein_jax import svgd_direction
 from stein_jax.objectives.stein_vae import move_particles
+from stein_jax.train import config as config_lib
+from stein_jax.train import main as main_lib
 from stein_jax.train import save_figure
 from stein_jax.train.figures import new_figure
-
-FLAGS = flags.FLAGS
-
-
-def _define_flags():
-  flags.DEFINE_string("workdir", "/tmp/stein_jax_anisotropic_collapse", "Where results go.")
-  flags.DEFINE_list("particles", ["20", "100"], "Particle counts S.")
-  flags.DEFINE_integer("dim", 50, "Dimension d (the text and MNIST latents: 50).")
-  flags.DEFINE_float("min_var", 0.01, "Smallest posterior variance (the largest is 1).")
-  flags.DEFINE_integer("free_steps", 3000, "Plain SVGD steps for free particles.")
-  flags.DEFINE_integer("amortised_steps", 4000, "Encoder updates for amortised SVGD.")
-  flags.DEFINE_integer("seed", 0, "Random seed.")
 
 
 def target_variances(d: int, min_var: float) -> np.ndarray:
@@ -174,35 +167,38 @@ def plot(rows, v):
   return fig
 
 
-def main(argv):
-  del argv
-  os.makedirs(FLAGS.workdir, exist_ok=True)
-  v = target_variances(FLAGS.dim, FLAGS.min_var)
-  rows = run_all(v, [int(n) for n in FLAGS.particles], FLAGS.free_steps, FLAGS.amortised_steps, FLAGS.seed)
-  with open(os.path.join(FLAGS.workdir, "anisotropic_collapse.json"), "w") as f:
-    json.dump(
-      {
-        "variances": v.tolist(),
-        "rows": rows,
-        "flags": {
-          "dim": FLAGS.dim,
-          "min_var": FLAGS.min_var,
-          "free_steps": FLAGS.free_steps,
-          "amortised_steps": FLAGS.amortised_steps,
-          "seed": FLAGS.seed,
-        },
-      },
-      f,
-      indent=1,
-    )
+def check(config) -> None:
+  """Raises ConfigError naming every bad key of configs/anisotropic_collapse.py's config."""
+  c = config_lib
+  c.check_fields(
+    config,
+    {
+      # ddof=1 variances: at least two particles.
+      "particles": c.tuple_of(c.Rule(lambda n: c.POSITIVE_INT.ok(n) and n >= 2, "an int >= 2")),
+      "dim": c.POSITIVE_INT,
+      "min_var": c.Rule(lambda v: c.POSITIVE_NUMBER.ok(v) and v <= 1, "a number in (0, 1]"),
+      "free_steps": c.POSITIVE_INT,
+      "amortised_steps": c.POSITIVE_INT,
+    },
+  )
+
+
+def run_from_config(config, workdir: str) -> list[dict]:
+  """:func:`run_all` as ``config`` says; writes the json, table.md and the figure to ``workdir``."""
+  check(config)
+  os.makedirs(workdir, exist_ok=True)
+  v = target_variances(config.dim, config.min_var)
+  rows = run_all(v, list(config.particles), config.free_steps, config.amortised_steps, config.seed)
+  with open(os.path.join(workdir, "anisotropic_collapse.json"), "w") as f:
+    json.dump({"variances": v.tolist(), "rows": rows, "config": config.to_dict()}, f, indent=1)
   md = table(rows)
-  with open(os.path.join(FLAGS.workdir, "table.md"), "w") as f:
+  with open(os.path.join(workdir, "table.md"), "w") as f:
     f.write(md)
   print(md)
-  path = save_figure(plot(rows, v), FLAGS.workdir, "anisotropic_collapse")
+  path = save_figure(plot(rows, v), workdir, "anisotropic_collapse")
   print(f"Wrote {path}")
+  return rows
 
 
 if __name__ == "__main__":
-  _define_flags()
-  app.run(main)
+  main_lib.run_tool(run_from_config)

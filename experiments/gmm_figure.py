@@ -1,13 +1,14 @@
 r"""Fig. 1 of Pu et al. (2017): Stein VAE with 10, 50, 100 particles vs the Gaussian VAE.
 
-    python -m experiments.gmm_figure --workdir=/tmp/gmm_figure
-    python -m experiments.gmm_figure --workdir=/tmp/gmm_figure --num_steps=1000 \
-        --observations=bimodal --particles=100            # a quicker subset
+    python -m experiments.gmm_figure --config=configs/gmm_figure.py --workdir=/tmp/gmm_figure
+    python -m experiments.gmm_figure --config=configs/gmm_figure.py --workdir=/tmp/gmm_figure \
+        --config.num_steps=1000 --config.observations=bimodal --config.particles=100   # a quicker subset
 
 For each observation setting ("paper": x = theta z; "bimodal": x = z_1 - z_2) it trains,
-through the platform (``configs/stein_vae_gmm.py`` with the overrides below, one workdir per
-run under WORKDIR/<observation>/<run>), Stein VAE with each particle count and the Gaussian
-VAE, then writes
+through the platform (``config.base``, the config of ``configs/stein_vae_gmm.py``, with the
+observation, method and particle count of each run, one workdir per run under
+WORKDIR/<observation>/<run>), Stein VAE with each particle count and the Gaussian VAE, then
+writes
 
   * WORKDIR/fig1_<observation>.png: one row per method, one panel per test point, encoder
     samples (red) over the exact posterior density (blue);
@@ -18,58 +19,57 @@ VAE, then writes
   * WORKDIR/results.json: the same numbers.
 
 Runs that already finished are resumed (nothing is retrained), so the command can be
-repeated after an interruption.
+repeated after an interruption. From a notebook: ``run_from_config(configs.gmm_figure.get_config(),
+workdir)``; ``run_one(run_config(config, observation, method, particles), workdir)`` is one run.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 
-from absl import app, flags
 import jax
 import numpy as np
 
-from configs import stein_vae_gmm
 from experiments import stein_vae as exp
 from stein_jax.data import synthetic_gmm as gmm
 from stein_jax.evaluation.mmd import mmd
+from stein_jax.train import config as config_lib
 from stein_jax.train import figures, train_and_evaluate
-
-FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Output directory.")
-flags.DEFINE_list("observations", ["paper", "bimodal"], "Observation settings.")
-flags.DEFINE_list("particles", ["10", "50", "100"], "Stein VAE particle counts.")
-flags.DEFINE_integer("num_steps", None, "Override the config's num_steps for every run.")
-flags.DEFINE_integer("seed", 0, "Training seed.")
-flags.DEFINE_list("config_overrides", [], "Extra key=value config overrides (all runs).")
-flags.mark_flag_as_required("workdir")
+from stein_jax.train import main as main_lib
 
 
-def _parse(value: str):
-  for cast in (int, float):
-    try:
-      return cast(value)
-    except ValueError:
-      pass
-  return {"True": True, "False": False}.get(value, value)
+def check(config) -> None:
+  """Raises ConfigError naming every bad key of configs/gmm_figure.py's own fields (the runs check ``base``)."""
+  c = config_lib
+  c.check_fields(
+    config,
+    {
+      "observations": c.tuple_of(c.one_of(sorted(gmm.OBSERVATION_MATRICES))),
+      "particles": c.tuple_of(c.POSITIVE_INT),
+      "num_steps": c.optional(c.POSITIVE_INT),
+    },
+  )
 
 
-def run_one(observation, method, particles, workdir):
-  config = stein_vae_gmm.get_config()
-  config.observation = observation
-  config.method = method
-  config.seed = FLAGS.seed
+def run_config(config, observation: str, method: str, particles: int | None):
+  """The configs/stein_vae_gmm.py config of one run: ``config.base`` with this run's settings."""
+  run = copy.deepcopy(config.base)
+  run.observation = observation
+  run.method = method
   if particles is not None:
-    config.num_particles = particles
-  if FLAGS.num_steps:
-    config.num_steps = FLAGS.num_steps
-    config.eval_every = FLAGS.num_steps
-    config.checkpoint_every = FLAGS.num_steps
-  for item in FLAGS.config_overrides:
-    key, value = item.split("=", 1)
-    config[key] = _parse(value)
-  config.plot = False
+    run.num_particles = particles
+  if config.num_steps:
+    run.num_steps = config.num_steps
+    run.eval_every = config.num_steps
+    run.checkpoint_every = config.num_steps
+  run.plot = False
+  return run
+
+
+def run_one(config, workdir):
+  """Trains (or resumes) one run of configs/stein_vae_gmm.py's ``config``; its encoder's metrics."""
   experiment = exp.make_experiment(config)
   state = train_and_evaluate(experiment, config, workdir)
   n = config.eval_samples
@@ -97,19 +97,21 @@ def run_one(observation, method, particles, workdir):
   }
 
 
-def main(argv):
-  del argv
+def run_from_config(config, workdir: str) -> dict:
+  """Every run of the figure (resumed where finished), then the figures, tables.md and results.json."""
+  check(config)
   figures.use_headless_backend()
   import matplotlib.pyplot as plt
 
-  os.makedirs(FLAGS.workdir, exist_ok=True)
-  runs = [("stein_vae", int(p)) for p in FLAGS.particles] + [("vae", None)]
+  os.makedirs(workdir, exist_ok=True)
+  runs = [("stein_vae", int(p)) for p in config.particles] + [("vae", None)]
   lines, results = [], {}
-  for obs in FLAGS.observations:
+  for obs in config.observations:
     out = {}
     for method, s in runs:
       label = f"Stein VAE, S={s}" if s else "Gaussian VAE"
-      out[label] = run_one(obs, method, s, os.path.join(FLAGS.workdir, obs, f"{method}_{s or 'gauss'}"))
+      run = run_config(config, obs, method, s)
+      out[label] = run_one(run, os.path.join(workdir, obs, f"{method}_{s or 'gauss'}"))
     t = next(iter(out.values()))["z"].shape[0]
     fig, axes = plt.subplots(len(out), t, figsize=(1.7 * t, 1.8 * len(out)), squeeze=False)
     for r, (label, res) in enumerate(out.items()):
@@ -127,7 +129,7 @@ def main(argv):
       fontsize=8,
     )
     fig.tight_layout()
-    fig.savefig(os.path.join(FLAGS.workdir, f"fig1_{obs}.png"), dpi=110)
+    fig.savefig(os.path.join(workdir, f"fig1_{obs}.png"), dpi=110)
     plt.close(fig)
 
     header = "| method | " + " | ".join(f"x{i}" for i in range(t)) + " | mean |"
@@ -180,7 +182,7 @@ def main(argv):
         ax.set_xlabel("(z1 + z2) / sqrt(2), test point 0", fontsize=7)
       axes[0][0].legend(fontsize=7)
       fig.tight_layout()
-      fig.savefig(os.path.join(FLAGS.workdir, f"valley_{obs}.png"), dpi=110)
+      fig.savefig(os.path.join(workdir, f"valley_{obs}.png"), dpi=110)
       plt.close(fig)
     results[obs] = {
       label: {
@@ -191,12 +193,13 @@ def main(argv):
       }
       for label, res in out.items()
     }
-  with open(os.path.join(FLAGS.workdir, "tables.md"), "w") as f:
+  with open(os.path.join(workdir, "tables.md"), "w") as f:
     f.write("\n".join(lines) + "\n")
-  with open(os.path.join(FLAGS.workdir, "results.json"), "w") as f:
+  with open(os.path.join(workdir, "results.json"), "w") as f:
     json.dump(results, f, indent=1)
   print("\n".join(lines))
+  return results
 
 
 if __name__ == "__main__":
-  app.run(main)
+  main_lib.run_tool(run_from_config)

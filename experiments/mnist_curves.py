@@ -1,13 +1,17 @@
 r"""Table 1's learning curves: test NLL by S-ELBO against steps for MNIST runs, all methods in one figure.
 
-    python -m experiments.mnist_curves --out=DIR --runs=vae=/tmp/mnist25/vae,iwae=/tmp/mnist25/iwae,\
-stein_vae=/tmp/mnist25/stein_vae,stein_viwae=/tmp/mnist25/stein_viwae_kz1
+    python -m experiments.mnist_curves --config=configs/mnist_curves.py --workdir=DIR \
+        --config.runs='("vae=/tmp/mnist25/vae","iwae=/tmp/mnist25/iwae","stein_vae=/tmp/mnist25/stein_vae")'
+    python -m experiments.mnist_curves --config=configs/mnist_curves.py --workdir=DIR \
+        --config.runs=vae=/tmp/mnist25/vae --config.runs=stein_viwae=/tmp/mnist25/stein_viwae_kz1  # one flag per run
 
-Each run is the --workdir of an experiments.stein_vae MNIST run (configs/stein_vae_mnist_cpu.py); the
-curves are its logged evaluations (``test/nll_s_elbo`` and ``test/nll_elbo``, dashed). Runs still going
-are drawn to their last evaluation. Writes DIR/figures/mnist_curves.png and DIR/mnist_curves.md (every
-evaluation step, each run's value or "-"), and, where a run's directory or DIR holds
-eval_test_step<N>.json files of experiments.stein_vae_eval, the full-test-set numbers beside them.
+Each run is the --workdir of an experiments.stein_vae MNIST run (configs/stein_vae_mnist_cpu.py), given as a
+"label=workdir" string (``config.runs``, a tuple); the curves are its logged evaluations (``test/nll_s_elbo`` and ``test/nll_elbo``,
+dashed). Runs still going are drawn to their last evaluation. Writes DIR/figures/mnist_curves.png and
+DIR/mnist_curves.md (every evaluation step, each run's value or "-"), and, where a run's directory or one of
+``config.eval_dirs`` holds eval_test_step<N>.json files of experiments.stein_vae_eval, the full-test-set numbers
+beside them. With ``config.decoder_sweep_step`` it draws Fig. 3 instead (:func:`decoder_sweep`). From a
+notebook: ``run_from_config(configs.mnist_curves.get_config(), workdir)`` with ``config.runs`` set.
 """
 
 from __future__ import annotations
@@ -15,24 +19,11 @@ from __future__ import annotations
 import glob
 import json
 import os
-import sys
 
-from absl import app, flags, logging
-
+from stein_jax.train import config as config_lib
 from stein_jax.train import main as main_lib
 from stein_jax.train import read_metrics, save_figure
-from stein_jax.train.figures import new_figure, use_headless_backend
-
-FLAGS = flags.FLAGS
-flags.DEFINE_string("out", None, "Output directory.")
-flags.DEFINE_list("runs", None, "label=workdir pairs, comma separated.")
-flags.DEFINE_list("eval_dirs", [], "Directories holding eval_test_step<N>.json of experiments.stein_vae_eval.")
-flags.DEFINE_integer(
-  "decoder_sweep_step",
-  None,
-  "Fig. 3 instead of curves: runs labelled by their decoder-particle count (M1=DIR,M3=DIR,...), "
-  "NLL and test time against M at this step.",
-)
+from stein_jax.train.figures import new_figure
 
 LABELS = {
   "vae": "VAE",
@@ -46,20 +37,24 @@ LABELS = {
 
 
 class Error(ValueError):
-  pass
+  """A run that cannot be drawn (one line for the user)."""
 
 
-def parse_runs(pairs: list[str]) -> list[tuple[str, str]]:
+def parse_runs(pairs) -> list[tuple[str, str]]:
+  """``("label=workdir", ...)`` -> [(label, workdir)]; each workdir must hold a metrics.jsonl."""
+  if not pairs:
+    raise config_lib.ConfigError(
+      "config.runs is required: \"label=workdir\" strings, e.g. "
+      "--config.runs='(\"vae=/tmp/mnist/vae\",\"stein_vae=/tmp/mnist/stein_vae\")'."
+    )
   out = []
-  for pair in pairs or []:
-    if "=" not in pair:
-      raise Error(f"--runs entry {pair!r} is not label=workdir.")
+  for pair in pairs:
+    if not isinstance(pair, str) or "=" not in pair:
+      raise config_lib.ConfigError(f"invalid config: runs entry {pair!r} is not a \"label=workdir\" string.")
     label, path = pair.split("=", 1)
     if not os.path.exists(os.path.join(path, "metrics.jsonl")):
-      raise Error(f"--runs {label}: {path} holds no metrics.jsonl (not a run's workdir).")
+      raise Error(f"runs entry {label}: {path} holds no metrics.jsonl (not a run's workdir).")
     out.append((label, path))
-  if not out:
-    raise Error("--runs is required: label=workdir pairs.")
   return out
 
 
@@ -88,7 +83,7 @@ def decoder_sweep(runs: list[tuple[str, str]], step: int, out: str) -> list[str]
   points = []
   for label, path in runs:
     if not (label[:1] in "Mm" and label[1:].isdigit()):
-      raise Error(f"--decoder_sweep_step needs runs labelled M<count> (e.g. M10=DIR); got {label!r}.")
+      raise Error(f"decoder_sweep_step needs runs labelled M<count> (e.g. M10=DIR); got {label!r}.")
     rec = [r for r in read_metrics(path) if r.get("step") == step and "test/nll_s_elbo" in r]
     if not rec:
       raise Error(f"run {path} has no test evaluation at step {step}.")
@@ -129,26 +124,29 @@ def decoder_sweep(runs: list[tuple[str, str]], step: int, out: str) -> list[str]
   return lines
 
 
-def main(argv):
-  del argv
-  use_headless_backend()
-  logging.get_absl_handler().addFilter(main_lib._QuietOrbaxInfo())  # pylint: disable=protected-access
-  try:
-    runs = parse_runs(FLAGS.runs)
-  except Error as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(1)
-  os.makedirs(FLAGS.out, exist_ok=True)
-  if FLAGS.decoder_sweep_step is not None:
-    try:
-      lines = decoder_sweep(runs, FLAGS.decoder_sweep_step, FLAGS.out)
-    except Error as e:
-      print(f"error: {e}", file=sys.stderr)
-      sys.exit(1)
-    with open(os.path.join(FLAGS.out, "mnist_decoder_particles.md"), "w") as f:
+def check(config) -> None:
+  """Raises ConfigError naming a bad key of configs/mnist_curves.py's config (runs: :func:`parse_runs`)."""
+  c = config_lib
+  c.check_fields(
+    config,
+    {
+      "eval_dirs": c.Rule(lambda v: isinstance(v, tuple) and all(isinstance(d, str) for d in v), "a tuple of paths"),
+      "decoder_sweep_step": c.optional(c.NON_NEGATIVE_INT),
+    },
+  )
+
+
+def run_from_config(config, workdir: str) -> list[str]:
+  """The curves (or Fig. 3) of ``config.runs`` into ``workdir``; returns the markdown table's lines."""
+  check(config)
+  runs = parse_runs(config.runs)
+  os.makedirs(workdir, exist_ok=True)
+  if config.decoder_sweep_step is not None:
+    lines = decoder_sweep(runs, config.decoder_sweep_step, workdir)
+    with open(os.path.join(workdir, "mnist_decoder_particles.md"), "w") as f:
       f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
-    return
+    return lines
   fig = new_figure(figsize=(11, 4.8))
   ax = fig.add_subplot()
   data = {}
@@ -169,7 +167,7 @@ def main(argv):
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
   fig.tight_layout()
-  save_figure(fig, FLAGS.out, "mnist_curves")
+  save_figure(fig, workdir, "mnist_curves")
   steps = sorted({s for c in data.values() for s in c})
   lines = [
     "Test NLL by S-ELBO (ELBO), nats, 1,000 random test images, 1,000 samples:",
@@ -180,7 +178,7 @@ def main(argv):
   for s in steps:
     cells = [f"{data[l][s]['s_elbo']:.2f} ({data[l][s]['elbo']:.2f})" if s in data[l] else "-" for l, _ in runs]
     lines.append(f"| {s} | " + " | ".join(cells) + " |")
-  full = [(l, r) for l, p in runs for r in full_evaluations(p, l, FLAGS.eval_dirs)]
+  full = [(l, r) for l, p in runs for r in full_evaluations(p, l, config.eval_dirs)]
   if full:
     lines += [
       "",
@@ -195,11 +193,11 @@ def main(argv):
         f"{r['nll_elbo']:.2f} | {r['nll_s_elbo']:.2f} | {1e3 * r['seconds_per_image']:.2f} | "
         f"{r['device']} |"
       )
-  with open(os.path.join(FLAGS.out, "mnist_curves.md"), "w") as f:
+  with open(os.path.join(workdir, "mnist_curves.md"), "w") as f:
     f.write("\n".join(lines) + "\n")
   print("\n".join(lines))
+  return lines
 
 
 if __name__ == "__main__":
-  flags.mark_flag_as_required("out")
-  app.run(main)
+  main_lib.run_tool(run_from_config, (Error,))

@@ -1,8 +1,10 @@
 r"""Fig. 1a of Liu & Wang 2017: every method x seed of configs/rbm_mnist.py, the curves and a markdown table.
 
-    python -m experiments.rbm_figure --workdir=/tmp/rbm_fig1a --data_dir=/path/to/data
-    python -m experiments.rbm_figure --workdir=/tmp/rbm_fig1a --data_dir=/path/to/data --num_steps=10000 \
-        --seeds=0,1,2 --methods=steincd,stein_sm,cd1,cd10,mle
+    python -m experiments.rbm_figure --config=configs/rbm_figure.py --workdir=/tmp/rbm_fig1a \
+        --config.data_dir=/path/to/data
+    python -m experiments.rbm_figure --config=configs/rbm_figure.py --workdir=/tmp/rbm_fig1a \
+        --config.data_dir=/path/to/data --config.num_steps=10000 --config.seeds='(0,1,2)' \
+        --config.methods='("steincd","stein_sm","cd1","cd10","mle")'
 
 Each run is ``train_and_evaluate(EnergyExperiment(config), config, WORKDIR/<method>/seed<k>)`` with the method's
 tuned config (``configs/rbm_mnist.py:<method>``), so an interrupted figure resumes where it stopped. The runs go
@@ -13,7 +15,11 @@ one after another in this process (MNIST is loaded once). Writes
 
 The hyper-parameter sweep that chose ``TUNED`` in the config (one seed, shorter budget, selected on ``valid/loglik``):
 
-    python -m experiments.rbm_figure --sweep --workdir=/tmp/rbm_sweep --data_dir=/path/to/data --num_steps=1000
+    python -m experiments.rbm_figure --config=configs/rbm_figure.py --workdir=/tmp/rbm_sweep \
+        --config.data_dir=/path/to/data --config.sweep=True --config.num_steps=1000
+
+From a notebook: ``run_from_config(configs.rbm_figure.get_config(), workdir)``, or ``figure`` / ``sweep``
+with keyword arguments.
 """
 
 from __future__ import annotations
@@ -22,27 +28,20 @@ import itertools
 import json
 import os
 import platform
-import sys
 import time
 
-from absl import app, flags, logging
+from absl import logging
 import numpy as np
 
 from configs import rbm_mnist
+from stein_jax.train import config as config_lib
+from stein_jax.train import main as main_lib
 from stein_jax.train import read_metrics, save_figure, train_and_evaluate
-from stein_jax.train.figures import new_figure, use_headless_backend
+from stein_jax.train.figures import new_figure
 
 from experiments.energy import EnergyExperiment
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Root directory; each run goes to <workdir>/<method>/seed<k>.")
-flags.DEFINE_string("data_dir", None, "Data directory holding mnist/ (default $STEIN_JAX_DATA_DIR).")
-flags.DEFINE_list("methods", list(rbm_mnist.METHODS), "Methods to run.")
-flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds to run.")
-flags.DEFINE_integer("num_steps", 10000, "Iterations per run (the same for all methods).")
-flags.DEFINE_integer("eval_every", 100, "Evaluate the exact log-likelihood every this many iterations.")
-flags.DEFINE_bool("sweep", False, "Run the hyper-parameter sweep (seed 0) instead of the figure.")
-flags.DEFINE_string("dataset", "mnist", "config.dataset ('mnist' or 'synthetic_rbm' for a smoke run).")
+DATASETS = ("mnist", "synthetic_rbm")
 
 LABELS = {
   "steincd": "SteinCD",
@@ -95,14 +94,22 @@ def _curves(records_by_seed: list[list[dict]], key: str = "test/loglik"):
   return steps, values
 
 
-def sweep(root: str):
+def sweep(
+  root: str,
+  methods=rbm_mnist.METHODS,
+  num_steps: int = 1000,
+  eval_every: int = 100,
+  data_dir: str | None = None,
+  dataset: str = "mnist",
+):
+  """The grid of SWEEP_LEARNING_RATES x SWEEP_STEP_SIZES per method, seed 0; writes sweep.md and sweep.json."""
   rows = []
-  for method in FLAGS.methods:
+  for method in methods:
     key, step_sizes = SWEEP_STEP_SIZES.get(method, (None, (None,)))
     for lr, eps in itertools.product(SWEEP_LEARNING_RATES, step_sizes):
       overrides = {"learning_rate": lr} | ({key: eps} if key else {})
       name = f"{method}/lr{lr:g}" + (f"_eps{eps:g}" if key else "")
-      config = run_config(method, 0, FLAGS.num_steps, FLAGS.eval_every, FLAGS.data_dir, FLAGS.dataset, **overrides)
+      config = run_config(method, 0, num_steps, eval_every, data_dir, dataset, **overrides)
       try:
         records, seconds = run_one(config, os.path.join(root, name))
         valid, test = float(records[-1]["valid/loglik"]), float(records[-1]["test/loglik"])
@@ -116,13 +123,13 @@ def sweep(root: str):
       logging.info("sweep %s: valid %.2f (%s)", name, valid, status)
       print(f"sweep {name}: valid/loglik {valid:.2f} ({status}, {seconds:.0f} s)", flush=True)
   lines = [
-    f"Sweep: seed 0, {FLAGS.num_steps} iterations, batch 100, Adam; selected on valid/loglik (last 10,000 "
+    f"Sweep: seed 0, {num_steps} iterations, batch 100, Adam; selected on valid/loglik (last 10,000 "
     "training images), nats per image in the preprocessed space.",
     "",
     "| method | learning rate | step size | valid loglik | test loglik | status | chosen |",
     "| --- | --- | --- | --- | --- | --- | --- |",
   ]
-  for method in FLAGS.methods:
+  for method in methods:
     mine = [r for r in rows if r["method"] == method]
     best = max((r for r in mine if np.isfinite(r["valid"])), key=lambda r: r["valid"], default=None)
     for r in mine:
@@ -138,13 +145,22 @@ def sweep(root: str):
   print("\n".join(lines))
 
 
-def figure(root: str):
-  seeds = [int(s) for s in FLAGS.seeds]
+def figure(
+  root: str,
+  methods=rbm_mnist.METHODS,
+  seeds=(0, 1, 2),
+  num_steps: int = 10_000,
+  eval_every: int = 100,
+  data_dir: str | None = None,
+  dataset: str = "mnist",
+):
+  """Every method x seed (resumed where finished); writes the figure, rbm_mnist.md and rbm_mnist.json."""
+  seeds = [int(s) for s in seeds]
   results, timings = {}, {}
-  for method in FLAGS.methods:
+  for method in methods:
     results[method] = []
     for seed in seeds:
-      config = run_config(method, seed, FLAGS.num_steps, FLAGS.eval_every, FLAGS.data_dir, FLAGS.dataset)
+      config = run_config(method, seed, num_steps, eval_every, data_dir, dataset)
       records, seconds = run_one(config, os.path.join(root, method, f"seed{seed}"))
       results[method].append(records)
       timings.setdefault(method, []).append(seconds)
@@ -169,7 +185,7 @@ def figure(root: str):
   path = save_figure(fig, root, "rbm_mnist_fig1a", dpi=120)
 
   steps = _curves(next(iter(results.values())))[0]
-  columns = sorted({int(np.searchsorted(steps, f * FLAGS.num_steps)) for f in (0.1, 0.3, 0.5, 1.0)} - {len(steps)})
+  columns = sorted({int(np.searchsorted(steps, f * num_steps)) for f in (0.1, 0.3, 0.5, 1.0)} - {len(steps)})
   checkpoints = [int(steps[i]) for i in columns]
   lines = [
     "| method | hyper-parameters | "
@@ -203,7 +219,7 @@ def figure(root: str):
   with open(os.path.join(root, "rbm_mnist.md"), "w") as f:
     f.write(
       f"Machine: {platform.machine()} {platform.processor() or ''} ({os.cpu_count()} cores), seeds {seeds}, "
-      f"{FLAGS.num_steps} iterations, mean ± std over seeds (std with ddof=0).\n\n" + table
+      f"{num_steps} iterations, mean ± std over seeds (std with ddof=0).\n\n" + table
     )
   with open(os.path.join(root, "rbm_mnist.json"), "w") as f:
     json.dump(summary, f, indent=1)
@@ -211,16 +227,39 @@ def figure(root: str):
   print(f"figure: {path}")
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  use_headless_backend()
+def check(config) -> None:
+  """Raises ConfigError naming every bad key of configs/rbm_figure.py's config."""
+  c = config_lib
+  c.check_fields(
+    config,
+    {
+      "methods": c.tuple_of(c.one_of(rbm_mnist.METHODS)),
+      "seeds": c.tuple_of(c.NON_NEGATIVE_INT),
+      "num_steps": c.POSITIVE_INT,
+      "eval_every": c.POSITIVE_INT,
+      "sweep": c.BOOL,
+      "dataset": c.one_of(DATASETS),
+    },
+  )
+
+
+def run_from_config(config, workdir: str) -> None:
+  """:func:`figure`, or :func:`sweep` with ``config.sweep``, as ``config`` says, under ``workdir``."""
+  check(config)
   logging.set_verbosity(logging.WARNING)  # orbax logs a dozen INFO lines per checkpoint
-  if FLAGS.workdir is None:
-    raise app.UsageError("--workdir is required")
-  os.makedirs(FLAGS.workdir, exist_ok=True)
-  (sweep if FLAGS.sweep else figure)(FLAGS.workdir)
+  os.makedirs(workdir, exist_ok=True)
+  kwargs = dict(
+    methods=config.methods,
+    num_steps=config.num_steps,
+    eval_every=config.eval_every,
+    data_dir=config.data_dir,
+    dataset=config.dataset,
+  )
+  if config.sweep:
+    sweep(workdir, **kwargs)
+  else:
+    figure(workdir, seeds=config.seeds, **kwargs)
 
 
 if __name__ == "__main__":
-  sys.exit(app.run(main))
+  main_lib.run_tool(run_from_config)

@@ -1,7 +1,9 @@
 r"""Fig. 1(b)-(d) of Liu & Wang (2017): SteinCD-GAN(alpha) on the Gaussian-Bernoulli RBM, and the kernel ablation.
 
-    STEIN_JAX_DATA_DIR=/path/to/data python -m experiments.steingan_rbm_figure --workdir=/tmp/steingan_fig1 \
-        [--setting=cpu] [--alphas=0,0.1,0.25,0.5,1] [--seeds=0] [--num_score_samples=50000]
+    STEIN_JAX_DATA_DIR=/path/to/data python -m experiments.steingan_rbm_figure \
+        --config=configs/steingan_rbm_figure.py --workdir=/tmp/steingan_fig1 \
+        [--config.setting=cpu] [--config.alphas='(0,0.1,0.25,0.5,1)'] [--config.seeds='(0,)'] \
+        [--config.num_score_samples=50000] [--config.train=False]
 
 Trains (through the platform, ``configs/steingan_rbm_mnist.py:<setting>``, one workdir per run) SteinCD-GAN(alpha)
 for every alpha and SteinGAN without the kernel, each as ``WORKDIR/alpha<a>`` / ``WORKDIR/nokernel`` (seed 0) or
@@ -13,6 +15,9 @@ each run's last checkpoint, it scores ``num_score_samples`` generator samples (t
     the kernel-free run and real test digits as reference lines (Fig. 1(b));
   * ``WORKDIR/fig1cd.png``: samples of SteinGAN with and without the kernel (Fig. 1(c), (d));
   * ``WORKDIR/results.json`` and ``WORKDIR/table.md``: the numbers per run (mean +- sd over seeds in the table).
+
+From a notebook: ``run_from_config(configs.steingan_rbm_figure.get_config(), workdir)``;
+``evaluate_run(experiment, workdir, num_samples)`` scores one trained run.
 """
 
 from __future__ import annotations
@@ -20,24 +25,16 @@ from __future__ import annotations
 import json
 import os
 
-from absl import app, flags
 import jax
 import numpy as np
 
 from configs import steingan_rbm_mnist
 from experiments import steingan_rbm
 from stein_jax.evaluation import classifier_score as score_lib
+from stein_jax.train import config as config_lib
 from stein_jax.train import figures, train_and_evaluate
+from stein_jax.train import main as main_lib
 from stein_jax.train.checkpoint import Checkpointer
-
-FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Output directory (one subdirectory per run).")
-flags.DEFINE_string("setting", "cpu", "Setting of configs/steingan_rbm_mnist.py.")
-flags.DEFINE_list("alphas", ["0", "0.1", "0.25", "0.5", "1"], "SteinCD-GAN mixing probabilities.")
-flags.DEFINE_list("seeds", ["0"], "Training seeds.")
-flags.DEFINE_integer("num_score_samples", 50_000, "Generator samples for the final classifier score.")
-flags.DEFINE_bool("train", True, "Train missing runs (False: only evaluate the runs that exist).")
-flags.mark_flag_as_required("workdir")
 
 
 def run_name(alpha, use_kernel: bool, seed: int) -> str:
@@ -45,8 +42,9 @@ def run_name(alpha, use_kernel: bool, seed: int) -> str:
   return base if seed == 0 else f"{base}_seed{seed}"
 
 
-def _config(alpha, use_kernel, seed):
-  config = steingan_rbm_mnist.get_config(FLAGS.setting)
+def run_config(setting: str, alpha, use_kernel: bool, seed: int):
+  """The configs/steingan_rbm_mnist.py:<setting> config of one run of the figure."""
+  config = steingan_rbm_mnist.get_config(setting)
   config.update(alpha=float(alpha), use_kernel=use_kernel, seed=seed)
   return config
 
@@ -56,7 +54,7 @@ def evaluate_run(experiment, workdir: str, num_samples: int) -> dict:
   abstract = experiment.init_state(jax.random.key(0), experiment.config)
   restored = Checkpointer(workdir).restore_latest(abstract, experiment.legacy_state_layout())
   if restored is None:
-    raise FileNotFoundError(f"No checkpoint in {workdir}; train it first (drop --notrain).")
+    raise FileNotFoundError(f"No checkpoint in {workdir}; train it first (drop --config.train=False).")
   params = jax.device_get(restored.state.inner.params)
   with open(os.path.join(workdir, "final.json")) as f:
     final = json.load(f)
@@ -82,26 +80,42 @@ def _mean_sd(values):
   return (values.mean(), values.std(ddof=1) if values.size > 1 else 0.0)
 
 
-def main(argv):
-  del argv
-  root = FLAGS.workdir
+def check(config) -> None:
+  """Raises ConfigError naming every bad key of configs/steingan_rbm_figure.py's config."""
+  c = config_lib
+  c.check_fields(
+    config,
+    {
+      "setting": c.one_of(steingan_rbm_mnist.SETTINGS),
+      "alphas": c.tuple_of(c.number_in(0.0, 1.0)),
+      "seeds": c.tuple_of(c.NON_NEGATIVE_INT),
+      "num_score_samples": c.POSITIVE_INT,
+      "train": c.BOOL,
+    },
+  )
+
+
+def run_from_config(config, workdir: str) -> dict:
+  """Trains the missing runs (``config.train``), scores every run, writes the table and figures to ``workdir``."""
+  check(config)
+  root = workdir
   os.makedirs(root, exist_ok=True)
-  seeds = [int(s) for s in FLAGS.seeds]
-  runs = [(a, True) for a in FLAGS.alphas] + [("0", False)]
+  seeds = [int(s) for s in config.seeds]
+  runs = [(float(a), True) for a in config.alphas] + [(0.0, False)]
   results = {}
   for alpha, use_kernel in runs:
     for seed in seeds:
       name = run_name(alpha, use_kernel, seed)
-      workdir = os.path.join(root, name)
-      config = _config(alpha, use_kernel, seed)
-      experiment = steingan_rbm.SteinGANExperiment(config)
-      if FLAGS.train:
-        train_and_evaluate(experiment, config, workdir)
-      elif not os.path.exists(os.path.join(workdir, "final.json")):
+      run_dir = os.path.join(root, name)
+      run = run_config(config.setting, alpha, use_kernel, seed)
+      experiment = steingan_rbm.SteinGANExperiment(run)
+      if config.train:
+        train_and_evaluate(experiment, run, run_dir)
+      elif not os.path.exists(os.path.join(run_dir, "final.json")):
         print(f"skipping {name}: not trained")
         continue
       results[name] = dict(
-        evaluate_run(experiment, workdir, FLAGS.num_score_samples), alpha=float(alpha), use_kernel=use_kernel, seed=seed
+        evaluate_run(experiment, run_dir, config.num_score_samples), alpha=alpha, use_kernel=use_kernel, seed=seed
       )
       print(name, {k: v for k, v in results[name].items() if k != "real"})
   with open(os.path.join(root, "results.json"), "w") as f:
@@ -111,7 +125,7 @@ def main(argv):
     return [results[run_name(alpha, use_kernel, s)][key] for s in seeds if run_name(alpha, use_kernel, s) in results]
 
   lines = [
-    f"| run | test log-lik ([0, 1] pixel nats) | classifier score ({FLAGS.num_score_samples} samples) | "
+    f"| run | test log-lik ([0, 1] pixel nats) | classifier score ({config.num_score_samples} samples) | "
     "classes >= 5 % | mean pairwise distance | seeds |",
     "|---|---|---|---|---|---|",
   ]
@@ -122,7 +136,7 @@ def main(argv):
     label = (
       "SteinGAN without kernel"
       if not use_kernel
-      else {0.0: "SteinGAN", 1.0: "SteinCD"}.get(float(alpha), f"SteinCD-GAN({float(alpha):g})")
+      else {0.0: "SteinGAN", 1.0: "SteinCD"}.get(alpha, f"SteinCD-GAN({alpha:g})")
     )
     cells = [
       _mean_sd(group(alpha, use_kernel, k))
@@ -144,16 +158,17 @@ def main(argv):
   print("\n".join(lines))
   untrained = None
   if results:  # the exact test log-likelihood of the RBM at its initialisation, a reference line
-    experiment = steingan_rbm.SteinGANExperiment(_config("0", True, seeds[0]))
+    experiment = steingan_rbm.SteinGANExperiment(run_config(config.setting, 0.0, True, seeds[0]))
     state = experiment.init_state(jax.random.key(seeds[0]), experiment.config)
     untrained = experiment.logliks(jax.device_get(state.inner.params["energy"]))["test/loglik_pixels"]
     with open(os.path.join(root, "table.md"), "a") as f:
       f.write(f"\nUntrained RBM (its initialisation, seed {seeds[0]}): test log-likelihood {untrained:.2f}.\n")
-  _plot(root, runs, group, real, untrained)
+  _plot(root, runs, group, real, untrained, title=f"setting '{config.setting}', seeds {seeds}")
+  return results
 
 
-def _plot(root, runs, group, real, untrained=None):
-  alphas = [float(a) for a, k in runs if k and group(a, True, "test_loglik_pixels")]
+def _plot(root, runs, group, real, untrained=None, title=""):
+  alphas = [a for a, k in runs if k and group(a, True, "test_loglik_pixels")]
   if not alphas:
     return
   fig = figures.new_figure(figsize=(10, 3.8))
@@ -162,11 +177,11 @@ def _plot(root, runs, group, real, untrained=None):
     (ax1, "test_loglik_pixels", "exact test log-likelihood\n(nats / image, [0, 1] pixels)"),
     (ax2, "classifier_score", "classifier score of samples"),
   ):
-    stats = [_mean_sd(group(f"{a:g}", True, key)) for a in alphas]
+    stats = [_mean_sd(group(a, True, key)) for a in alphas]
     ax.errorbar(
       alphas, [m for m, _ in stats], yerr=[s for _, s in stats], marker="o", capsize=3, label="SteinCD-GAN(alpha)"
     )
-    nokernel = group("0", False, key)
+    nokernel = group(0.0, False, key)
     if nokernel:
       ax.axhline(np.mean(nokernel), color="tab:red", ls="--", label="SteinGAN without kernel")
     if key == "classifier_score" and real:
@@ -177,9 +192,7 @@ def _plot(root, runs, group, real, untrained=None):
     ax.set_ylabel(label)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-  fig.suptitle(
-    f"Fig. 1(b): SteinCD-GAN(alpha) on the RBM (setting '{FLAGS.setting}', seeds {FLAGS.seeds})", fontsize=10
-  )
+  fig.suptitle(f"Fig. 1(b): SteinCD-GAN(alpha) on the RBM ({title})", fontsize=10)
   fig.tight_layout()
   fig.savefig(os.path.join(root, "fig1b.png"), dpi=110)
   # Fig. 1(c), (d): the sample grids the runs already wrote, side by side.
@@ -202,4 +215,4 @@ def _plot(root, runs, group, real, untrained=None):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  main_lib.run_tool(run_from_config)

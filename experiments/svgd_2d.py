@@ -1,13 +1,16 @@
 r"""SVGD on a 2-D target: particles and the KSD trace, written as a PNG.
 
-    python -m experiments.svgd_2d --workdir=/tmp/svgd_2d
-    python -m experiments.svgd_2d --workdir=/tmp/svgd_2d --target=ring --num_particles=500
+    python -m experiments.svgd_2d --config=configs/svgd_2d.py --workdir=/tmp/svgd_2d
+    python -m experiments.svgd_2d --config=configs/svgd_2d.py --workdir=/tmp/svgd_2d \
+        --config.target=ring --config.num_particles=500
 
 Runs on the embedded default (no download): 300 particles, started from a broad
 Gaussian, move by SVGD, x <- x + eps * phi(x) (plain steps: Adam's per-coordinate
 scaling distorts the kernel geometry), on the three-component mixture of
 :mod:`stein_jax.targets`. The trace is the V-statistic KSD^2 (never negative). Writes DIR/figures/svgd_2d_<target>.png and
-DIR/svgd_2d_<target>.json (final KSD, MMD to exact samples, mode masses).
+DIR/svgd_2d_<target>.json (final KSD, MMD to exact samples, mode masses). From a notebook:
+``run(target_name=..., num_particles=...)`` returns the particles and the trace,
+``run_from_config(configs.svgd_2d.get_config(), workdir)`` writes the figure.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 
-from absl import app, flags
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,16 +25,8 @@ import optax
 
 from stein_jax import ksd, sampler, targets
 from stein_jax.evaluation.mmd import mmd
-
-FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", "/tmp/stein_jax_svgd_2d", "Where figures and results go.")
-flags.DEFINE_enum("target", "mixture", sorted(targets.TARGETS), "2-D target density.")
-flags.DEFINE_integer("num_particles", 300, "Number of SVGD particles.")
-flags.DEFINE_integer("num_steps", 1000, "SVGD steps.")
-flags.DEFINE_float("learning_rate", 0.5, "SVGD step size eps.")
-flags.DEFINE_string("bandwidth", "median", "'median', 'median_log' or a positive float.")
-flags.DEFINE_integer("seed", 0, "Random seed.")
-flags.DEFINE_integer("trace_every", 10, "Record the KSD every this many steps.")
+from stein_jax.train import config as config_lib
+from stein_jax.train import main as main_lib
 
 
 def run(
@@ -100,21 +94,62 @@ def plot(target_name, x0, x, trace, path):
   plt.close(fig)
 
 
-def main(argv):
-  del argv
-  bw = FLAGS.bandwidth
-  bw = bw if bw in ("median", "median_log") else float(bw)
-  x0, x, trace, summary = run(
-    FLAGS.target, FLAGS.num_particles, FLAGS.num_steps, FLAGS.learning_rate, bw, FLAGS.seed, FLAGS.trace_every
+def _bandwidth(value: str):
+  """config.bandwidth: a rule's name or a positive number (a string on the command line)."""
+  if value in ("median", "median_log"):
+    return value
+  try:
+    h = float(value)
+  except (TypeError, ValueError):
+    h = -1.0
+  if not h > 0:
+    raise config_lib.ConfigError(
+      f"invalid config: bandwidth must be 'median', 'median_log' or a positive number, got {value!r}."
+    )
+  return h
+
+
+def check(config) -> None:
+  """Raises ConfigError naming every bad key of configs/svgd_2d.py's config."""
+  c = config_lib
+  c.check_fields(
+    config,
+    {
+      "target": c.one_of(sorted(targets.TARGETS)),
+      "num_particles": c.POSITIVE_INT,
+      "num_steps": c.POSITIVE_INT,
+      "learning_rate": c.POSITIVE_NUMBER,
+      "trace_every": c.POSITIVE_INT,
+    },
   )
-  os.makedirs(os.path.join(FLAGS.workdir, "figures"), exist_ok=True)
-  png = os.path.join(FLAGS.workdir, "figures", f"svgd_2d_{FLAGS.target}.png")
-  plot(FLAGS.target, np.asarray(x0), np.asarray(x), trace, png)
-  with open(os.path.join(FLAGS.workdir, f"svgd_2d_{FLAGS.target}.json"), "w") as f:
+  if config.trace_every > config.num_steps:
+    raise c.ConfigError(
+      f"invalid config: trace_every={config.trace_every} exceeds num_steps={config.num_steps} (no KSD would be recorded)."
+    )
+  _bandwidth(config.bandwidth)
+
+
+def run_from_config(config, workdir: str) -> dict:
+  """Runs SVGD as ``config`` says; writes WORKDIR/figures/svgd_2d_<target>.png and the summary json."""
+  check(config)
+  x0, x, trace, summary = run(
+    target_name=config.target,
+    num_particles=config.num_particles,
+    num_steps=config.num_steps,
+    learning_rate=config.learning_rate,
+    bandwidth=_bandwidth(config.bandwidth),
+    seed=config.seed,
+    trace_every=config.trace_every,
+  )
+  os.makedirs(os.path.join(workdir, "figures"), exist_ok=True)
+  png = os.path.join(workdir, "figures", f"svgd_2d_{config.target}.png")
+  plot(config.target, np.asarray(x0), np.asarray(x), trace, png)
+  with open(os.path.join(workdir, f"svgd_2d_{config.target}.json"), "w") as f:
     json.dump(summary, f, indent=1)
   print(json.dumps(summary))
   print(f"wrote {png}")
+  return summary
 
 
 if __name__ == "__main__":
-  app.run(main)
+  main_lib.run_tool(run_from_config)

@@ -1,7 +1,8 @@
 r"""SVGD's variance collapse in high dimensions: per-coordinate variance of n particles on N(0, I_d).
 
-    python -m experiments.variance_collapse --workdir=/tmp/variance_collapse
-    python -m experiments.variance_collapse --workdir=DIR --dims=2,16,128,784 --particles=50,100,1000
+    python -m experiments.variance_collapse --config=configs/variance_collapse.py --workdir=/tmp/variance_collapse
+    python -m experiments.variance_collapse --config=configs/variance_collapse.py --workdir=DIR \
+        --config.dims='(2,16,128,784)' --config.particles='(50,100,1000)'
 
 Two of this repository's reproductions (Poisson factor analysis, 128-d codes with 50 particles;
 SteinGAN on MNIST, 784-d images with 100 particles) found SVGD's particles far narrower than the
@@ -10,6 +11,7 @@ the standard Gaussian, whose exact per-coordinate variance is 1, for each dimens
 count n and bandwidth rule, and reports the mean per-coordinate variance of the particles (the
 trace of their covariance over d). Started from N(0, I) exact samples: the fixed point, not the
 starting point, is what shrinks. Writes DIR/variance_collapse.json and DIR/figures/variance_collapse.png.
+From a notebook: ``run(dims=..., particles=..., bandwidths=...)`` returns the rows, ``plot(rows)`` draws them.
 """
 
 from __future__ import annotations
@@ -17,29 +19,17 @@ from __future__ import annotations
 import json
 import os
 
-from absl import app, flags
 import jax
 import numpy as np
 import optax
 
 from stein_jax import sampler
+from stein_jax.train import config as config_lib
+from stein_jax.train import main as main_lib
 from stein_jax.train import save_figure
 from stein_jax.train.figures import new_figure
 
-FLAGS = flags.FLAGS
-
-
-def _define_flags():
-  """Flags are defined only when run as a program, so tests can import this module."""
-  flags.DEFINE_string("workdir", "/tmp/stein_jax_variance_collapse", "Where results go.")
-  flags.DEFINE_list("dims", ["1", "2", "8", "32", "128", "784"], "Dimensions d.")
-  flags.DEFINE_list("particles", ["50", "100", "500"], "Particle counts n.")
-  flags.DEFINE_list("bandwidths", ["median", "median_log"], "Bandwidth rules.")
-  flags.DEFINE_integer(
-    "num_steps", 5000, "SVGD steps (eps = step_size); 5,000 x 0.5 reaches the fixed point for n <= 500."
-  )
-  flags.DEFINE_float("step_size", 0.5, "SVGD step size eps.")
-  flags.DEFINE_integer("seed", 0, "Random seed.")
+BANDWIDTHS = ("median", "median_log")
 
 
 def fixed_point_variance(
@@ -51,6 +41,25 @@ def fixed_point_variance(
   state, _ = jax.jit(lambda s: sampler.run(smp, None, s, num_steps))(smp.init(None, x0))
   x = np.asarray(state.particles, np.float64)
   return float(np.mean(np.var(x, axis=0, ddof=1)))
+
+
+def run(
+  dims=(1, 2, 8, 32, 128, 784),
+  particles=(50, 100, 500),
+  bandwidths=BANDWIDTHS,
+  num_steps: int = 5000,
+  step_size: float = 0.5,
+  seed: int = 0,
+) -> list[dict]:
+  """{"bandwidth", "n", "d", "variance"} per bandwidth rule x particle count x dimension, printed as it goes."""
+  results = []
+  for bw in bandwidths:
+    for n in particles:
+      for d in dims:
+        v = fixed_point_variance(d, n, bw, num_steps, step_size, seed)
+        results.append({"bandwidth": bw, "n": n, "d": d, "variance": v})
+        print(f"bandwidth={bw:10s} n={n:5d} d={d:4d} per-coordinate variance={v:.4f} (exact 1)", flush=True)
+  return results
 
 
 def plot(results):
@@ -76,25 +85,39 @@ def plot(results):
   return fig
 
 
-def main(argv):
-  del argv
-  dims = [int(v) for v in FLAGS.dims]
-  counts = [int(v) for v in FLAGS.particles]
-  results = []
-  for bw in FLAGS.bandwidths:
-    for n in counts:
-      for d in dims:
-        v = fixed_point_variance(d, n, bw, FLAGS.num_steps, FLAGS.step_size, FLAGS.seed)
-        results.append({"bandwidth": bw, "n": n, "d": d, "variance": v})
-        print(f"bandwidth={bw:10s} n={n:5d} d={d:4d} per-coordinate variance={v:.4f} (exact 1)")
-  os.makedirs(FLAGS.workdir, exist_ok=True)
-  with open(os.path.join(FLAGS.workdir, "variance_collapse.json"), "w") as f:
+def check(config) -> None:
+  """Raises ConfigError naming every bad key of configs/variance_collapse.py's config."""
+  c = config_lib
+  c.check_fields(
+    config,
+    {
+      "dims": c.tuple_of(c.POSITIVE_INT),
+      "particles": c.tuple_of(c.Rule(lambda n: c.POSITIVE_INT.ok(n) and n >= 2, "an int >= 2")),
+      "bandwidths": c.tuple_of(c.one_of(BANDWIDTHS)),
+      "num_steps": c.POSITIVE_INT,
+      "step_size": c.POSITIVE_NUMBER,
+    },
+  )
+
+
+def run_from_config(config, workdir: str) -> list[dict]:
+  """:func:`run` as ``config`` says; writes WORKDIR/variance_collapse.json and WORKDIR/figures/variance_collapse.png."""
+  check(config)
+  results = run(
+    dims=config.dims,
+    particles=config.particles,
+    bandwidths=config.bandwidths,
+    num_steps=config.num_steps,
+    step_size=config.step_size,
+    seed=config.seed,
+  )
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "variance_collapse.json"), "w") as f:
     json.dump(results, f, indent=1)
-  fig = plot(results)
-  save_figure(fig, FLAGS.workdir, "variance_collapse")
-  print(f"wrote {FLAGS.workdir}/variance_collapse.json")
+  save_figure(plot(results), workdir, "variance_collapse")
+  print(f"wrote {workdir}/variance_collapse.json")
+  return results
 
 
 if __name__ == "__main__":
-  _define_flags()
-  app.run(main)
+  main_lib.run_tool(run_from_config)

@@ -321,6 +321,9 @@ def test_full_evaluation_and_snr_measurement_of_a_trained_run(tmp_path, fake_mni
     viwae_snr.run_measurement(sc, str(tmp_path / "snr"))
 
 
+CURVES = ("--config=configs/mnist_curves.py",)  # experiments.mnist_curves' config
+
+
 def test_mnist_curves_figure_and_table(tmp_path):
   from tests import train_testutil as util
   import subprocess, sys
@@ -340,7 +343,7 @@ def test_mnist_curves_figure_and_table(tmp_path):
     runs.append(f"{name}={d}")
   out = tmp_path / "out"
   proc = subprocess.run(
-    [sys.executable, "-m", "experiments.mnist_curves", f"--out={out}", "--runs=" + ",".join(runs)],
+    [sys.executable, "-m", "experiments.mnist_curves", *CURVES, f"--workdir={out}", f"--config.runs={tuple(runs)}"],
     cwd=util.REPO,
     env=util.subprocess_env(),
     capture_output=True,
@@ -353,7 +356,14 @@ def test_mnist_curves_figure_and_table(tmp_path):
   assert "| 4 | 106.00 (111.00) | - |" in table
   assert (out / "figures" / "mnist_curves.png").exists()
   bad = subprocess.run(
-    [sys.executable, "-m", "experiments.mnist_curves", f"--out={out}", f"--runs=vae={tmp_path / 'nowhere'}"],
+    [
+      sys.executable,
+      "-m",
+      "experiments.mnist_curves",
+      *CURVES,
+      f"--workdir={out}",
+      f"--config.runs=vae={tmp_path / 'nowhere'}",
+    ],
     cwd=util.REPO,
     env=util.subprocess_env(),
     capture_output=True,
@@ -406,7 +416,7 @@ def test_mnist_decoder_particle_sweep_table_and_figure(tmp_path):
 
   def run(*args):
     return subprocess.run(
-      [sys.executable, "-m", "experiments.mnist_curves", f"--out={tmp_path / 'out'}", *args],
+      [sys.executable, "-m", "experiments.mnist_curves", *CURVES, f"--workdir={tmp_path / 'out'}", *args],
       cwd=util.REPO,
       env=util.subprocess_env(),
       capture_output=True,
@@ -414,12 +424,12 @@ def test_mnist_decoder_particle_sweep_table_and_figure(tmp_path):
       timeout=300,
     )
 
-  proc = run("--runs=" + ",".join(runs), "--decoder_sweep_step=2")
+  proc = run(f"--config.runs={tuple(runs)}", "--config.decoder_sweep_step=2")
   assert proc.returncode == 0, proc.stderr[-2000:]
   table = (tmp_path / "out" / "mnist_decoder_particles.md").read_text()
   assert "| 3 | 160.00 | 170.00 | 30.0 |" in table and "| 10 | 155.00 | 165.00 | 100.0 |" in table
   assert (tmp_path / "out" / "figures" / "mnist_decoder_particles.png").exists()
-  bad = run("--runs=" + ",".join(runs), "--decoder_sweep_step=4")
+  bad = run(*(f"--config.runs={r}" for r in runs), "--config.decoder_sweep_step=4")
   assert bad.returncode == 1 and "no test evaluation at step 4" in bad.stderr
-  bad = run(f"--runs=vae={tmp_path / 'm1'}", "--decoder_sweep_step=2")
+  bad = run(f"--config.runs=vae={tmp_path / 'm1'}", "--config.decoder_sweep_step=2")
   assert bad.returncode == 1 and "labelled M<count>" in bad.stderr

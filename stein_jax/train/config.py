@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import copy
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, NamedTuple, Optional
 
 import ml_collections
 
@@ -72,6 +72,69 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   limit = get_optional(config, "max_train_seconds")
   if limit is not None and not (isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0):
     problems.append(f"max_train_seconds must be None (no limit) or > 0, got {limit!r}")
+  if problems:
+    raise ConfigError(
+      "invalid config: " + "; ".join(problems) + ". Fix get_config() or the --config.<key>=<value> flag."
+    )
+
+
+class Rule(NamedTuple):
+  """A check of one config value: ``ok(value)``, what a good value is, and a hint for the command line."""
+
+  ok: Callable[[Any], bool]
+  what: str
+  hint: str = ""
+
+
+def _is_number(x) -> bool:
+  return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+POSITIVE_INT = Rule(lambda v: _is_int(v) and v > 0, "an int > 0")
+NON_NEGATIVE_INT = Rule(lambda v: _is_int(v) and v >= 0, "an int >= 0")
+POSITIVE_NUMBER = Rule(lambda v: _is_number(v) and v > 0, "a number > 0")
+BOOL = Rule(lambda v: isinstance(v, bool), "True or False")
+
+
+def one_of(choices) -> Rule:
+  """The value is one of ``choices``."""
+  choices = tuple(choices)
+  return Rule(lambda v: isinstance(v, type(choices[0])) and v in choices, f"one of {list(choices)}")
+
+
+def optional(rule: Rule) -> Rule:
+  """None (a placeholder left unset) or a value ``rule`` accepts."""
+  return Rule(lambda v: v is None or rule.ok(v), f"None or {rule.what}")
+
+
+def number_in(lo: float, hi: float) -> Rule:
+  """A number in the closed interval [lo, hi]."""
+  return Rule(lambda v: _is_number(v) and lo <= v <= hi, f"a number in [{lo:g}, {hi:g}]")
+
+
+def tuple_of(rule: Rule) -> Rule:
+  """A non-empty tuple of values ``rule`` accepts (the tuple convention of every list-valued config field)."""
+  return Rule(
+    lambda v: isinstance(v, tuple) and len(v) > 0 and all(rule.ok(x) for x in v),
+    f"a non-empty tuple, each entry {rule.what}",
+    "a tuple on the command line: --config.<key>='(a,b)', strings quoted: --config.<key>='(\"a\",\"b\")'",
+  )
+
+
+def check_fields(config: ml_collections.ConfigDict, rules: Mapping[str, Rule]) -> None:
+  """Raises :class:`ConfigError` naming every key (dotted for nested ones) whose value fails its rule.
+
+  For the mains whose config is their own (figures, sweeps, tools), checked before any work:
+  ``check_fields(config, {"num_steps": POSITIVE_INT, "target": one_of(TARGETS)})``.
+  """
+  problems = []
+  for key, rule in rules.items():
+    value = config
+    for part in key.split("."):
+      value = value[part]
+    if not rule.ok(value):
+      hint = f" ({rule.hint.replace('<key>', key)})" if rule.hint else ""
+      problems.append(f"{key} must be {rule.what}, got {value!r}{hint}")
   if problems:
     raise ConfigError(
       "invalid config: " + "; ".join(problems) + ". Fix get_config() or the --config.<key>=<value> flag."

@@ -121,10 +121,8 @@ def run_main(experiment_factory: Callable[[ml_collections.ConfigDict], Any], arg
   from absl import logging
   from ml_collections import config_flags
 
-  from stein_jax.train import checkpoint
   from stein_jax.train import figures
   from stein_jax.train import loop
-  from stein_jax.train import sharding
 
   flag_values = flags.FLAGS
   if "config" not in flag_values:
@@ -140,15 +138,7 @@ def run_main(experiment_factory: Callable[[ml_collections.ConfigDict], Any], arg
     )
   flags.mark_flags_as_required(["config", "workdir"])
 
-  user_errors = (
-    ConfigError,
-    loop.WorkdirMismatchError,
-    loop.NonFiniteLossError,
-    checkpoint.CheckpointRestoreError,
-    checkpoint.CheckpointSaveError,
-    sharding.BatchShardingError,
-    FileNotFoundError,
-  )
+  user_errors = _training_user_errors()
 
   def fail(e):
     logging.flush()
@@ -167,14 +157,39 @@ def run_main(experiment_factory: Callable[[ml_collections.ConfigDict], Any], arg
       experiment = experiment_factory(config)
       loop.train_and_evaluate(experiment, config, flag_values.workdir)
     except loop.TrainingInterrupted as e:
-      logging.flush()
-      sys.stdout.flush()
-      print(str(e), file=sys.stderr, flush=True)
-      sys.exit(128 + e.signum)
+      _exit_interrupted(e)
     except user_errors as e:
       fail(e)
 
   app.run(main, argv=argv, flags_parser=lambda args: _parse_flags(flag_values, args))
+
+
+def _training_user_errors() -> tuple:
+  """Errors a user can cause in a training run (and so in a tool that trains runs): one ``error:`` line each."""
+  # pylint: disable=g-import-not-at-top
+  from stein_jax.train import checkpoint
+  from stein_jax.train import loop
+  from stein_jax.train import sharding
+
+  return (
+    ConfigError,
+    loop.WorkdirMismatchError,
+    loop.NonFiniteLossError,
+    checkpoint.CheckpointRestoreError,
+    checkpoint.CheckpointSaveError,
+    sharding.BatchShardingError,
+    FileNotFoundError,
+  )
+
+
+def _exit_interrupted(e) -> None:
+  """SIGINT / SIGTERM stopped a training loop after a checkpoint: its message, exit status 128 + signal."""
+  from absl import logging  # pylint: disable=g-import-not-at-top
+
+  logging.flush()
+  sys.stdout.flush()
+  print(str(e), file=sys.stderr, flush=True)
+  sys.exit(128 + e.signum)
 
 
 def _parse_flags(flag_values, args):
@@ -230,8 +245,10 @@ def run_tool(
   """absl entry point of an analysis tool (a check or evaluation of a trained run): ``--config --workdir``.
 
   ``report(run(config, workdir))`` with the flag handling of :func:`run_main` (``--help`` lists the
-  config's fields; a bad config file or field is one line); ``user_errors`` (and :class:`ConfigError`,
-  FileNotFoundError) print one ``error:`` line and exit with status 1.
+  config's fields; a bad config file or field is one line); ``user_errors``, and those of a training run
+  (:class:`ConfigError`, a workdir of another run, a non-finite loss, unreadable checkpoints,
+  FileNotFoundError: a figure main that trains its runs is a tool too), print one ``error:`` line and
+  exit with status 1; SIGINT / SIGTERM during a run's training exits as :func:`run_main` does.
   """
   # pylint: disable=g-import-not-at-top
   from absl import app
@@ -240,6 +257,7 @@ def run_tool(
   from ml_collections import config_flags
 
   from stein_jax.train import figures
+  from stein_jax.train import loop
 
   flag_values = flags.FLAGS
   if "config" not in flag_values:
@@ -249,7 +267,7 @@ def run_tool(
   if "workdir" not in flag_values:
     flags.DEFINE_string("workdir", None, "Output directory.")
   flags.mark_flags_as_required(["config", "workdir"])
-  errors = tuple(user_errors) + (ConfigError, FileNotFoundError)
+  errors = tuple(user_errors) + _training_user_errors()
 
   def main(args):
     if len(args) > 1:
@@ -259,6 +277,8 @@ def run_tool(
     logging.get_absl_handler().addFilter(_QuietOrbaxInfo())
     try:
       out = run(flag_values.config, flag_values.workdir)
+    except loop.TrainingInterrupted as e:
+      _exit_interrupted(e)
     except errors as e:
       logging.flush()
       sys.stdout.flush()
