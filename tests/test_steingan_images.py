@@ -115,8 +115,10 @@ def test_tiny_run_logs_metrics_writes_figures_and_resumes_exactly(tmp_path, opti
   run(2, "resumed")
   resumed = run(4, "resumed")
   assert int(resumed.step) == 4
-  jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed.params), jax.device_get(straight.params))
-  jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed.opt_state), jax.device_get(straight.opt_state))
+  jax.tree.map(
+    np.testing.assert_array_equal, jax.device_get(resumed.inner.params), jax.device_get(straight.inner.params)
+  )
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed.inner), jax.device_get(straight.inner))
   records = read_metrics(str(tmp_path / "straight"))
   assert records == read_metrics(str(tmp_path / "resumed"))
   train = [r for r in records if "train/loss" in r]
@@ -136,8 +138,8 @@ def test_tiny_run_logs_metrics_writes_figures_and_resumes_exactly(tmp_path, opti
   for name in ("energy", "generator"):
     moved = jax.tree.map(
       lambda a, b: float(np.max(np.abs(np.asarray(a) - np.asarray(b)))),
-      jax.device_get(straight.params[name]),
-      init.params[name],
+      jax.device_get(straight.inner.params[name]),
+      init.inner.params[name],
     )
     assert max(jax.tree.leaves(moved)) > 0
   with open(tmp_path / "straight" / "final.json") as f:
@@ -151,11 +153,11 @@ def test_tiny_run_logs_metrics_writes_figures_and_resumes_exactly(tmp_path, opti
 def test_generator_samples_follow_the_requested_labels_and_frequencies():
   experiment = SteinGANImages(_config(), classifier=_fixed_classifier())
   state = experiment.init_state(jax.random.key(0), experiment.config)
-  images, labels = experiment.generate(jax.device_get(state.params), 20, seed=0)
+  images, labels = experiment.generate(jax.device_get(state.inner.params), 20, seed=0)
   assert images.shape == (20, 8, 8, 3) and images.dtype == np.uint8 and labels.shape == (20,)
   np.testing.assert_allclose(experiment.label_frequencies, np.bincount(experiment.data.train_y) / 2000)
   given = np.array([1, 0, 1], np.int32)
-  _, got = experiment.generate(jax.device_get(state.params), 3, labels=given)
+  _, got = experiment.generate(jax.device_get(state.inner.params), 3, labels=given)
   np.testing.assert_array_equal(got, given)
 
 

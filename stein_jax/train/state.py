@@ -102,12 +102,15 @@ class AlgorithmState(flax.struct.PyTreeNode):
     return _step_rng(self.rng, self.step, names)
 
 
-def train_state_layout(split, join):
+def train_state_layout(split, join, *, extra: bool = False):
   """The ``(to_legacy, from_legacy)`` pair of an algorithm whose runs were saved as a :class:`TrainState`.
 
   Args:
-    split: ``inner -> (params, opt_state)``: where the old ``TrainState`` kept the fields.
-    join: ``(step, params, opt_state) -> inner``: the algorithm's state from them.
+    split: ``inner -> (params, opt_state)`` (with ``extra``: ``(params, opt_state, extra)``): where the old
+      ``TrainState`` kept the fields.
+    join: ``(step, params, opt_state) -> inner`` (with ``extra``: ``(step, params, opt_state, extra)``): the
+      algorithm's state from them.
+    extra: whether the old state used its ``extra`` field.
 
   Returns:
     The pair for :meth:`stein_jax.train.Checkpointer.restore_latest` (``legacy=``); both
@@ -115,13 +118,14 @@ def train_state_layout(split, join):
   """
 
   def to_legacy(state: AlgorithmState) -> TrainState:
-    params, opt_state = split(state.inner)
-    return TrainState(step=state.step, params=params, opt_state=opt_state, rng=state.rng, extra=None)
+    parts = split(state.inner)
+    params, opt_state, old_extra = parts if extra else (*parts, None)
+    return TrainState(step=state.step, params=params, opt_state=opt_state, rng=state.rng, extra=old_extra)
 
   def from_legacy(old: TrainState) -> AlgorithmState:
     # The inner state's own step counter gets a copy: one buffer in two leaves cannot be donated.
-    inner = join(jnp.array(old.step, copy=True), old.params, old.opt_state)
-    return AlgorithmState(step=old.step, inner=inner, rng=old.rng)
+    args = (jnp.array(old.step, copy=True), old.params, old.opt_state) + ((old.extra,) if extra else ())
+    return AlgorithmState(step=old.step, inner=join(*args), rng=old.rng)
 
   return to_legacy, from_legacy
 

@@ -4,7 +4,8 @@ r"""SteinGAN with deep autoencoder energies on images: Liu & Wang 2017, sec. 5.2
     python -m experiments.steingan_images --config=configs/steingan_celeba.py --workdir=DIR   # TFDS online
     python -m experiments.steingan_images --config=configs/steingan_lsun.py --workdir=DIR     # TFDS online
 
-Algorithm 2 with the stabilisation of sec. 5.2, one jitted step (``stein_jax.objectives.steingan.update``):
+Algorithm 2 with the stabilisation of sec. 5.2, one jitted step: the algorithm
+``stein_jax.objectives.autoencoder_steingan.make_trainer`` (around ``stein_jax.objectives.steingan.update``):
 
 1. a minibatch ``x+`` (and its labels ``y`` where the data set has them and ``config.joint_model``);
 2. ``x- = G(xi, y)``, ``xi ~ Uniform([-1, 1]^100)``; the generator's labels are those of the real minibatch, a draw
@@ -29,11 +30,13 @@ here), and for the joint model the accuracy of the score classifier on the gener
 were generated with. ``finalize`` writes ``figures/samples.png`` (a class-conditional grid: Fig. 2 upper),
 ``figures/energies.png``, and ``final.json`` with the train-on-generated test accuracy next to the paper's two
 baselines (the real training set, 500 real images duplicated 100 times), all at one classifier budget.
+
+The family is a package: this module (the experiment), ``figures`` (the sample grid and the curves) and
+``__main__`` (the command line); the data sets are :mod:`stein_jax.data.images`.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 
@@ -42,87 +45,29 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from stein_jax import data as data_lib
+from stein_jax.data import Batcher
+from stein_jax.data import images
+from stein_jax.data.images import ImageData, load_image_data, synthetic_images
 from stein_jax.evaluation import sample_quality
 from stein_jax.models import autoencoder_energy as ae
 from stein_jax.models import dcgan
-from stein_jax.objectives import steingan
-from stein_jax.train import ConfigError, Experiment, TrainState, read_metrics, run_main, save_figure
-from stein_jax.train.figures import new_figure
+from stein_jax.objectives import autoencoder_steingan
+from stein_jax.train import AlgorithmExperiment, AlgorithmState, ConfigError, read_metrics
+from stein_jax.train.state import train_state_layout
 
-DATASETS = ("cifar10", "celeb_a", "lsun", "synthetic")
-DISCOUNT_RULES = ("paper", "authors_code")
+from experiments.steingan_images import figures
+
+__all__ = ["ImageData", "SteinGANImages", "load_image_data", "synthetic_images"]
+
 BANDWIDTH_RULES = ("paper", "authors_code")
-DIRECTIONS = ("paper", "row_sum", "nearest_neighbor")
-DIRECTION_NORM_STATS = ("frozen", "batch")
-SYNTHETIC_DATA_SEED = 1234  # the synthetic data set does not change with config.seed
-SYNTHETIC_TRAIN, SYNTHETIC_TEST = 2000, 500
 
 
-# ------------------------------------------------------------------------------------------------ stabilisation
-
-
-# ------------------------------------------------------------------------------------------------ data
-
-
-def synthetic_images(num: int, image_size: int, num_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-  """A labelled toy image set: class c is a square of colour ``palette[c]`` in quadrant ``c % 4`` on dark noise.
-
-  Returns:
-    ``(uint8 [num, s, s, 3], int32 [num])``, deterministic in ``seed``; the classes are separable by construction.
-  """
-  if not 1 <= num_classes <= 8:
-    raise ConfigError(f"synthetic data have 1 to 8 classes; got config.num_classes={num_classes}.")
-  rng = np.random.default_rng(seed)
-  palette = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [1, 0, 1], [0, 1, 1], [1, 1, 1], [1, 0.5, 0]])
-  y = rng.integers(0, num_classes, num).astype(np.int32)
-  x = 0.15 * rng.random((num, image_size, image_size, 3))
-  half = image_size // 2
-  for i, c in enumerate(y):
-    r, q = divmod(int(c) % 4, 2)
-    x[i, r * half : (r + 1) * half, q * half : (q + 1) * half] = 0.3 + 0.6 * palette[c] + 0.1 * rng.random(3)
-  return np.round(np.clip(x, 0, 1) * 255).astype(np.uint8), y
-
-
-class ImageData:
-  """uint8 train / test images ``[n, s, s, C]`` and int labels (or None), with the class names."""
-
-  def __init__(self, train_x, train_y, test_x, test_y, class_names):
-    self.train_x, self.train_y, self.test_x, self.test_y = train_x, train_y, test_x, test_y
-    self.class_names = class_names
-
-  @property
-  def image_shape(self):
-    return tuple(self.train_x.shape[1:])
-
-  @property
-  def num_classes(self) -> int:
-    return 0 if self.train_y is None else int(self.train_y.max()) + 1
-
-
-@functools.lru_cache(maxsize=2)
-def load_image_data(dataset: str, data_dir, image_size: int, max_train_examples, synthetic_classes: int = 4):
-  """The data of a config (cached per process). Real data through ``stein_jax.data.load``."""
-  if dataset == "synthetic":
-    train_x, train_y = synthetic_images(SYNTHETIC_TRAIN, image_size, synthetic_classes, SYNTHETIC_DATA_SEED)
-    test_x, test_y = synthetic_images(SYNTHETIC_TEST, image_size, synthetic_classes, SYNTHETIC_DATA_SEED + 1)
-    return ImageData(train_x, train_y, test_x, test_y, tuple(f"class {c}" for c in range(synthetic_classes)))
-  if dataset not in DATASETS:
-    raise ConfigError(f"config.dataset must be one of {DATASETS}; got {dataset!r}.")
-  kwargs = {} if dataset == "cifar10" else {"image_size": image_size}
-  test_split = "test" if dataset in ("cifar10", "celeb_a") else "valid"
-  train = data_lib.load(dataset, "train", data_dir, scale=None, max_examples=max_train_examples, **kwargs)
-  test = data_lib.load(dataset, test_split, data_dir, scale=None, **kwargs)
-  return ImageData(train.x, train.y, test.x, test.y, train.info.get("class_names"))
-
-
-# ------------------------------------------------------------------------------------------------ experiment
-
-
-class SteinGANImages(Experiment):
+class SteinGANImages(AlgorithmExperiment):
   """SteinGAN with an autoencoder energy and a DCGAN generator (config ``configs/steingan_cifar10.py``).
 
-  State: ``params = {"energy": theta, "generator": eta}``, ``opt_state`` the two Adam states under the same keys.
+  State: an :class:`AlgorithmState` around the algorithm's
+  :class:`~stein_jax.objectives.autoencoder_steingan.ImageSteinGANState` (``state.inner.params`` is
+  ``{"energy": theta, "generator": eta}``).
 
   Args:
     config: the run's config.
@@ -184,12 +129,26 @@ class SteinGANImages(Experiment):
     )
     self.energy_tx = _adam(config.energy_learning_rate, config.adam_b1, config.weight_decay)
     self.generator_tx = _adam(config.generator_learning_rate, config.adam_b1, config.weight_decay)
-    if config.bandwidth_rule == "paper":
-      self.bandwidth = ae.default_code_bandwidth(config.bandwidth_scale)
-    else:
-      self.bandwidth = ae.authors_code_bandwidth
+    bandwidth = ae.default_code_bandwidth(config.bandwidth_scale)
+    if config.bandwidth_rule != "paper":
+      bandwidth = ae.authors_code_bandwidth
+    self.algorithm = autoencoder_steingan.make_trainer(
+      self.energy,
+      self.generator,
+      _adam(config.energy_learning_rate, config.adam_b1, config.weight_decay),
+      _adam(config.generator_learning_rate, config.adam_b1, config.weight_decay),
+      noise_dim=config.noise_dim,
+      bandwidth=bandwidth,
+      discount=config.discount,
+      discount_boosted=config.discount_boosted,
+      discount_rule=config.discount_rule,
+      direction=config.direction,
+      direction_norm_stats=config.direction_norm_stats,
+      use_kernel=config.use_kernel,
+      step_size=config.step_size,
+    )
     arrays = {"x": self.data.train_x} if self.num_classes == 0 else {"x": self.data.train_x, "y": self.data.train_y}
-    self.batcher = data_lib.Batcher(arrays, config.batch_size, config.seed)
+    self.batcher = Batcher(arrays, config.batch_size, config.seed)
     self._classifier = classifier
     counts = np.bincount(self.data.train_y, minlength=self.data.num_classes) if self.num_classes else None
     self.label_frequencies = None if counts is None else counts / counts.sum()
@@ -199,106 +158,24 @@ class SteinGANImages(Experiment):
   # -- platform interface
 
   def init_state(self, rng, config):
-    m = config.batch_size
-    x = jnp.zeros((m,) + self.data.image_shape, jnp.float32)
-    y = jnp.zeros((m,), jnp.int32) if self.num_classes else None
-    theta = self.energy.init(jax.random.fold_in(rng, 1), x, y)
-    eta = self.generator.init(jax.random.fold_in(rng, 2), jnp.zeros((m, config.noise_dim)), y)
-    # The authors' discount is decided after a step for the next one: it is carried in the state (their initial
-    # balance_weight 0.3 is gamma = 0.7).
-    extra = None if config.discount_rule == "paper" else {"discount": jnp.asarray(config.discount, jnp.float32)}
-    state = TrainState.create(
-      params={"energy": theta, "generator": eta}, tx=optax.identity(), rng=jax.random.fold_in(rng, 3), extra=extra
-    )
-    return state.replace(opt_state={"energy": self.energy_tx.init(theta), "generator": self.generator_tx.init(eta)})
+    # The key streams of the runs saved before the algorithm protocol: parameters from rng, steps from fold_in(rng, 3).
+    return AlgorithmState.create(self.algorithm.init(rng, config.batch_size), jax.random.fold_in(rng, 3))
 
-  def train_step(self, state, batch):
-    config = self.config
-    x = batch["x"].astype(jnp.float32) / 127.5 - 1.0
-    y = batch.get("y") if self.num_classes else None
-    m = x.shape[0]
-    xi = dcgan.uniform_noise(state.step_rng(0), m, config.noise_dim)
-    energy_apply = lambda p, images: self.energy.apply(p, images, y)
-    generator_apply = lambda p, noise: self.generator.apply(p, noise, y)
-    theta, eta = state.params["energy"], state.params["generator"]
-    generated = jax.lax.stop_gradient(generator_apply(eta, xi))  # the same samples as inside update (XLA CSE)
-    # Generator direction: no dropout, and the generated batch's batch-norm statistics frozen (none without batch
-    # norm), so that f and E are per-image functions for the SVGD score and the code kernel's Jacobians.
-    stats = ae.capture_norm_stats(self.energy, theta, generated)
-    frozen = lambda p: ae.freeze_norm_stats(p, stats)
-    direction_apply = lambda p, images: self.energy.apply(frozen(p), images, y)
-    features = lambda images, p: self.energy.apply(frozen(p), images, method=ae.AutoencoderEnergy.encode)
-    if config.direction_norm_stats == "batch":
-      # The authors' Theano graph: the score is the gradient of sum_i f(x_i) with the batch's own statistics,
-      # through them; the neighbour's code is taken in the batch x[nn] (its own statistics). The full code kernel
-      # ("paper", "row_sum") keeps the frozen code: its per-particle Jacobian needs a per-image function.
-      direction_apply = energy_apply
-      if config.direction == "nearest_neighbor":
-        features = lambda images, p: self.energy.apply(p, images, method=ae.AutoencoderEnergy.encode)
-    # Energy loss: each batch (0 real, 1 generated) with its own statistics and its own dropout draw.
-    dropout_key = state.step_rng(2)
-    loss_apply = lambda p, images, which: self.energy.apply(
-      p, images, y, train=True, rngs={"dropout": jax.random.fold_in(dropout_key, which)}
+  def legacy_state_layout(self):  # runs saved as a TrainState (params / opt_state / extra dicts) before
+    return train_state_layout(
+      lambda s: (s.params, {"energy": s.energy_opt, "generator": s.generator_opt}, _discount_extra(s.discount)),
+      lambda step, p, o, extra: autoencoder_steingan.ImageSteinGANState(
+        p["energy"], p["generator"], o["energy"], o["generator"], None if extra is None else extra["discount"]
+      ),
+      extra=True,
     )
-    if config.discount_rule == "paper":
-      # Stabilisation switch (sec. 5.2 text), from the energies before this step's update.
-      energy_pos = -jnp.mean(energy_apply(theta, x))
-      energy_neg = -jnp.mean(energy_apply(theta, generated))
-      gamma = steingan.adaptive_discount(energy_pos, energy_neg, config.discount, config.discount_boosted)
-    else:
-      gamma = state.extra["discount"]
-    gamma = jax.lax.stop_gradient(gamma)
-    pair = steingan.SteinGANState(theta, eta, state.opt_state["energy"], state.opt_state["generator"])
-    new, metrics = steingan.update(
-      state.step_rng(1),
-      pair,
-      x,
-      xi,
-      energy_apply=energy_apply,
-      generator_apply=generator_apply,
-      energy_tx=self.energy_tx,
-      generator_tx=self.generator_tx,
-      discount=gamma,
-      use_kernel=config.use_kernel,
-      step_size=config.step_size,
-      bandwidth=self.bandwidth,
-      features=features,
-      kernel_normalization="row_sum" if config.direction == "row_sum" else "mean",
-      direction="nearest_neighbor" if config.direction == "nearest_neighbor" else "svgd",
-      direction_energy_apply=direction_apply,
-      energy_loss_apply=loss_apply,
-    )
-    extra = state.extra
-    if config.discount_rule == "authors_code":
-      # Their switch: reconstruction errors (no label term) of this step's real and generated batches under the
-      # updated energy, each batch with its own statistics; it sets the next step's gamma.
-      rec = lambda images: jnp.mean(
-        ae.reconstruction_distance(
-          images, self.energy.apply(new.energy, images, method=ae.AutoencoderEnergy.reconstruct)
-        )
-      )
-      rec_pos, rec_neg = rec(x), rec(generated)
-      extra = {"discount": steingan.authors_discount(rec_pos, rec_neg, config.discount, config.discount_boosted)}
-      metrics.update(reconstruction_pos=rec_pos, reconstruction_neg=rec_neg)
-    finite = metrics.pop("finite")
-    metrics = {k: v for k, v in metrics.items() if k not in ("generator_fit_loss", "cd_fraction")}
-    # A non-finite step turns the logged loss into NaN: the platform stops with its step number.
-    metrics["loss"] = jnp.where(finite, metrics["loss"], jnp.nan)
-    metrics["discount"] = gamma
-    state = state.replace(
-      step=state.step + 1,
-      params={"energy": new.energy, "generator": new.generator},
-      opt_state={"energy": new.energy_opt, "generator": new.generator_opt},
-      extra=extra,
-    )
-    return state, metrics
 
   def batch(self, step):
     return self.batcher.batch(step)
 
   def evaluate(self, state, step, workdir):
     config = self.config
-    params = jax.device_get(state.params)
+    params = jax.device_get(state.inner.params)
     # A fixed random subset of the test split (its files may be sorted by class).
     idx = np.sort(
       np.random.default_rng(0).permutation(len(self.data.test_x))[: config.eval_batches * config.batch_size]
@@ -322,7 +199,7 @@ class SteinGANImages(Experiment):
 
   def finalize(self, state, workdir):
     config = self.config
-    params = jax.device_get(state.params)
+    params = jax.device_get(state.inner.params)
     final = {
       "step": int(jax.device_get(state.step)),
       "dataset": config.dataset,
@@ -358,8 +235,8 @@ class SteinGANImages(Experiment):
     if jax.process_index() == 0:
       with open(os.path.join(workdir, "final.json"), "w") as f:
         json.dump(final, f, indent=1)
-    self._plot_samples(params, workdir, final["step"])
-    self._plot_curves(workdir)
+    figures.plot_samples(self, params, workdir, final["step"])
+    figures.plot_curves(workdir)
 
   # -- sampling and evaluation helpers
 
@@ -422,63 +299,6 @@ class SteinGANImages(Experiment):
       )
     return self._classifier
 
-  def _plot_samples(self, params, workdir, step):
-    config = self.config
-    cols = config.grid_columns
-    if self.num_classes:
-      labels = np.repeat(np.arange(self.data.num_classes, dtype=np.int32), cols)
-      images, _ = self.generate(params, labels.size, seed=4, labels=labels)
-      rows = self.data.num_classes
-    else:
-      rows = cols
-      images, _ = self.generate(params, rows * cols, seed=4)
-    s, c = self.data.image_shape[0], self.data.image_shape[2]
-    grid = images.reshape(rows, cols, s, s, c).transpose(0, 2, 1, 3, 4).reshape(rows * s, cols * s, c)
-    if self.num_classes:  # the same number of real test images of each class, one class per row
-      real = np.concatenate([self.data.test_x[self.data.test_y == k][:cols] for k in range(rows)])
-    else:
-      real = self.data.test_x[: rows * cols]
-    real = real.reshape(rows, cols, s, s, c).transpose(0, 2, 1, 3, 4)
-    fig = new_figure(figsize=(2 * 0.35 * cols + 1, 0.35 * rows + 0.8))
-    axes = fig.subplots(1, 2)
-    axes[0].imshow(grid.squeeze(-1) if c == 1 else grid, cmap="gray" if c == 1 else None)
-    kind = "kernel" if config.use_kernel else "w/o kernel"
-    axes[0].set_title(
-      f"SteinGAN ({kind}), step {step}" + (": one class per row" if self.num_classes else ""), fontsize=8
-    )
-    real = real.reshape(rows * s, cols * s, c)
-    axes[1].imshow(real.squeeze(-1) if c == 1 else real, cmap="gray" if c == 1 else None)
-    axes[1].set_title("real test images" + (" (same rows)" if self.num_classes else ""), fontsize=8)
-    if self.num_classes and self.data.class_names:
-      axes[0].set_yticks([(i + 0.5) * s for i in range(rows)])
-      axes[0].set_yticklabels(self.data.class_names, fontsize=6)
-      axes[0].set_xticks([])
-      axes[1].axis("off")
-    else:
-      for ax in axes:
-        ax.axis("off")
-    fig.tight_layout()
-    save_figure(fig, workdir, "samples")
-
-  def _plot_curves(self, workdir):
-    records = [r for r in read_metrics(workdir) if "eval/energy_real" in r]
-    if not records:
-      return
-    steps = [r["step"] for r in records]
-    fig = new_figure(figsize=(9, 3.2))
-    ax1, ax2 = fig.subplots(1, 2)
-    ax1.plot(steps, [r["eval/energy_real"] for r in records], label="real (test)")
-    ax1.plot(steps, [r["eval/energy_generated"] for r in records], label="generated")
-    ax1.set_xlabel("iteration")
-    ax1.set_ylabel("mean energy -f")
-    ax1.legend(fontsize=8)
-    if "eval/classifier_score" in records[-1]:
-      ax2.plot(steps, [r["eval/classifier_score"] for r in records])
-      ax2.set_ylabel("classifier score (CIFAR-trained CNN)")
-    ax2.set_xlabel("iteration")
-    fig.tight_layout()
-    save_figure(fig, workdir, "energies")
-
 
 def _adam(learning_rate: float, b1: float, weight_decay: float) -> optax.GradientTransformation:
   """Adam; with ``weight_decay > 0`` the L2 term ``weight_decay * theta`` is added to the gradient first (coupled,
@@ -492,10 +312,10 @@ def _adam(learning_rate: float, b1: float, weight_decay: float) -> optax.Gradien
 def _validate(config) -> None:
   problems = []
   for key, allowed in (
-    ("discount_rule", DISCOUNT_RULES),
+    ("discount_rule", autoencoder_steingan.DISCOUNT_RULES),
     ("bandwidth_rule", BANDWIDTH_RULES),
-    ("direction", DIRECTIONS),
-    ("direction_norm_stats", DIRECTION_NORM_STATS),
+    ("direction", autoencoder_steingan.DIRECTIONS),
+    ("direction_norm_stats", autoencoder_steingan.DIRECTION_NORM_STATS),
   ):
     if config.get(key) not in allowed:
       problems.append(f"config.{key} must be one of {allowed}; got {config.get(key)!r}")
@@ -513,8 +333,13 @@ def _validate(config) -> None:
       f"config.energy_batch_norm=True normalises by batch statistics and needs config.batch_size >= 2;"
       f" got batch_size={config.batch_size}"
     )
-  if config.dataset not in DATASETS:
-    problems.append(f"config.dataset must be one of {DATASETS}; got {config.dataset!r}")
+  if config.dataset not in images.DATASETS:
+    problems.append(f"config.dataset must be one of {images.DATASETS}; got {config.dataset!r}")
+  elif config.dataset == "synthetic" and not 1 <= config.synthetic_classes <= images.MAX_SYNTHETIC_CLASSES:
+    problems.append(
+      f"synthetic data have 1 to {images.MAX_SYNTHETIC_CLASSES} classes; got config.synthetic_classes="
+      f"{config.synthetic_classes}"
+    )
   for key in ("discount", "discount_boosted"):
     if not 0.0 <= config[key] < 1.0:
       problems.append(f"config.{key} must be in [0, 1); got {config[key]}")
@@ -543,5 +368,5 @@ def _validate(config) -> None:
     raise ConfigError("Invalid SteinGAN config:\n  " + "\n  ".join(problems))
 
 
-if __name__ == "__main__":
-  run_main(SteinGANImages)
+def _discount_extra(discount):
+  return None if discount is None else {"discount": discount}
