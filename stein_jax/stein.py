@@ -13,7 +13,10 @@ with W_ij = k(x_i, x_j) w_j the whole direction is two matrix products:
     phi = W @ S + 2 c (W @ X - X * W.sum(1))          (RBF: kappa' = c kappa, c = -1/h)
 
 For large n the same sums are streamed over tiles of the n x n kernel matrix
-(``block_size``), so no n x n array exists in the forward or the backward pass.
+(``block_size``), so no n x n array exists in the forward or the backward pass. K is
+symmetric (the weights go into the right-hand side), so each pair of tiles (i, j),
+i <= j, is computed once and serves both its row block (K_ij @ rhs_j) and its column
+block (K_ij^T @ rhs_i); the backward pass is a symmetric tiled sum of the same kind.
 Derivations and the blocked schedule are written up in docs/stein_math.md.
 """
 
@@ -181,20 +184,32 @@ def _pad_rows(a: Array, multiple: int) -> Array:
   return jnp.concatenate([a, jnp.zeros((pad,) + a.shape[1:], a.dtype)], axis=0)
 
 
+def _augmented(x: Array) -> Tuple[Array, Array]:
+  """Rows [x, |x|^2, 1] and columns [2 x, -1, -|x|^2], [n, d + 2] each: -r_ij = rows_i . cols_j.
+
+  The distances of a tile then come straight out of one matmul, with no elementwise
+  broadcast pass over the tile (docs/stein_math.md sec. 4).
+  """
+  sq = jnp.sum(x * x, axis=-1, keepdims=True)
+  rows = jnp.concatenate([x, sq, jnp.ones_like(sq)], axis=-1)
+  cols = jnp.concatenate([2.0 * x, -jnp.ones_like(sq), -sq], axis=-1)
+  return rows, cols
+
+
 def _tiled_kernel_product(x: Array, rhs: Array, h, profile: Callable, block: Tuple[int, int], precision) -> Array:
-  """sum_j profile(||x_i - x_j||^2, h) rhs_j for all i, tile by tile.
+  """sum_j profile(||x_i - x_j||^2, h) rhs_j for all i, tile by tile: the two-sided form.
 
   x [n, d], rhs [n, k] (zero rows contribute nothing). Returns [n, k]. Every tile
-  body is rematerialised (jax.checkpoint), so reverse-mode differentiation stores
-  only [rows, k] carries and never a tile-sized, let alone n x n, residual.
+  of the n x n matrix is computed for its row block, so each off-diagonal tile (and
+  its profile) is computed twice; :func:`_symmetric_kernel_product` computes it once.
+  Kept as the reference the benchmarks compare against (benchmarks/svgd_scaling.py)
+  and because it needs no symmetry. Every tile body is rematerialised
+  (jax.checkpoint), so reverse-mode differentiation stores only [rows, k] carries and
+  never a tile-sized, let alone n x n, residual.
   """
   n, d = x.shape
   br, bc = min(block[0], n), min(block[1], n)
-  # -r_ij = [x_i, |x_i|^2, 1] . [2 x_j, -1, -|x_j|^2]: the distances come straight out
-  # of one matmul per tile, with no elementwise broadcast pass over the tile.
-  sq = jnp.sum(x * x, axis=-1, keepdims=True)
-  rows_aug = jnp.concatenate([x, sq, jnp.ones_like(sq)], axis=-1)
-  cols_aug = jnp.concatenate([2.0 * x, -jnp.ones_like(sq), -sq], axis=-1)
+  rows_aug, cols_aug = _augmented(x)
   xr = _pad_rows(rows_aug, br).reshape(-1, br, d + 2)
   xc = _pad_rows(cols_aug, bc).reshape(-1, bc, d + 2)
   rc = _pad_rows(rhs, bc).reshape(-1, bc, rhs.shape[-1])
@@ -216,13 +231,262 @@ def _tiled_kernel_product(x: Array, rhs: Array, h, profile: Callable, block: Tup
   return out.reshape(-1, rhs.shape[-1])[:n]
 
 
-def _blocked_direction(
-  x, s, w, h, kernel: kernels_lib.RadialKernel, repulsion: float, block: Tuple[int, int], precision
+def _square_block(block: Tuple[int, int], n: int) -> int:
+  """Side b of the square tiles of the symmetric forms: the area of the requested (rows, cols) tile, at most n."""
+  return max(1, min(int(np.sqrt(block[0] * block[1])), n))
+
+
+def _block_pairs(nb: int) -> Tuple[np.ndarray, np.ndarray]:
+  """Static block indices (i, j), i <= j, row by row: each unordered pair of tiles of an nb x nb grid once."""
+  i, j = np.triu_indices(nb)
+  return i.astype(np.int32), j.astype(np.int32)
+
+
+def _take_block(tree: PyTree, i) -> PyTree:
+  return jax.tree_util.tree_map(lambda a: jax.lax.dynamic_index_in_dim(a, i, keepdims=False), tree)
+
+
+def _add_block(acc: PyTree, part: PyTree, i) -> PyTree:
+  """acc[i] += part for every leaf, in place (a dynamic-update-slice in the loop carry, never a scatter)."""
+
+  def one(a, p):
+    cur = jax.lax.dynamic_index_in_dim(a, i, keepdims=False)
+    return jax.lax.dynamic_update_index_in_dim(a, cur + p, i, 0)
+
+  return jax.tree_util.tree_map(one, acc, part)
+
+
+def _pair_scan(tile: Callable, blocks: PyTree, params: PyTree):
+  """One scan over the nb (nb + 1) / 2 unordered pairs of blocks i <= j, row by row.
+
+  blocks: pytree of [nb, b, ...] per-particle operands cut into nb blocks of b particles.
+  ``tile(a_i, a_j, params, offdiag)`` returns (row_part, col_part, total): pytrees
+  added to block i of a row accumulator, to block j of a column accumulator, and to a
+  running total. ``offdiag`` is 1.0 for i < j and 0.0 on the diagonal (where a_j is
+  a_i): a tile multiplies by it what only an off-diagonal pair contributes, so the
+  diagonal needs no loop of its own (one compiled body; the diagonal's wasted product
+  is 2 / (nb + 1) of the work). Two accumulators let a tile hand its column block a
+  result in another layout: a kernel tile P gives P @ rhs_j to row block i and
+  rhs_i^T @ P, [k, b], to column block j, because XLA's CPU matmul of P^T is several
+  times slower than rhs^T @ P. Returns (rows [nb, ...], cols [nb, ...], total), updated
+  in place: the memory is that of the operands, the accumulators and one tile.
+  """
+  leaves = jax.tree_util.tree_leaves(blocks)
+  nb, dtype = leaves[0].shape[0], leaves[0].dtype
+  first = _take_block(blocks, 0)
+  row_shape, col_shape, total_shape = jax.eval_shape(tile, first, first, params, jnp.zeros((), dtype))
+  zeros = lambda lead: lambda sd: jnp.zeros(lead + sd.shape, sd.dtype)
+  rows = jax.tree_util.tree_map(zeros((nb,)), row_shape)
+  cols = jax.tree_util.tree_map(zeros((nb,)), col_shape)
+  total = jax.tree_util.tree_map(zeros(()), total_shape)
+
+  def pair(carry, ij):
+    rows, cols, total = carry
+    i, j = ij
+    offdiag = (i != j).astype(dtype)
+    row_i, col_j, t = tile(_take_block(blocks, i), _take_block(blocks, j), params, offdiag)
+    carry = (_add_block(rows, row_i, i), _add_block(cols, col_j, j), jax.tree_util.tree_map(jnp.add, total, t))
+    return carry, None
+
+  (rows, cols, total), _ = jax.lax.scan(pair, (rows, cols, total), _block_pairs(nb))
+  return rows, cols, total
+
+
+# Autodiff through the pair scan would store its [nb, b, k] carry once per pair, O(n^3 / b^2) memory.
+# The custom VJPs below run their backward pass as a second pair scan that recomputes each tile, so
+# reverse mode never holds more than the forward pass does: O(n (operand width + k) + b^2). Forward mode
+# (jvp) is not defined for a custom VJP; the dense forms support it.
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _symmetric_pair_total(tile: Callable, blocks: PyTree, params: PyTree) -> PyTree:
+  """sum over unordered block pairs i <= j of ``tile(a_i, a_j, params, offdiag)`` (a pytree of arrays).
+
+  The caller's tile weights an off-diagonal pair by the ordered pairs it stands for
+  (1 + offdiag for a symmetric pairwise sum). Differentiable in blocks and params: the
+  backward pass is one pair scan of each pair's VJP (on the diagonal a_i and a_j are
+  the same block, so the two cotangents add up there, as they should).
+  """
+  return _pair_scan(lambda a_i, a_j, p, offdiag: ((), (), tile(a_i, a_j, p, offdiag)), blocks, params)[2]
+
+
+def _symmetric_pair_total_fwd(tile, blocks, params):
+  return _symmetric_pair_total(tile, blocks, params), (blocks, params)
+
+
+def _symmetric_pair_total_bwd(tile, res, g):
+  blocks, params = res
+
+  def vjp_tile(a_i, a_j, p, offdiag):
+    _, vjp = jax.vjp(lambda ai, aj, p_: tile(ai, aj, p_, offdiag), a_i, a_j, p)
+    return vjp(g)
+
+  rows, cols, d_params = _pair_scan(vjp_tile, blocks, params)
+  return jax.tree_util.tree_map(jnp.add, rows, cols), d_params
+
+
+_symmetric_pair_total.defvjp(_symmetric_pair_total_fwd, _symmetric_pair_total_bwd)
+
+
+def _distances(rows_i: Array, cols_j: Array) -> Array:
+  """Clipped squared distances [b, b] of a tile from the augmented rows and columns (:func:`_augmented`)."""
+  return jnp.maximum(-jnp.matmul(rows_i, cols_j.T, precision=jax.lax.Precision.HIGHEST), 0.0)
+
+
+def _split_columns(a: Array, widths: Tuple[int, ...], axis: int = -1):
+  return jnp.split(a, tuple(np.cumsum(widths)[:-1]), axis=axis) if len(widths) > 1 else [a]
+
+
+def _kernel_product_fwd_tile(profiles, widths, precision):
+  """Forward tile of :func:`_kernel_product_blocks`: P_m @ rhs_m_j to row block i, rhs_m_i^T @ P_m to column block j."""
+
+  def tile(a_i, a_j, h, offdiag):
+    rows_i, _, rhs_i = a_i
+    _, cols_j, rhs_j = a_j
+    r = _distances(rows_i, cols_j)
+    row, col = [], []
+    for profile, p_i, p_j in zip(profiles, _split_columns(rhs_i, widths), _split_columns(rhs_j, widths)):
+      kmat = profile(r, h)
+      row.append(jnp.matmul(kmat, p_j, precision=precision))
+      col.append(jnp.matmul(p_i.T * offdiag, kmat, precision=precision))
+    return jnp.concatenate(row, -1), jnp.concatenate(col, 0), ()
+
+  return tile
+
+
+def _kernel_product_bwd_tile(profiles, widths, precision):
+  """Backward tile: the cotangents of (rows_aug, cols_aug, rhs, h) from g, itself a symmetric tiled sum.
+
+  For a pair i < j with P = profile(r(rows_i, cols_j)): out_i += P rhs_j and
+  out_j += P^T rhs_i, so d rhs_j += P^T g_i (as g_i^T @ P), d rhs_i += P g_j,
+  dP = g_i rhs_j^T + rhs_i g_j^T (one matmul of [g_i, rhs_i] with [rhs_j, g_j]),
+  then dr = dP * profile'(r) and d rows_i = -dr @ cols_j, d cols_j = -dr^T @ rows_i.
+  On the diagonal (out_i += P rhs_i only) the terms of out_j are off (``offdiag`` = 0).
+  """
+  hi = jax.lax.Precision.HIGHEST
+
+  def tile(a_i, a_j, h, offdiag):
+    rows_i, _, rhs_i, g_i = a_i
+    _, cols_j, rhs_j, g_j = a_j
+    raw = -jnp.matmul(rows_i, cols_j.T, precision=hi)
+    d_raw = jnp.zeros_like(raw)
+    d_h = jnp.zeros_like(h)
+    d_rhs_row, d_rhs_col = [], []
+    parts = zip(
+      profiles,
+      _split_columns(rhs_i, widths),
+      _split_columns(rhs_j, widths),
+      _split_columns(g_i, widths),
+      _split_columns(g_j, widths),
+    )
+    for profile, p_i, p_j, q_i, q_j in parts:
+      kmat, vjp = jax.vjp(lambda t, hh, f=profile: f(jnp.maximum(t, 0.0), hh), raw, h)
+      left = jnp.concatenate([q_i, p_i * offdiag], -1)
+      d_kmat = jnp.matmul(left, jnp.concatenate([p_j, q_j], -1).T, precision=precision)
+      d_rhs_row.append(jnp.matmul(kmat, q_j * offdiag, precision=precision))
+      d_rhs_col.append(jnp.matmul(q_i.T, kmat, precision=precision))
+      d_raw_m, d_h_m = vjp(d_kmat)
+      d_raw, d_h = d_raw + d_raw_m, d_h + d_h_m
+    d_rows_i = -jnp.matmul(d_raw, a_j[1], precision=hi)
+    d_cols_j = -jnp.matmul(rows_i.T, d_raw, precision=hi)  # [d + 2, b], the column layout
+    return (d_rows_i, jnp.concatenate(d_rhs_row, -1)), (d_cols_j, jnp.concatenate(d_rhs_col, 0)), d_h
+
+  return tile
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+def _kernel_product_blocks(profiles, widths, precision, blocks, h) -> Array:
+  """[nb, b, k] block sums sum_j P_m(r_ij) rhs_m_j, blocks = (rows_aug, cols_aug, rhs) cut into [nb, b, .]."""
+  rows, cols, _ = _pair_scan(_kernel_product_fwd_tile(profiles, widths, precision), blocks, h)
+  return rows + jnp.swapaxes(cols, -1, -2)
+
+
+def _kernel_product_blocks_fwd(profiles, widths, precision, blocks, h):
+  return _kernel_product_blocks(profiles, widths, precision, blocks, h), (blocks, h)
+
+
+def _kernel_product_blocks_bwd(profiles, widths, precision, res, g):
+  blocks, h = res
+  tile = _kernel_product_bwd_tile(profiles, widths, precision)
+  (d_rows, d_rhs_row), (d_cols, d_rhs_col), d_h = _pair_scan(tile, blocks + (g,), h)
+  d_rhs = d_rhs_row + jnp.swapaxes(d_rhs_col, -1, -2)
+  return (d_rows, jnp.swapaxes(d_cols, -1, -2), d_rhs), d_h
+
+
+_kernel_product_blocks.defvjp(_kernel_product_blocks_fwd, _kernel_product_blocks_bwd)
+
+
+def _symmetric_kernel_product(
+  x: Array, rhs: Tuple[Array, ...], h, profiles: Tuple[Callable, ...], block: Tuple[int, int], precision
 ) -> Array:
-  """Same as :func:`_dense_direction`, never holding more than one tile of K."""
+  """sum_m sum_j profile_m(||x_i - x_j||^2, h) rhs_m[j] for all i, each tile of the symmetric K computed once.
+
+  x [n, d]; rhs: one [n, k_m] array per profile (zero rows contribute nothing).
+  Returns [n, sum_m k_m], the products side by side. K_ij = profile(r_ij) is
+  symmetric whatever the rhs holds, so per-particle weights (importance weights,
+  1/n) belong in the rhs rows, never in K: then every case of the SVGD direction,
+  weighted or not, is a product with a symmetric K. Tiles are b x b with b from
+  :func:`_square_block`; a tile pair (i, j), i < j, gives K_ij @ rhs_j to block i and
+  K_ij^T @ rhs_i to block j, so the distances and the profiles of each off-diagonal
+  tile are computed once instead of twice (the matmuls against the rhs are as many
+  as before). Differentiable in x, rhs and h; the backward pass is a symmetric tiled
+  sum of the same shape (:func:`_kernel_product_bwd_tile`), O(n) memory.
+  """
+  n, d = x.shape
+  b = _square_block(block, n)
+  rows_aug, cols_aug = _augmented(x)
+  widths = tuple(int(r.shape[-1]) for r in rhs)
+  rhs_all = jnp.concatenate(rhs, axis=-1) if len(rhs) > 1 else rhs[0]
+  blocks = tuple(_pad_rows(a, b).reshape(-1, b, a.shape[-1]) for a in (rows_aug, cols_aug, rhs_all))
+  out = _kernel_product_blocks(tuple(profiles), widths, precision, blocks, h)
+  return out.reshape(-1, rhs_all.shape[-1])[:n]
+
+
+def _blocked_direction(
+  x,
+  s,
+  w,
+  h,
+  kernel: kernels_lib.RadialKernel,
+  repulsion: float,
+  block: Tuple[int, int],
+  precision,
+  symmetric: bool = True,
+) -> Array:
+  """Same as :func:`_dense_direction`, never holding more than one tile of K.
+
+  The weights w multiply the rhs rows, not K, so the kernel matrix is symmetric in
+  every case (weighted, importance-weighted, diagonal metric, any repulsion scale):
+  ``symmetric=True`` (the default) computes each tile pair once
+  (:func:`_symmetric_kernel_product`). For the RBF, kappa' = c kappa turns the whole
+  direction into one product: phi = K @ (w (S + 2 a c X)) - 2 a c X * (K @ w), with
+  repulsion scale a, i.e. d + 1 rhs columns instead of 2 d + 1. ``symmetric=False`` is
+  the earlier two-sided form (every tile once per row block, rhs [S, X, 1]), kept for
+  the benchmarks' side-by-side comparison (benchmarks/svgd_scaling.py).
+  """
   d = x.shape[-1]
   x = x - jnp.mean(x, axis=0)
   wcol = w[:, None]
+  if not symmetric:
+    return _blocked_direction_two_sided(x, s, wcol, h, kernel, repulsion, block, precision)
+  if kernel.dlog_profile is not None:
+    if not repulsion:
+      return _symmetric_kernel_product(x, (s * wcol,), h, (kernel.profile,), block, precision)
+    coef = (2.0 * repulsion) * kernel.dlog_profile(h)
+    rhs = jnp.concatenate([(s + coef * x) * wcol, wcol], axis=-1)
+    out = _symmetric_kernel_product(x, (rhs,), h, (kernel.profile,), block, precision)
+    return out[:, :d] - coef * x * out[:, d:]
+  if not repulsion:
+    return _symmetric_kernel_product(x, (s * wcol,), h, (kernel.profile,), block, precision)
+  ones = jnp.ones_like(wcol)
+  rhs = (s * wcol, jnp.concatenate([x, ones], -1) * wcol)
+  out = _symmetric_kernel_product(x, rhs, h, (kernel.profile, kernel.dprofile), block, precision)
+  return out[:, :d] + (2.0 * repulsion) * (out[:, d : 2 * d] - x * out[:, 2 * d :])
+
+
+def _blocked_direction_two_sided(x, s, wcol, h, kernel, repulsion, block, precision) -> Array:
+  """The two-sided tiled direction (x centred, wcol [n, 1]): two passes for non-RBF kernels."""
+  d = x.shape[-1]
   if kernel.dlog_profile is not None:
     out = _tiled_kernel_product(x, _rhs(x, s, repulsion) * wcol, h, kernel.profile, block, precision)
     return _combine(out, x, d, kernel.dlog_profile(h), repulsion)
@@ -311,7 +575,7 @@ def _kernel_mass(x, w, h, kernel: kernels_lib.RadialKernel, block, precision) ->
   if block is None:
     kmat = kernel.profile(kernels_lib.pairwise_sq_dists(x, x), h)
     return jnp.matmul(kmat, w[:, None], precision=precision)
-  return _tiled_kernel_product(x, w[:, None], h, kernel.profile, block, precision)
+  return _symmetric_kernel_product(x, (w[:, None],), h, (kernel.profile,), block, precision)
 
 
 def _direction_impl(
@@ -465,7 +729,9 @@ def svgd_direction(
       the bandwidth rule applied to the features (SteinGAN, Liu & Wang sec. 5.2). Dense only.
     block_size: None (automatic: dense while its n x n temporaries fit
       ``memory_budget_bytes``, tiled otherwise), an int or (rows, cols) tile shape to
-      force the tiled form, or 0 to force the dense form.
+      force the tiled form, or 0 to force the dense form. The tiled form walks the
+      pairs of tiles of the symmetric kernel matrix once each, so its tiles are square:
+      side sqrt(rows * cols), the requested tile's area.
     memory_budget_bytes: budget for the dense form's n x n temporaries.
     precision: matmul precision (HIGHEST keeps float32 on GPUs/TPUs exact-ish).
     bandwidth_scale: optional scalar (may be traced, e.g. a schedule's value at the step)
@@ -677,27 +943,20 @@ def _ksd_impl(x, s, h_value, *, bandwidth, kernel, statistic, block, precision):
   if block is None:
     total = jnp.sum(_stein_kernel_tile(x, s, x, s, h, kernel, precision))
   else:
-    b = min(block[1], n)
+    b = _square_block(block, n)
     pad = (-n) % b
-    # Padded particles get zero score and sit far away; their terms are removed by
-    # masking instead, so padding never changes the sum.
+    # Padded particles get zero score; their terms are removed by masking instead, so
+    # padding never changes the sum.
     mask = jnp.concatenate([jnp.ones((n,), x.dtype), jnp.zeros((pad,), x.dtype)])
-    xp, sp = _pad_rows(x, b), _pad_rows(s, b)
-    xs, ss_, ms = xp.reshape(-1, b, d), sp.reshape(-1, b, d), mask.reshape(-1, b)
+    blocks = (_pad_rows(x, b).reshape(-1, b, d), _pad_rows(s, b).reshape(-1, b, d), mask.reshape(-1, b))
 
-    @jax.checkpoint
-    def col_step(acc, cols):
-      xb, sb, mb = cols
-      xa, sa, ma = acc[1], acc[2], acc[3]
+    def tile(a_i, a_j, h, offdiag):
+      (xa, sa, ma), (xb, sb, mb) = a_i, a_j
       u = _stein_kernel_tile(xa, sa, xb, sb, h, kernel, precision)
-      return (acc[0] + jnp.sum(u * ma[:, None] * mb[None, :]), xa, sa, ma), None
+      # u_p is symmetric: an off-diagonal pair (i, j) stands for (j, i) too.
+      return (1.0 + offdiag) * jnp.sum(u * jax.lax.stop_gradient(ma[:, None] * mb[None, :]))
 
-    @jax.checkpoint
-    def row_block(rows):
-      (tot, _, _, _), _ = jax.lax.scan(col_step, (jnp.zeros((), x.dtype),) + rows, (xs, ss_, ms))
-      return tot
-
-    total = jnp.sum(jax.lax.map(row_block, (xs, ss_, ms)))
+    total = _symmetric_pair_total(tile, blocks, h)
   if statistic == "v":
     return total / n**2
   diag = kernel.profile(jnp.zeros((), x.dtype), h) * jnp.sum(s * s) - n * 2.0 * d * kernel.dprofile(

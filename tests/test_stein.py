@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from stein_jax import kernels, ksd, normalized_weights, svgd_direction
+from stein_jax import kernels, ksd, normalized_weights, stein, svgd_direction
 from tests import reference
 
 
@@ -24,7 +24,7 @@ def _data(n=9, d=3, seed=0):
 
 
 @pytest.mark.parametrize("kern", ["rbf", "imq"])
-@pytest.mark.parametrize("block", [0, 4, (2, 3)])
+@pytest.mark.parametrize("block", [0, 4, (2, 3), 16])  # dense; tiles of side 4 and 2 (ragged n = 9); one tile > n
 @pytest.mark.parametrize("repulsion", [True, False])
 def test_direction_matches_double_loop(x64, kern, block, repulsion):
   x, s = _data()
@@ -188,34 +188,126 @@ def test_steins_identity_on_exact_samples():
 # -------------------------------------------------------------- blocked == dense
 
 
-def test_blocked_equals_dense_values_and_gradients():
+@pytest.mark.parametrize("kern", ["rbf", "imq"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_two_sided_tiled_form_matches_double_loop(x64, kern, weighted):
+  """The earlier two-sided tiled form, kept for the benchmarks' side-by-side comparison, stays correct."""
+  x, s = _data(n=11)
+  lw = np.random.default_rng(6).normal(size=11) if weighted else None
+  w = np.full(11, 1 / 11) if lw is None else reference.normalized_weights(lw)
+  got = stein._blocked_direction(
+    jnp.asarray(x), jnp.asarray(s), jnp.asarray(w), 1.7, kernels.get_kernel(kern), 1.0, (4, 3), None, symmetric=False
+  )
+  want = reference.svgd_direction(x, s, 1.7, kernel=kern, log_weights=lw)
+  np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+# The symmetric tiled form (each tile pair once, a custom VJP) against the dense form, whose gradient
+# is plain autodiff: values and gradients in particles, scores, log-weights and a fixed bandwidth.
+TILED_CASES = {  # name: (n, block, options)
+  "weighted": (37, (8, 16), {"log_weights": True}),  # tile side 11: ragged
+  "no_repulsion": (37, (8, 16), {"repulsion": False}),
+  "weighted_repulsion_x100_row_sum": (37, 8, {"log_weights": True, "repulsion": 100.0, "normalization": "row_sum"}),
+  "weighted_diagonal_metric": (37, 8, {"log_weights": True, "metric": "diagonal"}),
+  "n_below_one_tile": (6, 64, {"log_weights": True}),
+}
+
+
+@pytest.mark.parametrize("kern", ["rbf", "imq"])
+@pytest.mark.parametrize("case", sorted(TILED_CASES))
+def test_symmetric_tiled_equals_dense_values_and_gradients(x64, kern, case):
+  n, block, opts = TILED_CASES[case]
+  opts = dict(opts)
+  weighted = opts.pop("log_weights", False)
   rng = np.random.default_rng(7)
-  x = jnp.asarray(rng.normal(size=(37, 5)), jnp.float32)
+  x, s = jnp.asarray(rng.normal(size=(n, 5))), jnp.asarray(rng.normal(size=(n, 5)))
+  lw = jnp.asarray(rng.normal(size=(n,)))
+  probe = jnp.asarray(rng.normal(size=(n, 5)))
+
+  def loss(x, s, lw, h, block):
+    phi = svgd_direction(x, s, bandwidth=h, kernel=kern, log_weights=lw if weighted else None, block_size=block, **opts)
+    return jnp.sum(phi * probe)
+
+  value_and_grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2, 3)), static_argnums=4)
+  args = (x, s, lw, jnp.asarray(1.3))
+  dense, dense_grad = value_and_grad(*args, 0)
+  tiled, tiled_grad = value_and_grad(*args, block)
+  np.testing.assert_allclose(tiled, dense, rtol=1e-12)
+  for name, a, b in zip(["particles", "scores", "log_weights", "bandwidth"], dense_grad, tiled_grad):
+    np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def test_symmetric_tiled_equals_dense_in_float32():
+  """The RBF's one-product form (d + 1 rhs columns) keeps float32 accuracy: the particles' use."""
+  rng = np.random.default_rng(7)
+  x = jnp.asarray(rng.normal(size=(37, 5)) + 3.0, jnp.float32)
   s = jnp.asarray(rng.normal(size=(37, 5)), jnp.float32)
   lw = jnp.asarray(rng.normal(size=(37,)), jnp.float32)
   probe = jnp.asarray(rng.normal(size=(37, 5)), jnp.float32)
   for kern in ["rbf", "imq"]:
 
     def loss(x, s, block):
-      phi = svgd_direction(x, s, bandwidth=1.3, kernel=kern, log_weights=lw, block_size=block)
+      phi = svgd_direction(x, s, bandwidth="median", kernel=kern, log_weights=lw, block_size=block)
       return jnp.sum(phi * probe)
 
-    dense, blocked = loss(x, s, 0), loss(x, s, (8, 16))
-    np.testing.assert_allclose(blocked, dense, rtol=1e-5)
-    gd = jax.grad(loss, argnums=(0, 1))(x, s, 0)
-    gb = jax.grad(loss, argnums=(0, 1))(x, s, (8, 16))
+    value_and_grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)), static_argnums=2)
+    dense, gd = value_and_grad(x, s, 0)
+    tiled, gb = value_and_grad(x, s, (8, 16))
+    np.testing.assert_allclose(tiled, dense, rtol=1e-5)
     for a, b in zip(gd, gb):
       np.testing.assert_allclose(b, a, rtol=2e-4, atol=1e-5)
 
 
-def test_blocked_gradient_never_holds_n_by_n():
-  """Compiled temporaries of value-and-grad of the tiled form stay O(n * block)."""
+def test_symmetric_tiled_gradient_matches_the_double_loop_by_finite_differences(x64):
+  """An oracle independent of both autodiff paths: central differences of the brute-force direction."""
+  x, s = _data(n=13, d=3, seed=8)
+  lw = np.random.default_rng(9).normal(size=13)
+  probe = np.random.default_rng(10).normal(size=(13, 3))
+  for kern in ["rbf", "imq"]:
+    f = lambda a: jnp.sum(
+      svgd_direction(a, jnp.asarray(s), bandwidth=0.9, kernel=kern, log_weights=jnp.asarray(lw), block_size=4) * probe
+    )
+    g = jax.grad(f)(jnp.asarray(x))
+    for i, k in [(0, 0), (5, 2), (12, 1)]:
+      e = np.zeros_like(x)
+      e[i, k] = 1e-6
+      ref = lambda a: np.sum(reference.svgd_direction(a, s, 0.9, kernel=kern, log_weights=lw) * probe)
+      np.testing.assert_allclose(g[i, k], (ref(x + e) - ref(x - e)) / 2e-6, rtol=1e-6, atol=1e-8)
+
+
+def test_tiled_batch_of_particle_sets_equals_per_set_calls(x64):
+  rng = np.random.default_rng(11)
+  x, s, lw = rng.normal(size=(3, 10, 2)), rng.normal(size=(3, 10, 2)), rng.normal(size=(3, 10))
+  got = svgd_direction(jnp.asarray(x), jnp.asarray(s), bandwidth=1.1, log_weights=jnp.asarray(lw), block_size=4)
+  for a in range(3):
+    want = reference.svgd_direction(x[a], s[a], 1.1, log_weights=lw[a])
+    np.testing.assert_allclose(got[a], want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+  "name, loss",
+  [
+    ("symmetric direction", lambda x: jnp.sum(svgd_direction(x, -x, bandwidth=1.0, block_size=(256, 256)) ** 2)),
+    (
+      "two-sided direction",
+      lambda x: jnp.sum(
+        stein._blocked_direction(
+          x, -x, jnp.full(x.shape[:1], 1 / x.shape[0]), 1.0, kernels.rbf(), 1.0, (256, 256), None, symmetric=False
+        )
+        ** 2
+      ),
+    ),
+    ("imq direction", lambda x: jnp.sum(svgd_direction(x, -x, kernel="imq", bandwidth=1.0, block_size=256) ** 2)),
+    ("ksd", lambda x: ksd(x, -x, bandwidth=1.0, block_size=256)),
+  ],
+)
+def test_blocked_gradient_never_holds_n_by_n(name, loss):
+  """Compiled temporaries of value-and-grad of the tiled forms stay O(n * block)."""
   n, d = 4096, 8
   x = jnp.ones((n, d)) * jnp.arange(n)[:, None] / n
-  loss = lambda x: jnp.sum(svgd_direction(x, -x, bandwidth=1.0, block_size=(256, 256)) ** 2)
   stats = jax.jit(jax.value_and_grad(loss)).lower(x).compile().memory_analysis()
   nn_bytes = n * n * 4
-  assert stats.temp_size_in_bytes < nn_bytes / 8, stats
+  assert stats.temp_size_in_bytes < nn_bytes / 8, (name, stats)
 
 
 def test_automatic_blocking_respects_budget():
@@ -229,7 +321,7 @@ def test_automatic_blocking_respects_budget():
 
 
 @pytest.mark.parametrize("kern", ["rbf", "imq"])
-@pytest.mark.parametrize("block", [0, 3])
+@pytest.mark.parametrize("block", [0, 3, 16])  # dense; tiles of side 3 (ragged n = 7); one tile larger than n
 def test_ksd_matches_brute_force(x64, kern, block):
   x, s = _data(n=7, d=2)
   h = 1.4
@@ -246,6 +338,21 @@ def test_ksd_is_differentiable(x64):
   g = jax.grad(f)(x)
   e = jnp.zeros_like(x).at[2, 1].set(1e-6)
   np.testing.assert_allclose(g[2, 1], (f(x + e) - f(x - e)) / 2e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kern", ["rbf", "imq"])
+@pytest.mark.parametrize("statistic", ["u", "v"])
+def test_tiled_ksd_gradients_equal_dense(x64, kern, statistic):
+  rng = np.random.default_rng(12)
+  x, s = jnp.asarray(rng.normal(size=(23, 3))), jnp.asarray(rng.normal(size=(23, 3)))
+  f = lambda x, s, h, block: ksd(x, s, bandwidth=h, kernel=kern, statistic=statistic, block_size=block)
+  value_and_grad = jax.jit(jax.value_and_grad(f, argnums=(0, 1, 2)), static_argnums=3)
+  args = (x, s, jnp.asarray(1.2))
+  dense, dense_grad = value_and_grad(*args, 0)
+  tiled, tiled_grad = value_and_grad(*args, 5)  # tile side 5: ragged
+  np.testing.assert_allclose(tiled, dense, rtol=1e-12)
+  for a, b in zip(dense_grad, tiled_grad):
+    np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
 
 
 def test_ksd_batch_shape():
