@@ -1,0 +1,215 @@
+r"""Table 3 / Table 4 sweeps: every (method, labels, split) run of experiments.semi_supervised, one after another.
+
+    STEIN_JAX_DATA_DIR=/path/to/data nohup python -m experiments.semi_supervised_grid \
+        --config=configs/semi_supervised_mnist.py:cnn_cpu --root=/tmp/ss16/cnn_grid \
+        --labels=10,100 --splits=0,1,2 --results_md=docs/results/semi_supervised_mnist.md &
+
+Each run is a subprocess ``python -m experiments.semi_supervised --config=CONFIG
+--config.method=M --config.labels_per_class=N --config.split_seed=S --workdir=ROOT/M_nN_sS``
+(``--fractions=0.01,0.1`` sets ``labelled_fraction`` instead, for Table 4) plus ``--override``
+flags; a run whose ``final.json`` is at its last step is skipped, an interrupted one resumes from its
+checkpoint, so the same command continues a sweep. SIGTERM is passed to the running child (which
+finishes its step and checkpoints) and stops the sweep. After every run the table of test errors
+(mean +- sd over the finished splits, with the paper's numbers beside them) is written to
+ROOT/table.md and, with ``--results_md``, between the markers ``<!-- grid:NAME:begin -->`` and
+``<!-- grid:NAME:end -->`` of that file (NAME = ``--name``).
+
+Runs as subprocesses, not imports: an experiment never imports another.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+from absl import app, flags
+
+METHODS = ("vae", "stein_vae", "stein_viwae")
+LABELS = {"vae": "VAE", "stein_vae": "Stein VAE", "stein_viwae": "Stein VIWAE"}
+# Table 3 of Pu et al. 2017, test error (%) mean +- sd over 20 splits; Table 4 accuracy (%).
+PAPER = {
+  "cnn": {
+    10: {"vae": (2.44, 0.17), "stein_vae": (1.94, 0.24), "stein_viwae": (1.90, 0.05)},
+    60: {"vae": (1.88, 0.05), "stein_vae": (1.44, 0.04), "stein_viwae": (1.41, 0.02)},
+    100: {"vae": (1.47, 0.02), "stein_vae": (1.01, 0.03), "stein_viwae": (0.99, 0.02)},
+    300: {"vae": (0.98, 0.02), "stein_vae": (0.89, 0.03), "stein_viwae": (0.86, 0.01)},
+  },
+  "fnn": {
+    10: {"vae": (3.33, 0.14), "stein_vae": (2.78, 0.24), "stein_viwae": (2.67, 0.09)},
+    60: {"vae": (2.59, 0.05), "stein_vae": (2.13, 0.08), "stein_viwae": (2.09, 0.03)},
+    100: {"vae": (2.40, 0.02), "stein_vae": (1.92, 0.05), "stein_viwae": (1.88, 0.01)},
+    300: {"vae": (2.18, 0.04), "stein_vae": (1.77, 0.03), "stein_viwae": (1.75, 0.01)},
+  },
+  # ImageNet accuracy (%), Table 4; the error is 100 minus it.
+  "imagenet": {
+    0.01: {"vae": (35.92, 1.91), "stein_vae": (36.44, 1.66), "stein_viwae": (36.91, 0.98)},
+    0.02: {"vae": (40.15, 1.52), "stein_vae": (41.71, 1.14), "stein_viwae": (42.57, 0.84)},
+    0.05: {"vae": (44.27, 1.47), "stein_vae": (46.14, 1.02), "stein_viwae": (46.20, 0.52)},
+    0.1: {"vae": (46.92, 1.02), "stein_vae": (47.83, 0.88), "stein_viwae": (48.67, 0.31)},
+    0.2: {"vae": (50.43, 0.41), "stein_vae": (51.62, 0.24), "stein_viwae": (51.77, 0.12)},
+    0.3: {"vae": (53.24, 0.33), "stein_vae": (55.02, 0.22), "stein_viwae": (55.45, 0.11)},
+    0.4: {"vae": (56.89, 0.11), "stein_vae": (58.17, 0.16), "stein_viwae": (58.21, 0.12)},
+  },
+}
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string(
+  "config", None, "config of experiments.semi_supervised, e.g. configs/semi_supervised_mnist.py:cnn_cpu"
+)
+flags.DEFINE_string("root", None, "folder of the runs' workdirs (one per method, labels, split)")
+flags.DEFINE_list("methods", list(METHODS), "methods")
+flags.DEFINE_list("labels", [], "labels per class (Table 3's N_rho)")
+flags.DEFINE_list("fractions", [], "labelled fractions (Table 4); instead of --labels")
+flags.DEFINE_list("splits", ["0", "1", "2"], "split seeds")
+flags.DEFINE_multi_string("override", [], "extra --config.key=value flags for every run")
+flags.DEFINE_string("paper", "cnn", "paper column beside the table: cnn | fnn | imagenet | none")
+flags.DEFINE_string("name", "cnn", "marker name in --results_md")
+flags.DEFINE_string("results_md", None, "markdown file whose grid:NAME markers receive the table")
+flags.DEFINE_string("order", "split", "'split': every cell's split 0, then split 1, ...; 'cell': cell by cell")
+
+_child = None
+_stop = False
+
+
+def _on_term(signum, frame):
+  del frame
+  global _stop
+  _stop = True
+  if _child is not None and _child.poll() is None:
+    _child.send_signal(signum)
+
+
+def run_name(method: str, key: str, split: str, by_fraction: bool) -> str:
+  return f"{method}_{'f' if by_fraction else 'n'}{key}_s{split}"
+
+
+def read_final(workdir: str):
+  path = os.path.join(workdir, "final.json")
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def table(root: str, methods, keys, splits, by_fraction: bool, paper: str) -> str:
+  """Markdown: one row per labels/fraction, test error mean +- sd over the finished splits per method.
+
+  ``splits=None``: every split found under ``root`` (so a later sweep over fewer splits keeps
+  the earlier ones in the table).
+  """
+  ref = PAPER.get(paper, {})
+  head = ["labelled" + (" fraction" if by_fraction else " per class")]
+  head += [f"{LABELS[m]} (ours)" for m in methods]
+  if ref:
+    unit = "accuracy" if paper == "imagenet" else "error"
+    head += [f"paper: {LABELS[m]} ({unit})" for m in methods]
+  lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+  per_run = []
+  for key in keys:
+    row = [key]
+    for m in methods:
+      errs, walls, steps = [], [], set()
+      prefix = run_name(m, key, "", by_fraction)
+      found = sorted(d[len(prefix) :] for d in os.listdir(root) if d.startswith(prefix))
+      for s in splits if splits is not None else sorted(found, key=int):
+        rec = read_final(os.path.join(root, run_name(m, key, s, by_fraction)))
+        if rec is not None and rec.get("complete"):
+          errs.append(rec["test/error"])
+          steps.add(rec["step"])
+          walls.append(rec.get("wall_s"))
+          per_run.append(
+            f"{m} {key} split {s}: valid {rec['valid/error']:.2f} / test {rec['test/error']:.2f} (step {rec['step']})"
+          )
+      if not errs:
+        row.append("-")
+      else:
+        sd = f" ± {np.std(errs, ddof=1):.2f}" if len(errs) > 1 else ""
+        row.append(f"{np.mean(errs):.2f}{sd} (n={len(errs)})")
+    if ref:
+      pk = float(key) if by_fraction else int(key)
+      for m in methods:
+        v = ref.get(pk, {}).get(m)
+        row.append("-" if v is None else f"{v[0]:.2f} ± {v[1]:.2f}")
+    lines.append("| " + " | ".join(map(str, row)) + " |")
+  return "\n".join(lines) + "\n\nPer run (valid / test error, %):\n\n" + "\n".join(f"* {r}" for r in per_run) + "\n"
+
+
+def write_results(text: str, path: str, name: str) -> None:
+  begin, end = f"<!-- grid:{name}:begin -->", f"<!-- grid:{name}:end -->"
+  with open(path) as f:
+    doc = f.read()
+  if begin not in doc or end not in doc:
+    raise SystemExit(f"{path} has no {begin} ... {end} markers; add them where the table goes.")
+  head, rest = doc.split(begin, 1)
+  _, tail = rest.split(end, 1)
+  with open(path, "w") as f:
+    f.write(head + begin + "\n" + text + end + tail)
+
+
+def main(argv):
+  del argv
+  global _child
+  if not FLAGS.config or not FLAGS.root:
+    raise app.UsageError("--config and --root are required")
+  if bool(FLAGS.labels) == bool(FLAGS.fractions):
+    raise app.UsageError("give exactly one of --labels or --fractions")
+  by_fraction = bool(FLAGS.fractions)
+  keys = FLAGS.fractions or FLAGS.labels
+  for m in FLAGS.methods:
+    if m not in METHODS:
+      raise app.UsageError(f"unknown method {m!r}; use {METHODS}")
+  signal.signal(signal.SIGTERM, _on_term)
+  os.makedirs(FLAGS.root, exist_ok=True)
+  cells = [(k, m) for k in keys for m in FLAGS.methods]
+  if FLAGS.order == "split":
+    jobs = [(k, m, s) for s in FLAGS.splits for k, m in cells]
+  else:
+    jobs = [(k, m, s) for k, m in cells for s in FLAGS.splits]
+  for key, method, split in jobs:
+    if _stop:
+      break
+    workdir = os.path.join(FLAGS.root, run_name(method, key, split, by_fraction))
+    cmd = [
+      sys.executable,
+      "-m",
+      "experiments.semi_supervised",
+      f"--config={FLAGS.config}",
+      f"--config.method={method}",
+      f"--config.split_seed={split}",
+      f"--workdir={workdir}",
+    ]
+    cmd.append(f"--config.labelled_fraction={key}" if by_fraction else f"--config.labels_per_class={key}")
+    cmd += [f"--config.{o}" if not o.startswith("--") else o for o in FLAGS.override]
+    done = read_final(workdir)
+    if done is not None and done.get("complete"):
+      continue
+    print(time.strftime("%H:%M:%S"), "run:", " ".join(cmd[2:]), flush=True)
+    t0 = time.time()
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "stdout.log"), "a") as log:
+      _child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+      rc = _child.wait()
+    _child = None
+    rec = read_final(workdir)
+    if rc == 0 and rec is not None and not _stop:
+      rec["complete"] = True
+      rec["wall_s"] = round(time.time() - t0 + rec.get("wall_s", 0.0), 1)
+      with open(os.path.join(workdir, "final.json"), "w") as f:
+        json.dump(rec, f, indent=1)
+      print(time.strftime("%H:%M:%S"), f"done in {time.time() - t0:.0f} s: test/error={rec['test/error']}", flush=True)
+    else:
+      print(time.strftime("%H:%M:%S"), f"exit status {rc} (see {workdir}/stdout.log)", flush=True)
+    text = table(FLAGS.root, list(METHODS), keys, None, by_fraction, FLAGS.paper)
+    with open(os.path.join(FLAGS.root, "table.md"), "w") as f:
+      f.write(text)
+    if FLAGS.results_md:
+      write_results(text, FLAGS.results_md, FLAGS.name)
+
+
+if __name__ == "__main__":
+  app.run(main)
