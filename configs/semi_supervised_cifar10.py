@@ -67,6 +67,7 @@ def get_config(variant: str = "paper"):
     config.resnet_stem = 16
     config.resnet_stages = (32, 64)
     config.resnet_blocks = 1
+    config.learning_rate = 1e-3  # as configs/semi_supervised_mnist.py:cnn_cpu: 2e-4 is too slow for tens of steps
     config.num_particles = 4
     config.k = 2
     config.batch_size = 16
