@@ -1,4 +1,4 @@
-"""The posterior check (stein_jax/evaluation/posterior_check.py, experiments/posterior_check.py).
+"""The posterior check (stein_jax/evaluation/posterior_check.py, experiments/posterior_check/).
 
 Oracles: closed-form Gaussian posteriors (exact samples, a deliberately narrowed sample
 with a known variance ratio), NUTS against a known 2-d covariance, free SVGD against the
