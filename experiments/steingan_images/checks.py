@@ -1,23 +1,19 @@
-"""The image SteinGAN's config checks and optimiser: every bad value named at once, before any data is read."""
+"""The image SteinGAN's config checks and optimiser: every bad value named at once, before any data is read.
+
+The optimiser, Adam with the authors' coupled L2 term, is the library's
+:func:`stein_jax.objectives.steingan.coupled_l2_adam`, shared with the SteinGAN-RBM family.
+"""
 
 import numpy as np
-import optax
 
 from stein_jax.data import images
 from stein_jax.models import dcgan
 from stein_jax.objectives import autoencoder_steingan
+from stein_jax.objectives import steingan
 from stein_jax.train import ConfigError
 
 BANDWIDTH_RULES = ("paper", "authors_code")
-
-
-def _adam(learning_rate: float, b1: float, weight_decay: float) -> optax.GradientTransformation:
-  """Adam; with ``weight_decay > 0`` the L2 term ``weight_decay * theta`` is added to the gradient first (coupled,
-  as the authors' ``updates.Regularizer(l2=...)``), not decoupled as in AdamW."""
-  adam = optax.adam(learning_rate, b1=b1)
-  if weight_decay > 0:
-    return optax.chain(optax.add_decayed_weights(weight_decay), adam)
-  return adam
+_adam = steingan.coupled_l2_adam  # the name this family used before the optimiser moved to the library
 
 
 def _validate(config) -> None:

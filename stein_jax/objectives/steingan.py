@@ -271,6 +271,18 @@ def adaptive_discount(energy_pos, energy_neg, base: float = 0.7, boosted: float 
   return jnp.where(energy_pos > energy_neg, boosted, base)
 
 
+def coupled_l2_adam(learning_rate: float, b1: float, weight_decay: float) -> optax.GradientTransformation:
+  """Adam, the optimiser of the energy and the generator in both SteinGAN experiments (RBM, images).
+
+  With ``weight_decay > 0`` the L2 term ``weight_decay * theta`` is added to the gradient before Adam (coupled, as
+  the authors' ``updates.Regularizer(l2=...)``), not decoupled as in AdamW.
+  """
+  adam = optax.adam(learning_rate, b1=b1)
+  if weight_decay > 0:
+    return optax.chain(optax.add_decayed_weights(weight_decay), adam)
+  return adam
+
+
 def mix_negatives(rng: Array, generated: Array, cd_negatives: Array, alpha: float) -> Array:
   """SteinCD-GAN(alpha) negatives (sec. 5.1): each is the SteinCD sample with probability ``alpha``.
 
