@@ -1,4 +1,4 @@
-"""The SteinGAN RBM experiment (experiments/steingan_rbm.py, configs/steingan_rbm_mnist.py) on small synthetic data."""
+"""The SteinGAN RBM experiment (experiments/steingan_rbm/, configs/steingan_rbm_mnist.py) on small synthetic data."""
 
 import io
 import json
