@@ -135,11 +135,13 @@ pts = jnp.asarray(np.stack([gx.ravel(), gy.ravel()], 1), jnp.float32)
 dens = np.exp(np.asarray(jax.vmap(target.logdensity)(pts))).reshape(gx.shape)
 def show(ax, pts_, title):
     ax.contourf(gx, gy, dens, levels=20, cmap="Blues"); ax.scatter(*np.asarray(pts_).T, s=3, c="crimson")
-    ax.set_title(title); ax.set_aspect("equal")
-fig, axs = plt.subplots(1, 2, figsize=(9, 4))
-show(axs[0], x, "SVGD particles")
-axs[1].semilogy(np.asarray(info.direction_norm)); axs[1].set_title("RMS of the SVGD direction"); axs[1].set_xlabel("step")
-plt.show()
+    ax.set_title(title); ax.set_aspect("equal"); ax.set_xlabel("$x_1$"); ax.set_ylabel("$x_2$")
+fig, axs = plt.subplots(1, 2, figsize=(9, 4.4))
+show(axs[0], x, "300 SVGD particles after 1000 steps")
+axs[1].semilogy(np.asarray(info.direction_norm)); axs[1].set_title("RMS of the SVGD direction")
+axs[1].set_xlabel("step"); axs[1].set_ylabel(r"RMS of $\phi$ over the particles")
+fig.suptitle("SVGD on the three-component mixture: particles (red) over the target density (blue)")
+fig.tight_layout(); plt.show()
 """,
     md(
       r"""
@@ -169,9 +171,10 @@ exact = target.sample(jax.random.key(1), 2000)
 print(f"{time.time() - t0:.1f}s")
 for name, s in [("with repulsion", with_rep), ("without repulsion", without_rep)]:
     print(f"{name:18s} MMD to exact samples {float(mmd(s, exact)):.4f}   mode-mass error {float(targets.mode_mass_error(target, s)):.3f}")
-fig, axs = plt.subplots(1, 2, figsize=(9, 4))
+fig, axs = plt.subplots(1, 2, figsize=(9, 4.4))
 show(axs[0], with_rep, "generator, with repulsion"); show(axs[1], without_rep, "generator, kernel off")
-plt.show()
+fig.suptitle("2000 samples of each trained generator (red) over the target density (blue)")
+fig.tight_layout(); plt.show()
 """,
     md(
       """
