@@ -45,6 +45,8 @@ INSTALL = _src(
   REPO_URL = "{REPO_URL}"  # the project's git repository (docs/notebooks.md)
   if os.path.basename(os.getcwd()) == "notebooks" and os.path.isdir("../experiments"):
       os.chdir("..")  # opened from notebooks/ in a checkout: work from the repository root
+  if os.path.isdir("stein_jax_repo/experiments"):
+      os.chdir("stein_jax_repo")  # a restarted runtime: back into the clone made below
   if importlib.util.find_spec("stein_jax") is None:
       if "/OWNER/" in REPO_URL:
           raise RuntimeError("stein_jax is not installed: set REPO_URL in this cell to the project's git repository.")
@@ -52,6 +54,8 @@ INSTALL = _src(
       subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "./stein_jax_repo"], check=True)
       os.chdir("stein_jax_repo")  # experiments/ and configs/ sit beside the package
       importlib.invalidate_caches()
+  if os.getcwd() not in sys.path:
+      sys.path.insert(0, os.getcwd())  # experiments/ and configs/ import from here
   import jax, stein_jax
   print(f"stein_jax {{stein_jax.__version__}} ({{os.path.dirname(stein_jax.__file__)}}), devices: {{jax.devices()}}")
   '''
@@ -63,8 +67,8 @@ def runtime_note(cpu_time: str) -> str:
   return _src(
     f"""
     **Runtime.** The first code cell installs stein_jax when it is missing (in a fresh Colab runtime it clones the
-    repository and `pip install`s it, about a minute) and does nothing where stein_jax is already importable. The
-    notebook is sized for a CPU: {cpu_time} on a 2-core CPU. On Colab a GPU runtime (*Runtime → Change runtime type →
+    repository and `pip install`s it) and does nothing where stein_jax is already importable. The notebook is sized
+    for a CPU: about {cpu_time} of compute on a 2-core CPU, longer when its cores are shared. On Colab a GPU runtime (*Runtime → Change runtime type →
     T4 GPU*) makes the training steps faster; JAX uses it without any change here, and the install cell prints the
     devices it found (`CudaDevice` on a GPU runtime; if it lists only `CpuDevice` there, `pip install -U "jax[cuda12]"`
     and restart the runtime).
@@ -101,7 +105,7 @@ def quickstart_cells() -> list:
       2. **amortized SVGD**: a small generator network learns to *produce* samples of the same target
          (Liu & Wang 2017, eq. 21), with and without the repulsive term.
       """,
-      runtime_note("about 30 seconds"),
+      runtime_note("30 seconds"),
     ),
     INSTALL,
     r"""
@@ -212,7 +216,7 @@ def stein_vae_cells() -> list:
       Part 1 builds both from library imports and scores them (MMD to exact posterior samples, mass on each mode);
       part 2 runs the same comparison through the experiment platform and reads its `metrics.jsonl` and figures back.
       """,
-      runtime_note("about 1.5 minutes"),
+      runtime_note("75 seconds"),
     ),
     INSTALL,
     """
@@ -450,8 +454,8 @@ def stein_vae_cells() -> list:
 
       * The README's main job is this experiment at its full budget (2,000 steps, about 70 s on a quiet 2-core CPU):
         `python -m experiments.stein_vae --config=configs/stein_vae_gmm.py --workdir=runs/quickstart`.
-      * `python -m experiments.gmm_figure --workdir=/tmp/gmm_figure` draws the paper's Fig. 1 (10, 50 and 100
-        particles against the VAE, both observation models).
+      * `python -m experiments.gmm_figure --config=configs/gmm_figure.py --workdir=/tmp/gmm_figure` draws the paper's
+        Fig. 1 (10, 50 and 100 particles against the VAE, both observation models).
       * docs/results/stein_vae_gmm.md has the measured numbers, the multi-seed study and the remedies for SVGD's lack
         of mass transport between modes; docs/stein_vae.md derives the method.
       """
@@ -480,7 +484,7 @@ def energy_models_cells() -> list:
       4. **SteinGAN** (Algorithm 2): a generator trained by amortized SVGD to sample the RBM while the RBM learns, with
          and without the kernel (Fig. 1(c)-(d)), with sample grids.
       """,
-      runtime_note("about 1 minute"),
+      runtime_note("50 seconds"),
     ),
     INSTALL,
     """
@@ -607,10 +611,11 @@ def energy_models_cells() -> list:
     """,
     md(
       """
-      At this budget the two approximate rules end within a few nats of each other, and both stay well below exact
-      MLE; single evaluations fluctuate by several nats from one to the next. docs/results/rbm_mnist.md has the
-      full-data runs over 10,000 steps and 3 seeds (`python -m experiments.rbm_figure`), where SteinCD leads CD-1
-      over the first few thousand steps and the two meet later.
+      On MNIST SteinCD stays above CD-1 for most of these 1,000 steps (by about 8 nats in the mean of the last five
+      evaluations), and both stay tens of nats below exact MLE; single evaluations move by several nats from one to
+      the next, since the approximate rules do not settle at a point. docs/results/rbm_mnist.md has Fig. 1a on all
+      50,000 images over 10,000 steps and 3 seeds: SteinCD leads CD-1 by 4-6 nats in windowed means through most of
+      the run, and the two end level.
 
       ## 4. SteinGAN with and without the kernel
 
@@ -695,7 +700,7 @@ def energy_models_cells() -> list:
       ## Going further
 
       * Fig. 1a at full size (all 50,000 training images, 10,000 steps, five rules, three seeds):
-        `python -m experiments.rbm_figure --workdir=/tmp/rbm_fig1a --data_dir=$STEIN_JAX_DATA_DIR`; one run:
+        `python -m experiments.rbm_figure --config=configs/rbm_figure.py --workdir=/tmp/rbm_fig1a`; one run:
         `python -m experiments.energy --config=configs/rbm_mnist.py:steincd --workdir=/tmp/rbm/steincd`.
       * SteinGAN as the authors ran it (convolutional generator, [0, 1] pixels, 10,000 steps, about 8.5 minutes on a
         quiet 2-core CPU): `python -m experiments.steingan_rbm --config=configs/steingan_rbm_mnist.py:cpu --workdir=/tmp/steingan`,
