@@ -11,10 +11,13 @@ all rows, random binary "images" (speed does not depend on the data). Rows:
     encoder network as IWAE's): the issue's "same architecture" comparison.
   * Stein VAE, S = 100, FlowEncoder with 4 couplings (the encoder we train on MNIST).
 
-The steps are interleaved (one of each per round) so that the load from other processes on a
-shared machine hits all of them alike; the median over rounds is reported, and the ratio
-Stein / IWAE (target <= 1.5). Test time: seconds per image of the ELBO + S-ELBO
-evaluation (``bounds.evaluate``) with 1 and with 100 decoder particles.
+The steps are interleaved (one of each per round, and a 1024 x 1024 matmul that gives the same-run matmul rate)
+so that the load from other processes on a shared machine hits all of them alike; the median over rounds is
+reported, the median of the per-round ratios Stein / IWAE (issue 15's target: <= 1.3 for the flow encoder), and
+each step's rate: XLA's counted flops of the compiled step (``cost_analysis``) per second, as a percentage of the
+matmul rate (target for IWAE: >= 50 %). Test time: seconds per image of the ELBO + S-ELBO evaluation
+(``bounds.evaluate``) with 1 and with 100 decoder particles. Runs unchanged on an accelerator (the device JAX
+chooses; printed first). The profile behind the step's fixes: docs/results/stein_vae_step.md.
 """
 
 from __future__ import annotations
@@ -48,10 +51,17 @@ def _model(encoder):
   return sv.LatentModel(encoder, vae_models.BernoulliDecoder(784, (200, 200)), 50, 784)
 
 
-def _timed_step(trainer, x, key):
+def _flops(compiled) -> float:
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  return float(cost.get("flops", float("nan"))) if cost else float("nan")
+
+
+def _timed_step(trainer, x, key, flops):
   state = trainer.init(key)
   step = jax.jit(trainer.step, donate_argnums=1)
   batch = {"x": x}
+  flops.append(_flops(step.lower(key, state, batch).compile()))
   state, _ = step(key, state, batch)
   jax.block_until_ready(state)
   box = [state]
@@ -85,17 +95,34 @@ def main(argv):
   }
   if FLAGS.skip_steps:
     rows = {}
-  runners = {name: _timed_step(tr, x, key) for name, tr in rows.items()}
+  print(f"devices: {jax.devices()} (backend {jax.default_backend()}); batch {FLAGS.batch_size}")
+  counted = {}
+  runners = {}
+  for name, tr in rows.items():
+    flops = []
+    runners[name] = _timed_step(tr, x, key, flops)
+    counted[name] = flops[0]
+  a = jnp.ones((1024, 1024), jnp.float32)
+  matmul = jax.jit(lambda m: m @ m)
+  jax.block_until_ready(matmul(a))
   times = {name: [] for name in rows}
+  matmul_times = []
   for _ in range(FLAGS.repeats):
     for name, run in runners.items():
       times[name].append(run())
+    t0 = time.perf_counter()
+    jax.block_until_ready(matmul(a))
+    matmul_times.append(time.perf_counter() - t0)
+  rate = 2 * 1024**3 / float(np.median(matmul_times)) if matmul_times else float("nan")
   med = {name: float(np.median(t)) for name, t in times.items()}
-  base = next(iter(med.values()), 1.0)
-  print(f"devices: {jax.devices()}; batch {FLAGS.batch_size}; {FLAGS.repeats} interleaved rounds")
-  print("| step | median ms | ratio to IWAE |\n|---|---:|---:|")
+  base = next(iter(times.values()), None)
+  print(f"{FLAGS.repeats} interleaved rounds; same-run matmul rate (1024^3, float32): {rate / 1e9:.1f} GFLOP/s")
+  print("| step | median ms | ratio to IWAE (median per round) | GFLOP (XLA count) | % of matmul rate |")
+  print("|---|---:|---:|---:|---:|")
   for name, t in med.items():
-    print(f"| {name} | {1e3 * t:.1f} | {t / base:.2f} |")
+    ratio = float(np.median(np.asarray(times[name]) / np.asarray(base)))
+    pct = 100.0 * counted[name] / t / rate
+    print(f"| {name} | {1e3 * t:.1f} | {ratio:.2f} | {counted[name] / 1e9:.2f} | {pct:.0f} |")
 
   # Test-time cost per image (ELBO + S-ELBO with test_samples samples), M = 1 and 100.
   model = _model(vae_models.FlowEncoder(50))

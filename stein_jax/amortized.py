@@ -19,7 +19,7 @@ params is -eps J^T phi); tests/test_amortized.py checks this identity.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Tuple
+from typing import Any, Callable, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -75,8 +75,16 @@ def fit_to_targets(
   targets: jax.Array,
   num_steps: int = 1,
   reduction: str = "sum",
+  forward: Optional[Tuple[jax.Array, Callable]] = None,
 ):
   """K = num_steps optimizer steps on :func:`regression_loss` (eq. (7), Pu et al.).
+
+  Args:
+    apply_fn, params, opt_state, optimizer, inputs, targets, reduction: as :func:`regression_loss`.
+    num_steps: K.
+    forward: optional ``(out, vjp_fn) = jax.vjp(lambda p: apply_fn(p, *inputs), params)`` that the caller already
+      computed (the particles it moved were the network's output at ``params``): the first step then takes its
+      gradient from it instead of a second forward pass (the same gradient, up to float rounding).
 
   Returns:
     (params, opt_state, loss before the first step).
@@ -91,8 +99,23 @@ def fit_to_targets(
     updates, s = optimizer.update(g, s, p)
     return (optax.apply_updates(p, updates), s), loss
 
-  (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), None, length=num_steps)
-  return params, opt_state, losses[0]
+  if forward is None:
+    (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), None, length=num_steps)
+    return params, opt_state, losses[0]
+  out, vjp_fn = forward
+  if out.shape != targets.shape:
+    raise ValueError(f"network output shape {out.shape} != target shape {targets.shape}.")
+  if reduction not in ("sum", "mean"):
+    raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}.")
+  residual = out - jax.lax.stop_gradient(targets)
+  count = targets.size // targets.shape[-1] if reduction == "mean" else 1
+  loss = 0.5 * jnp.sum(residual**2) / count
+  (g,) = vjp_fn(residual / count)
+  updates, opt_state = optimizer.update(g, opt_state, params)
+  params = optax.apply_updates(params, updates)
+  if num_steps > 1:
+    (params, opt_state), _ = jax.lax.scan(body, (params, opt_state), None, length=num_steps - 1)
+  return params, opt_state, loss
 
 
 def chain_rule_gradient(apply_fn: ApplyFn, params: PyTree, inputs: Tuple, phi: jax.Array) -> PyTree:

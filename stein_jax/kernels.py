@@ -195,7 +195,12 @@ def _median_nonneg(v: Array) -> Array:
   if m % 2:
     med = _kth_smallest_nonneg_f32(v, m // 2)
   else:
-    med = 0.5 * (_kth_smallest_nonneg_f32(v, m // 2 - 1) + _kth_smallest_nonneg_f32(v, m // 2))
+    # The two middle values: one bisection for the lower, then the upper is the lower itself (a tie) or the
+    # smallest value above it; one pass instead of a second bisection's 32.
+    k = m // 2 - 1
+    lower = _kth_smallest_nonneg_f32(v, k)
+    upper = jnp.where(jnp.sum(v <= lower) >= k + 2, lower, jnp.min(jnp.where(v > lower, v, jnp.inf)))
+    med = 0.5 * (lower + upper)
   return jnp.where(jnp.any(jnp.isnan(v)), jnp.nan, med)
 
 

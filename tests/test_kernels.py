@@ -96,7 +96,7 @@ def test_pairwise_distances_are_exact_after_centring():
   np.testing.assert_allclose(r, np.sum((x[:, None] - x[None]) ** 2, -1), rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("m", [1, 2, 7, 10, 501])
+@pytest.mark.parametrize("m", [1, 2, 4, 6, 7, 10, 100, 501])
 def test_bisection_median_equals_numpy(m):
   rng = np.random.default_rng(m)
   v = (rng.exponential(size=m) * 10.0 ** rng.integers(-30, 30, size=m)).astype(np.float32)
@@ -107,7 +107,16 @@ def test_bisection_median_equals_numpy(m):
   np.testing.assert_allclose(got, np.median(v.astype(np.float64)), rtol=1e-6)
 
 
+@pytest.mark.parametrize(
+  "v", [[0.0, 1.0, 1.0, 2.0], [0.0, 1.0, 2.0, 2.0], [3.0, 3.0, 3.0, 3.0], [1.0, 5.0], [2.0, 0.0, 7.0, 7.0, 7.0, 1.0]]
+)
+def test_even_median_with_ties_in_the_middle_pair(v):
+  """The upper middle value is the lower one (a tie) or the next larger one: both branches of _median_nonneg."""
+  assert float(kernels._median_nonneg(jnp.asarray(v, jnp.float32))) == float(np.median(v))
+
+
 def test_bisection_median_inf_and_nan():
   v = jnp.array([1.0, jnp.inf, jnp.inf], jnp.float32)
   assert float(kernels._median_nonneg(v)) == float("inf")
+  assert float(kernels._median_nonneg(jnp.array([1.0, jnp.inf], jnp.float32))) == float("inf")
   assert np.isnan(float(kernels._median_nonneg(jnp.array([1.0, jnp.nan, 2.0], jnp.float32))))

@@ -618,3 +618,36 @@ def test_underdispersed_particles_fixed_point(rho):
   loglik = lambda w2: np.mean(-0.5 * np.log(2 * np.pi * (w2 + sigma2)) - 0.5 * x**2 / (w2 + sigma2))
   if rho < 1:
     assert loglik(w**2) < loglik(s2 - sigma2) - 1e-3
+
+
+def test_softplus_is_jax_softplus_bit_for_bit_with_the_sigmoid_gradient():
+  """targets.latent.softplus (the Bernoulli likelihood's, faster to differentiate) against jax.nn.softplus."""
+  from stein_jax.targets import latent as latent_targets  # pylint: disable=g-import-not-at-top
+
+  a = jnp.concatenate(
+    [jnp.linspace(-100.0, 100.0, 20001), jnp.array([0.0, -0.0, 1e-30, -1e-30, 88.0, -88.0, jnp.inf, -jnp.inf])]
+  ).astype(jnp.float32)
+  np.testing.assert_array_equal(np.asarray(latent_targets.softplus(a)), np.asarray(jax.nn.softplus(a)))
+  finite = a[jnp.isfinite(a)]
+  grad = jax.vmap(jax.grad(latent_targets.softplus))(finite)
+  np.testing.assert_allclose(grad, jax.nn.sigmoid(finite), rtol=1e-6, atol=1e-7)
+  assert float(jax.grad(latent_targets.softplus)(0.0)) == 0.5
+
+
+@pytest.mark.parametrize("dim", [2, 5, 50])
+@pytest.mark.parametrize("layer", [0, 1])
+def test_coupling_halves_by_strided_slices_equal_the_index_gather(dim, layer):
+  """The FlowEncoder's alternating masks take the strided-slice path; split/merge are the gather/scatter by index."""
+  mask = tuple(bool((i + layer) % 2 == 0) for i in range(dim))
+  coupling = vae._Coupling(mask, 4, jnp.tanh)
+  ia = [i for i, m in enumerate(mask) if m]
+  ib = [i for i, m in enumerate(mask) if not m]
+  assert vae._alternating(ia, ib, dim)
+  u = jax.random.normal(jax.random.key(dim), (3, 1, dim))
+  ua, ub = coupling._split(u)
+  np.testing.assert_array_equal(ua, u[..., np.array(ia)])
+  np.testing.assert_array_equal(ub, u[..., np.array(ib)])
+  wide = jnp.broadcast_to(ub, (3, 4, len(ib))) + 1.0  # u_b after the coupling, broadcast over particles
+  merged = coupling._merge(ua, wide)
+  expect = jnp.zeros((3, 4, dim)).at[..., np.array(ia)].set(jnp.broadcast_to(ua, (3, 4, len(ia))))
+  np.testing.assert_array_equal(merged, expect.at[..., np.array(ib)].set(wide))

@@ -536,12 +536,14 @@ def stein_vae(
     check_decoder_count(num_decoder_particles(state.dec_params), num_decoder)
     xi = jax.random.normal(key, (num_particles, model.latent_dim))
     xb, xib = x[:, None, :], xi[None]
+    # One encoder forward pass: its vjp is the first step of the fit to the moved particles (eq. 7).
     if need_log_q:
-      z, log_q = sample_with_log_q(model, state.enc_params, xb, xib)
+      z_out, enc_vjp, log_q = jax.vjp(lambda p: sample_with_log_q(model, p, xb, xib), state.enc_params, has_aux=True)
       log_q = jax.lax.stop_gradient(log_q)
     else:
-      z, log_q = encode(model, state.enc_params, xb, xib), None
-    z = jax.lax.stop_gradient(z)
+      z_out, enc_vjp = jax.vjp(lambda p: encode(model, p, xb, xib), state.enc_params)
+      log_q = None
+    z = jax.lax.stop_gradient(z_out)
     scale = None if latent_bandwidth_schedule is None else latent_bandwidth_schedule(state.step)
     phi, dec_grads, aux = stein_gradients(
       model,
@@ -580,6 +582,7 @@ def stein_vae(
       targets,
       num_steps=encoder_steps,
       reduction="mean",
+      forward=(z_out, enc_vjp),
     )
     metrics = {
       "phi_norm": jnp.mean(jnp.linalg.norm(phi, axis=-1)),

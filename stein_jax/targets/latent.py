@@ -120,6 +120,24 @@ def check_data(model: LatentModel, x: Array) -> None:
       )
 
 
+@jax.custom_jvp
+def softplus(a: Array) -> Array:
+  """log(1 + exp(a)) as max(a, 0) + log1p(exp(-|a|)): the values of ``jax.nn.softplus`` bit for bit (it is
+  ``logaddexp(a, 0)``, the same formula with checks for infinities), and its derivative sigmoid(a) from the same
+  exp(-|a|): about 4x faster to differentiate on a CPU (XLA fuses it with the Bernoulli likelihood;
+  docs/results/stein_vae_step.md).
+  """
+  return jnp.maximum(a, 0) + jnp.log1p(jnp.exp(-jnp.abs(a)))
+
+
+@softplus.defjvp
+def _softplus_jvp(primals, tangents):
+  (a,), (t,) = primals, tangents
+  e = jnp.exp(-jnp.abs(a))
+  sigmoid = jnp.where(a >= 0, 1.0, e) / (1.0 + e)
+  return jnp.maximum(a, 0) + jnp.log1p(e), sigmoid * t
+
+
 def log_likelihood(model: LatentModel, decoder_out: Array, x: Array) -> Array:
   """log p(x | z) from the decoder's output [..., dx] and x (broadcast) -> [...].
 
@@ -139,7 +157,7 @@ def log_likelihood(model: LatentModel, decoder_out: Array, x: Array) -> Array:
     n = jnp.sum(x, -1)
     return jnp.sum(x * log_rate - jnp.exp(log_rate), -1) - jax.scipy.special.gammaln(n + 1) + hidden
   if model.likelihood == "bernoulli":
-    return jnp.sum(x * decoder_out - jax.nn.softplus(decoder_out), -1)
+    return jnp.sum(x * decoder_out - softplus(decoder_out), -1)
   if model.likelihood == "multinomial":
     return jnp.sum(x * jax.nn.log_softmax(decoder_out, -1), -1)
   s = model.noise_std
