@@ -37,10 +37,13 @@ PyTree = Any
 
 # Dense form memory ceiling: above this the kernel matrices are tiled instead.
 DEFAULT_MEMORY_BUDGET_BYTES = 512 * 2**20
-# Tile shape of the blocked form, tuned on a 2-core CPU (benchmarks/svgd_direction.py):
-# a [rows, cols] float32 tile of 512 x 512 = 1 MiB stays in L2 while it is written by
-# the exp and read by the matmul, which is what makes the tiled loop compute-bound.
-DEFAULT_BLOCK = (2048, 512)
+# Tile of the blocked forms, tuned on a 2-core CPU (benchmarks/svgd_scaling.py): the symmetric
+# forms use square tiles, and a 512 x 512 float32 tile (1 MiB, in L2 while the exp writes it and
+# two matmuls read it) ran as fast as 1024 x 1024 and 7-15 % faster than 2048 x 2048 at
+# n = 100,000, d = 16 (CPU time, loaded machine). The earlier two-sided form was tuned at
+# (2048, 512); benchmarks/svgd_scaling.py runs it at that tile. A GPU would want far larger
+# tiles (each pair is a handful of kernel launches): pass block_size there.
+DEFAULT_BLOCK = (512, 512)
 NORMALIZATIONS = ("mean", "row_sum")  # of the SVGD direction: eq. (5), or the authors' SteinGAN code
 METRICS = ("isotropic", "diagonal")  # the kernel's metric: ||x - y||^2, or per-coordinate whitened (sec. 13)
 
@@ -236,12 +239,6 @@ def _square_block(block: Tuple[int, int], n: int) -> int:
   return max(1, min(int(np.sqrt(block[0] * block[1])), n))
 
 
-def _block_pairs(nb: int) -> Tuple[np.ndarray, np.ndarray]:
-  """Static block indices (i, j), i <= j, row by row: each unordered pair of tiles of an nb x nb grid once."""
-  i, j = np.triu_indices(nb)
-  return i.astype(np.int32), j.astype(np.int32)
-
-
 def _take_block(tree: PyTree, i) -> PyTree:
   return jax.tree_util.tree_map(lambda a: jax.lax.dynamic_index_in_dim(a, i, keepdims=False), tree)
 
@@ -256,8 +253,12 @@ def _add_block(acc: PyTree, part: PyTree, i) -> PyTree:
   return jax.tree_util.tree_map(one, acc, part)
 
 
+def _set_block(acc: PyTree, part: PyTree, i) -> PyTree:
+  return jax.tree_util.tree_map(lambda a, p: jax.lax.dynamic_update_index_in_dim(a, p, i, 0), acc, part)
+
+
 def _pair_scan(tile: Callable, blocks: PyTree, params: PyTree):
-  """One scan over the nb (nb + 1) / 2 unordered pairs of blocks i <= j, row by row.
+  """One pass over the nb (nb + 1) / 2 unordered pairs of blocks i <= j, row block by row block.
 
   blocks: pytree of [nb, b, ...] per-particle operands cut into nb blocks of b particles.
   ``tile(a_i, a_j, params, offdiag)`` returns (row_part, col_part, total): pytrees
@@ -265,31 +266,45 @@ def _pair_scan(tile: Callable, blocks: PyTree, params: PyTree):
   running total. ``offdiag`` is 1.0 for i < j and 0.0 on the diagonal (where a_j is
   a_i): a tile multiplies by it what only an off-diagonal pair contributes, so the
   diagonal needs no loop of its own (one compiled body; the diagonal's wasted product
-  is 2 / (nb + 1) of the work). Two accumulators let a tile hand its column block a
+  is 2 / (nb + 1) of the work). With one block (nb = 1) there is no loop and offdiag is
+  the Python float 0.0, so a tile can skip those terms outright. Two accumulators let a tile hand its column block a
   result in another layout: a kernel tile P gives P @ rhs_j to row block i and
   rhs_i^T @ P, [k, b], to column block j, because XLA's CPU matmul of P^T is several
-  times slower than rhs^T @ P. Returns (rows [nb, ...], cols [nb, ...], total), updated
-  in place: the memory is that of the operands, the accumulators and one tile.
+  times slower than rhs^T @ P. The loop is nested, j = i .. nb - 1 inside i, so block
+  i's row sum is carried in registers and cache and written once (measured 5-10 %
+  faster on a 2-core CPU than one flat scan over a static list of pairs). Returns
+  (rows [nb, ...], cols [nb, ...], total), updated in place: the memory is that of the
+  operands, the accumulators and one tile. Not differentiable itself (the callers'
+  custom VJPs are).
   """
   leaves = jax.tree_util.tree_leaves(blocks)
   nb, dtype = leaves[0].shape[0], leaves[0].dtype
   first = _take_block(blocks, 0)
+  if nb == 1:  # one tile, no loop; a static offdiag = 0 lets the tile skip what only other pairs need
+    row_i, col_i, total = tile(first, first, params, 0.0)
+    expand = lambda t: jax.tree_util.tree_map(lambda a: a[None], t)
+    return expand(row_i), expand(col_i), total
   row_shape, col_shape, total_shape = jax.eval_shape(tile, first, first, params, jnp.zeros((), dtype))
   zeros = lambda lead: lambda sd: jnp.zeros(lead + sd.shape, sd.dtype)
   rows = jax.tree_util.tree_map(zeros((nb,)), row_shape)
   cols = jax.tree_util.tree_map(zeros((nb,)), col_shape)
   total = jax.tree_util.tree_map(zeros(()), total_shape)
 
-  def pair(carry, ij):
+  def row_block(i, carry):
     rows, cols, total = carry
-    i, j = ij
-    offdiag = (i != j).astype(dtype)
-    row_i, col_j, t = tile(_take_block(blocks, i), _take_block(blocks, j), params, offdiag)
-    carry = (_add_block(rows, row_i, i), _add_block(cols, col_j, j), jax.tree_util.tree_map(jnp.add, total, t))
-    return carry, None
+    a_i = _take_block(blocks, i)
 
-  (rows, cols, total), _ = jax.lax.scan(pair, (rows, cols, total), _block_pairs(nb))
-  return rows, cols, total
+    def pair(j, inner):
+      row_i, cols, total = inner
+      part_i, part_j, t = tile(a_i, _take_block(blocks, j), params, (j != i).astype(dtype))
+      add = jax.tree_util.tree_map
+      return add(jnp.add, row_i, part_i), _add_block(cols, part_j, j), add(jnp.add, total, t)
+
+    row0 = jax.tree_util.tree_map(zeros(()), row_shape)
+    row_i, cols, total = jax.lax.fori_loop(i, nb, pair, (row0, cols, total))
+    return _set_block(rows, row_i, i), cols, total
+
+  return jax.lax.fori_loop(0, nb, row_block, (rows, cols, total))
 
 
 # Autodiff through the pair scan would store its [nb, b, k] carry once per pair, O(n^3 / b^2) memory.
@@ -328,6 +343,11 @@ def _symmetric_pair_total_bwd(tile, res, g):
 _symmetric_pair_total.defvjp(_symmetric_pair_total_fwd, _symmetric_pair_total_bwd)
 
 
+def _maybe_offdiag(offdiag) -> bool:
+  """False only for the static 0.0 of a single-tile pass (:func:`_pair_scan`): the terms it scales are then skipped."""
+  return not (isinstance(offdiag, float) and offdiag == 0.0)
+
+
 def _distances(rows_i: Array, cols_j: Array) -> Array:
   """Clipped squared distances [b, b] of a tile from the augmented rows and columns (:func:`_augmented`)."""
   return jnp.maximum(-jnp.matmul(rows_i, cols_j.T, precision=jax.lax.Precision.HIGHEST), 0.0)
@@ -348,7 +368,10 @@ def _kernel_product_fwd_tile(profiles, widths, precision):
     for profile, p_i, p_j in zip(profiles, _split_columns(rhs_i, widths), _split_columns(rhs_j, widths)):
       kmat = profile(r, h)
       row.append(jnp.matmul(kmat, p_j, precision=precision))
-      col.append(jnp.matmul(p_i.T * offdiag, kmat, precision=precision))
+      if _maybe_offdiag(offdiag):
+        col.append(jnp.matmul(p_i.T * offdiag, kmat, precision=precision))
+      else:
+        col.append(jnp.zeros(p_i.shape[::-1], p_i.dtype))
     return jnp.concatenate(row, -1), jnp.concatenate(col, 0), ()
 
   return tile
@@ -381,9 +404,13 @@ def _kernel_product_bwd_tile(profiles, widths, precision):
     )
     for profile, p_i, p_j, q_i, q_j in parts:
       kmat, vjp = jax.vjp(lambda t, hh, f=profile: f(jnp.maximum(t, 0.0), hh), raw, h)
-      left = jnp.concatenate([q_i, p_i * offdiag], -1)
-      d_kmat = jnp.matmul(left, jnp.concatenate([p_j, q_j], -1).T, precision=precision)
-      d_rhs_row.append(jnp.matmul(kmat, q_j * offdiag, precision=precision))
+      if _maybe_offdiag(offdiag):
+        left = jnp.concatenate([q_i, p_i * offdiag], -1)
+        d_kmat = jnp.matmul(left, jnp.concatenate([p_j, q_j], -1).T, precision=precision)
+        d_rhs_row.append(jnp.matmul(kmat, q_j * offdiag, precision=precision))
+      else:
+        d_kmat = jnp.matmul(q_i, p_j.T, precision=precision)
+        d_rhs_row.append(jnp.zeros_like(p_i))
       d_rhs_col.append(jnp.matmul(q_i.T, kmat, precision=precision))
       d_raw_m, d_h_m = vjp(d_kmat)
       d_raw, d_h = d_raw + d_raw_m, d_h + d_h_m
@@ -626,6 +653,9 @@ def _direction_impl(
     mass = _kernel_mass(xi, w, h, kernel, block, precision)
     return phi / jnp.maximum(mass, jnp.finfo(xi.dtype).tiny)
 
+  if block is not None and x.shape[0] == 1:
+    # One set, tiled: unbatched, so the tile loop's matmuls are plain ones (not batch-1 batched ones).
+    return one(x[0], s[0], None if log_weights is None else log_weights[0])[None]
   if log_weights is None:
     return jax.vmap(lambda a, b: one(a, b, None))(x, s)
   return jax.vmap(one)(x, s, log_weights)
