@@ -68,10 +68,10 @@ def runtime_note(cpu_time: str) -> str:
     f"""
     **Runtime.** The first code cell installs stein_jax when it is missing (in a fresh Colab runtime it clones the
     repository and `pip install`s it) and does nothing where stein_jax is already importable. The notebook is sized
-    for a CPU: about {cpu_time} of compute on a 2-core CPU, longer when its cores are shared. On Colab a GPU runtime (*Runtime → Change runtime type →
-    T4 GPU*) makes the training steps faster; JAX uses it without any change here, and the install cell prints the
-    devices it found (`CudaDevice` on a GPU runtime; if it lists only `CpuDevice` there, `pip install -U "jax[cuda12]"`
-    and restart the runtime).
+    for a CPU: about {cpu_time} of compute on a 2-core CPU, longer when its cores are shared. On Colab a GPU
+    runtime (*Runtime → Change runtime type → T4 GPU*) makes the training steps faster; JAX uses it without any
+    change here, and the install cell prints the devices it found (`CudaDevice` on a GPU runtime; if it lists only
+    `CpuDevice` there, `pip install -U "jax[cuda12]"` and restart the runtime).
     """
   )
 
@@ -285,7 +285,7 @@ def stein_vae_cells() -> list:
       mass between modes 14 standard deviations apart, so where the encoder's particle cloud first lands fixes each
       mode's share; the experiment therefore starts the Stein encoder at the prior's mean and covariance for every
       $x$ (`encoder_init="prior_moments"`, the config's default, docs/results/stein_vae_gmm.md), and so does this
-      notebook, with the experiment package's `prior_moments_init`. The Gaussian VAE starts near the prior by itself.
+      notebook, with the experiment package's `prior_moments_init`. The Gaussian encoder starts at N(0, I) for every $x$, centred like the prior.
       """
     ),
     """
@@ -566,8 +566,8 @@ def energy_models_cells() -> list:
       Every rule of `stein_jax.objectives.energy` is a loss whose gradient is the rule's update, made into an
       algorithm by `energy.make_trainer(rule, model.apply, optimizer, **hyperparameters)`. The contrastive rules push
       $f$ up at the data and down at negatives made from the data: one SVGD step under the model (SteinCD) or one
-      Langevin step (CD-1). Exact MLE differentiates the enumerated $\\log Z$ itself: the best an RBM of this size
-      can do. Learning rates and step sizes are those chosen on the validation images in `configs/rbm_mnist.py`; all
+      Langevin step (CD-1). Exact MLE differentiates the enumerated $\\log Z$ itself: what the approximate rules
+      aim for. Learning rates and step sizes are those chosen on the validation images in `configs/rbm_mnist.py`; all
       three see the same minibatches of 100 for 1,000 steps, with the exact test log-likelihood every 50 steps.
       """
     ),
