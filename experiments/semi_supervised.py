@@ -180,7 +180,7 @@ def _binarize_once(x: np.ndarray, seed: int) -> np.ndarray:
 
 
 class SemiSupervisedExperiment(AlgorithmExperiment):
-  """Table 3 (FNN): one method, one N_rho, one labelled split.
+  """Table 3 (FNN or CNN) or Table 4's model: one method, one N_rho (or labelled fraction), one labelled split.
 
   The state is an :class:`AlgorithmState` around the trainer's ``SteinVAEState``:
   ``state.inner.params = {"enc", "dec": {"x", "y"}}`` (decoder leaves stacked [M, ...]).
