@@ -3,6 +3,7 @@
 from stein_jax import kernels
 from stein_jax.objectives import steingan
 from stein_jax.targets import rbm as rbm_eval
+from stein_jax.train import ConfigError
 
 GENERATORS = ("conv", "mlp")
 NOISES = ("uniform", "normal")
@@ -15,7 +16,7 @@ _adam = steingan.coupled_l2_adam  # Adam, with the authors' coupled L2 term for 
 def _check_config(config) -> None:
   def need(ok, message):
     if not ok:
-      raise ValueError(message)
+      raise ConfigError(message)
 
   need(
     isinstance(config.alpha, (int, float)) and 0.0 <= config.alpha <= 1.0,
@@ -97,7 +98,7 @@ def _bandwidth(value):
     try:
       value = float(value)
     except ValueError:
-      raise ValueError(
+      raise ConfigError(
         f"config.bandwidth must be one of {sorted(kernels.BANDWIDTH_RULES)} or a positive number; " f"got {value!r}."
       ) from None
   kernels.check_bandwidth(value)
@@ -108,18 +109,18 @@ def _check_data(config, data) -> int:
   """The data's dimension against the config's model; returns the side of the (square) images."""
   dim = data.train.shape[1]
   if dim != config.num_visible:
-    raise ValueError(
+    raise ConfigError(
       f"The {config.dataset!r} data have dimension {dim} but config.num_visible={config.num_visible}; set "
       f"--config.num_visible={dim}."
     )
   side = int(round(dim**0.5))
   if config.generator == "conv" and (side * side != dim or side % 4):
-    raise ValueError(
+    raise ConfigError(
       f"config.generator='conv' makes square images with sides divisible by 4, but the data "
       f"dimension is {dim}; use --config.generator=mlp."
     )
   if config.generator_output == "sigmoid" and (data.train.min() < 0 or data.train.max() > 1):
-    raise ValueError(
+    raise ConfigError(
       f"config.generator_output='sigmoid' makes pixels in [0, 1], but the {config.dataset!r} data "
       f"span [{data.train.min():.3g}, {data.train.max():.3g}]; use "
       "--config.generator_output=linear."
