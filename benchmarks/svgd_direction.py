@@ -7,7 +7,10 @@ and a fixed RBF bandwidth, all jitted:
   * pairwise: a per-pair vmap of the SVGD formula (the textbook reference).
 It also measures this machine's float32 matmul GFLOP/s in the same run, and runs
 every case in a fresh subprocess so that the reported peak resident memory (max RSS)
-belongs to that case alone.
+belongs to that case alone. The device is whatever JAX picks (a GPU when present; the
+output names ``jax.devices()`` and the backend); on an accelerator each case also
+reports the device's own peak memory where ``memory_stats()`` gives it. For the scaling
+of the direction with n (dense, tiled before and now), see benchmarks/svgd_scaling.py.
 
     python -m benchmarks.svgd_direction                 # all cases, markdown table
     python -m benchmarks.svgd_direction --out=benchmarks/results/cpu.json
@@ -57,11 +60,13 @@ def _time(fn, *args, repeats: int, min_time: float = 1.0):
 
 
 def matmul_gflops() -> float:
+  """float32 2048^3 matmul rate of the default device, at HIGHEST precision like the direction's matmuls
+  (on a GPU the default precision may use TF32, a rate the direction never sees; on a CPU they are the same)."""
   import jax
   import jax.numpy as jnp
 
   a = jax.random.normal(jax.random.key(0), (2048, 2048), jnp.float32)
-  f = jax.jit(lambda a: a @ a)
+  f = jax.jit(lambda a: jnp.matmul(a, a, precision=jax.lax.Precision.HIGHEST))
   t = _time(f, a, repeats=5)
   return 2 * 2048**3 / t / 1e9
 
@@ -110,11 +115,27 @@ def run_case(impl: str, n: int, d: int, batch: int) -> dict:
   f = jax.jit(step)
   t = _time(f, x, repeats=3 if n * n * d * batch > 1e9 else 10)
   flops = 6 * n * n * d * batch
-  return {
+  out = {
     "seconds": t,
     "gflops": flops / t / 1e9,
-    "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "peak_rss_mib": _peak_rss_mib(),  # host memory
   }
+  stats = jax.devices()[0].memory_stats() or {}  # an accelerator's own peak (None on a CPU)
+  if "peak_bytes_in_use" in stats:
+    out["device_peak_mib"] = stats["peak_bytes_in_use"] / 2**20
+  return out
+
+
+def _peak_rss_mib() -> float:
+  """Peak resident memory of this process (VmHWM on Linux): ru_maxrss is carried across exec from the parent."""
+  try:
+    with open("/proc/self/status") as f:
+      for line in f:
+        if line.startswith("VmHWM:"):
+          return int(line.split()[1]) / 1024
+  except OSError:
+    pass
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _subprocess(args: list[str]) -> dict:
@@ -151,7 +172,16 @@ def main(argv=None) -> None:
   import jax
 
   device = f"{jax.devices()[0].device_kind} x{jax.device_count()} ({jax.default_backend()})"
-  machine = {"device": device, "cpus": os.cpu_count(), "platform": platform.platform(), "jax": jax.__version__}
+  print(f"devices: {jax.devices()}; backend: {jax.default_backend()}", file=sys.stderr, flush=True)
+  machine = {
+    "device": device,
+    "backend": jax.default_backend(),
+    "devices": [str(dv) for dv in jax.devices()],
+    "cpus": os.cpu_count(),
+    "platform": platform.platform(),
+    "jax": jax.__version__,
+    "load_average": list(os.getloadavg()),
+  }
   machine["matmul_gflops"] = _subprocess(["--gflops"]).get("gflops")
   rows = []
   for name, n, d, batch, impls in CASES:
@@ -166,7 +196,8 @@ def main(argv=None) -> None:
   gf = machine["matmul_gflops"]
   print(
     f"\nMachine: {device}, {os.cpu_count()} CPUs, jax {jax.__version__}; "
-    f"matmul {gf:.1f} GFLOP/s (float32, same run)\n"
+    f"matmul {gf:.1f} GFLOP/s (float32, same run); load average {machine['load_average']}\n"
+    f"devices: {jax.devices()}; backend: {jax.default_backend()}\n"
   )
   print("| case | stein_jax | GFLOP/s (of matmul) | peak RSS | blackjax | speed-up | " "per-pair vmap | speed-up |")
   print("|---|---|---|---|---|---|---|---|")

@@ -37,13 +37,14 @@ PyTree = Any
 
 # Dense form memory ceiling: above this the kernel matrices are tiled instead.
 DEFAULT_MEMORY_BUDGET_BYTES = 512 * 2**20
-# Tile of the blocked forms, tuned on a 2-core CPU (benchmarks/svgd_scaling.py): the symmetric
-# forms use square tiles, and a 512 x 512 float32 tile (1 MiB, in L2 while the exp writes it and
-# two matmuls read it) ran as fast as 1024 x 1024 and 7-15 % faster than 2048 x 2048 at
-# n = 100,000, d = 16 (CPU time, loaded machine). The earlier two-sided form was tuned at
-# (2048, 512); benchmarks/svgd_scaling.py runs it at that tile. A GPU would want far larger
-# tiles (each pair is a handful of kernel launches): pass block_size there.
-DEFAULT_BLOCK = (512, 512)
+# Tile of the blocked forms, tuned on a 2-core CPU (benchmarks/svgd_scaling.py). The symmetric
+# forms use square tiles; at n = 100,000, d = 16 on the shared machine 1024 x 1024 (4 MiB) took
+# 10-12 s of CPU time like 512 x 512 but less wall time (15.1 s against 17.1 s at load 5: a
+# quarter as many pairs, so fewer thread hand-offs between the tile's ops), and 2048 x 2048 was
+# 7-15 % slower. The earlier two-sided form was tuned at (2048, 512); benchmarks/svgd_scaling.py
+# runs it at that tile. A GPU would want far larger tiles (each pair is a handful of kernel
+# launches): pass block_size there.
+DEFAULT_BLOCK = (1024, 1024)
 NORMALIZATIONS = ("mean", "row_sum")  # of the SVGD direction: eq. (5), or the authors' SteinGAN code
 METRICS = ("isotropic", "diagonal")  # the kernel's metric: ||x - y||^2, or per-coordinate whitened (sec. 13)
 
