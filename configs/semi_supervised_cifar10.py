@@ -12,7 +12,8 @@ paper's M = 20 latent particles and k = 10. One run:
         --config.labelled_fraction=0.01 --config.split_seed=0 --workdir=/tmp/ssl/cifar_svae_f0.01_s0
 
 The sweep (fractions 1 %-40 %, splits): ``python -m experiments.semi_supervised_grid
---config=configs/semi_supervised_cifar10.py:cpu --fractions=0.01,0.1 --splits=0,1,2 --paper=imagenet``.
+--config=configs/semi_supervised_grid.py --workdir=DIR --config.experiment_config=configs/semi_supervised_cifar10.py:cpu
+--config.fractions='(0.01,0.1)' --config.paper=imagenet`` (configs/semi_supervised_grid.py).
 
 Variants:
   * ``paper`` (default): the Table 4 setting at CIFAR-10 size (M = 20, k = 10, stages 64/128 with

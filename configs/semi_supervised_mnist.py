@@ -44,7 +44,7 @@ steps, classification with 4 encoder samples on the first 1,000 validation and 2
 (a CNN step with S particles costs S encoder and decoder passes per image; at S = 4 a step took
 0.2 s (Stein VAE), 3.7 s (Stein VIWAE, whose log q needs a 50 x 50 Jacobian per unlabelled code,
 50 passes through the network) and 0.06 s (VAE) on the shared 2-core CPU at load 8-9). The sweep over methods, N_rho and splits:
-``python -m experiments.semi_supervised_grid``.
+``python -m experiments.semi_supervised_grid --config=configs/semi_supervised_grid.py --workdir=DIR`` (configs/semi_supervised_grid.py).
 """
 
 import ml_collections

@@ -1,18 +1,19 @@
 r"""Table 3 / Table 4 sweeps: every (method, labels, split) run of experiments.semi_supervised, one after another.
 
     STEIN_JAX_DATA_DIR=/path/to/data nohup python -m experiments.semi_supervised_grid \
-        --config=configs/semi_supervised_mnist.py:cnn_cpu --root=/tmp/ss16/cnn_grid \
-        --labels=10,100 --splits=0,1,2 --results_md=docs/results/semi_supervised_mnist.md &
+        --config=configs/semi_supervised_grid.py --workdir=/tmp/ss16/cnn_grid \
+        --config.experiment_config=configs/semi_supervised_mnist.py:cnn_cpu --config.labels='(10,100)' \
+        --config.splits='(0,1,2)' --config.results_md=docs/results/semi_supervised_mnist.md &
 
-Each run is a subprocess ``python -m experiments.semi_supervised --config=CONFIG
---config.method=M --config.labels_per_class=N --config.split_seed=S --workdir=ROOT/M_nN_sS``
-(``--fractions=0.01,0.1`` sets ``labelled_fraction`` instead, for Table 4) plus ``--override``
-flags; a run whose ``final.json`` is at its last step is skipped, an interrupted one resumes from its
+Each run is a subprocess ``python -m experiments.semi_supervised --config=EXPERIMENT_CONFIG
+--config.method=M --config.labels_per_class=N --config.split_seed=S --workdir=WORKDIR/M_nN_sS``
+(``--config.fractions='(0.01,0.1)'`` sets ``labelled_fraction`` instead, for Table 4) plus
+``config.overrides`` (``"key=value"`` strings); a run whose ``final.json`` is at its last step is skipped, an interrupted one resumes from its
 checkpoint, so the same command continues a sweep. SIGTERM is passed to the running child (which
 finishes its step and checkpoints) and stops the sweep. After every run the table of test errors
 (mean +- sd over the finished splits, with the paper's numbers beside them) is written to
-ROOT/table.md and, with ``--results_md``, between the markers ``<!-- grid:NAME:begin -->`` and
-``<!-- grid:NAME:end -->`` of that file (NAME = ``--name``).
+WORKDIR/table.md and, with ``config.results_md``, between the markers ``<!-- grid:NAME:begin -->`` and
+``<!-- grid:NAME:end -->`` of that file (NAME = ``config.name``).
 
 Runs as subprocesses, not imports: an experiment never imports another.
 """
@@ -27,7 +28,9 @@ import sys
 import time
 
 import numpy as np
-from absl import app, flags
+
+from stein_jax.train import config as config_lib
+from stein_jax.train import main as main_lib
 
 METHODS = ("vae", "stein_vae", "stein_viwae")
 LABELS = {"vae": "VAE", "stein_vae": "Stein VAE", "stein_viwae": "Stein VIWAE"}
@@ -56,21 +59,6 @@ PAPER = {
     0.4: {"vae": (56.89, 0.11), "stein_vae": (58.17, 0.16), "stein_viwae": (58.21, 0.12)},
   },
 }
-
-FLAGS = flags.FLAGS
-flags.DEFINE_string(
-  "config", None, "config of experiments.semi_supervised, e.g. configs/semi_supervised_mnist.py:cnn_cpu"
-)
-flags.DEFINE_string("root", None, "folder of the runs' workdirs (one per method, labels, split)")
-flags.DEFINE_list("methods", list(METHODS), "methods")
-flags.DEFINE_list("labels", [], "labels per class (Table 3's N_rho)")
-flags.DEFINE_list("fractions", [], "labelled fractions (Table 4); instead of --labels")
-flags.DEFINE_list("splits", ["0", "1", "2"], "split seeds")
-flags.DEFINE_multi_string("override", [], "extra --config.key=value flags for every run")
-flags.DEFINE_string("paper", "cnn", "paper column beside the table: cnn | fnn | imagenet | none")
-flags.DEFINE_string("name", "cnn", "marker name in --results_md")
-flags.DEFINE_string("results_md", None, "markdown file whose grid:NAME markers receive the table")
-flags.DEFINE_string("order", "split", "'split': every cell's split 0, then split 1, ...; 'cell': cell by cell")
 
 _child = None
 _stop = False
@@ -151,65 +139,88 @@ def write_results(text: str, path: str, name: str) -> None:
     f.write(head + begin + "\n" + text + end + tail)
 
 
-def main(argv):
-  del argv
+PAPER_COLUMNS = ("cnn", "fnn", "imagenet", "none")
+ORDERS = ("split", "cell")
+
+
+def check(config) -> None:
+  """Every bad field of the sweep's config in one ConfigError, before any run starts."""
+  c = config_lib
+  c.check_fields(
+    config,
+    {
+      "methods": c.Rule(lambda v: bool(v) and all(m in METHODS for m in v), f"a non-empty tuple of {METHODS}"),
+      "splits": c.Rule(lambda v: bool(v) and all(isinstance(x, int) and x >= 0 for x in v), "a tuple of ints >= 0"),
+      "paper": c.one_of(PAPER_COLUMNS),
+      "order": c.one_of(ORDERS),
+    },
+  )
+  if not config.experiment_config:
+    raise c.ConfigError(
+      "config.experiment_config is required: the semi-supervised experiment's config, e.g. "
+      "--config.experiment_config=configs/semi_supervised_mnist.py:cnn_cpu."
+    )
+  if bool(config.labels) == bool(config.fractions):
+    raise c.ConfigError(
+      "give exactly one of config.labels (labels per class, Table 3) or config.fractions (labelled fractions, "
+      f"Table 4); got labels={tuple(config.labels)!r}, fractions={tuple(config.fractions)!r}."
+    )
+
+
+def run_from_config(config, workdir: str) -> None:
+  """Runs the sweep as ``config`` says into ``workdir`` (one sub-folder per run); resumable."""
   global _child
-  if not FLAGS.config or not FLAGS.root:
-    raise app.UsageError("--config and --root are required")
-  if bool(FLAGS.labels) == bool(FLAGS.fractions):
-    raise app.UsageError("give exactly one of --labels or --fractions")
-  by_fraction = bool(FLAGS.fractions)
-  keys = FLAGS.fractions or FLAGS.labels
-  for m in FLAGS.methods:
-    if m not in METHODS:
-      raise app.UsageError(f"unknown method {m!r}; use {METHODS}")
+  check(config)
+  by_fraction = bool(config.fractions)
+  keys = [str(k) for k in (config.fractions or config.labels)]
+  splits = [str(s) for s in config.splits]
   signal.signal(signal.SIGTERM, _on_term)
-  os.makedirs(FLAGS.root, exist_ok=True)
-  cells = [(k, m) for k in keys for m in FLAGS.methods]
-  if FLAGS.order == "split":
-    jobs = [(k, m, s) for s in FLAGS.splits for k, m in cells]
+  os.makedirs(workdir, exist_ok=True)
+  cells = [(k, m) for k in keys for m in config.methods]
+  if config.order == "split":
+    jobs = [(k, m, s) for s in splits for k, m in cells]
   else:
-    jobs = [(k, m, s) for k, m in cells for s in FLAGS.splits]
+    jobs = [(k, m, s) for k, m in cells for s in splits]
   for key, method, split in jobs:
     if _stop:
       break
-    workdir = os.path.join(FLAGS.root, run_name(method, key, split, by_fraction))
+    run_dir = os.path.join(workdir, run_name(method, key, split, by_fraction))
     cmd = [
       sys.executable,
       "-m",
       "experiments.semi_supervised",
-      f"--config={FLAGS.config}",
+      f"--config={config.experiment_config}",
       f"--config.method={method}",
       f"--config.split_seed={split}",
-      f"--workdir={workdir}",
+      f"--workdir={run_dir}",
     ]
     cmd.append(f"--config.labelled_fraction={key}" if by_fraction else f"--config.labels_per_class={key}")
-    cmd += [f"--config.{o}" if not o.startswith("--") else o for o in FLAGS.override]
-    done = read_final(workdir)
+    cmd += [f"--config.{o}" if not o.startswith("--") else o for o in config.overrides]
+    done = read_final(run_dir)
     if done is not None and done.get("complete"):
       continue
     print(time.strftime("%H:%M:%S"), "run:", " ".join(cmd[2:]), flush=True)
     t0 = time.time()
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "stdout.log"), "a") as log:
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "stdout.log"), "a") as log:
       _child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
       rc = _child.wait()
     _child = None
-    rec = read_final(workdir)
+    rec = read_final(run_dir)
     if rc == 0 and rec is not None and not _stop:
       rec["complete"] = True
       rec["wall_s"] = round(time.time() - t0 + rec.get("wall_s", 0.0), 1)
-      with open(os.path.join(workdir, "final.json"), "w") as f:
+      with open(os.path.join(run_dir, "final.json"), "w") as f:
         json.dump(rec, f, indent=1)
       print(time.strftime("%H:%M:%S"), f"done in {time.time() - t0:.0f} s: test/error={rec['test/error']}", flush=True)
     else:
-      print(time.strftime("%H:%M:%S"), f"exit status {rc} (see {workdir}/stdout.log)", flush=True)
-    text = table(FLAGS.root, list(METHODS), keys, None, by_fraction, FLAGS.paper)
-    with open(os.path.join(FLAGS.root, "table.md"), "w") as f:
+      print(time.strftime("%H:%M:%S"), f"exit status {rc} (see {run_dir}/stdout.log)", flush=True)
+    text = table(workdir, list(METHODS), keys, None, by_fraction, config.paper)
+    with open(os.path.join(workdir, "table.md"), "w") as f:
       f.write(text)
-    if FLAGS.results_md:
-      write_results(text, FLAGS.results_md, FLAGS.name)
+    if config.results_md:
+      write_results(text, config.results_md, config.name)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  main_lib.run_tool(run_from_config)
