@@ -182,7 +182,7 @@ def main(argv=None) -> None:
     "jax": jax.__version__,
     "load_average": list(os.getloadavg()),
   }
-  machine["matmul_gflops"] = _subprocess(["--gflops"]).get("gflops")
+  rate_start = _subprocess(["--gflops"]).get("gflops")
   rows = []
   for name, n, d, batch, impls in CASES:
     if args.only and args.only not in name:
@@ -193,10 +193,17 @@ def main(argv=None) -> None:
       print(f"  {name:24s} {impl:10s} {row[impl]}", file=sys.stderr, flush=True)
     rows.append(row)
 
+  rate_end = _subprocess(["--gflops"]).get("gflops")  # again at the end: on a shared machine the rate drifts
+  rates = [r for r in (rate_start, rate_end) if r]
+  machine.update(matmul_gflops_start=rate_start, matmul_gflops_end=rate_end)
+  machine["matmul_gflops"] = sum(rates) / len(rates) if rates else None
+  machine["load_average_end"] = list(os.getloadavg())
   gf = machine["matmul_gflops"]
   print(
     f"\nMachine: {device}, {os.cpu_count()} CPUs, jax {jax.__version__}; "
-    f"matmul {gf:.1f} GFLOP/s (float32, same run); load average {machine['load_average']}\n"
+    f"matmul {gf or float('nan'):.1f} GFLOP/s (float32, same run: mean of {rate_start or float('nan'):.1f} at the "
+    f"start and {rate_end or float('nan'):.1f} at the "
+    f"end); load average {machine['load_average']} at the start, {machine['load_average_end']} at the end\n"
     f"devices: {jax.devices()}; backend: {jax.default_backend()}\n"
   )
   print("| case | stein_jax | GFLOP/s (of matmul) | peak RSS | blackjax | speed-up | " "per-pair vmap | speed-up |")

@@ -762,7 +762,8 @@ def svgd_direction(
       ``memory_budget_bytes``, tiled otherwise), an int or (rows, cols) tile shape to
       force the tiled form, or 0 to force the dense form. The tiled form walks the
       pairs of tiles of the symmetric kernel matrix once each, so its tiles are square:
-      side sqrt(rows * cols), the requested tile's area.
+      side sqrt(rows * cols), the requested tile's area. It is differentiable in reverse
+      mode with O(n) memory (a custom VJP); forward mode (jvp) needs the dense form.
     memory_budget_bytes: budget for the dense form's n x n temporaries.
     precision: matmul precision (HIGHEST keeps float32 on GPUs/TPUs exact-ish).
     bandwidth_scale: optional scalar (may be traced, e.g. a schedule's value at the step)
@@ -1013,7 +1014,8 @@ def ksd(
   Chwialkowski et al. 2016). ``statistic="u"`` averages over pairs i != j (unbiased,
   may be slightly negative); ``"v"`` over all pairs (biased, >= 0). Differentiable in
   particles and scores, so it doubles as a training loss; the bandwidth is a
-  constant for differentiation.
+  constant for differentiation. The tiled form visits each pair of tiles once (u_p is
+  symmetric) and is differentiable in reverse mode only (a custom VJP, O(n) memory).
 
   Args:
     particles: [..., n, d] samples; leading axes are independent sets.
