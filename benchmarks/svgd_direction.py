@@ -25,10 +25,10 @@ import argparse
 import json
 import os
 import platform
-import resource
-import subprocess
 import sys
 import time
+
+from benchmarks import common
 
 CASES = [
   # name, n, d, batch, implementations
@@ -127,31 +127,11 @@ def run_case(impl: str, n: int, d: int, batch: int) -> dict:
 
 
 def _peak_rss_mib() -> float:
-  """Peak resident memory of this process (VmHWM on Linux): ru_maxrss is carried across exec from the parent."""
-  try:
-    with open("/proc/self/status") as f:
-      for line in f:
-        if line.startswith("VmHWM:"):
-          return int(line.split()[1]) / 1024
-  except OSError:
-    pass
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+  return common.peak_rss_mib()
 
 
 def _subprocess(args: list[str]) -> dict:
-  try:
-    out = subprocess.run(
-      [sys.executable, "-m", "benchmarks.svgd_direction", *args],
-      capture_output=True,
-      text=True,
-      env=os.environ.copy(),
-      timeout=CASE_TIMEOUT_S,
-    )
-  except subprocess.TimeoutExpired:
-    return {"error": f"timed out after {CASE_TIMEOUT_S} s"}
-  if out.returncode != 0:
-    return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1][:200]}
-  return json.loads(out.stdout.strip().splitlines()[-1])
+  return common.run_case("benchmarks.svgd_direction", args, CASE_TIMEOUT_S, max_error_chars=200)
 
 
 def main(argv=None) -> None:

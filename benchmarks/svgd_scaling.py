@@ -35,11 +35,11 @@ import json
 import math
 import os
 import platform
-import resource
 import statistics
-import subprocess
 import sys
 import time
+
+from benchmarks import common
 
 DEFAULT_NS = (100, 300, 1000, 3000, 10_000, 30_000, 100_000)
 DEFAULT_DIMS = (16, 100)
@@ -148,20 +148,7 @@ def time_forms(n: int, d: int, forms, repeats: int, log=None, min_seconds: float
   return out
 
 
-def peak_rss_mib() -> float:
-  """This process's peak resident memory in MiB: VmHWM of /proc/self/status where there is one (Linux).
-
-  ``getrusage``'s ru_maxrss would do, but Linux carries it across exec from the forking parent, so a child of a
-  benchmark that has grown to a GiB would report a GiB before doing anything; VmHWM belongs to this image alone.
-  """
-  try:
-    with open("/proc/self/status") as f:
-      for line in f:
-        if line.startswith("VmHWM:"):
-          return int(line.split()[1]) / 1024
-  except OSError:
-    pass
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak_rss_mib = common.peak_rss_mib
 
 
 def memory_case(form: str, n: int, d: int, block=None) -> dict:
@@ -192,19 +179,7 @@ def memory_case(form: str, n: int, d: int, block=None) -> dict:
 
 
 def _subprocess(args: list, timeout: float) -> dict:
-  try:
-    proc = subprocess.run(
-      [sys.executable, "-m", "benchmarks.svgd_scaling", *args],
-      capture_output=True,
-      text=True,
-      env=os.environ.copy(),
-      timeout=timeout,
-    )
-  except subprocess.TimeoutExpired:
-    return {"error": f"timed out after {timeout} s"}
-  if proc.returncode != 0:
-    return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1][:300]}
-  return json.loads(proc.stdout.strip().splitlines()[-1])
+  return common.run_case("benchmarks.svgd_scaling", args, timeout)
 
 
 # ----------------------------------------------------------------------------------- tables and figure
