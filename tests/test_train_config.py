@@ -5,10 +5,13 @@ import subprocess
 import re
 import sys
 
+import jax
 import ml_collections
+import numpy as np
 import pytest
 
 from stein_jax.train import config as config_lib
+from stein_jax.train.experiment import Experiment
 from stein_jax.train import loop
 from stein_jax.train import metrics as metrics_lib
 from tests import train_testutil as util
@@ -173,3 +176,142 @@ def test_missing_or_raising_config_file_is_one_line(tmp_path):
     assert out.returncode == 1
     assert expected in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+# ------------------------------------------------------------ nested configs: the fingerprint migration
+
+# The toy's flat keys, nested as an experiment family's configs are (docs/architecture.md, "Nested configs").
+NESTED_NAMES = config_lib.moved_keys(
+  model=("hidden",), optimizer=("learning_rate",), data={"batch": "batch_size", "examples": "num_examples"}
+)
+
+
+def _nested(flat):
+  """The nested form of a toy config: ``model.hidden``, ``optimizer.learning_rate``, ``data.batch``, ..."""
+  return ml_collections.ConfigDict(config_lib.config_from_record(config_lib.flatten_config(flat), NESTED_NAMES))
+
+
+class NestedToy(Experiment):  # the toy, reading the nested keys
+  name = toy.ToyRegression.name
+  resumable_keys = toy.ToyRegression.resumable_keys
+  legacy_key_names = NESTED_NAMES
+
+  def __init__(self, config):
+    super().__init__(config)
+    flat = {NESTED_NAMES.get(k, k): v for k, v in config_lib.flatten_config(config).items()}
+    self.inner = toy.ToyRegression(ml_collections.ConfigDict(flat))
+
+  def init_state(self, rng, config):
+    return self.inner.init_state(rng, self.inner.config)
+
+  def train_step(self, state, batch):
+    return self.inner.train_step(state, batch)
+
+  def batch(self, step):
+    return self.inner.batch(step)
+
+  def evaluate(self, state, step, workdir):
+    return self.inner.evaluate(state, step, workdir)
+
+
+def test_a_nested_config_has_the_fingerprint_of_the_flat_one_it_replaces():
+  flat = util.toy_config()
+  nested = _nested(flat)
+  assert nested.optimizer.learning_rate == 0.01 and nested.data.batch == 16 and "hidden" not in nested
+  defining = NestedToy(nested).defining_config(nested)
+  assert defining == toy.ToyRegression(flat).defining_config(flat)  # the flat names, the same values
+  assert config_lib.fingerprint("toy_regression", defining) == config_lib.fingerprint(
+    "toy_regression", config_lib.defining_config(flat, toy.ToyRegression.resumable_keys)
+  )
+  nested.model.hidden = 8
+  assert NestedToy(nested).defining_config(nested)["hidden"] == 8
+
+
+def test_a_flat_workdir_resumes_under_the_nested_config_and_a_changed_value_is_named_by_its_path(tmp_path):
+  straight, old = str(tmp_path / "straight"), str(tmp_path / "old")
+  short = util.toy_config(num_steps=4, eval_every=4, checkpoint_every=2)
+  long = util.toy_config(num_steps=8, eval_every=4, checkpoint_every=2)
+  expected = loop.train_and_evaluate(toy.ToyRegression(long), long, straight)
+  loop.train_and_evaluate(toy.ToyRegression(short), short, old)  # a run made before the nesting
+  with open(os.path.join(old, "run.json")) as f:
+    before = f.read()
+  state = loop.train_and_evaluate(NestedToy(_nested(long)), _nested(long), old)  # continues it
+  assert int(state.step) == 8
+  for a, b in zip(jax.tree.leaves(jax.device_get(state.params)), jax.tree.leaves(jax.device_get(expected.params))):
+    np.testing.assert_array_equal(a, b)  # exactly the uninterrupted flat run
+  with open(os.path.join(old, "run.json")) as f:
+    assert f.read() == before
+  fresh = str(tmp_path / "fresh")  # a new nested run writes the run.json a flat one does
+  loop.check_workdir(fresh, NestedToy(_nested(short)), _nested(short))
+  with open(os.path.join(fresh, "run.json")) as f:
+    assert f.read() == before
+
+  changed = _nested(long)
+  changed.optimizer.learning_rate = 0.5
+  changed.data.batch = 8
+  with pytest.raises(loop.WorkdirMismatchError) as info:
+    loop.train_and_evaluate(NestedToy(changed), changed, old)
+  msg = str(info.value)
+  assert "optimizer.learning_rate: 0.01 in the workdir, 0.5 now" in msg
+  assert "data.batch: 16 in the workdir, 8 now" in msg
+  assert "learning_rate: 0.01" not in msg.replace("optimizer.learning_rate", "")
+
+
+def test_load_run_reads_flat_and_nested_workdirs_into_the_nested_config(tmp_path):
+  from stein_jax.train import runs
+
+  flat = util.toy_config(num_steps=2, eval_every=2, checkpoint_every=2)
+  old, new = str(tmp_path / "old"), str(tmp_path / "new")
+  loop.train_and_evaluate(toy.ToyRegression(flat), flat, old)
+  loop.train_and_evaluate(NestedToy(_nested(flat)), _nested(flat), new)
+  resumable = {"num_steps": 1, "eval_every": 1, "checkpoint_every": 1, "log_every": 1, "data_dir": None}
+  for workdir in (old, new):
+    run = runs.load_run(
+      workdir,
+      lambda name, cfg, path: NestedToy(cfg),
+      supported=("toy_regression",),
+      defaults=lambda name, path: dict(resumable, step_sleep=0.0, crash_at_step=-1),
+      experiment_type=lambda name: NestedToy,
+    )
+    assert run.step == 2 and run.config.optimizer.learning_rate == 0.01 and run.config.data.examples == 256
+    assert "learning_rate" not in run.config
+
+
+def test_config_from_record_restores_paths_tuples_and_legacy_defaults():
+  record = {"hidden": 4, "learning_rate": 0.1, "batch_size": 2, "num_examples": 9, "act": [1, [2, 3]], "seed": 0}
+  legacy = {"model.kernel": "rbf"}
+  names = dict(NESTED_NAMES, **{"model.kernel": "model.kernel"})
+  out = config_lib.config_from_record(record, names, legacy, {"data.shuffle": True, "seed": 5})
+  assert out == {
+    "model": {"hidden": 4, "kernel": "rbf"},
+    "optimizer": {"learning_rate": 0.1},
+    "data": {"batch": 2, "examples": 9, "shuffle": True},
+    "act": (1, (2, 3)),
+    "seed": 0,  # run.json's own value wins over a default
+  }
+
+
+def test_unmapped_doubly_mapped_missing_and_flat_keys_are_clear_errors():
+  nested = _nested(util.toy_config())
+  with nested.unlocked():
+    nested.model.width = 3  # a new key below a moved group, not mapped
+  with pytest.raises(config_lib.ConfigError, match=r"model\.width has no flat name .* or to 'model\.width' itself"):
+    NestedToy(nested)
+  with pytest.raises(config_lib.ConfigError, match=r"model\.width has no flat name"):
+    config_lib.defining_config(nested, (), None, NESTED_NAMES)  # the same check where run.json is written
+
+  with pytest.raises(config_lib.ConfigError, match=r"model\.hidden and optimizer\.hidden have one name 'hidden'"):
+    config_lib.moved_keys(model=("hidden",), optimizer={"hidden": "hidden"})
+
+  lacking = _nested(util.toy_config())
+  del lacking.model["hidden"]
+  with pytest.raises(config_lib.ConfigError, match=r"the config lacks model\.hidden \(declare it in get_config\(\)\)"):
+    NestedToy(lacking)
+
+  stale = _nested(util.toy_config())
+  with stale.unlocked():
+    stale.learning_rate = 0.5  # an override still written with the old flat name
+  with pytest.raises(config_lib.ConfigError) as info:
+    NestedToy(stale)
+  assert "learning_rate and optimizer.learning_rate have one name 'learning_rate'" in str(info.value)
+  assert "the key moved: set optimizer.learning_rate instead of learning_rate" in str(info.value)

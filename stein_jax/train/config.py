@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import copy
-from typing import Any, Callable, Mapping, NamedTuple, Optional
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional, Sequence
 
 import ml_collections
 
@@ -184,23 +184,136 @@ def flatten_config(config: ml_collections.ConfigDict | dict) -> dict[str, Any]:
   return out
 
 
+def moved_keys(**groups: Sequence[str] | Mapping[str, str]) -> dict[str, str]:
+  """The ``legacy_key_names`` of an experiment whose flat keys moved into groups.
+
+  ``moved_keys(svgd=("k", "num_particles"), eval={"samples": "eval_samples"})`` is
+  ``{"svgd.k": "k", "svgd.num_particles": "num_particles", "eval.samples": "eval_samples"}``:
+  a sequence lists the keys that kept their name in the group, a mapping gives a key's name in
+  the group and the flat name it had. Raises :class:`ConfigError` on a flat name used twice.
+  """
+  names = {}
+  for group, keys in groups.items():
+    pairs = keys.items() if isinstance(keys, Mapping) else ((k, k) for k in keys)
+    for key, flat in pairs:
+      names[f"{group}.{key}"] = flat
+  check_key_names(names, names)
+  return names
+
+
+def check_key_names(paths: Iterable[str], names: Mapping[str, str]) -> None:
+  """Checks a config's key ``paths`` against an experiment's ``legacy_key_names``.
+
+  Raises :class:`ConfigError` naming every problem: a path the names map that the config
+  lacks (every key of a nested config is declared in its ``get_config()``); a key below a group
+  the names cover (``svgd.*``) that they do not map (an unmapped key: map it to its flat name,
+  or to its own path if it is new since the nesting); and two keys that end up with one name
+  in the fingerprint (a doubly-mapped name: two paths mapped to one flat name, or a flat name
+  that is also a key of the config, such as a top-level ``k`` beside ``svgd.k`` mapped to
+  ``"k"``, usually an override still written with the old flat name).
+  """
+  paths = list(paths)
+  present = set(paths)
+  groups = {p.split(".", 1)[0] for p in names if "." in p}
+  problems = [f"the config lacks {p} (declare it in get_config())" for p in names if p not in present]
+  problems += [
+    f"{p} has no flat name in the experiment's legacy_key_names (map it to the name its runs were "
+    f"fingerprinted with, or to {p!r} itself if it is new since the nesting)"
+    for p in paths
+    if p.split(".", 1)[0] in groups and "." in p and p not in names
+  ]
+  # One fingerprint name per key, over the mapped paths (declared) and over the config's keys (present).
+  seen = set()
+  for candidates in (list(names), paths):
+    by_name = {}
+    for p in candidates:
+      by_name.setdefault(names.get(p, p), []).append(p)
+    for flat, ps in sorted(by_name.items()):
+      ps = tuple(sorted(ps))
+      if len(ps) > 1 and (flat, ps) not in seen:
+        seen.add((flat, ps))
+        moved = [p for p in ps if p != flat]
+        hint = f" (the key moved: set {' and '.join(moved)} instead of {flat})" if flat in ps else ""
+        problems.append(f"{' and '.join(ps)} have one name {flat!r} in the fingerprint (doubly mapped){hint}")
+  if problems:
+    raise ConfigError("invalid config keys: " + "; ".join(problems) + ".")
+
+
+def shown_name(flat: str, names: Optional[Mapping[str, str]] = None) -> str:
+  """A fingerprint key's name in messages: its nested path if ``names`` moved it, else itself."""
+  for path, old in (names or {}).items():
+    if old == flat:
+      return path
+  return flat
+
+
 def defining_config(
-  config, extra_resumable: tuple[str, ...] = (), legacy_defaults: Optional[Mapping[str, Any]] = None
+  config,
+  extra_resumable: tuple[str, ...] = (),
+  legacy_defaults: Optional[Mapping[str, Any]] = None,
+  legacy_key_names: Optional[Mapping[str, str]] = None,
 ) -> dict[str, Any]:
-  """The flattened config without keys that may change on resume.
+  """The flattened config without keys that may change on resume, in its fingerprint's names.
 
   ``legacy_defaults`` maps keys added to an experiment after runs existed to the value
   that reproduces those runs: a key at that value is left out, so the fingerprint of an
   old run (whose run.json lacks the key) still matches, and a new run at the default is
   the same run; any other value is part of the fingerprint as usual.
+
+  ``legacy_key_names`` maps the key paths of a config that was nested after runs existed to
+  the flat names those runs were fingerprinted with (``{"svgd.k": "k"}``, see
+  :func:`check_key_names`): the result, and so the fingerprint and run.json, use the flat
+  names, so a nested config gives exactly the fingerprint of the flat config it replaces.
+  ``extra_resumable`` and ``legacy_defaults`` name keys by their path in ``config``.
   """
   skip = tuple(RESUMABLE_KEYS) + tuple(extra_resumable)
   legacy = dict(legacy_defaults or {})
+  names = dict(legacy_key_names or {})
+  flat = flatten_config(config)
+  if names:
+    check_key_names(flat, names)
   return {
-    k: v
-    for k, v in flatten_config(config).items()
+    names.get(k, k): v
+    for k, v in flat.items()
     if not any(k == s or k.startswith(s + ".") for s in skip) and not (k in legacy and v == legacy[k])
   }
+
+
+def config_from_record(
+  record: Mapping[str, Any],
+  legacy_key_names: Optional[Mapping[str, str]] = None,
+  legacy_defaults: Optional[Mapping[str, Any]] = None,
+  defaults: Optional[Mapping[str, Any]] = None,
+) -> dict[str, Any]:
+  """The nested config dict of a run.json's ``config`` (flat fingerprint names, see :func:`defining_config`).
+
+  Each name goes back to its path (``"k"`` -> ``svgd.k`` under ``{"svgd.k": "k"}``), lists
+  become tuples, a ``legacy_defaults`` key the record leaves out takes its legacy value (the
+  value the run had), and ``defaults`` (dotted paths: the resumable keys, which run.json
+  leaves out) fill what is still missing. The same for run.json files written before and
+  after a config was nested, which are alike.
+  """
+  path_of = {flat: path for path, flat in (legacy_key_names or {}).items()}
+  out: dict[str, Any] = {}
+
+  def put(path, value, overwrite):
+    parts = path.split(".")
+    node = out
+    for p in parts[:-1]:
+      node = node.setdefault(p, {})
+    if overwrite or parts[-1] not in node:
+      node[parts[-1]] = _tuplify(value)
+
+  for key, value in record.items():
+    put(path_of.get(key, key), value, True)
+  for extra in (legacy_defaults or {}, defaults or {}):
+    for path, value in extra.items():
+      put(path, value, False)
+  return out
+
+
+def _tuplify(v):
+  return tuple(_tuplify(a) for a in v) if isinstance(v, list) else v
 
 
 def fingerprint(name: str, defining: dict[str, Any]) -> str:

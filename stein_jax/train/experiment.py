@@ -38,6 +38,7 @@ import jax
 import ml_collections
 
 from stein_jax import algorithm as algorithm_lib
+from stein_jax.train import config as config_lib
 from stein_jax.train.state import AlgorithmState, TrainState
 
 PyTree = Any
@@ -57,16 +58,45 @@ class Experiment(abc.ABC):
       each with the value that reproduces those runs (e.g. ``{"kernel":
       "rbf"}``): at that value the key does not enter the run's fingerprint,
       so older workdirs still resume (``config.defining_config``).
+    legacy_key_names: for a config nested after runs of the experiment existed, each key path
+      and the flat name those runs were fingerprinted with (``{"svgd.k": "k",
+      "optimizer.learning_rate": "learning_rate"}``, built with ``config.moved_keys``). The
+      fingerprint and run.json keep the flat names, so a nested config gives exactly the
+      fingerprint of the flat one it replaces: older workdirs resume, and ``runs.load_run``
+      reads old and new run.json alike. Every key below a group it names (``svgd.*``) must be
+      mapped (a key new since the nesting maps to its own path) and every path it maps must be
+      in the config: the experiment refuses a config that lacks a key, or that sets a moved key
+      by its flat name, with a ``ConfigError`` naming it. ``resumable_keys`` and
+      ``legacy_defaults`` name keys by their path.
   """
 
   name: str = ""
   resumable_keys: tuple[str, ...] = ()
   legacy_defaults: Mapping[str, Any] = types.MappingProxyType({})
+  legacy_key_names: Mapping[str, str] = types.MappingProxyType({})
 
   def __init__(self, config: ml_collections.ConfigDict):
     if not self.name:
       raise TypeError(f"{type(self).__name__} must set a class attribute " "`name`")
+    if self.legacy_key_names:
+      config_lib.check_key_names(config_lib.flatten_config(config), self.legacy_key_names)
     self.config = config
+
+  def defining_config(self, config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """``config``'s values that define the run, in its fingerprint's names (what run.json stores)."""
+    return config_lib.defining_config(config, self.resumable_keys, self.legacy_defaults, self.legacy_key_names)
+
+  @classmethod
+  def config_from_record(cls, record: Mapping[str, Any], defaults: Mapping[str, Any] | None = None) -> dict:
+    """The config dict of a run of this experiment from its run.json's ``config`` (``config.config_from_record``).
+
+    ``defaults``: values (by path) for the resumable keys run.json leaves out.
+    """
+    return config_lib.config_from_record(record, cls.legacy_key_names, cls.legacy_defaults, defaults)
+
+  def key_name(self, flat: str) -> str:
+    """A fingerprint key's name in messages: its path in the (nested) config."""
+    return config_lib.shown_name(flat, self.legacy_key_names)
 
   @abc.abstractmethod
   def init_state(self, rng: jax.Array, config: ml_collections.ConfigDict) -> TrainState:

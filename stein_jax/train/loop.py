@@ -92,7 +92,7 @@ def check_workdir(workdir: str, experiment: Experiment, config: ml_collections.C
     raise WorkdirMismatchError(
       f"--workdir {workdir} is not writable (read-only or another user's); " "choose a writable directory"
     )
-  defining = config_lib.defining_config(config, experiment.resumable_keys, experiment.legacy_defaults)
+  defining = experiment.defining_config(config)
   record = {
     "experiment": experiment.name,
     "fingerprint": config_lib.fingerprint(experiment.name, defining),
@@ -137,13 +137,14 @@ def check_workdir(workdir: str, experiment: Experiment, config: ml_collections.C
   if stored.get("experiment") != experiment.name:
     diffs.append(f"experiment: {stored.get('experiment')!r} in the workdir, " f"{experiment.name!r} now")
   old, new = stored.get("config", {}), defining
-  for k in sorted(set(old) | set(new)):
+  for k in sorted(set(old) | set(new), key=experiment.key_name):
+    name = experiment.key_name(k)  # a moved key by its path in the nested config
     if k not in new:
-      diffs.append(f"{k}: {_format_value(old[k])} in the workdir, absent now")
+      diffs.append(f"{name}: {_format_value(old[k])} in the workdir, absent now")
     elif k not in old:
-      diffs.append(f"{k}: absent in the workdir, {_format_value(new[k])} now")
+      diffs.append(f"{name}: absent in the workdir, {_format_value(new[k])} now")
     elif old[k] != new[k]:
-      diffs.append(f"{k}: {_format_value(old[k])} in the workdir, " f"{_format_value(new[k])} now")
+      diffs.append(f"{name}: {_format_value(old[k])} in the workdir, " f"{_format_value(new[k])} now")
   raise WorkdirMismatchError(
     f"--workdir {workdir} belongs to another run; differences:\n  "
     + "\n  ".join(diffs or ["(fingerprint differs)"])

@@ -38,21 +38,6 @@ class Run(NamedTuple):
   config: ml_collections.ConfigDict
 
 
-def _tuplify(v):
-  return tuple(_tuplify(a) for a in v) if isinstance(v, list) else v
-
-
-def _unflatten(flat: Mapping[str, Any]) -> dict:
-  out = {}
-  for key, value in flat.items():
-    parts = key.split(".")
-    node = out
-    for p in parts[:-1]:
-      node = node.setdefault(p, {})
-    node[parts[-1]] = _tuplify(value)
-  return out
-
-
 def read_record(run_dir: str) -> dict:
   """RUN/run.json (experiment name, defining config, fingerprint), or a :class:`RunLoadError`."""
   if not run_dir:
@@ -77,6 +62,7 @@ def load_run(
   supported: tuple[str, ...],
   defaults: Optional[Callable[[str, str], Mapping[str, Any]]] = None,
   step: Optional[int] = None,
+  experiment_type: Optional[Callable[[str], type]] = None,
 ) -> Run:
   """Rebuilds the run in ``run_dir`` and restores its newest checkpoint (or ``step``).
 
@@ -85,8 +71,14 @@ def load_run(
     build: ``build(name, config, run_dir) -> experiment`` for the experiment names in ``supported``.
     supported: the experiment names the caller can rebuild (another run is a clear error).
     defaults: ``defaults(name, run_dir) -> {key: value}`` for the keys run.json leaves out (the
-      resumable ones, which never change the model or its data); run.json's own values win.
+      resumable ones, which never change the model or its data; keys by their path in the
+      config, ``"eval.samples"``); run.json's own values win.
     step: a checkpoint step; ``None``: the newest.
+    experiment_type: ``experiment_type(name)``, the class ``build`` makes for ``name``: its
+      ``legacy_key_names`` turn run.json's flat names back into the nested config's paths and its
+      ``legacy_defaults`` fill the keys a run.json written before they existed lacks
+      (:meth:`~stein_jax.train.experiment.Experiment.config_from_record`). ``None``: run.json's keys
+      are the config's, unchanged.
 
   Raises:
     RunLoadError: no such directory, no run.json or checkpoint, an unsupported experiment, a
@@ -105,15 +97,17 @@ def load_run(
       f"run_dir {run_dir} holds no trained model (no checkpoint in {ckpt_dir}); "
       "let the run finish or save a checkpoint first."
     )
-  cfg_dict = _unflatten(record.get("config", {}))
-  for key, value in (defaults(name, run_dir) if defaults else {}).items():
-    cfg_dict.setdefault(key, value)
+  extra = defaults(name, run_dir) if defaults else {}
+  stored = record.get("config", {})
+  if experiment_type is not None:
+    cfg_dict = experiment_type(name).config_from_record(stored, extra)
+  else:
+    cfg_dict = config_lib.config_from_record(stored, defaults=extra)
   cfg = ml_collections.ConfigDict(cfg_dict)
   experiment = build(name, cfg, run_dir)
-  defining = config_lib.defining_config(cfg, experiment.resumable_keys, experiment.legacy_defaults)
+  defining = experiment.defining_config(cfg)
   if experiment.name != name or config_lib.fingerprint(experiment.name, defining) != record.get("fingerprint"):
-    stored = record.get("config", {})
-    diff = sorted(k for k in set(stored) | set(defining) if stored.get(k) != defining.get(k))
+    diff = sorted(experiment.key_name(k) for k in set(stored) | set(defining) if stored.get(k) != defining.get(k))
     raise RunLoadError(
       f"rebuilding the run in {run_dir} from its run.json gave another run "
       f"(experiment {experiment.name!r}; keys differing: {diff or 'none'}); the "
