@@ -1,0 +1,8 @@
+"""``python -m experiments.semi_supervised --config=configs/semi_supervised_mnist.py --workdir=DIR`` (the package docstring)."""
+
+from stein_jax.train import run_main
+
+from experiments.semi_supervised import SemiSupervisedExperiment
+
+if __name__ == "__main__":
+  run_main(SemiSupervisedExperiment)
