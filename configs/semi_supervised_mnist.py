@@ -121,6 +121,10 @@ def get_config(variant: str = "paper"):
   # Evaluation: error of argmax mean_j softmax(theta~ f(x, xi_j)).
   config.eval_samples = 100
   config.eval_batch_size = 500
+  # A converged linear head on the frozen codes of the labelled images at every evaluation
+  # (experiments/semi_supervised/probe.py): valid/probe_error, test/probe_error; penalty by validation error.
+  config.eval_probe = False
+  config.probe_l2s = (1e-4, 1e-3, 1e-2, 1e-1)
   if variant in ("cnn", "cnn_cpu"):
     config.network = "cnn"
   if variant == "cnn_cpu":

@@ -398,3 +398,25 @@ def test_bad_labels_are_clear_errors():
     ss.check_labelled(model, x_l, jnp.array([0, 1]))
   with pytest.raises(ValueError, match="Unknown method"):
     ss.make_trainer("m2", model, optax.adam(1e-3), num_unlabelled=10, num_labelled=3)
+
+
+def test_linear_probe_on_frozen_codes_is_logged_and_resumable(tmp_path):
+  # Prototypes 3 bit flips in 100 apart, labels for 30 images per class: an untrained encoder already
+  # maps them to codes a linear head separates, while the untrained head is near chance.
+  kw = dict(method="vae", latent_dim=8, labels_per_class=30, num_steps=2, eval_every=2, checkpoint_every=2)
+  config = _config(**kw)
+  config.synthetic.update(dict(flip=0.03, num_valid=90, num_test=90))
+  train_and_evaluate(exp.SemiSupervisedExperiment(config), config, str(tmp_path))
+  assert not any("probe/l2" in r for r in read_metrics(str(tmp_path)))
+  config.eval_probe, config.num_steps, config.eval_every = True, 3, 3  # evaluation keys: the run resumes
+  train_and_evaluate(exp.SemiSupervisedExperiment(config), config, str(tmp_path))
+  rec = [r for r in read_metrics(str(tmp_path)) if "probe/l2" in r]
+  assert [r["step"] for r in rec] == [3]
+  rec = rec[0]
+  assert rec["probe/l2"] in config.probe_l2s
+  assert rec["test/probe_error"] < 10 and rec["valid/probe_error"] < 10 and rec["probe/labelled_error"] < 10
+  assert rec["test/error"] > 30  # the jointly trained head after 3 steps
+  final = json.loads((tmp_path / "final.json").read_text())
+  assert final["test/probe_error"] == rec["test/probe_error"]
+  with pytest.raises(ConfigError, match="probe_l2s must be a non-empty tuple"):
+    exp.SemiSupervisedExperiment(_config(probe_l2s=(0.1, -1.0)))

@@ -11,8 +11,9 @@ Each step sees ``labelled_batch_size`` labelled and ``batch_size - labelled_batc
 unlabelled images and takes one step of
 :mod:`stein_jax.objectives.semi_supervised` (``config.method``). Evaluations log
 ``valid/error`` and ``test/error`` (classification error, %, of argmax mean_j
-softmax(theta~ f_eta(x, xi_j)) over ``eval_samples`` encoder samples); the last
-evaluation is written to ``WORKDIR/final.json``.
+softmax(theta~ f_eta(x, xi_j)) over ``eval_samples`` encoder samples); with
+``eval_probe`` also the error of a converged linear head on the frozen codes (``probe``);
+the last evaluation is written to ``WORKDIR/final.json``.
 
 Data sets: ``mnist`` and ``fashion_mnist`` through :func:`stein_jax.data.load`
 ("train" = the first 50,000 training images, "valid" the last 10,000, "test"), and
@@ -38,7 +39,7 @@ residual net). The Stein methods' convolutional encoder stacks the noise with th
 
 The family is a package: this module (the experiment: state, batches, evaluation, ``final.json``), ``checks``
 (config validation and the choices a config may name), ``splits`` (the labelled / unlabelled splits and the synthetic
-data), ``data`` (loading, binarization, colour preprocessing, the batchers), ``model`` (the networks and the trainer)
+data), ``probe`` (the linear probe on frozen codes), ``data`` (loading, binarization, colour preprocessing, the batchers), ``model`` (the networks and the trainer)
 and ``__main__`` (the command line).
 """
 
@@ -59,6 +60,7 @@ from stein_jax.train.state import train_state_layout
 
 from experiments.semi_supervised import checks
 from experiments.semi_supervised import model as model_lib
+from experiments.semi_supervised import probe as probe_lib
 from experiments.semi_supervised.checks import (
   ACTIVATIONS,
   COLOUR_DATASETS,
@@ -100,7 +102,7 @@ class SemiSupervisedExperiment(AlgorithmExperiment):
   """
 
   name = "semi_supervised"
-  resumable_keys = ("eval_samples", "eval_batch_size", "valid_examples", "test_examples")
+  resumable_keys = ("eval_samples", "eval_batch_size", "valid_examples", "test_examples", "eval_probe", "probe_l2s")
 
   def __init__(self, config):
     super().__init__(config)
@@ -116,6 +118,10 @@ class SemiSupervisedExperiment(AlgorithmExperiment):
     )
     self._predict = jax.jit(lambda enc, dec, x, xi: ss.predict_proba(self.model, enc, dec, x, xi))
     self._last_eval = None
+    self.probe = None
+    if config.eval_probe:
+      x_l = probe_lib.labelled_inputs(config, d)
+      self.probe = probe_lib.Probe(config, self.model, x_l, d.y_labelled, self.num_classes)
 
   image_shape = staticmethod(checks.image_shape)
   num_strided = staticmethod(checks.num_strided)
@@ -161,6 +167,9 @@ class SemiSupervisedExperiment(AlgorithmExperiment):
       "valid/error": self.error(state.inner.params, self.x_valid, self.y_valid),
       "test/error": self.error(state.inner.params, self.x_test, self.y_test),
     }
+    if self.probe is not None:
+      enc = state.inner.params["enc"]
+      out.update(self.probe.evaluate(enc, self.x_valid, self.y_valid, self.x_test, self.y_test))
     self._last_eval = (int(step), out)
     return out
 

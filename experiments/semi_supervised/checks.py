@@ -114,5 +114,10 @@ def check_config(config) -> None:
     problems.append(f"learning_rate must be > 0, got {config.learning_rate!r}")
   if not config.label_weight >= 0:
     problems.append(f"label_weight must be >= 0, got {config.label_weight!r}")
+  if not isinstance(config.eval_probe, bool):
+    problems.append(f"eval_probe must be True or False, got {config.eval_probe!r}")
+  l2s = config.probe_l2s
+  if not (isinstance(l2s, tuple) and l2s and all(isinstance(v, (int, float)) and v > 0 for v in l2s)):
+    problems.append(f"probe_l2s must be a non-empty tuple of penalties > 0, e.g. '(1e-3,1e-2)', got {l2s!r}")
   if problems:
     raise ConfigError("invalid config: " + "; ".join(problems) + ".")

@@ -26,6 +26,7 @@ _TRAIN_BINARIZE_SEED = 20171
 _LABELLED_STREAM = 1_000_003  # labelled batcher seed offset: its own shuffle and binarization
 _VALID_SPLIT_SEED = 20172  # the held-out validation images of cifar10 / imagenet2012 (fixed across runs)
 _CROP_STREAM = 2_000_003  # seed offset of the random crops and flips
+_PROBE_BINARIZE_SEED = 20173  # the one binarization of the labelled images the linear probe is fitted on
 
 
 @dataclasses.dataclass
@@ -35,6 +36,8 @@ class SemiSupervisedData:
   ``labelled`` yields ``{"x", "y"}`` batches of ``labelled_batch_size``, ``unlabelled`` ``{"x"}`` batches of
   ``batch_size - labelled_batch_size``; ``labelled_index`` / ``unlabelled_index`` index the training split.
   ``pixel_mean`` [3] is the colour images' training mean in [0, 1] units (None for grey images).
+  ``x_labelled`` / ``y_labelled`` are the labelled images as stored (grey in [0, 1] before a dynamic
+  binarization, colour uint8): the same arrays the labelled batcher draws from, for the linear probe.
   """
 
   colour: bool
@@ -48,6 +51,8 @@ class SemiSupervisedData:
   x_test: np.ndarray
   y_test: np.ndarray
   pixel_mean: np.ndarray | None = None
+  x_labelled: np.ndarray | None = None
+  y_labelled: np.ndarray | None = None
 
 
 def binarize_once(x: np.ndarray, seed: int) -> np.ndarray:
@@ -157,8 +162,9 @@ def load_data(config) -> SemiSupervisedData:
   unlabelled = data_lib.Batcher(
     {"x": x_tr[unl]}, config.batch_size - config.labelled_batch_size, config.seed, binarize=binarize
   )
+  x_lab, y_lab = x_tr[lab], y_tr[lab]
   labelled = data_lib.Batcher(
-    {"x": x_tr[lab], "y": y_tr[lab]}, config.labelled_batch_size, config.seed + _LABELLED_STREAM, binarize=binarize
+    {"x": x_lab, "y": y_lab}, config.labelled_batch_size, config.seed + _LABELLED_STREAM, binarize=binarize
   )
   return SemiSupervisedData(
     colour=colour,
@@ -172,4 +178,6 @@ def load_data(config) -> SemiSupervisedData:
     x_test=x_test,
     y_test=parts["test"][1],
     pixel_mean=pixel_mean,
+    x_labelled=x_lab,
+    y_labelled=y_lab,
   )
