@@ -31,9 +31,10 @@ were generated with. ``finalize`` writes ``figures/samples.png`` (a class-condit
 ``figures/energies.png``, and ``final.json`` with the train-on-generated test accuracy next to the paper's two
 baselines (the real training set, 500 real images duplicated 100 times), all at one classifier budget.
 
-The family is a package: this module (the experiment), ``figures`` (the sample grid and the curves), ``checks``
-(config validation, the optimiser) and
-``__main__`` (the command line); the data sets are :mod:`stein_jax.data.images`.
+The family is a package: this module (the experiment, its state and its generator), ``evaluation`` (the energies,
+the classifier score and the train-on-generated accuracy), ``figures`` (the sample grid and the curves), ``checks``
+(config validation, the optimiser) and ``__main__`` (the command line); the data sets are
+:mod:`stein_jax.data.images`.
 """
 
 from __future__ import annotations
@@ -42,19 +43,17 @@ import json
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from stein_jax.data import Batcher
 from stein_jax.data.images import ImageData, load_image_data, synthetic_images
-from stein_jax.evaluation import sample_quality
 from stein_jax.models import autoencoder_energy as ae
 from stein_jax.models import dcgan
 from stein_jax.objectives import autoencoder_steingan
 from stein_jax.train import AlgorithmExperiment, AlgorithmState, ConfigError, read_metrics
 from stein_jax.train.state import train_state_layout
 
-from experiments.steingan_images import figures
+from experiments.steingan_images import evaluation, figures
 from experiments.steingan_images.checks import BANDWIDTH_RULES, _adam, _validate
 
 __all__ = [
@@ -180,28 +179,7 @@ class SteinGANImages(AlgorithmExperiment):
     return self.batcher.batch(step)
 
   def evaluate(self, state, step, workdir):
-    config = self.config
-    params = jax.device_get(state.inner.params)
-    # A fixed random subset of the test split (its files may be sorted by class).
-    idx = np.sort(
-      np.random.default_rng(0).permutation(len(self.data.test_x))[: config.eval_batches * config.batch_size]
-    )
-    real_labels = None if not self.num_classes else self.data.test_y[idx]
-    fake, labels = self.generate(params, idx.size, seed=1)
-    e_real, rec_real = self._energy_stats(params, self.data.test_x[idx], real_labels)
-    e_fake, _ = self._energy_stats(params, fake, labels)
-    out = {"energy_real": e_real, "energy_generated": e_fake, "reconstruction_real": rec_real}
-    classifier = self.classifier()
-    if classifier is not None:
-      samples, labels = self.generate(params, config.num_eval_samples, seed=2)
-      probs = sample_quality.predict_probabilities(classifier.apply_fn, classifier.params, samples)
-      out["classifier_score"] = float(sample_quality.score_lib.inception_score(probs))
-      # Diversity beside the score: classes holding >= 5 % of the samples, and their spread in [0, 1] pixels.
-      out["class_coverage"] = sample_quality.score_lib.class_coverage(probs, 0.05)
-      out["mean_pairwise_distance"] = sample_quality.score_lib.mean_pairwise_distance(samples / 255.0)
-      if labels is not None:
-        out["generated_label_accuracy"] = float(np.mean(np.argmax(probs, -1) == labels))
-    return out
+    return evaluation.eval_metrics(self, jax.device_get(state.inner.params))
 
   def finalize(self, state, workdir):
     config = self.config
@@ -218,26 +196,7 @@ class SteinGANImages(AlgorithmExperiment):
       final.update({k[5:]: r[k] for r in records[-1:] for k in r if k.startswith("eval/")})
     classifier = self.classifier()
     if self.num_classes and config.num_accuracy_samples > 0 and classifier is not None:
-      settings = self._classifier_settings()
-      samples, labels = self.generate(params, config.num_accuracy_samples, seed=3)
-      final["train_on_generated_accuracy"] = sample_quality.train_on_samples_accuracy(
-        samples, labels, self.data.test_x, self.data.test_y, num_classes=self.data.num_classes, **settings
-      )
-      final["real_train_accuracy"] = classifier.test_accuracy
-      dup_x, dup_y = sample_quality.duplicated_subset(self.data.train_x, self.data.train_y, seed=0)
-      duplicate = sample_quality.cached_image_classifier(
-        f"{config.dataset}_dup500",
-        dup_x,
-        dup_y,
-        self.data.test_x,
-        self.data.test_y,
-        num_classes=self.data.num_classes,
-        cache_dir=config.classifier_cache_dir,
-        **settings,
-      )
-      final["duplicate500_accuracy"] = duplicate.test_accuracy
-      final["num_accuracy_samples"] = int(config.num_accuracy_samples)
-      final["classifier"] = dict(settings, architecture="ConvClassifier (DCGAN trunk + 2 dense)")
+      final.update(evaluation.accuracy_record(self, params, classifier))
     if jax.process_index() == 0:
       with open(os.path.join(workdir, "final.json"), "w") as f:
         json.dump(final, f, indent=1)
@@ -274,35 +233,10 @@ class SteinGANImages(AlgorithmExperiment):
     images = np.concatenate(out)
     return np.round((images + 1.0) * 127.5).clip(0, 255).astype(np.uint8), labels
 
-  def _energy_stats(self, params, images, labels):
-    """Mean energy and reconstruction error, in batches of ``batch_size`` (batch norm: each batch's statistics)."""
-    x = sample_quality.as_centered(images)
-    m = self.config.batch_size
-    fs, recs = [], []
-    for start in range(0, len(x) - m + 1, m):
-      y = None if not self.num_classes else jnp.asarray(labels[start : start + m])
-      f, rec = self._energies_jit(params["energy"], jnp.asarray(x[start : start + m]), y)
-      fs.append(np.asarray(f))
-      recs.append(np.asarray(rec))
-    return float(-np.mean(np.concatenate(fs))), float(np.mean(np.concatenate(recs)))
-
-  def _classifier_settings(self):
-    config = self.config
-    return dict(width=config.classifier_width, num_steps=config.classifier_steps, batch_size=64, seed=0)
-
   def classifier(self):
     """The score classifier (user-supplied, or trained on the training split and cached; None without labels)."""
     if self._classifier is None and self.data.train_y is not None:
-      self._classifier = sample_quality.cached_image_classifier(
-        self.config.dataset,
-        self.data.train_x,
-        self.data.train_y,
-        self.data.test_x,
-        self.data.test_y,
-        num_classes=self.data.num_classes,
-        cache_dir=self.config.classifier_cache_dir,
-        **self._classifier_settings(),
-      )
+      self._classifier = evaluation.score_classifier(self.config, self.data)
     return self._classifier
 
 
