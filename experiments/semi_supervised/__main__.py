@@ -1,4 +1,4 @@
-"""``python -m experiments.semi_supervised --config=configs/semi_supervised_mnist.py --workdir=DIR`` (the package docstring)."""
+"""``python -m experiments.semi_supervised --config=configs/semi_supervised_mnist.py --workdir=DIR``."""
 
 from stein_jax.train import run_main
 
