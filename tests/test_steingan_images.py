@@ -1,4 +1,4 @@
-"""SteinGAN on images (experiments/steingan_images.py, configs/steingan_*.py) and the sample-quality metrics.
+"""SteinGAN on images (experiments/steingan_images/, configs/steingan_*.py) and the sample-quality metrics.
 
 The runs use ``dataset="synthetic"`` (8 x 8 labelled toy squares, no files) and a fixed user-supplied classifier, so
 no classifier is trained inside a run; the metrics of ``stein_jax.evaluation.sample_quality`` are tested on their own.
