@@ -101,7 +101,7 @@ def table(root: str, methods, keys, splits, by_fraction: bool, paper: str) -> st
   for key in keys:
     row = [key]
     for m in methods:
-      errs, walls, steps = [], [], set()
+      errs, probes, walls, steps = [], [], [], set()
       prefix = run_name(m, key, "", by_fraction)
       found = sorted(d[len(prefix) :] for d in os.listdir(root) if d.startswith(prefix))
       for s in splits if splits is not None else sorted(found, key=int):
@@ -110,14 +110,23 @@ def table(root: str, methods, keys, splits, by_fraction: bool, paper: str) -> st
           errs.append(rec["test/error"])
           steps.add(rec["step"])
           walls.append(rec.get("wall_s"))
+          probes.append(rec.get("test/probe_error"))
+          probe = (
+            f"; linear probe valid {rec['valid/probe_error']:.2f} / test {rec['test/probe_error']:.2f}"
+            f" (l2 {rec['probe/l2']:g})"
+            if "test/probe_error" in rec
+            else ""
+          )
           per_run.append(
             f"{m} {key} split {s}: valid {rec['valid/error']:.2f} / test {rec['test/error']:.2f} (step {rec['step']})"
+            + probe
           )
       if not errs:
         row.append("-")
       else:
         sd = f" ± {np.std(errs, ddof=1):.2f}" if len(errs) > 1 else ""
-        row.append(f"{np.mean(errs):.2f}{sd} (n={len(errs)})")
+        probe = f"; probe {np.mean(probes):.2f}" if all(p is not None for p in probes) else ""
+        row.append(f"{np.mean(errs):.2f}{sd} (n={len(errs)}{probe})")
     if ref:
       pk = float(key) if by_fraction else int(key)
       for m in methods:

@@ -370,6 +370,17 @@ def test_grid_table_reads_finished_runs(tmp_path):
     (d / "final.json").write_text(json.dumps({"test/error": err, "valid/error": err, "step": 5, "complete": True}))
   text = grid.table(str(tmp_path), ["vae", "stein_vae"], ["10"], ["0", "1"], False, "cnn")
   assert "| 10 | 12.00 ± 2.83 (n=2) | - | 2.44 ± 0.17 | 1.94 ± 0.24 |" in text
+  for split, err, probe in ((0, 10.0, 8.0), (1, 14.0, 9.0)):  # runs with the linear probe: its mean joins the cell
+    d = tmp_path / grid.run_name("stein_vae", "10", str(split), False)
+    d.mkdir()
+    rec = {"test/error": err, "valid/error": err, "step": 5, "complete": True}
+    rec.update({"test/probe_error": probe, "valid/probe_error": probe, "probe/l2": 0.01})
+    (d / "final.json").write_text(json.dumps(rec))
+  text = grid.table(str(tmp_path), ["vae", "stein_vae"], ["10"], ["0", "1"], False, "cnn")
+  assert "| 10 | 12.00 ± 2.83 (n=2) | 12.00 ± 2.83 (n=2; probe 8.50) |" in text
+  assert (
+    "stein_vae 10 split 1: valid 14.00 / test 14.00 (step 5); linear probe valid 9.00 / test 9.00 (l2 0.01)" in text
+  )
   md = tmp_path / "r.md"
   md.write_text("a\n<!-- grid:x:begin -->\nold\n<!-- grid:x:end -->\nb\n")
   grid.write_results("new\n", str(md), "x")
