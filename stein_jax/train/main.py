@@ -228,12 +228,29 @@ def _parse_flags(flag_values, args):
     message = (
       f"no such config field {str(cause).replace(chr(10), ' ')} "
       "(check the spelling of --config.<key>=<value>; "
-      "get_config() lists the fields)"
+      "get_config() lists the fields)" + _moved_key_hint(spec, args[1:])
     )
   print(
     f"FATAL Flags parsing error: {message}\nPass --helpshort or " "--helpfull to see help on flags.", file=sys.stderr
   )
   sys.exit(1)
+
+
+def _moved_key_hint(spec: str | None, args: list[str]) -> str:
+  """For ``--config.k=...`` where the config has ``svgd.k`` (a flat key of before the nesting): where it is now."""
+  if spec is None:
+    return ""
+  try:
+    paths = list(flatten_config(load_config_file(spec)))
+  except ConfigError:
+    return ""
+  hints = []
+  for a in args:
+    if a.startswith("--config.") and "=" in a:
+      key = a[len("--config.") : a.index("=")]
+      if key not in paths:
+        hints += [f"--config.{p}" for p in paths if p.endswith("." + key.rsplit(".", 1)[-1])]
+  return f"; the config has {', '.join(hints)} (a nested key is set by its path)" if hints else ""
 
 
 def run_tool(
