@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 Array = jax.Array
+_ROWS = 8192  # rows per block of the Hessian's products (bounds the [rows, (d + 1) C] temporary)
 
 
 class Probe(NamedTuple):
@@ -49,24 +50,36 @@ class Probe(NamedTuple):
   decrement: float
 
 
-def _objective(w, b, x, y, l2):
-  """Mean negative log-likelihood + l2/2 ||w||^2, its gradient and Hessian, in float64 (numpy)."""
+def _objective(w, b, x, y, l2, derivatives: bool = True):
+  """Mean negative log-likelihood + l2/2 ||w||^2, its gradient and Hessian, in float64 (numpy).
+
+  ``derivatives=False``: the value alone (the line search's trial points).
+  """
   n, d = x.shape
   logits = x @ w + b
   logits = logits - logits.max(1, keepdims=True)
   logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
   p = np.exp(logp)
   value = -logp[np.arange(n), y].mean() + 0.5 * l2 * np.sum(w * w)
+  if not derivatives:
+    return value
   r = p.copy()
   r[np.arange(n), y] -= 1.0
   xt = np.concatenate([x, np.ones((n, 1))], 1)  # [n, d + 1]: the bias as a constant feature
   g = (xt.T @ r) / n  # [d + 1, C]
   g[:d] += l2 * w
-  # H[(i, a), (j, b)] = mean_n xt_ni xt_nj (p_na delta_ab - p_na p_nb) + l2 delta_ij delta_ab (i < d).
+  # H[(i, a), (j, b)] = mean_n xt_ni xt_nj (p_na delta_ab - p_na p_nb) + l2 delta_ij delta_ab (i < d): the
+  # first term block-diagonal in the classes (C products X^T diag(p_a) X), the second V^T V with
+  # V_n = xt_n (x) p_n; BLAS products over row blocks (a three-operand einsum was 100x slower).
   c = p.shape[1]
-  cov = p[:, :, None] * (np.eye(c)[None] - p[:, None, :])  # [n, C, C]
-  h = np.einsum("ni,nab,nj->iajb", xt, cov, xt, optimize=True) / n
-  h = h.reshape((d + 1) * c, (d + 1) * c)
+  h = np.zeros((d + 1, c, d + 1, c))
+  for s in range(0, n, _ROWS):
+    xb, pb = xt[s : s + _ROWS], p[s : s + _ROWS]
+    v = (xb[:, :, None] * pb[:, None, :]).reshape(xb.shape[0], -1)
+    h -= (v.T @ v).reshape(d + 1, c, d + 1, c)
+    for a in range(c):
+      h[:, a, :, a] += (xb * pb[:, a : a + 1]).T @ xb
+  h = h.reshape((d + 1) * c, (d + 1) * c) / n
   h[: d * c, : d * c] += l2 * np.eye(d * c)
   return value, g.reshape(-1), h
 
@@ -122,11 +135,12 @@ def fit(features, labels, num_classes: int, l2: float = 1e-3, tol: float = 1e-10
     t = 1.0
     while True:
       cand = theta - t * step
-      fc, gc, hc = _objective(*split(cand), xs, y, l2)
+      fc = _objective(*split(cand), xs, y, l2, derivatives=False)
       if fc <= f - 0.5 * t * decrement or t < 1e-10:  # Armijo with c = 1/4 (g^T step = 2 decrement)
         break
       t *= 0.5
-    theta, f, g, h = cand, fc, gc, hc
+    theta = cand
+    f, g, h = _objective(*split(theta), xs, y, l2)
   w, b = split(theta)
   return Probe(
     jnp.asarray(w, jnp.float32),
