@@ -61,27 +61,18 @@ def method_config(method: str, train_seconds: float, smoke: bool):
   config.method = method
   config.data_dir = FLAGS.data_dir
   config.max_train_seconds = float(train_seconds)
-  config.valid_examples = 0
+  config.eval.valid_examples = 0
   if method in ("stein_vae", "stein_viwae") and not FLAGS.paper_kernel:
-    config.kernel_metric = "diagonal"
-    config.repulsion_scale = 2.0
+    config.svgd.kernel_metric = "diagonal"
+    config.svgd.repulsion_scale = 2.0
   if method == "stein_viwae":
     # The stable form (docs/stein_viwae.md sec. 5): the latent step unweighted (k_z = 1), the decoder on the
     # k-sample bound. The paper's form (k_z = k) diverges with the Adam particle step.
-    config.latent_k = 1
+    config.svgd.latent_k = 1
   if smoke:
-    config.update(
-      num_steps=20,
-      eval_every=20,
-      checkpoint_every=20,
-      log_every=10,
-      test_examples=100,
-      eval_samples=20,
-      eval_batch_size=50,
-      num_particles=10,
-      k=5,
-      max_train_seconds=None,
-    )
+    config.update(num_steps=20, eval_every=20, checkpoint_every=20, log_every=10, max_train_seconds=None)
+    config.eval.update(test_examples=100, samples=20, batch_size=50)
+    config.svgd.update(num_particles=10, k=5)
   else:
     config.update(eval_every=config.num_steps, log_every=500, checkpoint_every=5000)
   return config
@@ -115,8 +106,8 @@ def main(argv):
       "test_nll_elbo": latest.get("test/nll_elbo"),
       "test_nll_s_elbo": latest.get("test/nll_s_elbo"),
       "seconds_per_test_image": latest.get("test/seconds_per_image"),
-      "test_images": config.test_examples or 10_000,
-      "eval_samples": config.eval_samples,
+      "test_images": config.eval.test_examples or 10_000,
+      "eval_samples": config.eval.samples,
       "paper_nll": PAPER[method][1],
     }
     print(method, results["methods"][method], flush=True)

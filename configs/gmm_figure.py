@@ -9,7 +9,8 @@ A quicker subset:
     python -m experiments.gmm_figure --config=configs/gmm_figure.py --workdir=DIR --config.num_steps=1000 \
         --config.observations=bimodal --config.particles=100
 Every run starts from ``base`` (configs/stein_vae_gmm.py); override its keys as --config.base.<key>=<value>
-(e.g. --config.base.seed=1). The figure sets each run's observation, method, num_particles and plot=False.
+(e.g. --config.base.seed=1, --config.base.svgd.step_size=0.5). The figure sets each run's observation, method,
+svgd.num_particles and eval.plot=False.
 """
 
 import ml_collections

@@ -11,9 +11,9 @@ on 1,000 validation and 1,000 test images drawn at random (fixed, the same for e
 with 1,000 samples per image; the final models are evaluated on all 10,000 test images with
 5,000 samples (the paper's protocol) by experiments/stein_vae_eval.py. The results doc's
 earlier tables: 4,000 steps on the first 1,000 images (--config.num_steps=4000
---config.eval_every=1000 --config.eval_subset=first) and 800 steps with the "sgd" particle
-step (--config.num_steps=800 --config.eval_every=800 --config.latent_update=sgd
---config.eval_subset=first).
+--config.eval_every=1000 --config.eval.subset=first) and 800 steps with the "sgd" particle
+step (--config.num_steps=800 --config.eval_every=800 --config.svgd.latent_update=sgd
+--config.eval.subset=first).
 """
 
 from configs import stein_vae_mnist
@@ -22,7 +22,7 @@ from configs import stein_vae_mnist
 def get_config(setting: str = ""):
   """``setting``: "" (the paper's kernel) or "diagonal" (the remedy of docs/results/stein_vae_mnist.md:
   the per-coordinate whitened kernel and repulsion x 2, docs/stein_math.md secs. 12-13; for Stein
-  VIWAE add --config.latent_k=1, docs/stein_viwae.md sec. 5)."""
+  VIWAE add --config.svgd.latent_k=1, docs/stein_viwae.md sec. 5)."""
   if setting not in ("", "diagonal"):
     raise ValueError(
       f"unknown setting {setting!r}: use configs/stein_vae_mnist_cpu.py or " "configs/stein_vae_mnist_cpu.py:diagonal"
@@ -33,11 +33,11 @@ def get_config(setting: str = ""):
   config.checkpoint_every = 1000
   config.max_to_keep = 30  # every checkpoint: the best validation step can be evaluated in full
   config.log_every = 200
-  config.test_examples = 1000
-  config.valid_examples = 1000
-  config.eval_subset = "random"
-  config.eval_samples = 1000
+  config.eval.test_examples = 1000
+  config.eval.valid_examples = 1000
+  config.eval.subset = "random"
+  config.eval.samples = 1000
   if setting == "diagonal":
-    config.kernel_metric = "diagonal"
-    config.repulsion_scale = 2.0
+    config.svgd.kernel_metric = "diagonal"
+    config.svgd.repulsion_scale = 2.0
   return config

@@ -15,15 +15,17 @@ Settings (``--config=configs/steingan_rbm_mnist.py:<setting>``):
   Adam 3e-3 / 1e-3, no weight decay, the paper's 1/m and h = med^2 / log m, 1,000 steps at width 256 / 16): the
   generator collapses to one image (docs/results/steingan_rbm_mnist.md).
 
-Every authors'-code choice is also a key of its own (``preprocess``, ``generator_normalization``,
-``generator_output``, ``rbm_init`` / ``init_scale``, ``weight_decay``, ``kernel_normalization`` "mean" | "row_sum",
-``bandwidth``), for ablations. Runs:
+Every authors'-code choice is also a key of its own (``preprocess``, ``model.generator_normalization``,
+``model.generator_output``, ``model.rbm_init`` / ``model.init_scale``, ``optimizer.weight_decay``,
+``svgd.kernel_normalization`` "mean" | "row_sum", ``svgd.bandwidth``), for ablations. Groups: ``model`` (the RBM and
+the generator), ``svgd`` (the generator's step and the SteinCD negatives), ``optimizer``, ``eval``; data and the
+method's ``alpha`` and ``discount`` at the top. Runs:
 
     STEIN_JAX_DATA_DIR=/path/to/data python -m experiments.steingan_rbm \
         --config=configs/steingan_rbm_mnist.py:cpu --workdir=/tmp/steingan/alpha0
     python -m experiments.steingan_rbm --config=configs/steingan_rbm_mnist.py:cpu --config.alpha=0.25 \
         --workdir=/tmp/steingan/alpha0.25                # SteinCD-GAN(0.25)
-    python -m experiments.steingan_rbm --config=configs/steingan_rbm_mnist.py:cpu --config.use_kernel=False \
+    python -m experiments.steingan_rbm --config=configs/steingan_rbm_mnist.py:cpu --config.svgd.use_kernel=False \
         --workdir=/tmp/steingan/nokernel                 # Fig. 1(d): SteinGAN without kernel
 
 ``alpha`` = 0 is SteinGAN (Algorithm 2), 1 is SteinCD (Algorithm 1), in between SteinCD-GAN(alpha): each negative
@@ -53,75 +55,73 @@ def get_config(setting: str = "") -> ml_collections.ConfigDict:
   config.log_every = 50
   config.data_dir = ml_collections.config_dict.placeholder(str)  # else $STEIN_JAX_DATA_DIR
 
-  # Data and energy model: as configs/rbm_mnist.py (dataset "synthetic_rbm" needs no files; for tests).
+  # Data: as configs/rbm_mnist.py (dataset "synthetic_rbm" needs no files; for tests).
   config.dataset = "mnist"
   config.preprocess = "unit"  # x in [0, 1] pixels (the authors' code); "center_scale" as configs/rbm_mnist.py
   config.synthetic_dim = 16
   config.num_visible = 784
   config.num_eval_train = 10_000
-  config.num_hidden = 10
-  config.rbm_init = "uniform"  # B ~ U[-init_scale, init_scale] (the authors' code); or "normal": N(0, init_scale^2)
-  config.init_scale = 0.05
+  config.batch_size = 100  # Adam on batches of 100 (sec. 5.1)
 
   # The method.
   config.alpha = 0.0  # SteinCD-GAN mixing probability: 0 SteinGAN, 1 SteinCD
-  config.use_kernel = True  # False: "SteinGAN without kernel" (Fig. 1(d))
-  config.generator_update = "chain_rule"  # eq. (21); or "regression" (eq. (20), num_fit_steps steps)
-  config.num_fit_steps = 1
   config.discount = 0.0  # gamma of the stabilised energy update (sec. 5.2); 0 is eq. (23)
-  config.step_size = 100.0  # eps of the generator's SVGD step; = m sums over the batch as the authors' code
-  config.kernel_normalization = "row_sum"  # divide phi by sum_j k_ij (the authors' code); "mean": 1/m (eq. (5))
-  config.cd_step_size = 1.0  # eps of the SteinCD negatives (tuned for SteinCD in configs/rbm_mnist.py)
-  config.bandwidth = "median_log1p"  # h = med^2 / log(m + 1) (the authors' code); the text: "median_log"
 
-  # Generator (sec. 5.1): "conv" is 2 dense layers then 2 transposed 5x5 convolutions; "mlp" for non-square data.
-  config.generator = "conv"
-  config.noise_dim = 100
-  config.noise = "uniform"  # xi ~ U[-1, 1]^noise_dim (sec. 5.2); or "normal"
-  config.generator_hidden = 1024
-  config.generator_channels = 64
-  config.generator_normalization = True  # batch statistics, no scale/shift, after every hidden layer (authors)
-  config.generator_output = "sigmoid"  # pixels in [0, 1] (needs preprocess="unit"); or "linear"
+  # The energy model and the generator (sec. 5.1): "conv" is 2 dense layers then 2 transposed 5x5
+  # convolutions; "mlp" for non-square data.
+  config.model = ml_collections.ConfigDict()
+  config.model.num_hidden = 10
+  config.model.rbm_init = (
+    "uniform"  # B ~ U[-init_scale, init_scale] (the authors' code); or "normal": N(0, init_scale^2)
+  )
+  config.model.init_scale = 0.05
+  config.model.generator = "conv"
+  config.model.noise_dim = 100
+  config.model.noise = "uniform"  # xi ~ U[-1, 1]^noise_dim (sec. 5.2); or "normal"
+  config.model.generator_hidden = 1024
+  config.model.generator_channels = 64
+  config.model.generator_normalization = True  # batch statistics, no scale/shift, after every hidden layer (authors)
+  config.model.generator_output = "sigmoid"  # pixels in [0, 1] (needs preprocess="unit"); or "linear"
 
-  # Optimisation: Adam on batches of 100 (sec. 5.1), one optimiser for each network.
-  config.batch_size = 100
-  config.energy_learning_rate = 3e-4  # the authors' code, both networks
-  config.generator_learning_rate = 3e-4
-  config.adam_b1 = 0.5
-  config.weight_decay = 1e-5  # L2 penalty added to the gradient before Adam (the authors' code)
+  # The generator's SVGD step and the SteinCD negatives.
+  config.svgd = ml_collections.ConfigDict()
+  config.svgd.use_kernel = True  # False: "SteinGAN without kernel" (Fig. 1(d))
+  config.svgd.generator_update = "chain_rule"  # eq. (21); or "regression" (eq. (20), num_fit_steps steps)
+  config.svgd.num_fit_steps = 1
+  config.svgd.step_size = 100.0  # eps of the generator's SVGD step; = m sums over the batch as the authors' code
+  config.svgd.kernel_normalization = "row_sum"  # divide phi by sum_j k_ij (the authors' code); "mean": 1/m (eq. (5))
+  config.svgd.bandwidth = "median_log1p"  # h = med^2 / log(m + 1) (the authors' code); the text: "median_log"
+  config.svgd.cd_step_size = 1.0  # eps of the SteinCD negatives (tuned for SteinCD in configs/rbm_mnist.py)
+
+  # Optimisation: one Adam for each network.
+  config.optimizer = ml_collections.ConfigDict()
+  config.optimizer.energy_learning_rate = 3e-4  # the authors' code, both networks
+  config.optimizer.generator_learning_rate = 3e-4
+  config.optimizer.adam_b1 = 0.5
+  config.optimizer.weight_decay = 1e-5  # L2 penalty added to the gradient before Adam (the authors' code)
 
   # Evaluation: exact test log-likelihood and the classifier ("inception") score of generated images.
-  config.num_score_samples = 50_000  # the paper's 50,000
-  config.classifier_cache_dir = ml_collections.config_dict.placeholder(str)  # else $STEIN_JAX_CACHE_DIR or workdir
-  config.classifier_epochs = 3
-  config.num_samples = 100  # generator samples in the final grid
+  config.eval = ml_collections.ConfigDict()
+  config.eval.num_score_samples = 50_000  # the paper's 50,000
+  config.eval.classifier_cache_dir = ml_collections.config_dict.placeholder(str)  # else $STEIN_JAX_CACHE_DIR or workdir
+  config.eval.classifier_epochs = 3
+  config.eval.num_samples = 100  # generator samples in the final grid
 
   if setting == "cpu":
-    config.update(
-      generator_hidden=256,
-      generator_channels=16,
-      num_score_samples=10_000,
-      eval_every=1000,
-      checkpoint_every=1000,
-      log_every=100,
-    )
+    config.update(eval_every=1000, checkpoint_every=1000, log_every=100)
+    config.model.update(generator_hidden=256, generator_channels=16)
+    config.eval.num_score_samples = 10_000
   elif setting == "legacy":
-    config.update(
-      preprocess="center_scale",
+    config.update(preprocess="center_scale", num_steps=1000, eval_every=250)
+    config.model.update(
       rbm_init="normal",
       init_scale=0.01,
       generator_normalization=False,
       generator_output="linear",
-      energy_learning_rate=3e-3,
-      generator_learning_rate=1e-3,
-      weight_decay=0.0,
-      kernel_normalization="mean",
-      bandwidth="median_log",
-      step_size=1.0,
-      num_steps=1000,
-      eval_every=250,
       generator_hidden=256,
       generator_channels=16,
-      num_score_samples=10_000,
     )
+    config.optimizer.update(energy_learning_rate=3e-3, generator_learning_rate=1e-3, weight_decay=0.0)
+    config.svgd.update(kernel_normalization="mean", bandwidth="median_log", step_size=1.0)
+    config.eval.num_score_samples = 10_000
   return config

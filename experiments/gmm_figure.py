@@ -59,12 +59,12 @@ def run_config(config, observation: str, method: str, particles: int | None):
   run.observation = observation
   run.method = method
   if particles is not None:
-    run.num_particles = particles
+    run.svgd.num_particles = particles
   if config.num_steps:
     run.num_steps = config.num_steps
     run.eval_every = config.num_steps
     run.checkpoint_every = config.num_steps
-  run.plot = False
+  run.eval.plot = False
   return run
 
 
@@ -72,18 +72,18 @@ def run_one(config, workdir):
   """Trains (or resumes) one run of configs/stein_vae_gmm.py's ``config``; its encoder's metrics."""
   experiment = exp.make_experiment(config)
   state = train_and_evaluate(experiment, config, workdir)
-  n = config.eval_samples
+  n = config.eval.samples
   z = np.asarray(experiment.encoder_samples(state.inner.params, experiment.data.x_test, n))
   exact = np.asarray(gmm.posterior_sample(jax.random.key(4321), experiment.post, n))
   mmds = np.array([float(mmd(z[t], exact[t])) for t in range(z.shape[0])])
   w_enc = np.asarray(
     gmm.mode_weights(
       experiment.post,
-      experiment.encoder_samples(state.inner.params, experiment.data.x_test, config.mode_samples, seed=99),
+      experiment.encoder_samples(state.inner.params, experiment.data.x_test, config.eval.mode_samples, seed=99),
     )
   )
   w_exact = np.asarray(np.exp(experiment.post.log_weights))
-  z_many = experiment.encoder_samples(state.inner.params, experiment.data.x_test, config.mode_samples, seed=99)
+  z_many = experiment.encoder_samples(state.inner.params, experiment.data.x_test, config.eval.mode_samples, seed=99)
   outside = exp.outside_mass(experiment.post, z_many)
   return {
     "z": z,

@@ -52,7 +52,7 @@ def choose_step(run_dir: str, step, available: list[int]) -> int:
     if best is None:
       raise Error(
         f"{run_dir} logged no validation S-ELBO (valid/nll_s_elbo): train with "
-        "valid_examples > 0, or pass --config.step=last or a step."
+        "eval.valid_examples > 0, or pass --config.step=last or a step."
       )
     if best[0] not in available:
       raise Error(
@@ -116,7 +116,7 @@ def run_evaluation(config, workdir: str) -> dict:
     "seconds_per_image": res["seconds_per_image"],
     "wall_seconds": time.time() - t0,
     "device": jax.devices()[0].device_kind,
-    "num_decoder": int(run.config.num_decoder),
+    "num_decoder": int(run.config.svgd.num_decoder),
   }
   os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, f"eval_{config.split}_step{out['step']}.json")

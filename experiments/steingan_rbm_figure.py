@@ -45,7 +45,8 @@ def run_name(alpha, use_kernel: bool, seed: int) -> str:
 def run_config(setting: str, alpha, use_kernel: bool, seed: int):
   """The configs/steingan_rbm_mnist.py:<setting> config of one run of the figure."""
   config = steingan_rbm_mnist.get_config(setting)
-  config.update(alpha=float(alpha), use_kernel=use_kernel, seed=seed)
+  config.update(alpha=float(alpha), seed=seed)
+  config.svgd.use_kernel = use_kernel
   return config
 
 

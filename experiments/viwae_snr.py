@@ -35,7 +35,7 @@ class Error(ValueError):
 
 
 def check(config, run) -> None:
-  s = int(run.config.num_particles)
+  s = int(run.config.svgd.num_particles)
   problems = []
   if run.name not in ("stein_vae_mnist", "stein_vae_text"):
     problems.append(f"run_dir holds a {run.name!r} run; this measurement needs an MNIST or text " "Stein VAE run")
@@ -59,7 +59,7 @@ def run_measurement(config, workdir: str) -> dict:
   check(config, run)
   exp = run.experiment
   x = jnp.asarray(exp.batch(int(config.batch_step))["x"][: int(config.batch_size)])
-  opts, problems = sv.latent_step_options(run.config)
+  opts, problems = sv.latent_step_options(run.config.svgd, "svgd.")
   if problems:
     raise Error("the run's config: " + "; ".join(problems))
   key = jax.random.key(config.seed)
@@ -73,13 +73,13 @@ def run_measurement(config, workdir: str) -> dict:
         run.state.inner.params["enc"],
         run.state.inner.params["dec"],
         x,
-        num_particles=int(run.config.num_particles),
+        num_particles=int(run.config.svgd.num_particles),
         num_draws=int(config.num_draws),
         num_data=exp.num_data,
         group_size=int(config.k),
         latent_group_size=int(kz),
         latent_update=update,
-        step_size=float(run.config.step_size),
+        step_size=float(run.config.svgd.step_size),
         latent_kernel=opts["latent_kernel"],
       )
       row = {
@@ -107,7 +107,7 @@ def run_measurement(config, workdir: str) -> dict:
     "method": run.config.method,
     "step": int(run.step),
     "k": int(config.k),
-    "num_particles": int(run.config.num_particles),
+    "num_particles": int(run.config.svgd.num_particles),
     "batch_size": int(x.shape[0]),
     "num_draws": int(config.num_draws),
     "device": jax.devices()[0].device_kind,

@@ -284,7 +284,7 @@ def stein_vae_cells() -> list:
       `stein_jax.algorithm.run` scans any algorithm over a stack of minibatches in one compiled call. SVGD moves no
       mass between modes 14 standard deviations apart, so where the encoder's particle cloud first lands fixes each
       mode's share; the experiment therefore starts the Stein encoder at the prior's mean and covariance for every
-      $x$ (`encoder_init="prior_moments"`, the config's default, docs/results/stein_vae_gmm.md), and so does this
+      $x$ (`model.encoder_init="prior_moments"`, the config's default, docs/results/stein_vae_gmm.md), and so does this
       notebook, with the experiment package's `prior_moments_init`. The Gaussian encoder starts at N(0, I) for every $x$, centred like the prior.
       """
     ),
@@ -626,7 +626,7 @@ def energy_models_cells() -> list:
 
       The kernel is the authors' (as in `configs/steingan_rbm_mnist.py`): RBF with $h = \\mathrm{med}^2 / \\log(m + 1)$,
       the direction divided by the kernel's row sum. For a CPU budget the generator is a small MLP (100 uniform noise
-      inputs, two tanh layers of 256; `--config.generator=mlp`) in place of the paper's convolutional one, trained in
+      inputs, two tanh layers of 256; `--config.model.generator=mlp`) in place of the paper's convolutional one, trained in
       the centred-and-scaled pixel space of section 3 with Adam 1e-3 (β₁ = 0.5) for both networks, for 1,500 steps.
       Both runs start from the same untrained RBM and generator.
       """
@@ -704,7 +704,7 @@ def energy_models_cells() -> list:
         `python -m experiments.energy --config=configs/rbm_mnist.py:steincd --workdir=/tmp/rbm/steincd`.
       * SteinGAN as the authors ran it (convolutional generator, [0, 1] pixels, 10,000 steps, about 8.5 minutes on a
         quiet 2-core CPU): `python -m experiments.steingan_rbm --config=configs/steingan_rbm_mnist.py:cpu --workdir=/tmp/steingan`,
-        and `--config.use_kernel=False` for Fig. 1(d). docs/results/steingan_rbm_mnist.md: with the kernel the
+        and `--config.svgd.use_kernel=False` for Fig. 1(d). docs/results/steingan_rbm_mnist.md: with the kernel the
         generator draws digits of 9-10 classes, without it far fewer.
       * docs/rbm.md and docs/steingan.md derive the rules.
       """

@@ -10,6 +10,7 @@ import pytest
 
 from configs import amortized_svgd as asvgd_config
 from experiments import amortized_svgd
+from stein_jax.train import config as config_lib
 from stein_jax.train import read_metrics, train_and_evaluate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -21,16 +22,15 @@ def _config(**overrides):
   config.eval_every = 20
   config.checkpoint_every = 20
   config.log_every = 10
-  config.num_particles = 32
-  config.eval_samples = 300
-  config.update(overrides)
-  return config
+  config.svgd.num_particles = 32
+  config.eval.samples = 300
+  return config_lib.override(config, overrides)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("target,method", [("mixture", "chain_rule"), ("ring", "regression")])
 def test_amortized_svgd_logs_its_metrics_and_figures(tmp_path, target, method):
-  config = _config(target=target, method=method, num_fit_steps=2)
+  config = _config(target=target, method=method, **{"svgd.num_fit_steps": 2})
   train_and_evaluate(amortized_svgd.AmortizedSVGD(config), config, str(tmp_path))
   evals = [m for m in read_metrics(str(tmp_path)) if "eval/ksd" in m]
   assert [m["step"] for m in evals] == [20, 40]

@@ -26,6 +26,7 @@ from stein_jax import amortized, stein
 from stein_jax.models import pfa
 from stein_jax.objectives import pfa as pfa_obj
 from stein_jax.objectives import stein_vae as sv
+from stein_jax.train import config as config_lib
 from stein_jax.train import ConfigError, read_metrics, train_and_evaluate
 
 PRIOR = pfa_obj.PFAPrior(a0=0.05, r=1.0, c=1.0)
@@ -371,33 +372,26 @@ def test_stein_vae_step_options_match_a_hand_built_step():
 
 
 def _config(method, **overrides):
+  """configs/pfa_20news.py on a synthetic corpus at a test's size; ``overrides`` by key path."""
   c = pfa_20news.get_config()
   c.update(
     dataset="synthetic",
-    num_topics=3,
     synthetic_vocab=12,
     synthetic_docs=60,
     num_test_docs=3,
-    theta_sweeps=6,
-    theta_burnin=3,
-    theta_chunk_size=2048,
-    gibbs_burnin=5,
-    gibbs_collect=40,
-    gibbs_thin=2,
     num_steps=4,
     eval_every=4,
     checkpoint_every=4,
     log_every=2,
     method=method,
-    num_particles=8,
     batch_size=4,
-    eval_samples=30,
-    top_topics=2,
-    figure_topics=2,
-    hidden=(16,),
   )
-  c.update(overrides)
-  return c
+  c.model.update(num_topics=3, hidden=(16,))
+  c.theta.update(sweeps=6, burnin=3, chunk_size=2048)
+  c.gibbs.update(burnin=5, collect=40, thin=2)
+  c.svgd.num_particles = 8
+  c.eval.update(samples=30, top_topics=2, figure_topics=2)
+  return config_lib.override(c, overrides)
 
 
 @pytest.mark.slow
@@ -409,9 +403,11 @@ def test_experiment_both_methods_share_theta_and_write_fig2(tmp_path):
     assert os.path.exists(os.path.join(a, name)), name
   cfg = _config(
     "stein_vae",
-    theta_file=a + "/pfa_theta.npz",
-    gibbs_file=a + "/pfa_gibbs_test.npz",
-    other_samples_file=a + "/pfa_samples.npz",
+    **{
+      "theta.file": a + "/pfa_theta.npz",
+      "gibbs.file": a + "/pfa_gibbs_test.npz",
+      "eval.other_samples_file": a + "/pfa_samples.npz",
+    },
   )
   exp = PFAExperiment(cfg, workdir=b)
   assert not os.path.exists(os.path.join(b, "pfa_theta.npz"))  # reused, not relearned
@@ -424,14 +420,17 @@ def test_experiment_both_methods_share_theta_and_write_fig2(tmp_path):
   )
   assert os.path.exists(os.path.join(b, "figures/pfa_fig2.png"))
   with pytest.raises(ValueError, match="other settings"):
-    PFAExperiment(_config("vae", theta_file=a + "/pfa_theta.npz", prior_r=2.0), workdir=b)
+    PFAExperiment(_config("vae", **{"theta.file": a + "/pfa_theta.npz", "model.prior_r": 2.0}), workdir=b)
   with pytest.raises(ConfigError, match="method must be one of"):
     PFAExperiment(_config("iwae"))
   for kw, needle in [
-    ({"latent_update": "nesterov"}, "latent_update must be"),
-    ({"repulsion_scale": -2.0}, "repulsion_scale must be"),
-    ({"kernel_normalization": "sum"}, "kernel_normalization must be"),
-    ({"kernel_metric": "full"}, "kernel_metric must be"),
+    ({"svgd.latent_update": "nesterov"}, r"svgd\.latent_update must be"),
+    ({"svgd.repulsion_scale": -2.0}, r"svgd\.repulsion_scale must be"),
+    ({"svgd.kernel_normalization": "sum"}, r"svgd\.kernel_normalization must be"),
+    ({"svgd.kernel_metric": "full"}, r"svgd\.kernel_metric must be"),
+    ({"svgd.bandwidth": "silverman"}, r"svgd\.bandwidth must be"),
+    ({"gibbs.thin": 3}, r"gibbs\.thin \(3\) must divide gibbs\.collect"),
+    ({"eval.top_topics": 9}, r"eval\.top_topics and eval\.figure_topics must be <= model\.num_topics"),
   ]:
     with pytest.raises(ConfigError, match=needle):
       PFAExperiment(_config("stein_vae", **kw))

@@ -190,20 +190,10 @@ def _check_config(run_dir, **kw):
 @pytest.fixture(scope="module")
 def gmm_run(tmp_path_factory):
   c = stein_vae_gmm.get_config()
-  c.update(
-    num_steps=2,
-    eval_every=2,
-    checkpoint_every=2,
-    log_every=1,
-    num_train=64,
-    num_test=3,
-    batch_size=8,
-    num_particles=10,
-    encoder_hidden=(16,),
-    eval_samples=50,
-    mode_samples=100,
-    plot=False,
-  )
+  c.update(num_steps=2, eval_every=2, checkpoint_every=2, log_every=1, num_train=64, num_test=3, batch_size=8)
+  c.svgd.num_particles = 10
+  c.model.encoder_hidden = (16,)
+  c.eval.update(samples=50, mode_samples=100, plot=False)
   workdir = str(tmp_path_factory.mktemp("gmm_run"))
   train_and_evaluate(stein_vae.make_experiment(c), c, workdir)
   return workdir

@@ -383,15 +383,23 @@ def test_latent_kernel_repulsion_and_normalization_of_the_latent_step(alpha, nor
     np.testing.assert_allclose(phi_d[b], want, rtol=2e-3, atol=2e-3)
 
 
-def test_latent_step_options_build_the_kernel_from_a_flat_config():
-  opts, problems = sv.latent_step_options(
-    {"kernel": "imq", "bandwidth": "median_log", "repulsion_scale": 2, "kernel_metric": "diagonal"}
-  )
+def test_latent_step_options_build_the_kernel_from_the_svgd_keys():
+  svgd = {
+    "latent_update": "sgd",
+    "kernel": "imq",
+    "bandwidth": "median_log",
+    "repulsion_scale": 2,
+    "kernel_normalization": "mean",
+    "kernel_metric": "diagonal",
+  }
+  opts, problems = sv.latent_step_options(svgd)
   assert not problems and opts["latent_update"] == "sgd"
   assert opts["latent_kernel"] == SteinKernel("imq", bandwidth="median_log", repulsion=2.0, metric="diagonal")
-  assert sv.latent_step_options({})[0]["latent_kernel"] == SteinKernel()  # old configs: eq. (6)
-  _, problems = sv.latent_step_options({"kernel": "gauss", "bandwidth": "silverman", "repulsion_scale": -1})
-  assert [p.split(" ")[0] for p in problems] == ["repulsion_scale", "kernel", "bandwidth"]
+  _, problems = sv.latent_step_options(dict(svgd, kernel="gauss", bandwidth="silverman", repulsion_scale=-1), "svgd.")
+  assert [p.split(" ")[0] for p in problems] == ["svgd.repulsion_scale", "svgd.kernel", "svgd.bandwidth"]
+  # Every key is declared: a missing one is named, not filled with a default.
+  _, problems = sv.latent_step_options({k: v for k, v in svgd.items() if k != "kernel_metric"}, "svgd.")
+  assert problems == ["the config lacks svgd.kernel_metric (declare it in get_config())"]
 
 
 def test_any_kernel_reaches_latent_and_decoder_steps():

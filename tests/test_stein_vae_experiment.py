@@ -24,6 +24,7 @@ from stein_jax.data import checksums
 from stein_jax.evaluation.bounds import NonFiniteBoundError
 from stein_jax.objectives import stein_vae as sv
 from stein_jax.train import ConfigError, NonFiniteLossError, read_metrics, train_and_evaluate
+from stein_jax.train import config as config_lib
 from tests import reference
 
 
@@ -35,6 +36,7 @@ def _finite(records, key):
 
 
 def _gmm_config(method, observation, **kw):
+  """configs/stein_vae_gmm.py at a test's size; ``kw`` by key path (``**{"svgd.k": 3}``)."""
   c = stein_vae_gmm.get_config()
   c.method = method
   c.observation = observation
@@ -45,14 +47,13 @@ def _gmm_config(method, observation, **kw):
   c.num_train = 64
   c.num_test = 3
   c.batch_size = 8
-  c.num_particles = 10
-  c.k = 5
-  c.encoder_hidden = (16,)
-  c.bandwidth_anneal_steps = 2
-  c.eval_samples = 50
-  c.plot = observation == "bimodal"
-  c.update(kw)
-  return c
+  c.svgd.num_particles = 10
+  c.svgd.k = 5
+  c.model.encoder_hidden = (16,)
+  c.svgd.bandwidth_anneal_steps = 2
+  c.eval.samples = 50
+  c.eval.plot = observation == "bimodal"
+  return config_lib.override(c, kw)
 
 
 @pytest.mark.slow
@@ -72,7 +73,7 @@ def test_gmm_every_method(tmp_path, method, observation):
 
 
 def test_gmm_prior_moments_init_matches_prior():
-  config = _gmm_config("stein_vae", "bimodal", encoder_hidden=(64,))
+  config = _gmm_config("stein_vae", "bimodal", **{"model.encoder_hidden": (64,)})
   e = exp.make_experiment(config)
   state = e.init_state(jax.random.key(0), config)
   xi = jax.random.normal(jax.random.key(7), (1, 4000, 2))  # the same xi for both x
@@ -84,7 +85,9 @@ def test_gmm_prior_moments_init_matches_prior():
 
 
 def test_bandwidth_annealing_schedule():
-  config = _gmm_config("stein_vae", "bimodal", bandwidth_anneal_steps=10, bandwidth_anneal_factor=100.0)
+  config = _gmm_config(
+    "stein_vae", "bimodal", **{"svgd.bandwidth_anneal_steps": 10, "svgd.bandwidth_anneal_factor": 100.0}
+  )
   e = exp.make_experiment(config)
   z = jax.random.normal(jax.random.key(1), (30, 2))
   med = float(kernels.median_bandwidth(z))
@@ -99,11 +102,11 @@ def test_bandwidth_annealing_schedule():
     rtol=1e-4,
     atol=1e-6,
   )
-  # The schedule scales whichever rule config.bandwidth names (the trainer's latent kernel).
-  config.bandwidth = "median_log"
+  # The schedule scales whichever rule config.svgd.bandwidth names (the trainer's latent kernel).
+  config.svgd.bandwidth = "median_log"
   e = exp.make_experiment(config)
-  assert sv.latent_step_options(e.config)[0]["latent_kernel"].bandwidth == "median_log"
-  no_anneal = exp.make_experiment(_gmm_config("stein_vae", "bimodal", bandwidth_anneal_steps=0))
+  assert sv.latent_step_options(e.config.svgd)[0]["latent_kernel"].bandwidth == "median_log"
+  no_anneal = exp.make_experiment(_gmm_config("stein_vae", "bimodal", **{"svgd.bandwidth_anneal_steps": 0}))
   assert no_anneal.bandwidth_schedule() is None
 
 
@@ -136,6 +139,7 @@ def fake_mnist(tmp_path, monkeypatch):
 
 
 def _mnist_config(method, data_dir, **kw):
+  """configs/stein_vae_mnist.py at a test's size; ``kw`` by key path (``**{"eval.subset": "random"}``)."""
   c = stein_vae_mnist.get_config()
   c.data_dir = data_dir
   c.method = method
@@ -144,23 +148,22 @@ def _mnist_config(method, data_dir, **kw):
   c.checkpoint_every = 3
   c.log_every = 1
   c.batch_size = 8
-  c.latent_dim = 4
-  c.hidden = (16, 16)
-  c.num_coupling_layers = 2
-  c.coupling_hidden = 8
-  c.num_particles = 6
-  c.k = 3
-  c.eval_samples = 20
-  c.eval_batch_size = 5
-  c.eval_chunk_size = 8
-  c.update(kw)
-  return c
+  c.model.latent_dim = 4
+  c.model.hidden = (16, 16)
+  c.model.num_coupling_layers = 2
+  c.model.coupling_hidden = 8
+  c.svgd.num_particles = 6
+  c.svgd.k = 3
+  c.eval.samples = 20
+  c.eval.batch_size = 5
+  c.eval.chunk_size = 8
+  return config_lib.override(c, kw)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["stein_vae", "stein_viwae", "vae", "iwae"])
 def test_mnist_every_method(tmp_path, fake_mnist, method):
-  config = _mnist_config(method, fake_mnist, num_decoder=2 if method == "stein_vae" else 1)
+  config = _mnist_config(method, fake_mnist, **{"svgd.num_decoder": 2 if method == "stein_vae" else 1})
   workdir = str(tmp_path / "run")
   train_and_evaluate(exp.make_experiment(config), config, workdir)
   recs = read_metrics(workdir)
@@ -178,9 +181,9 @@ def test_mnist_every_method(tmp_path, fake_mnist, method):
 
 
 def test_mnist_validation_off_and_bad_value(fake_mnist):
-  assert exp.make_experiment(_mnist_config("vae", fake_mnist, valid_examples=0)).valid_data is None
-  with pytest.raises(ConfigError, match="valid_examples"):
-    exp.make_experiment(_mnist_config("vae", fake_mnist, valid_examples=-2))
+  assert exp.make_experiment(_mnist_config("vae", fake_mnist, **{"eval.valid_examples": 0})).valid_data is None
+  with pytest.raises(ConfigError, match=r"eval\.valid_examples"):
+    exp.make_experiment(_mnist_config("vae", fake_mnist, **{"eval.valid_examples": -2}))
 
 
 def test_early_stopping_record_keeps_the_best_validation_step():
@@ -210,20 +213,21 @@ def test_bad_config_values_are_config_errors():
   for kw, needle in [
     ({"method": "bogus"}, "method must be one of"),
     ({"observation": "trimodal"}, "observation must be one of"),
-    ({"method": "stein_viwae", "k": 3}, "k to divide num_particles"),
-    ({"encoder": "resnet"}, "encoder must be one of"),
-    ({"bandwidth_anneal_factor": 0.5}, "bandwidth_anneal_factor"),
-    ({"bandwidth": "silverman"}, "bandwidth must be one of"),
-    ({"lr_decay": "step"}, "lr_decay must be"),
-    ({"birth_death_rate": -0.5}, "birth_death_rate must be >= 0"),
-    ({"method": "vae", "birth_death_rate": 0.1}, "Stein methods only"),
-    ({"method": "stein_viwae", "latent_k": 3}, "latent_k must be"),
-    ({"repulsion_scale": -1.0}, "repulsion_scale must be"),
-    ({"kernel_normalization": "sum"}, "kernel_normalization must be"),
-    ({"kernel_metric": "full"}, "kernel_metric must be"),
+    ({"method": "stein_viwae", "svgd.k": 3}, r"svgd\.k to divide svgd\.num_particles"),
+    ({"model.encoder": "resnet"}, r"model\.encoder must be one of"),
+    ({"model.encoder_init": "zeros"}, r"model\.encoder_init must be"),
+    ({"svgd.bandwidth_anneal_factor": 0.5}, r"svgd\.bandwidth_anneal_factor"),
+    ({"svgd.bandwidth": "silverman"}, r"svgd\.bandwidth must be one of"),
+    ({"optimizer.lr_decay": "step"}, r"optimizer\.lr_decay must be"),
+    ({"optimizer.learning_rate": -1.0}, r"optimizer\.learning_rate must be > 0"),
+    ({"svgd.birth_death_rate": -0.5}, r"svgd\.birth_death_rate must be >= 0"),
+    ({"method": "vae", "svgd.birth_death_rate": 0.1}, "Stein methods only"),
+    ({"method": "stein_viwae", "svgd.latent_k": 3}, r"svgd\.latent_k must be"),
+    ({"svgd.repulsion_scale": -1.0}, r"svgd\.repulsion_scale must be"),
+    ({"svgd.kernel_normalization": "sum"}, r"svgd\.kernel_normalization must be"),
+    ({"svgd.kernel_metric": "full"}, r"svgd\.kernel_metric must be"),
   ]:
-    c = _gmm_config("stein_vae", "bimodal")
-    c.update(kw)
+    c = config_lib.override(_gmm_config("stein_vae", "bimodal"), kw)
     with pytest.raises(ConfigError, match=needle):
       exp.make_experiment(c)
   c = _gmm_config("stein_vae", "bimodal")
@@ -249,30 +253,28 @@ def test_non_finite_training_is_a_clear_error(tmp_path):
   config = _gmm_config(
     "stein_vae",
     "paper",
-    learning_rate=1e30,
     num_steps=6,
     eval_every=6,
     checkpoint_every=6,
     log_every=1,
-    bandwidth_anneal_steps=0,
+    **{"optimizer.learning_rate": 1e30, "svgd.bandwidth_anneal_steps": 0},
   )
   with pytest.raises((NonFiniteLossError, NonFiniteBoundError)):
     train_and_evaluate(exp.make_experiment(config), config, str(tmp_path))
 
 
 def test_latent_k_and_birth_death_reach_the_trainer():
-  """Config keys latent_k (VIWAE) and birth_death_rate change the training step."""
+  """Config keys svgd.latent_k (VIWAE) and svgd.birth_death_rate change the training step."""
 
   def one_step(**kw):
-    c = _gmm_config("stein_viwae", "bimodal")
-    c.update(kw)
+    c = _gmm_config("stein_viwae", "bimodal", **kw)
     e = exp.make_experiment(c)
     state = e.init_state(jax.random.key(0), c)
     new, metrics = jax.jit(e.train_step)(state, e.batch(0))
     return jax.tree_util.tree_leaves(new.inner.params["enc"]), metrics
 
   base, m_base = one_step()
-  for kw, key in [({"latent_k": 1}, None), ({"birth_death_rate": 50.0}, "killed_fraction")]:
+  for kw, key in [({"svgd.latent_k": 1}, None), ({"svgd.birth_death_rate": 50.0}, "killed_fraction")]:
     leaves, metrics = one_step(**kw)
     assert any(not np.allclose(a, b) for a, b in zip(base, leaves)), kw
     if key:
@@ -280,16 +282,17 @@ def test_latent_k_and_birth_death_reach_the_trainer():
 
 
 def test_random_evaluation_subset_is_fixed_and_spread(fake_mnist):
-  first = exp.make_experiment(_mnist_config("vae", fake_mnist, test_examples=5))
-  rand = exp.make_experiment(_mnist_config("vae", fake_mnist, test_examples=5, eval_subset="random"))
-  again = exp.make_experiment(_mnist_config("vae", fake_mnist, test_examples=5, eval_subset="random"))
+  five = {"eval.test_examples": 5}
+  first = exp.make_experiment(_mnist_config("vae", fake_mnist, **five))
+  rand = exp.make_experiment(_mnist_config("vae", fake_mnist, **five, **{"eval.subset": "random"}))
+  again = exp.make_experiment(_mnist_config("vae", fake_mnist, **five, **{"eval.subset": "random"}))
   full = exp.make_experiment(_mnist_config("vae", fake_mnist)).test_data.x
   np.testing.assert_array_equal(first.test_data.x, full[:5])
   np.testing.assert_array_equal(rand.test_data.x, again.test_data.x)  # the same images every run
   idx = np.sort(np.random.default_rng(0).permutation(12)[:5])
   np.testing.assert_array_equal(rand.test_data.x, full[idx])
-  with pytest.raises(ConfigError, match="eval_subset"):
-    exp.make_experiment(_mnist_config("vae", fake_mnist, eval_subset="middle"))
+  with pytest.raises(ConfigError, match=r"eval\.subset"):
+    exp.make_experiment(_mnist_config("vae", fake_mnist, **{"eval.subset": "middle"}))
 
 
 @pytest.mark.slow
@@ -380,9 +383,9 @@ def test_a_run_saved_in_the_older_train_state_layout_resumes_exactly(tmp_path):
   exactly as an uninterrupted one."""
   from stein_jax.train import Checkpointer
 
-  full = _gmm_config("stein_vae", "paper", num_steps=4, eval_every=4, checkpoint_every=2, log_every=1, plot=False)
+  full = _gmm_config("stein_vae", "paper", num_steps=4, eval_every=4, checkpoint_every=2, log_every=1)
   train_and_evaluate(exp.make_experiment(full), full, str(tmp_path / "full"))
-  half = _gmm_config("stein_vae", "paper", num_steps=2, eval_every=2, checkpoint_every=2, log_every=1, plot=False)
+  half = _gmm_config("stein_vae", "paper", num_steps=2, eval_every=2, checkpoint_every=2, log_every=1)
   resumed = str(tmp_path / "old_layout")
   state = train_and_evaluate(exp.make_experiment(half), half, resumed)
   experiment = exp.make_experiment(full)

@@ -24,6 +24,7 @@ from stein_jax.data import checksums
 from stein_jax.evaluation import bounds
 from stein_jax.models import vae
 from stein_jax.objectives import stein_vae as sv
+from stein_jax.train import config as config_lib
 from stein_jax.train import ConfigError, read_metrics, train_and_evaluate
 
 V, DZ = 12, 3
@@ -176,16 +177,16 @@ def _config(method, data_dir, **kw):
   c.checkpoint_every = 3
   c.log_every = 1
   c.batch_size = 8
-  c.latent_dim = DZ
-  c.hidden = (8,)
-  c.num_coupling_layers = 1
-  c.coupling_hidden = 4
-  c.num_particles = 4
-  c.k = 2
-  c.eval_samples = 12
-  c.eval_batch_size = 5
-  c.eval_chunk_size = 5
-  c.update(kw)
+  c.model.latent_dim = DZ
+  c.model.hidden = (8,)
+  c.model.num_coupling_layers = 1
+  c.model.coupling_hidden = 4
+  c.svgd.num_particles = 4
+  c.svgd.k = 2
+  c.eval.samples = 12
+  c.eval.batch_size = 5
+  c.eval.chunk_size = 5
+  config_lib.override(c, kw)  # keys by path: **{"model.text_model": "deep_poisson"}
   return c
 
 
@@ -222,11 +223,10 @@ def test_text_every_method(tmp_path, fake_20news, method):
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["stein_vae", "vae"])
 def test_deep_poisson_text_model_end_to_end(tmp_path, fake_20news, method):
-  """text_model="deep_poisson" (the gamma DEF, docs/deep_poisson.md) trains and evaluates;
+  """model.text_model="deep_poisson" (the gamma DEF, docs/deep_poisson.md) trains and evaluates;
   its reconstruction / KL split adds up to the ELBO."""
-  config = _config(
-    method, fake_20news[0], text_model="deep_poisson", def_layers=(3, 2, 2), latent_dim=7, kernel_metric="diagonal"
-  )
+  deep_poisson = {"model.text_model": "deep_poisson", "model.def_layers": (3, 2, 2), "model.latent_dim": 7}
+  config = _config(method, fake_20news[0], **deep_poisson, **{"svgd.kernel_metric": "diagonal"})
   _run(config, tmp_path / "run")
   _check_eval(tmp_path / "run", fake_20news[2])
   rec = [r for r in read_metrics(str(tmp_path / "run")) if "test/kl" in r][-1]
@@ -235,12 +235,14 @@ def test_deep_poisson_text_model_end_to_end(tmp_path, fake_20news, method):
 
 def test_deep_poisson_config_errors(fake_20news):
   with pytest.raises(ConfigError, match="needs latent_dim=7"):
-    exp.make_experiment(_config("stein_vae", fake_20news[0], text_model="deep_poisson", def_layers=(3, 2, 2)))
-  with pytest.raises(ConfigError, match="text_model must be one of"):
-    exp.make_experiment(_config("stein_vae", fake_20news[0], text_model="lda"))
+    exp.make_experiment(
+      _config("stein_vae", fake_20news[0], **{"model.text_model": "deep_poisson", "model.def_layers": (3, 2, 2)})
+    )
+  with pytest.raises(ConfigError, match=r"model\.text_model must be one of"):
+    exp.make_experiment(_config("stein_vae", fake_20news[0], **{"model.text_model": "lda"}))
   c = stein_vae_text.get_config("cpu,reuters,def")
-  assert c.text_model == "deep_poisson" and c.latent_dim == 450 and c.vocab_size == 2000
-  assert stein_vae_text.get_config("cpu_paper").kernel_metric == "isotropic"
+  assert c.model.text_model == "deep_poisson" and c.model.latent_dim == 450 and c.vocab_size == 2000
+  assert stein_vae_text.get_config("cpu_paper").svgd.kernel_metric == "isotropic"
   with pytest.raises(ValueError, match="model one of"):
     stein_vae_text.get_config("cpu,20news,lda")
 
@@ -325,11 +327,11 @@ def test_bad_text_input(tmp_path, monkeypatch, fake_20news):
   with pytest.raises(FileNotFoundError, match="20news"):
     exp.make_experiment(_config("vae", str(tmp_path / "nowhere")))
   with pytest.raises(ConfigError, match="encoder with a density"):
-    exp.make_experiment(_config("stein_vae", fake_20news[0], encoder="mlp"))
+    exp.make_experiment(_config("stein_vae", fake_20news[0], **{"model.encoder": "mlp"}))
   with pytest.raises(ValueError, match="setting one of"):
     stein_vae_text.get_config("gpu")
   assert stein_vae_text.get_config("paper,reuters").vocab_size == 2000
-  assert stein_vae_text.get_config("").num_particles == 100
+  assert stein_vae_text.get_config("").svgd.num_particles == 100
 
 
 @pytest.mark.skipif(not os.environ.get("STEIN_JAX_DATA_DIR"), reason="real data: set STEIN_JAX_DATA_DIR")

@@ -10,35 +10,32 @@ import pytest
 from configs import steingan_rbm_mnist
 from experiments.steingan_rbm import SteinGANExperiment
 from stein_jax.targets import rbm as rbm_eval
+from stein_jax.train import config as config_lib
 from stein_jax.train import read_metrics, train_and_evaluate
 
 DIM = 16
 
 
 def _config(tmp_path, **overrides):
+  """configs/steingan_rbm_mnist.py on synthetic pixels at a test's size; ``overrides`` by key path."""
   config = steingan_rbm_mnist.get_config()
   config.update(
     dataset="synthetic_pixels",
     synthetic_dim=DIM,
     num_visible=DIM,
-    num_hidden=3,
     batch_size=20,
     num_eval_train=100,
     num_steps=6,
     eval_every=3,
     checkpoint_every=3,
     log_every=3,
-    noise_dim=4,
-    generator_hidden=8,
-    generator_channels=2,
-    num_score_samples=200,
-    num_samples=16,
-    classifier_epochs=1,
-    classifier_cache_dir=str(tmp_path / "cache"),
     alpha=0.5,
   )
-  config.update(overrides)
-  return config
+  config.model.update(num_hidden=3, noise_dim=4, generator_hidden=8, generator_channels=2)
+  config.eval.update(
+    num_score_samples=200, num_samples=16, classifier_epochs=1, classifier_cache_dir=str(tmp_path / "cache")
+  )
+  return config_lib.override(config, overrides)
 
 
 def _run(config, workdir):
@@ -89,21 +86,12 @@ def test_runs_logs_and_resumes_exactly(tmp_path):
 def test_legacy_setting_reports_pixel_nats_with_the_jacobian(tmp_path):
   config = steingan_rbm_mnist.get_config("legacy")
   base = _config(tmp_path)
-  for key in (
-    "synthetic_dim",
-    "num_visible",
-    "num_hidden",
-    "batch_size",
-    "num_eval_train",
-    "noise_dim",
-    "generator_hidden",
-    "generator_channels",
-    "num_score_samples",
-    "num_samples",
-    "classifier_epochs",
-    "classifier_cache_dir",
-  ):
+  for key in ("synthetic_dim", "num_visible", "batch_size", "num_eval_train"):
     config[key] = base[key]
+  for key in ("num_hidden", "noise_dim", "generator_hidden", "generator_channels"):
+    config.model[key] = base.model[key]
+  for key in base.eval:
+    config.eval[key] = base.eval[key]
   config.update(dataset="synthetic_rbm", num_steps=2, eval_every=2, checkpoint_every=2, log_every=2)
   _run(config, tmp_path / "legacy")
   record = [r for r in read_metrics(str(tmp_path / "legacy")) if "test/loglik" in r][-1]
@@ -124,15 +112,11 @@ def test_kernel_free_regression_variant_runs(tmp_path):
   state = _run(
     _config(
       tmp_path,
-      use_kernel=False,
-      generator_update="regression",
-      num_fit_steps=2,
       alpha=0.0,
       discount=0.1,
-      generator="mlp",
-      generator_normalization=False,
-      generator_output="linear",
       num_steps=3,
+      **{"svgd.use_kernel": False, "svgd.generator_update": "regression", "svgd.num_fit_steps": 2},
+      **{"model.generator": "mlp", "model.generator_normalization": False, "model.generator_output": "linear"},
     ),
     tmp_path / "run",
   )
@@ -145,22 +129,22 @@ def test_kernel_free_regression_variant_runs(tmp_path):
   "overrides, match",
   [
     ({"alpha": 1.5}, "alpha"),
-    ({"generator_update": "adversarial"}, "generator_update"),
+    ({"svgd.generator_update": "adversarial"}, r"svgd\.generator_update"),
     ({"discount": 1.0}, "discount"),
-    ({"generator": "resnet"}, "generator"),
-    ({"noise": "cauchy"}, "noise"),
-    ({"bandwidth": "widest"}, "bandwidth"),
+    ({"model.generator": "resnet"}, r"model\.generator must be"),
+    ({"model.noise": "cauchy"}, r"model\.noise"),
+    ({"svgd.bandwidth": "widest"}, r"svgd\.bandwidth"),
     ({"num_visible": 784}, "num_visible=16"),
-    ({"synthetic_dim": 15, "num_visible": 15, "generator_output": "linear"}, "generator=mlp"),
-    ({"num_hidden": 30}, "MAX_EXACT_HIDDEN"),
-    ({"num_fit_steps": 0}, "num_fit_steps"),
-    ({"kernel_normalization": "sum"}, "kernel_normalization"),
-    ({"generator_output": "tanh"}, "generator_output"),
-    ({"rbm_init": "xavier"}, "rbm_init"),
+    ({"synthetic_dim": 15, "num_visible": 15, "model.generator_output": "linear"}, r"model\.generator=mlp"),
+    ({"model.num_hidden": 30}, "MAX_EXACT_HIDDEN"),
+    ({"svgd.num_fit_steps": 0}, r"svgd\.num_fit_steps"),
+    ({"svgd.kernel_normalization": "sum"}, r"svgd\.kernel_normalization"),
+    ({"model.generator_output": "tanh"}, r"model\.generator_output"),
+    ({"model.rbm_init": "xavier"}, r"model\.rbm_init"),
     ({"preprocess": "center_scale"}, "preprocess=unit"),  # sigmoid output on centred data
-    ({"dataset": "synthetic_rbm"}, "generator_output=linear"),  # sigmoid output, data outside [0, 1]
+    ({"dataset": "synthetic_rbm"}, r"model\.generator_output=linear"),  # sigmoid output, data outside [0, 1]
     ({"batch_size": 1}, "batch_size >= 2"),
-    ({"weight_decay": -1.0}, "weight_decay"),
+    ({"optimizer.weight_decay": -1.0}, r"optimizer\.weight_decay"),
   ],
 )
 def test_bad_config_values_are_rejected(tmp_path, overrides, match):

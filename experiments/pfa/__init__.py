@@ -3,28 +3,28 @@ r"""Poisson factor analysis: Stein VAE vs VAE against Gibbs sampling (Pu et al. 
     STEIN_JAX_DATA_DIR=/path/to/data python -m experiments.pfa --config=configs/pfa_20news.py \
         --config.method=vae --workdir=/tmp/pfa_vae
     STEIN_JAX_DATA_DIR=/path/to/data python -m experiments.pfa --config=configs/pfa_20news.py \
-        --workdir=/tmp/pfa_stein --config.theta_file=/tmp/pfa_vae/pfa_theta.npz \
-        --config.gibbs_file=/tmp/pfa_vae/pfa_gibbs_test.npz \
-        --config.other_samples_file=/tmp/pfa_vae/pfa_samples.npz
+        --workdir=/tmp/pfa_stein --config.theta.file=/tmp/pfa_vae/pfa_theta.npz \
+        --config.gibbs.file=/tmp/pfa_vae/pfa_gibbs_test.npz \
+        --config.eval.other_samples_file=/tmp/pfa_vae/pfa_samples.npz
 
 Stages (model math and objectives: ``stein_jax.objectives.pfa``; encoders: ``stein_jax.models.pfa``; Gibbs: ``stein_jax.evaluation.pfa_gibbs``):
 
   1. theta by Gibbs sampling on the training corpus, point estimate = posterior mean
-     (docs/pfa.md, sec. 5), cached in ``config.theta_file`` (default WORKDIR/pfa_theta.npz)
+     (docs/pfa.md, sec. 5), cached in ``config.theta.file`` (default WORKDIR/pfa_theta.npz)
      with its hyper-parameters; a second run pointing at the file reuses it. The Gibbs
      ground truth of the test documents' z | x, theta is cached the same way
-     (``config.gibbs_file``, default WORKDIR/pfa_gibbs_test.npz).
+     (``config.gibbs.file``, default WORKDIR/pfa_gibbs_test.npz).
   2. The recognition model with theta fixed: Stein VAE (``method="stein_vae"``, SVGD on
      u = log z, encoder z = exp(MLP(log(1 + x), xi))) or VAE (``"vae"``, log-normal q).
   3. Evaluation against the Gibbs samples of each test document: marginal means
      (``eval/mean_error``: |mean_enc - mean_gibbs| / sd_gibbs, averaged over topics and
      documents), variances (``eval/var_ratio``: geometric mean of var_enc / var_gibbs;
-     ``eval/var_ratio_top``: the same over each document's ``top_topics`` topics with the
+     ``eval/var_ratio_top``: the same over each document's ``eval.top_topics`` topics with the
      largest posterior means, the ones the words are about), MMD^2 between the two samples
      in z and in log z (``eval/mmd_z``, ``eval/mmd_log_z``, mean over documents). Per-document
      numbers go to WORKDIR/pfa_eval.json, encoder samples to WORKDIR/pfa_samples.npz, and
-     Fig. 2 (univariate marginals and pairwise posteriors of ``figure_topics`` topics of one
-     document: Gibbs, this method and, given ``other_samples_file``, the other method) to
+     Fig. 2 (univariate marginals and pairwise posteriors of ``eval.figure_topics`` topics of one
+     document: Gibbs, this method and, given ``eval.other_samples_file``, the other method) to
      WORKDIR/figures/pfa_fig2.png.
 
 The family is a package: this module (the experiment), ``checks`` (config validation), ``data`` (the corpora),
@@ -45,6 +45,7 @@ from stein_jax.models import pfa
 from stein_jax.objectives import pfa as pfa_obj
 from stein_jax.objectives import stein_vae as stein_vae_obj
 from stein_jax.train import AlgorithmExperiment, run_main, save_figure
+from stein_jax.train import config as config_lib
 from stein_jax.train.state import params_opt_state_layout
 
 from experiments.pfa import evaluation
@@ -83,48 +84,64 @@ class PFAExperiment(AlgorithmExperiment):
   """
 
   name = "pfa"
-  legacy_defaults = {"kernel": "rbf"}  # added after the runs in docs/results; "rbf" reproduces them
-  resumable_keys = (
-    "eval_samples",
-    "top_topics",
-    "figure_doc",
-    "figure_topics",
-    "other_samples_file",
-    "theta_file",
-    "gibbs_file",
+  # svgd.kernel was added after the runs in docs/results ("rbf" reproduces them); svgd.bandwidth was
+  # not a key before the config declared every key (the latent step then used "median").
+  legacy_defaults = {"svgd.kernel": "rbf", "svgd.bandwidth": "median"}
+  resumable_keys = ("eval", "theta.file", "gibbs.file")
+  # Where each key of the nested config was before the nesting (the runs' fingerprint names).
+  legacy_key_names = config_lib.moved_keys(
+    model=("num_topics", "prior_a0", "prior_r", "prior_c", "hidden"),
+    theta={"file": "theta_file", "train_docs": "theta_train_docs", "sweeps": "theta_sweeps"}
+    | {"burnin": "theta_burnin", "chunk_size": "theta_chunk_size"},
+    gibbs={"file": "gibbs_file", "burnin": "gibbs_burnin", "collect": "gibbs_collect", "thin": "gibbs_thin"},
+    svgd=(
+      "num_particles",
+      "step_size",
+      "encoder_steps",
+      "latent_update",
+      "kernel",
+      "bandwidth",
+      "repulsion_scale",
+      "kernel_normalization",
+      "kernel_metric",
+    ),
+    optimizer=("learning_rate",),
+    eval={"samples": "eval_samples"}
+    | {k: k for k in ("top_topics", "figure_doc", "figure_topics", "other_samples_file")},
   )
 
   def __init__(self, config, workdir: str | None = None):
     super().__init__(config)
     _check_config(config)
     self.workdir = workdir
-    self.prior = pfa_obj.PFAPrior(config.prior_a0, config.prior_r, config.prior_c)
+    model = config.model
+    self.prior = pfa_obj.PFAPrior(model.prior_a0, model.prior_r, model.prior_c)
     self.x_train, self.x_test, self.true_theta = load_corpus(config, self.prior)
     self.vocab_size = self.x_train.shape[1]
-    theta, seconds = get_theta(config, self.x_train, self.prior, self._path(config.theta_file, "pfa_theta.npz"))
+    theta, seconds = get_theta(config, self.x_train, self.prior, self._path(config.theta.file, "pfa_theta.npz"))
     if seconds is not None:
       self.theta_fit_seconds = seconds
     self.theta = jnp.asarray(theta)
-    pfa_obj.check_theta(self.theta, self.vocab_size, config.num_topics)
-    gibbs_path = self._path(config.gibbs_file, "pfa_gibbs_test.npz")
+    pfa_obj.check_theta(self.theta, self.vocab_size, model.num_topics)
+    gibbs_path = self._path(config.gibbs.file, "pfa_gibbs_test.npz")
     self.gibbs = get_gibbs(config, self.theta, self.x_test, self.prior, gibbs_path)  # [D, C, V]
-    hidden = tuple(config.hidden)
+    hidden = tuple(model.hidden)
     if config.method == "stein_vae":
-      self.encoder = pfa.PositiveNoiseEncoder(config.num_topics, hidden)
+      self.encoder = pfa.PositiveNoiseEncoder(model.num_topics, hidden)
     else:
-      self.encoder = pfa.LogNormalEncoder(config.num_topics, hidden)
-    self.tx = optax.adam(config.learning_rate)
+      self.encoder = pfa.LogNormalEncoder(model.num_topics, hidden)
+    self.tx = optax.adam(config.optimizer.learning_rate)
     self.algorithm = pfa_obj.make_trainer(
       config.method,
       self.encoder,
       self.tx,
       self.theta,
       self.prior,
-      num_particles=config.num_particles,
+      num_particles=config.svgd.num_particles,
       vae_samples=config.vae_samples,
-      step_size=config.step_size,
-      encoder_steps=config.encoder_steps,
-      **stein_vae_obj.latent_step_options(config)[0],
+      step_size=config.svgd.step_size,
+      encoder_steps=config.svgd.encoder_steps,
+      **stein_vae_obj.latent_step_options(config.svgd)[0],
     )
 
   def _path(self, value, default_name):
@@ -148,23 +165,23 @@ class PFAExperiment(AlgorithmExperiment):
 
   def encoder_samples(self, params, x, num, seed=1234):
     """z = exp(log_z(x, xi)) with xi independent per document: [D, num, V]."""
-    xi = jax.random.normal(jax.random.key(seed), (x.shape[0], num, self.config.num_topics))
+    xi = jax.random.normal(jax.random.key(seed), (x.shape[0], num, self.config.model.num_topics))
     u = pfa.encode_log_z(self.encoder, params, jnp.asarray(x)[:, None, :], xi)
     return np.asarray(jnp.exp(u))
 
   def evaluate(self, state, step, workdir):
-    cfg = self.config
-    z = self.encoder_samples(state.inner.params, self.x_test, cfg.eval_samples)
+    cfg, ev = self.config, self.config.eval
+    z = self.encoder_samples(state.inner.params, self.x_test, ev.samples)
     if not np.all(np.isfinite(z)):
-      raise FloatingPointError("The encoder produced non-finite codes; lower learning_rate.")
-    res = compare_to_gibbs(z, self.gibbs, cfg.top_topics)
+      raise FloatingPointError("The encoder produced non-finite codes; lower optimizer.learning_rate.")
+    res = compare_to_gibbs(z, self.gibbs, ev.top_topics)
     out = evaluation.summarize(res)
     evaluation.write_evaluation(workdir, step, cfg.method, res, out, z, self.theta)
-    samples = {"gibbs": self.gibbs[cfg.figure_doc], cfg.method: z[cfg.figure_doc]}
-    other = evaluation.other_samples(cfg.other_samples_file, self.theta, cfg.num_test_docs)
+    samples = {"gibbs": self.gibbs[ev.figure_doc], cfg.method: z[ev.figure_doc]}
+    other = evaluation.other_samples(ev.other_samples_file, self.theta, cfg.num_test_docs)
     if other is not None:
-      samples[other[0]] = other[1][cfg.figure_doc]
-    fig = plot_fig2(samples, cfg.figure_topics, f"test document {cfg.figure_doc}, step {step}")
+      samples[other[0]] = other[1][ev.figure_doc]
+    fig = plot_fig2(samples, ev.figure_topics, f"test document {ev.figure_doc}, step {step}")
     save_figure(fig, workdir, "pfa_fig2")
     return out
 

@@ -33,7 +33,7 @@ def load_corpus(config, prior: pfa_obj.PFAPrior):
       config.seed + 1,
       config.synthetic_docs + config.num_test_docs,
       config.synthetic_vocab,
-      config.num_topics,
+      config.model.num_topics,
       prior,
     )
     x_train, x_test = x[: config.synthetic_docs], x[config.synthetic_docs :]

@@ -83,13 +83,14 @@ def other_samples(path, theta, num_test_docs: int):
     return None
   if not os.path.exists(path):
     raise FileNotFoundError(
-      f"other_samples_file {path} does not exist; run the other " "method first (it writes WORKDIR/pfa_samples.npz)."
+      f"eval.other_samples_file {path} does not exist; run the other "
+      "method first (it writes WORKDIR/pfa_samples.npz)."
     )
   with np.load(path) as f:
     method, samples, digest = str(f["method"]), f["samples"], str(f["theta_sha256"])
   if digest != _theta_digest(theta) or samples.shape[0] < num_test_docs:
     raise ValueError(
-      f"other_samples_file {path} was made with another theta or fewer test "
-      "documents; share theta_file between the two runs."
+      f"eval.other_samples_file {path} was made with another theta or fewer test "
+      "documents; share theta.file between the two runs."
     )
   return method, samples

@@ -42,11 +42,11 @@ def theta_meta(config, vocab_size: int) -> dict:
   """The settings a theta cache must share with the run."""
   return {
     "dataset": config.dataset,
-    "num_topics": config.num_topics,
+    "num_topics": config.model.num_topics,
     "vocab_size": vocab_size,
-    "a0": config.prior_a0,
-    "r": config.prior_r,
-    "c": config.prior_c,
+    "a0": config.model.prior_a0,
+    "r": config.model.prior_r,
+    "c": config.model.prior_c,
   }
 
 
@@ -58,30 +58,30 @@ def get_theta(config, x_train, prior, path):
   """
   meta = theta_meta(config, x_train.shape[1])
   if path and os.path.exists(path):
-    theta = _load_checked(path, "theta", meta, "theta file", "was learned with other settings", "theta_file")
+    theta = _load_checked(path, "theta", meta, "theta file", "was learned with other settings", "theta.file")
     logging.info("Loaded theta from %s.", path)
     return theta, None
-  n = config.theta_train_docs or x_train.shape[0]
+  n = config.theta.train_docs or x_train.shape[0]
   x = x_train[:n]
-  tokens = pfa_gibbs.corpus_tokens(x, config.theta_chunk_size)
+  tokens = pfa_gibbs.corpus_tokens(x, config.theta.chunk_size)
   t0 = time.time()
   fit = pfa_gibbs.learn_theta(
     jax.random.key(config.seed + 101),
     tokens,
-    config.num_topics,
+    config.model.num_topics,
     prior,
-    num_sweeps=config.theta_sweeps,
-    num_burnin=config.theta_burnin,
-    chunk_size=config.theta_chunk_size,
+    num_sweeps=config.theta.sweeps,
+    num_burnin=config.theta.burnin,
+    chunk_size=config.theta.chunk_size,
   )
   theta = np.asarray(fit.theta)
   seconds = time.time() - t0
-  logging.info("Learned theta by %d Gibbs sweeps on %d documents in %.1f s.", config.theta_sweeps, n, seconds)
+  logging.info("Learned theta by %d Gibbs sweeps on %d documents in %.1f s.", config.theta.sweeps, n, seconds)
   if path and jax.process_index() == 0:
     meta.update(
       train_docs=n,
-      sweeps=config.theta_sweeps,
-      burnin=config.theta_burnin,
+      sweeps=config.theta.sweeps,
+      burnin=config.theta.burnin,
       seconds=seconds,
       log_likelihood_per_token=np.asarray(fit.log_likelihood).tolist(),
     )
@@ -94,14 +94,14 @@ def get_gibbs(config, theta, x_test, prior, path):
   meta = {
     "theta_sha256": _theta_digest(theta),
     "num_test_docs": config.num_test_docs,
-    "burnin": config.gibbs_burnin,
-    "collect": config.gibbs_collect,
-    "thin": config.gibbs_thin,
-    "r": config.prior_r,
-    "c": config.prior_c,
+    "burnin": config.gibbs.burnin,
+    "collect": config.gibbs.collect,
+    "thin": config.gibbs.thin,
+    "r": config.model.prior_r,
+    "c": config.model.prior_c,
   }
   if path and os.path.exists(path):
-    return _load_checked(path, "samples", meta, "Gibbs file", "belongs to another theta or protocol", "gibbs_file")
+    return _load_checked(path, "samples", meta, "Gibbs file", "belongs to another theta or protocol", "gibbs.file")
   t0 = time.time()
   samples = np.asarray(
     pfa_gibbs.posterior_z(
@@ -109,9 +109,9 @@ def get_gibbs(config, theta, x_test, prior, path):
       theta,
       pfa_gibbs.doc_tokens(x_test),
       prior,
-      num_burnin=config.gibbs_burnin,
-      num_collect=config.gibbs_collect,
-      thin=config.gibbs_thin,
+      num_burnin=config.gibbs.burnin,
+      num_collect=config.gibbs.collect,
+      thin=config.gibbs.thin,
     )
   )
   meta["seconds"] = time.time() - t0

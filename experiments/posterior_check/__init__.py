@@ -17,7 +17,7 @@ posterior p(z | x, theta) is checked with :mod:`stein_jax.evaluation.posterior_c
     R-hat above ``nuts.rhat_threshold`` or too many divergences is reported as not
     converged, with its R-hat, and no numbers.
   * encoder: ``encoder_samples`` samples of the trained q(z | x).
-  * free SVGD from encoder samples with the run's S = ``num_particles`` and with
+  * free SVGD from encoder samples with the run's S = ``svgd.num_particles`` and with
     ``large_particles``, the run's bandwidth rule, run to its fixed point.
 
 Writes DIR/posterior_check.json (everything, per coordinate too), DIR/table.md and

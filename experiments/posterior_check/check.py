@@ -21,9 +21,9 @@ from experiments.posterior_check.report import summarize, write_outputs
 def run_check(config, workdir: str) -> dict:
   """The whole check; writes posterior_check.json, table.md and the figure to ``workdir``."""
   t0 = time.time()
-  run = load_run(config.run_dir, config, step=config.get("step"))
+  run = load_run(config.run_dir, config, step=config.step)
   indices = check_indices(run, config.test_indices)
-  s = int(run.config.num_particles)
+  s = int(run.config.svgd.num_particles)
   bandwidth = bandwidth_rule(run)
   pad_to = None
   if run.name == "pfa":
@@ -95,7 +95,7 @@ def _record(run, config, s, bandwidth, points, t0) -> dict:
   return {
     "run_dir": os.path.abspath(config.run_dir),
     "experiment": run.name,
-    "method": run.config.get("method"),
+    "method": run.config.method,
     "checkpoint_step": run.step,
     "num_particles": s,
     "large_particles": int(config.large_particles),

@@ -59,10 +59,10 @@ def make_point(run: Run, config, i: int, pad_to: int | None = None) -> Point:
   if run.name == "stein_vae_gmm":
     from stein_jax.data import synthetic_gmm as gmm  # pylint: disable=g-import-not-at-top
 
-    if run.config.learn_decoder:
+    if run.config.model.learn_decoder:
       raise Error(
         "the GMM run learned its decoder; the exact posterior is that of the true "
-        "theta, so the check needs a run with learn_decoder=False (sec. 5.1)."
+        "theta, so the check needs a run with model.learn_decoder=False (sec. 5.1)."
       )
     x = np.asarray(exp.data.x_test[i], np.float32)
     post = gmm.GMMPosterior(exp.post.log_weights[i], exp.post.means[i], exp.post.cov)
@@ -111,7 +111,7 @@ def make_point(run: Run, config, i: int, pad_to: int | None = None) -> Point:
   from stein_jax.models import pfa as pfa_models  # pylint: disable=g-import-not-at-top
 
   x = np.asarray(exp.x_test[i], np.float32)
-  v = run.config.num_topics
+  v = run.config.model.num_topics
 
   def enc(num, seed):
     xi = jax.random.normal(jax.random.key(seed), (1, num, v))
@@ -123,7 +123,7 @@ def make_point(run: Run, config, i: int, pad_to: int | None = None) -> Point:
   top = np.argsort(-gibbs.mean(0))[: config.top_coordinates]
   data = pc.pfa_target_data(x, exp.theta, pad_to)
   return Point(
-    pc.pfa_target(float(run.config.prior_r), float(run.config.prior_c)),
+    pc.pfa_target(float(run.config.model.prior_r), float(run.config.model.prior_c)),
     data,
     enc,
     ref,
@@ -134,11 +134,12 @@ def make_point(run: Run, config, i: int, pad_to: int | None = None) -> Point:
 
 
 def bandwidth_rule(run: Run):
-  return "median" if run.name == "pfa" else run.experiment.bandwidth_rule
+  """The run's latent kernel rule, ``svgd.bandwidth``."""
+  return run.config.svgd.bandwidth
 
 
 def kernel_metric(run: Run, config) -> str:
-  """``config.svgd.metric`` if set, else the run's ``kernel_metric`` ("isotropic" if absent)."""
-  if config.svgd.get("metric") is not None:
+  """``config.svgd.metric`` if set, else the run's ``svgd.kernel_metric``."""
+  if config.svgd.metric is not None:
     return config.svgd.metric
-  return run.config.kernel_metric if "kernel_metric" in run.config else "isotropic"
+  return run.config.svgd.kernel_metric

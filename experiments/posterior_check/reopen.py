@@ -26,9 +26,7 @@ def _resumable_defaults(name: str, run_dir: str, config) -> dict:
   shared = stein_vae.resumable_defaults(name, config.data_dir)
   if name in stein_vae.EXPERIMENT_NAMES:
     return shared
-  shared = {
-    k: v for k, v in shared.items() if k not in ("eval_samples", "test_examples", "eval_batch_size", "eval_chunk_size")
-  }
+  shared = {k: v for k, v in shared.items() if not k.startswith("eval.")}
   theta = config.pfa_theta_file or os.path.join(run_dir, "pfa_theta.npz")
   gibbs = config.pfa_gibbs_file or os.path.join(run_dir, "pfa_gibbs_test.npz")
   for what, path, key in (("theta", theta, "pfa_theta_file"), ("Gibbs ground truth", gibbs, "pfa_gibbs_file")):
@@ -37,16 +35,16 @@ def _resumable_defaults(name: str, run_dir: str, config) -> dict:
         f"PFA run {run_dir}: its {what} cache {path} does not exist (the check never "
         f"recomputes it); pass --config.{key}=<the file the run used>."
       )
-  return dict(
-    shared,
-    eval_samples=1000,
-    top_topics=config.top_coordinates,
-    figure_doc=0,
-    figure_topics=3,
-    other_samples_file=None,
-    theta_file=theta,
-    gibbs_file=gibbs,
-  )
+  return {
+    **shared,
+    "eval.samples": 1000,
+    "eval.top_topics": config.top_coordinates,
+    "eval.figure_doc": 0,
+    "eval.figure_topics": 3,
+    "eval.other_samples_file": None,
+    "theta.file": theta,
+    "gibbs.file": gibbs,
+  }
 
 
 def load_run(run_dir: str, config, step: Optional[int] = None) -> Run:
@@ -61,6 +59,16 @@ def load_run(run_dir: str, config, step: Optional[int] = None) -> Run:
     raise Error(
       "--config.run_dir is required: the --workdir of a trained experiments." "stein_vae or experiments.pfa run."
     )
+
+  def experiment_type(name):
+    # pylint: disable=g-import-not-at-top
+    if name in STEIN_VAE_EXPERIMENTS:
+      from experiments import stein_vae
+
+      return stein_vae.experiment_type(name)
+    from experiments import pfa
+
+    return pfa.PFAExperiment
 
   def build(name, cfg, path):
     # pylint: disable=g-import-not-at-top
@@ -79,6 +87,7 @@ def load_run(run_dir: str, config, step: Optional[int] = None) -> Run:
       supported=SUPPORTED,
       step=step,
       defaults=lambda name, path: _resumable_defaults(name, path, config),
+      experiment_type=experiment_type,
     )
   except runs.RunLoadError as e:
     raise Error(str(e)) from e

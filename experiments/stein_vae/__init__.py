@@ -30,13 +30,18 @@ Two experiments share one training step (the objectives of
     (the add-one-smoothed training unigram, a sanity baseline).
 
 Remedies for SVGD's lack of mass transport between modes (docs/results/stein_vae_gmm.md):
-``encoder_init="prior_moments"`` starts q(z | x) at the prior's mean and covariance for
-every x; ``bandwidth_anneal_steps`` / ``bandwidth_anneal_factor`` start with a kernel
+``model.encoder_init="prior_moments"`` starts q(z | x) at the prior's mean and covariance for
+every x; ``svgd.bandwidth_anneal_steps`` / ``svgd.bandwidth_anneal_factor`` start with a kernel
 ``factor`` times wider than the median rule and decay it geometrically to the median rule.
 
-The family is a package: ``base`` (config checks, model, trainer, state), ``gmm``, ``mnist`` and
-``text`` (one experiment each, with its evaluation and figures); this module picks one by
-``config.dataset`` and reopens saved runs; ``__main__`` is the command line.
+The configs are nested (``model``, ``svgd``, ``optimizer``, ``eval``) and declare every key; each
+experiment's ``legacy_key_names`` keeps the fingerprints of the flat configs they replace
+(docs/architecture.md, "Nested configs").
+
+The family is a package: ``base`` (config checks, model, trainer, state), ``keys`` (where each config
+key was before the nesting), ``gmm``, ``mnist`` and ``text`` (one experiment each, with its evaluation
+and figures); this module picks one by ``config.dataset`` and reopens saved runs; ``__main__`` is the
+command line.
 """
 
 from __future__ import annotations
@@ -46,7 +51,8 @@ import os
 from stein_jax.train import ConfigError
 from stein_jax.train import runs
 
-from experiments.stein_vae.base import ENCODERS, OPTIONAL_KEYS, SteinVAEExperiment, complete_config
+from experiments.stein_vae import keys
+from experiments.stein_vae.base import ENCODERS, DatasetExperiment, SteinVAEExperiment
 from experiments.stein_vae.gmm import (
   OUTSIDE_MASS_EXACT,
   GMMExperiment,
@@ -60,24 +66,25 @@ from experiments.stein_vae.text import ELBO_TERM_SAMPLES, TEXT_DATASETS, TEXT_MO
 
 
 __all__ = [
+  "DatasetExperiment",
   "ELBO_TERM_SAMPLES",
   "ENCODERS",
   "EVAL_SUBSETS",
   "EXPERIMENT_NAMES",
   "GMMExperiment",
   "MNISTExperiment",
-  "OPTIONAL_KEYS",
   "OUTSIDE_MASS_EXACT",
   "SteinVAEExperiment",
   "TEXT_DATASETS",
   "TEXT_MODELS",
   "TextExperiment",
   "_elbo_terms_fn",
-  "complete_config",
   "draw_posterior_panel",
   "early_stopping_record",
   "evaluation_subset",
   "load_run",
+  "experiment_type",
+  "keys",
   "make_experiment",
   "outside_mass",
   "plot_posteriors",
@@ -104,8 +111,13 @@ def make_experiment(config):
 EXPERIMENT_NAMES = ("stein_vae_gmm", "stein_vae_mnist", "stein_vae_text")
 
 
+def experiment_type(name: str) -> type:
+  """The experiment class of a run named ``name`` (one of :data:`EXPERIMENT_NAMES`)."""
+  return {"stein_vae_gmm": GMMExperiment, "stein_vae_mnist": MNISTExperiment, "stein_vae_text": TextExperiment}[name]
+
+
 def resumable_defaults(name: str, data_dir: str | None = None) -> dict:
-  """Values for the keys run.json leaves out (they never change the model or its data)."""
+  """Values (by key path) for the keys run.json leaves out (they never change the model or its data)."""
   shared = {
     "num_steps": 1,
     "eval_every": 1,
@@ -115,8 +127,11 @@ def resumable_defaults(name: str, data_dir: str | None = None) -> dict:
     "data_dir": data_dir or os.environ.get("STEIN_JAX_DATA_DIR"),
   }
   if name == "stein_vae_gmm":
-    return dict(shared, eval_samples=1000, mode_samples=1000, plot=False)
-  return dict(shared, eval_samples=1, test_examples=None, eval_batch_size=100, eval_chunk_size=100)
+    return {**shared, "eval.samples": 1000, "eval.mode_samples": 1000, "eval.plot": False}
+  out = {**shared, "eval.samples": 1, "eval.test_examples": None, "eval.batch_size": 100, "eval.chunk_size": 100}
+  if name == "stein_vae_mnist":  # resumable there, in the text runs' run.json
+    out.update({"eval.valid_examples": 0, "eval.subset": "first"})
+  return out
 
 
 def load_run(run_dir: str, step: int | None = None, data_dir: str | None = None) -> runs.Run:
@@ -132,4 +147,5 @@ def load_run(run_dir: str, step: int | None = None, data_dir: str | None = None)
     supported=EXPERIMENT_NAMES,
     step=step,
     defaults=lambda name, path: resumable_defaults(name, data_dir),
+    experiment_type=experiment_type,
   )

@@ -16,7 +16,8 @@ from stein_jax.evaluation.mmd import mmd
 from stein_jax.models import vae as vae_models
 from stein_jax.objectives import stein_vae as sv
 from stein_jax.train import save_figure
-from experiments.stein_vae.base import SteinVAEExperiment, complete_config
+from experiments.stein_vae import keys
+from experiments.stein_vae.base import SteinVAEExperiment
 
 
 class GMMExperiment(SteinVAEExperiment):
@@ -24,19 +25,18 @@ class GMMExperiment(SteinVAEExperiment):
 
   name = "stein_vae_gmm"
   default_stein_encoder = "mlp"
-  resumable_keys = ("eval_samples", "mode_samples", "plot")
+  resumable_keys = ("eval",)  # eval.samples, eval.mode_samples, eval.plot
+  legacy_key_names = keys.GMM_KEY_NAMES
+  legacy_defaults = keys.GMM_LEGACY_DEFAULTS
 
   def check_specific(self, config):
     if config.observation not in gmm.OBSERVATION_MATRICES:
       return [f"observation must be one of {sorted(gmm.OBSERVATION_MATRICES)}, got " f"{config.observation!r}"]
-    if config.encoder_init not in ("default", "prior_moments"):
-      return [f"encoder_init must be 'default' or 'prior_moments', got {config.encoder_init!r}"]
+    if config.model.encoder_init not in ("default", "prior_moments"):
+      return [f"model.encoder_init must be 'default' or 'prior_moments', got {config.model.encoder_init!r}"]
     return []
 
-  def __init__(self, config):
-    config = complete_config(config)
-    self.data = None
-    super().__init__(config)
+  def load_data(self, config):
     self.data = gmm.make_dataset(
       jax.random.key(config.data_seed), config.observation, num_train=config.num_train, num_test=config.num_test
     )
@@ -50,7 +50,7 @@ class GMMExperiment(SteinVAEExperiment):
   def build_model(self, config):
     a = gmm.observation_matrix(config.observation)
     dx = a.shape[0]
-    hidden = tuple(config.encoder_hidden)
+    hidden = tuple(config.model.encoder_hidden)
     kind = self.encoder_kind()
     if kind == "gaussian":
       enc = vae_models.GaussianEncoder(gmm.LATENT_DIM, hidden)
@@ -59,12 +59,12 @@ class GMMExperiment(SteinVAEExperiment):
     else:
       enc = vae_models.FlowEncoder(gmm.LATENT_DIM, hidden, num_coupling_layers=4, coupling_hidden=hidden[-1])
     theta = jnp.asarray(a, jnp.float32)
-    init = None if config.learn_decoder else (lambda *_: theta)
+    init = None if config.model.learn_decoder else (lambda *_: theta)
     dec = vae_models.LinearGaussianDecoder(dx, theta_init=init)
     return sv.LatentModel(enc, dec, gmm.LATENT_DIM, dx, "gaussian", gmm.NOISE_STD, gmm.log_prior)
 
   def adjust_init(self, enc_params, dec_params):
-    if self.config.encoder_init != "prior_moments" or self.encoder_kind() != "mlp":
+    if self.config.model.encoder_init != "prior_moments" or self.encoder_kind() != "mlp":
       return enc_params, dec_params
     return prior_moments_init(enc_params, self.model.data_dim), dec_params
 
@@ -75,13 +75,13 @@ class GMMExperiment(SteinVAEExperiment):
 
   def evaluate(self, state, step, workdir):
     cfg = self.config
-    n = cfg.eval_samples
+    n = cfg.eval.samples
     z = self.encoder_samples(state.inner.params, self.data.x_test, n)  # [T, n, 2]
     exact = gmm.posterior_sample(jax.random.key(4321), self.post, n)
     bounds.check_finite("GMM encoder samples", z)
     mmds = np.array([float(mmd(z[t], exact[t])) for t in range(z.shape[0])])
     w_exact = np.asarray(jnp.exp(self.post.log_weights))
-    z_mode = self.encoder_samples(state.inner.params, self.data.x_test, cfg.mode_samples or n, seed=99)
+    z_mode = self.encoder_samples(state.inner.params, self.data.x_test, cfg.eval.mode_samples or n, seed=99)
     w_enc = np.asarray(gmm.mode_weights(self.post, z_mode))
     outside = outside_mass(self.post, z_mode)
     out = {"posterior_mmd": float(mmds.mean()), "outside_mass": float(outside.mean())}
@@ -89,7 +89,7 @@ class GMMExperiment(SteinVAEExperiment):
       "step": int(step),
       "method": cfg.method,
       "observation": cfg.observation,
-      "num_particles": cfg.num_particles,
+      "num_particles": cfg.svgd.num_particles,
       "mmd": mmds.tolist(),
       "mode_weights_encoder": w_enc.tolist(),
       "mode_weights_exact": w_exact.tolist(),
@@ -104,7 +104,7 @@ class GMMExperiment(SteinVAEExperiment):
       os.makedirs(workdir, exist_ok=True)
       with open(os.path.join(workdir, "gmm_eval.json"), "w") as f:
         json.dump(details, f, indent=1)
-    if cfg.plot:
+    if cfg.eval.plot:
       fig = plot_posteriors(
         self.post,
         np.asarray(z),
@@ -112,7 +112,7 @@ class GMMExperiment(SteinVAEExperiment):
         cfg.observation,
         f"{cfg.method} on the {cfg.observation} GMM posterior "
         f"({'x = z1 - z2 + noise' if cfg.observation == 'bimodal' else 'x = theta z + noise'}), "
-        f"S = {cfg.num_particles} particles, step {step}",
+        f"S = {cfg.svgd.num_particles} particles, step {step}",
         mmds=mmds,
         weights=w_enc,
       )

@@ -11,72 +11,59 @@ from stein_jax import data as data_lib
 from stein_jax.evaluation import bounds
 from stein_jax.models import vae as vae_models
 from stein_jax.objectives import stein_vae as sv
-from stein_jax.data.checksums import array_fingerprint
-from stein_jax.train import ConfigError, read_metrics
-from experiments.stein_vae.base import SteinVAEExperiment, complete_config
+from stein_jax.train import read_metrics
+from experiments.stein_vae import keys
+from experiments.stein_vae.base import DatasetExperiment
 
 
-class MNISTExperiment(SteinVAEExperiment):
+class MNISTExperiment(DatasetExperiment):
   """Sec. 5.2: binarized MNIST density estimation (Table 1, Fig. 3)."""
 
   name = "stein_vae_mnist"
   default_stein_encoder = "flow"
-  resumable_keys = (
-    "eval_samples",
-    "test_examples",
-    "valid_examples",
-    "eval_subset",
-    "eval_batch_size",
-    "eval_chunk_size",
-  )
+  resumable_keys = ("eval",)  # every evaluation key: test and valid subsets, samples, batch and chunk sizes
+  legacy_key_names = keys.MNIST_KEY_NAMES
+  legacy_defaults = keys.MNIST_LEGACY_DEFAULTS
 
   def __init__(self, config):
-    config = complete_config(config)
-    self.train_data = data_lib.load("binarized_mnist", "train", config.data_dir, max_examples=config.max_train_examples)
-    subset = config.eval_subset
-    if subset not in EVAL_SUBSETS:  # checked before any data is read
-      raise ConfigError(f"eval_subset must be one of {EVAL_SUBSETS}, got {subset!r}")
-    self.test_data = evaluation_subset(
-      data_lib.load("binarized_mnist", "test", config.data_dir), config.test_examples, subset
-    )
-    self.valid_data = None
-    valid = config.valid_examples
-    if valid is None or (isinstance(valid, int) and valid > 0):  # else: off, or a config error
-      self.valid_data = evaluation_subset(
-        data_lib.load("binarized_mnist", "valid", config.data_dir), config.valid_examples, subset
-      )
     super().__init__(config)
-    self.batcher = data_lib.Batcher(self.train_data, config.batch_size, config.seed)
     sv.check_data(self.model, jnp.asarray(self.batcher.batch(0)["x"]))
     sv.check_data(self.model, jnp.asarray(self.test_data.x))
     if self.valid_data is not None:
       sv.check_data(self.model, jnp.asarray(self.valid_data.x))
 
-  @property
-  def num_data(self):
-    return self.train_data.num_examples
-
-  def data_fingerprint(self):
-    return array_fingerprint(self.train_data.x)
+  def load_data(self, config):
+    super().load_data(config)
+    ev = config.eval
+    self.test_data = evaluation_subset(
+      data_lib.load(config.dataset, "test", config.data_dir), ev.test_examples, ev.subset
+    )
+    self.valid_data = None
+    if ev.valid_examples is None or ev.valid_examples > 0:
+      self.valid_data = evaluation_subset(
+        data_lib.load(config.dataset, "valid", config.data_dir), ev.valid_examples, ev.subset
+      )
 
   def check_specific(self, config):
     problems = []
-    if not config.latent_dim >= 1:
-      problems.append(f"latent_dim must be >= 1, got {config.latent_dim!r}")
-    valid = config.valid_examples
+    if not config.model.latent_dim >= 1:
+      problems.append(f"model.latent_dim must be >= 1, got {config.model.latent_dim!r}")
+    valid = config.eval.valid_examples
     if valid is not None and not (isinstance(valid, int) and valid >= 0):
-      problems.append(f"valid_examples must be None (all), 0 (no validation) or a positive " f"int, got {valid!r}")
+      problems.append(f"eval.valid_examples must be None (all), 0 (no validation) or a positive int, got {valid!r}")
+    if config.eval.subset not in EVAL_SUBSETS:
+      problems.append(f"eval.subset must be one of {EVAL_SUBSETS}, got {config.eval.subset!r}")
     return problems
 
   def build_model(self, config):
-    hidden = tuple(config.hidden)
-    dz = config.latent_dim
+    hidden = tuple(config.model.hidden)
+    dz = config.model.latent_dim
     kind = self.encoder_kind()
     if kind == "gaussian":
       enc = vae_models.GaussianEncoder(dz, hidden)
     elif kind == "flow":
       enc = vae_models.FlowEncoder(
-        dz, hidden, num_coupling_layers=config.num_coupling_layers, coupling_hidden=config.coupling_hidden
+        dz, hidden, num_coupling_layers=config.model.num_coupling_layers, coupling_hidden=config.model.coupling_hidden
       )
     else:
       enc = vae_models.MLPNoiseEncoder(dz, hidden)
@@ -84,20 +71,17 @@ class MNISTExperiment(SteinVAEExperiment):
     dec = vae_models.BernoulliDecoder(dx, hidden)
     return sv.LatentModel(enc, dec, dz, dx, "bernoulli")
 
-  def batch(self, step):
-    return {"x": self.batcher.batch(step)["x"].astype(np.float32)}
-
   def _bounds(self, state, data):
-    cfg = self.config
+    ev = self.config.eval
     return bounds.evaluate(
-      jax.random.key(cfg.seed + 777),
+      jax.random.key(self.config.seed + 777),
       self.model,
       state.inner.params["enc"],
       state.inner.params["dec"],
       jnp.asarray(data.x, jnp.float32),
-      batch_size=min(cfg.eval_batch_size, data.num_examples),
-      num_samples=cfg.eval_samples,
-      chunk_size=cfg.eval_chunk_size,
+      batch_size=min(ev.batch_size, data.num_examples),
+      num_samples=ev.samples,
+      chunk_size=ev.chunk_size,
     )
 
   def evaluate(self, state, step, workdir):

@@ -14,30 +14,41 @@ from stein_jax.evaluation import bounds
 from stein_jax.models import deep_poisson
 from stein_jax.models import vae as vae_models
 from stein_jax.objectives import stein_vae as sv
-from stein_jax.data.checksums import array_fingerprint
-from experiments.stein_vae.base import SteinVAEExperiment, complete_config
+from experiments.stein_vae import keys
+from experiments.stein_vae.base import DatasetExperiment
 
 TEXT_DATASETS = ("20news", "reuters")
 ELBO_TERM_SAMPLES = 50
 TEXT_MODELS = ("softmax", "deep_poisson")
 
 
-class TextExperiment(SteinVAEExperiment):
+class TextExperiment(DatasetExperiment):
   """Sec. 5.2, Table 2: document models p(z) p(x | z) with a multinomial decoder.
 
-  z ~ N(0, I_dz), logits = MLP(z) (tanh layers ``config.hidden``, V outputs), and
+  z ~ N(0, I_dz), logits = MLP(z) (tanh layers ``config.model.hidden``, V outputs), and
   log p(x | z) = sum_w x_w log softmax(logits)_w (no multinomial coefficient, see
   :func:`stein_jax.objectives.stein_vae.log_likelihood`). Encoders read log(1 + x).
   """
 
   name = "stein_vae_text"
   default_stein_encoder = "flow"
-  resumable_keys = ("eval_samples", "test_examples", "eval_batch_size", "eval_chunk_size")
+  resumable_keys = ("eval.samples", "eval.test_examples", "eval.batch_size", "eval.chunk_size")
+  legacy_key_names = keys.TEXT_KEY_NAMES
+  legacy_defaults = keys.TEXT_LEGACY_DEFAULTS
 
   def __init__(self, config):
-    config = complete_config(config)
-    self.train_data = data_lib.load(config.dataset, "train", config.data_dir, max_examples=config.max_train_examples)
-    self.test_data = data_lib.load(config.dataset, "test", config.data_dir, max_examples=config.test_examples)
+    super().__init__(config)
+    sv.check_data(self.model, jnp.asarray(self.train_data.x))
+    sv.check_data(self.model, jnp.asarray(self.test_data.x))
+    self.test_x = np.asarray(self.test_data.x, np.float32)
+    self.test_lengths = self.test_x.sum(-1)
+    # Add-one smoothing: a word absent from the training documents keeps a finite log-prob.
+    counts = self.train_data.x.sum(0).astype(np.float64) + 1.0
+    self.unigram_log_probs = np.log(counts / counts.sum())
+
+  def load_data(self, config):
+    super().load_data(config)
+    self.test_data = data_lib.load(config.dataset, "test", config.data_dir, max_examples=config.eval.test_examples)
     v = int(self.train_data.x.shape[1])
     if v != config.vocab_size or self.test_data.x.shape[1] != v:
       raise ValueError(
@@ -46,59 +57,43 @@ class TextExperiment(SteinVAEExperiment):
         f"{config.vocab_size}; set --config.vocab_size={v} (20news: 1995, "
         "reuters: 2000)."
       )
-    super().__init__(config)
-    sv.check_data(self.model, jnp.asarray(self.train_data.x))
-    sv.check_data(self.model, jnp.asarray(self.test_data.x))
-    self.batcher = data_lib.Batcher(self.train_data, config.batch_size, config.seed)
-    self.test_x = np.asarray(self.test_data.x, np.float32)
-    self.test_lengths = self.test_x.sum(-1)
-    # Add-one smoothing: a word absent from the training documents keeps a finite log-prob.
-    counts = self.train_data.x.sum(0).astype(np.float64) + 1.0
-    self.unigram_log_probs = np.log(counts / counts.sum())
-
-  @property
-  def num_data(self):
-    return self.train_data.num_examples
-
-  def data_fingerprint(self):
-    return array_fingerprint(self.train_data.x)
 
   def check_specific(self, config):
     problems = []
-    if not (isinstance(config.latent_dim, int) and config.latent_dim >= 1):
-      problems.append(f"latent_dim must be an int >= 1, got {config.latent_dim!r}")
+    model = config.model
+    if not (isinstance(model.latent_dim, int) and model.latent_dim >= 1):
+      problems.append(f"model.latent_dim must be an int >= 1, got {model.latent_dim!r}")
     if not (isinstance(config.vocab_size, int) and config.vocab_size >= 2):
       problems.append(f"vocab_size must be an int >= 2, got {config.vocab_size!r}")
-    if not (isinstance(config.eval_samples, int) and config.eval_samples >= 1):
-      problems.append(f"eval_samples must be an int >= 1, got {config.eval_samples!r}")
-    if config.encoder == "mlp":
+    if not (isinstance(config.eval.samples, int) and config.eval.samples >= 1):
+      problems.append(f"eval.samples must be an int >= 1, got {config.eval.samples!r}")
+    if model.encoder == "mlp":
       problems.append(
         "the text experiment needs an encoder with a density for the ELBO "
-        "(encoder='flow', 'gaussian' or 'auto'), got 'mlp'"
+        "(model.encoder='flow', 'gaussian' or 'auto'), got 'mlp'"
       )
-    text_model = config.text_model
-    if text_model not in TEXT_MODELS:
-      problems.append(f"text_model must be one of {TEXT_MODELS}, got {text_model!r}")
-    elif text_model == "deep_poisson":
-      layers = tuple(config.def_layers)
+    if model.text_model not in TEXT_MODELS:
+      problems.append(f"model.text_model must be one of {TEXT_MODELS}, got {model.text_model!r}")
+    elif model.text_model == "deep_poisson":
+      layers = tuple(model.def_layers)
       if not (layers and all(isinstance(n, int) and n >= 1 for n in layers)):
-        problems.append(f"def_layers must be positive ints, got {layers!r}")
-      elif config.latent_dim != sum(layers):
+        problems.append(f"model.def_layers must be positive ints, got {layers!r}")
+      elif model.latent_dim != sum(layers):
         problems.append(
-          f"text_model='deep_poisson' with def_layers={layers} needs latent_dim="
+          f"model.text_model='deep_poisson' with def_layers={layers} needs latent_dim="
           f"{sum(layers)} (every layer's log z is a latent), got "
-          f"{config.latent_dim}"
+          f"{model.latent_dim}"
         )
-      if not config.def_shape > 0:
-        problems.append(f"def_shape must be > 0, got {config.def_shape!r}")
+      if not model.def_shape > 0:
+        problems.append(f"model.def_shape must be > 0, got {model.def_shape!r}")
     return problems
 
   def build_model(self, config):
-    hidden = tuple(config.hidden)
-    dz = config.latent_dim
-    if config.text_model == "deep_poisson":
-      layers = tuple(config.def_layers)
-      shape = float(config.def_shape)
+    hidden = tuple(config.model.hidden)
+    dz = config.model.latent_dim
+    if config.model.text_model == "deep_poisson":
+      layers = tuple(config.model.def_layers)
+      shape = float(config.model.def_shape)
       mean_length = float(self.train_data.x.sum(-1).mean())
       dec = deep_poisson.DeepPoissonDecoder(
         config.vocab_size, layers, shape, log_rate_init=math.log(mean_length / config.vocab_size)
@@ -115,22 +110,19 @@ class TextExperiment(SteinVAEExperiment):
     return sv.LatentModel(self._text_encoder(config), dec, dz, config.vocab_size, "multinomial")
 
   def _text_encoder(self, config):
-    hidden = tuple(config.hidden)
-    dz = config.latent_dim
+    hidden = tuple(config.model.hidden)
+    dz = config.model.latent_dim
     if self.encoder_kind() == "gaussian":
       enc = vae_models.GaussianEncoder(dz, hidden, input_transform="log1p")
     else:
       enc = vae_models.FlowEncoder(
         dz,
         hidden,
-        num_coupling_layers=config.num_coupling_layers,
-        coupling_hidden=config.coupling_hidden,
+        num_coupling_layers=config.model.num_coupling_layers,
+        coupling_hidden=config.model.coupling_hidden,
         input_transform="log1p",
       )
     return enc
-
-  def batch(self, step):
-    return {"x": self.batcher.batch(step)["x"].astype(np.float32)}
 
   def unigram_perplexity(self):
     """Perplexity of the test documents under the add-one-smoothed training unigram."""
@@ -146,9 +138,9 @@ class TextExperiment(SteinVAEExperiment):
       state.inner.params["enc"],
       state.inner.params["dec"],
       jnp.asarray(self.test_x),
-      batch_size=min(cfg.eval_batch_size, self.test_x.shape[0]),
-      num_samples=cfg.eval_samples,
-      chunk_size=cfg.eval_chunk_size,
+      batch_size=min(cfg.eval.batch_size, self.test_x.shape[0]),
+      num_samples=cfg.eval.samples,
+      chunk_size=cfg.eval.chunk_size,
       return_per_example=True,
     )
     rec, kl = self.elbo_terms(state.inner.params, jnp.asarray(self.test_x))

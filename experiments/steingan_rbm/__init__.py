@@ -10,16 +10,16 @@ the SVGD direction toward the RBM, the RBM contrasts the data with the generator
 Evaluations log the exact average log-likelihood of the RBM (``test/loglik``, ``valid/loglik``,
 ``train_subset/loglik``, nats per image in the preprocessed space, as ``experiments/energy.py``, and the same in
 [0, 1]-pixel nats as ``*/loglik_pixels``, the units of the authors' published figures), the classifier
-score of ``num_score_samples`` generated images (``eval/classifier_score``, Fig. 1(b)), two diversity measures
+score of ``eval.num_score_samples`` generated images (``eval/classifier_score``, Fig. 1(b)), two diversity measures
 (``eval/class_coverage``: how many classes hold >= 5 % of the samples by the classifier; ``eval/mean_pairwise_distance``
 of the samples in [0, 1] pixels, beside the same figure for test digits in ``final.json``), the exact mean
 log-density of generated images under the RBM (``eval/generator_logp``) and their pixel spread
 (``eval/sample_pixel_std``, the mean over pixels of the standard deviation across samples: low when the generator
 collapses). ``finalize`` writes ``DIR/figures/samples.png`` (a grid of generator samples: Fig. 1(c), or Fig. 1(d) for
-``use_kernel=False``), ``DIR/figures/curves.png`` and ``DIR/final.json``.
+``svgd.use_kernel=False``), ``DIR/figures/curves.png`` and ``DIR/final.json``.
 
 The classifier of the score is trained once on the training images (labels of MNIST; for ``synthetic_rbm`` data
-the argmax of a fixed random projection, 4 classes) and cached under ``config.classifier_cache_dir``, else
+the argmax of a fixed random projection, 4 classes) and cached under ``config.eval.classifier_cache_dir``, else
 ``$STEIN_JAX_CACHE_DIR``, else ``DIR/cache``.
 
 The family is a package: this module (the experiment), ``checks`` (config and data validation, the optimiser),
@@ -48,6 +48,7 @@ from experiments.steingan_rbm import evaluation, figures
 from experiments.steingan_rbm.checks import (
   GENERATOR_OUTPUTS,
   GENERATORS,
+  KEY_NAMES,
   KERNEL_NORMALIZATIONS,
   NOISES,
   RBM_INITS,
@@ -63,6 +64,7 @@ __all__ = [
   "GENERATORS",
   "GENERATOR_OUTPUTS",
   "KERNEL_NORMALIZATIONS",
+  "KEY_NAMES",
   "LABEL_SEED",
   "NOISES",
   "RBM_INITS",
@@ -84,37 +86,49 @@ class SteinGANExperiment(AlgorithmExperiment):
   """
 
   name = "steingan_rbm"
-  resumable_keys = ("num_score_samples", "num_samples", "classifier_cache_dir", "num_eval_train")
+  resumable_keys = ("eval.num_score_samples", "eval.num_samples", "eval.classifier_cache_dir", "num_eval_train")
+  legacy_key_names = KEY_NAMES  # where each key was before the nesting (the runs' fingerprint names)
 
   def __init__(self, config):
     super().__init__(config)
     _check_config(config)
-    self.bandwidth = _bandwidth(config.bandwidth)
+    self.bandwidth = _bandwidth(config.svgd.bandwidth)
     self.data = load_energy_data(
-      config.dataset, config.data_dir, config.preprocess, config.num_eval_train, config.synthetic_dim, config.num_hidden
+      config.dataset,
+      config.data_dir,
+      config.preprocess,
+      config.num_eval_train,
+      config.synthetic_dim,
+      config.model.num_hidden,
     )
     side = _check_data(config, self.data)
     init = (
-      jax.nn.initializers.normal(config.init_scale)
-      if config.rbm_init == "normal"
-      else jax.nn.initializers.uniform(2.0 * config.init_scale)
+      jax.nn.initializers.normal(config.model.init_scale)
+      if config.model.rbm_init == "normal"
+      else jax.nn.initializers.uniform(2.0 * config.model.init_scale)
     )
-    if config.rbm_init == "uniform":  # U[-s, s]: flax's uniform(scale) draws from [0, scale)
-      init = lambda key, shape, dtype=jnp.float32, _u=init: _u(key, shape, dtype) - config.init_scale
-    self.energy = GaussianBernoulliRBM(config.num_hidden, weight_init=init)
-    if config.generator == "conv":
+    if config.model.rbm_init == "uniform":  # U[-s, s]: flax's uniform(scale) draws from [0, scale)
+      init = lambda key, shape, dtype=jnp.float32, _u=init: _u(key, shape, dtype) - config.model.init_scale
+    self.energy = GaussianBernoulliRBM(config.model.num_hidden, weight_init=init)
+    if config.model.generator == "conv":
       self.generator = ConvGenerator(
         image_shape=(side, side, 1),
-        hidden=config.generator_hidden,
-        channels=config.generator_channels,
+        hidden=config.model.generator_hidden,
+        channels=config.model.generator_channels,
         flatten=True,
-        normalize=config.generator_normalization,
-        output=config.generator_output,
+        normalize=config.model.generator_normalization,
+        output=config.model.generator_output,
       )
     else:
-      self.generator = MLPGenerator(self.data.train.shape[1], hidden=(config.generator_hidden, config.generator_hidden))
-    self.energy_tx = _adam(config.energy_learning_rate, config.adam_b1, config.weight_decay)
-    self.generator_tx = _adam(config.generator_learning_rate, config.adam_b1, config.weight_decay)
+      self.generator = MLPGenerator(
+        self.data.train.shape[1], hidden=(config.model.generator_hidden, config.model.generator_hidden)
+      )
+    self.energy_tx = _adam(
+      config.optimizer.energy_learning_rate, config.optimizer.adam_b1, config.optimizer.weight_decay
+    )
+    self.generator_tx = _adam(
+      config.optimizer.generator_learning_rate, config.optimizer.adam_b1, config.optimizer.weight_decay
+    )
     self.algorithm = steingan.make_trainer(
       self.energy.apply,
       self.generator.apply,
@@ -123,13 +137,13 @@ class SteinGANExperiment(AlgorithmExperiment):
       self.noise,
       alpha=float(config.alpha),
       discount=float(config.discount),
-      use_kernel=bool(config.use_kernel),
-      generator_update=config.generator_update,
-      step_size=float(config.step_size),
-      cd_step_size=float(config.cd_step_size),
-      num_fit_steps=int(config.num_fit_steps),
+      use_kernel=bool(config.svgd.use_kernel),
+      generator_update=config.svgd.generator_update,
+      step_size=float(config.svgd.step_size),
+      cd_step_size=float(config.svgd.cd_step_size),
+      num_fit_steps=int(config.svgd.num_fit_steps),
       bandwidth=self.bandwidth,
-      kernel_normalization=config.kernel_normalization,
+      kernel_normalization=config.svgd.kernel_normalization,
     )
     self.batcher = data_lib.Batcher(self.data.train, config.batch_size, config.seed)
     self._eval_sets = {
@@ -143,14 +157,14 @@ class SteinGANExperiment(AlgorithmExperiment):
   # ---------------------------------------------------------------------------------------------- training
 
   def noise(self, rng, n):
-    shape = (n, self.config.noise_dim)
-    if self.config.noise == "uniform":
+    shape = (n, self.config.model.noise_dim)
+    if self.config.model.noise == "uniform":
       return jax.random.uniform(rng, shape, minval=-1.0, maxval=1.0)
     return jax.random.normal(rng, shape)
 
   def init_state(self, rng, config):
     energy = self.energy.init(jax.random.fold_in(rng, 0), jnp.zeros((1, config.num_visible), jnp.float32))
-    generator = self.generator.init(jax.random.fold_in(rng, 1), jnp.zeros((2, config.noise_dim), jnp.float32))
+    generator = self.generator.init(jax.random.fold_in(rng, 1), jnp.zeros((2, config.model.noise_dim), jnp.float32))
     return AlgorithmState.create(self.algorithm.init(None, energy, generator), jax.random.fold_in(rng, 2))
 
   def legacy_state_layout(self):  # runs saved as a TrainState before the algorithm protocol
@@ -181,7 +195,7 @@ class SteinGANExperiment(AlgorithmExperiment):
     return np.concatenate(out, axis=0)[:n]
 
   def _generator_metrics(self, params, workdir):
-    x = self.samples(params["generator"], self.config.num_score_samples)
+    x = self.samples(params["generator"], self.config.eval.num_score_samples)
     return evaluation.generator_metrics(x, params["energy"], self.classifier(workdir), self.data)
 
   def logliks(self, energy_params):
@@ -214,14 +228,14 @@ class SteinGANExperiment(AlgorithmExperiment):
     final.update(evaluation.reference_metrics(self.classifier(workdir), self.data))
     final.update(
       alpha=config.alpha,
-      use_kernel=config.use_kernel,
-      generator_update=config.generator_update,
+      use_kernel=config.svgd.use_kernel,
+      generator_update=config.svgd.generator_update,
       discount=config.discount,
       seed=config.seed,
       num_steps=int(jax.device_get(state.step)),
-      num_score_samples=config.num_score_samples,
-      kernel_normalization=config.kernel_normalization,
-      generator_normalization=config.generator_normalization,
+      num_score_samples=config.eval.num_score_samples,
+      kernel_normalization=config.svgd.kernel_normalization,
+      generator_normalization=config.model.generator_normalization,
       preprocess=config.preprocess,
     )
     if jax.process_index() == 0:

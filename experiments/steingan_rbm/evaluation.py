@@ -23,11 +23,11 @@ def _mean_loglik(variables, x):
 def score_classifier(config, data, workdir):
   """The classifier of the score, trained once and cached (MNIST: its labels; synthetic data: 4 projection classes).
 
-  The cache is ``config.classifier_cache_dir``, else ``$STEIN_JAX_CACHE_DIR``, else ``workdir/cache``.
+  The cache is ``config.eval.classifier_cache_dir``, else ``$STEIN_JAX_CACHE_DIR``, else ``workdir/cache``.
   """
-  cache = config.classifier_cache_dir or os.environ.get(data_lib.ENV_CACHE_DIR) or os.path.join(workdir, "cache")
+  cache = config.eval.classifier_cache_dir or os.environ.get(data_lib.ENV_CACHE_DIR) or os.path.join(workdir, "cache")
   if config.dataset == "mnist":
-    return score_lib.mnist_classifier(config.data_dir, cache, num_epochs=config.classifier_epochs)
+    return score_lib.mnist_classifier(config.data_dir, cache, num_epochs=config.eval.classifier_epochs)
   x_train, x_test = data.to_pixels(data.train), data.to_pixels(data.test)
   proj = np.random.default_rng(LABEL_SEED).normal(size=(x_train.shape[1], SYNTHETIC_CLASSES))
   label = lambda x: np.argmax((x - x_train.mean(0)) @ proj, axis=1)
@@ -40,7 +40,7 @@ def score_classifier(config, data, workdir):
     num_classes=SYNTHETIC_CLASSES,
     cache_dir=cache,
     hidden=(64,),
-    num_epochs=config.classifier_epochs,
+    num_epochs=config.eval.classifier_epochs,
     batch_size=min(128, x_train.shape[0]),
   )
 

@@ -10,18 +10,18 @@ from experiments.steingan_rbm.evaluation import COVERAGE_THRESHOLD
 def title(config) -> str:
   """ "SteinGAN", "SteinCD" or "SteinCD-GAN(alpha)", and "without kernel" for ``use_kernel=False``."""
   name = f"SteinCD-GAN({config.alpha:g})" if 0 < config.alpha < 1 else ("SteinCD" if config.alpha == 1 else "SteinGAN")
-  return name + ("" if config.use_kernel else " without kernel")
+  return name + ("" if config.svgd.use_kernel else " without kernel")
 
 
 def plot_samples(experiment, params, step, workdir):
   """WORKDIR/figures/samples.png: ``num_samples`` generator samples and as many test images, in pixels."""
   config = experiment.config
   side = int(round(config.num_visible**0.5))
-  x = experiment.samples(params["generator"], config.num_samples, seed_offset=1)
+  x = experiment.samples(params["generator"], config.eval.num_samples, seed_offset=1)
   fig = new_figure(figsize=(9, 4.8))
   axes = fig.subplots(1, 2)
   for ax, (name, v) in zip(
-    axes, [(f"generator samples, {title(config)}", x), ("data (test)", experiment.data.test[: config.num_samples])]
+    axes, [(f"generator samples, {title(config)}", x), ("data (test)", experiment.data.test[: config.eval.num_samples])]
   ):
     ax.imshow(figures_lib.image_grid(experiment.data.to_pixels(v), side), cmap="gray", vmin=0, vmax=1)
     ax.set_title(name, fontsize=9)
@@ -31,7 +31,7 @@ def plot_samples(experiment, params, step, workdir):
     if config.preprocess == "unit"
     else "pixels = x' * scale + mean, clipped to [0, 1]"
   )
-  fig.suptitle(f"seed {config.seed}, step {step}, {config.num_samples} samples: {space}", fontsize=9)
+  fig.suptitle(f"seed {config.seed}, step {step}, {config.eval.num_samples} samples: {space}", fontsize=9)
   save_figure(fig, workdir, "samples")
 
 

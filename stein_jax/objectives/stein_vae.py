@@ -295,44 +295,41 @@ KERNEL_NAMES = tuple(kernels_lib.KERNELS)
 BANDWIDTH_RULES = tuple(kernels_lib.BANDWIDTH_RULES)
 
 
-LATENT_STEP_DEFAULTS = {
-  "latent_update": "sgd",
-  "kernel": "rbf",
-  "bandwidth": "median",
-  "repulsion_scale": 1.0,
-  "kernel_normalization": "mean",
-  "kernel_metric": "isotropic",
-}
+LATENT_STEP_KEYS = ("latent_update", "kernel", "bandwidth", "repulsion_scale", "kernel_normalization", "kernel_metric")
 
 
-def latent_step_options(config) -> tuple[dict, list]:
-  """The latent step's options read from a (flat) config, and what is wrong with them.
+def latent_step_options(config, prefix: str = "") -> tuple[dict, list]:
+  """The latent step's options read from a config's SVGD keys, and what is wrong with them.
 
-  ``config`` is any mapping with ``in`` (a ConfigDict, a run.json's config); keys it
-  lacks take :data:`LATENT_STEP_DEFAULTS` (the paper's eq. 6 with the plain step), so
-  configs written before a key existed keep their meaning. Returns (keyword arguments
-  ``latent_update`` and ``latent_kernel`` (a :class:`stein_jax.SteinKernel` built from
-  ``kernel``, ``bandwidth``, ``kernel_metric``, ``repulsion_scale``,
-  ``kernel_normalization``) for :func:`stein_vae` and ``objectives.pfa.stein_vae_step``,
-  a list of problem strings for the experiment's config check; with problems the kernel
-  is the default one).
+  ``config`` is a mapping with the keys :data:`LATENT_STEP_KEYS` (the ``svgd`` group of a
+  nested config); each must be there: a missing one is a problem like a bad value, named
+  ``prefix + key`` (``"svgd.kernel"``). Returns (keyword arguments ``latent_update`` and
+  ``latent_kernel`` (a :class:`stein_jax.SteinKernel` built from ``kernel``, ``bandwidth``,
+  ``kernel_metric``, ``repulsion_scale``, ``kernel_normalization``) for :func:`stein_vae` and
+  ``objectives.pfa.stein_vae_step``, a list of problem strings for the experiment's config
+  check; with problems the kernel is the default one).
   """
-  opts = {k: (config[k] if k in config else v) for k, v in LATENT_STEP_DEFAULTS.items()}
+  missing = [k for k in LATENT_STEP_KEYS if k not in config]
+  if missing:
+    return {"latent_update": "sgd", "latent_kernel": SteinKernel()}, [
+      f"the config lacks {prefix}{k} (declare it in get_config())" for k in missing
+    ]
+  opts = {k: config[k] for k in LATENT_STEP_KEYS}
   problems = []
   if opts["latent_update"] not in LATENT_UPDATES:
-    problems.append(f"latent_update must be one of {LATENT_UPDATES}, got " f"{opts['latent_update']!r}")
+    problems.append(f"{prefix}latent_update must be one of {LATENT_UPDATES}, got {opts['latent_update']!r}")
   alpha = opts["repulsion_scale"]
   if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and alpha >= 0):
-    problems.append(f"repulsion_scale must be a number >= 0, got {alpha!r}")
+    problems.append(f"{prefix}repulsion_scale must be a number >= 0, got {alpha!r}")
   if opts["kernel"] not in KERNEL_NAMES:
-    problems.append(f"kernel must be one of {KERNEL_NAMES}, got {opts['kernel']!r}")
+    problems.append(f"{prefix}kernel must be one of {KERNEL_NAMES}, got {opts['kernel']!r}")
   if opts["bandwidth"] not in BANDWIDTH_RULES:
-    problems.append(f"bandwidth must be one of {BANDWIDTH_RULES}, got {opts['bandwidth']!r}")
+    problems.append(f"{prefix}bandwidth must be one of {BANDWIDTH_RULES}, got {opts['bandwidth']!r}")
   if opts["kernel_metric"] not in KERNEL_METRICS:
-    problems.append(f"kernel_metric must be one of {KERNEL_METRICS}, got " f"{opts['kernel_metric']!r}")
+    problems.append(f"{prefix}kernel_metric must be one of {KERNEL_METRICS}, got {opts['kernel_metric']!r}")
   if opts["kernel_normalization"] not in KERNEL_NORMALIZATIONS:
     problems.append(
-      f"kernel_normalization must be one of {KERNEL_NORMALIZATIONS}, got " f"{opts['kernel_normalization']!r}"
+      f"{prefix}kernel_normalization must be one of {KERNEL_NORMALIZATIONS}, got {opts['kernel_normalization']!r}"
     )
   kernel = SteinKernel()
   if not problems:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import copy
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional, Sequence
 
 import ml_collections
@@ -141,26 +140,32 @@ def check_fields(config: ml_collections.ConfigDict, rules: Mapping[str, Rule]) -
     )
 
 
+def override(config: ml_collections.ConfigDict, values: Mapping[str, Any]) -> ml_collections.ConfigDict:
+  """Sets each key of ``values`` (a dotted path for a nested one: ``"svgd.k"``) in ``config``, in place; returns it.
+
+  What ``--config.svgd.k=5`` does on the command line, for tests, notebooks and the figure tools: a key
+  the config lacks is a :class:`ConfigError` naming it (``ConfigDict.update_from_flattened_dict`` would
+  add it silently), and the values are type-checked as ``ml_collections`` does.
+  """
+  missing = []
+  for path, value in values.items():
+    node, parts = config, path.split(".")
+    for p in parts[:-1]:
+      node = node[p] if p in node and isinstance(node[p], ml_collections.ConfigDict) else None
+      if node is None:
+        break
+    if node is None or parts[-1] not in node:
+      missing.append(path)
+      continue
+    node[parts[-1]] = value
+  if missing:
+    raise ConfigError(f"the config has no key {', '.join(missing)} (a nested key is set by its path, e.g. 'svgd.k').")
+  return config
+
+
 def get_optional(config: ml_collections.ConfigDict, key: str) -> Any:
   """``config[key]`` or its default from ``OPTIONAL_DEFAULTS``."""
   return config[key] if key in config else OPTIONAL_DEFAULTS[key]
-
-
-def with_defaults(config: ml_collections.ConfigDict, defaults: Mapping[str, Any]) -> ml_collections.ConfigDict:
-  """A copy of ``config`` with the top-level ``defaults`` added where ``config`` lacks the key.
-
-  For keys a family's configs may leave out (each experiment declares them in one table);
-  the copy is what the experiment reads, the user's config (and so the run's fingerprint) is
-  untouched.
-  """
-  out = (
-    copy.deepcopy(config) if isinstance(config, ml_collections.ConfigDict) else ml_collections.ConfigDict(dict(config))
-  )
-  with out.unlocked():
-    for key, value in defaults.items():
-      if key not in out:
-        out[key] = value
-  return out
 
 
 def _normalize(value: Any) -> Any:
