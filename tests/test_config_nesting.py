@@ -228,3 +228,25 @@ def test_an_old_flat_override_on_the_command_line_names_the_nested_key(tmp_path)
   )
   assert out.returncode == 1 and "Traceback" not in out.stderr
   assert "the config has --config.svgd.num_particles (a nested key is set by its path)" in out.stderr
+
+
+def test_a_run_json_older_than_some_keys_reopens_with_the_values_it_ran_with():
+  """A run made before svgd.repulsion_scale / kernel_normalization existed: its run.json lacks them and
+  its fingerprint never held them; reopening fills the values the experiment then used (record_defaults)
+  and checks the fingerprint without them, as load_run does."""
+  cls = stein_vae.GMMExperiment
+  old = {k: v for k, v in FLAT_GMM_RECORD["config"].items() if k not in ("repulsion_scale", "kernel_normalization")}
+  stored = config_lib.fingerprint("stein_vae_gmm", old)  # what the flat code of the time wrote
+  cfg = cls.config_from_record(old, stein_vae.resumable_defaults("stein_vae_gmm"))
+  assert cfg["svgd"]["repulsion_scale"] == 1.0 and cfg["svgd"]["kernel_normalization"] == "mean"
+  assert sorted(cls.unrecorded_keys(old)) == ["kernel_normalization", "repulsion_scale"]
+  assert cls.unrecorded_keys(FLAT_GMM_RECORD["config"]) == ()  # a run of today: every key recorded
+  import ml_collections
+
+  defining = config_lib.defining_config(
+    ml_collections.ConfigDict(cfg), cls.resumable_keys, cls.legacy_defaults, cls.legacy_key_names
+  )
+  assert (
+    config_lib.fingerprint("stein_vae_gmm", {k: v for k, v in defining.items() if k not in cls.unrecorded_keys(old)})
+    == stored
+  )

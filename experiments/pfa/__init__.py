@@ -87,6 +87,13 @@ class PFAExperiment(AlgorithmExperiment):
   # svgd.kernel was added after the runs in docs/results ("rbf" reproduces them); svgd.bandwidth was
   # not a key before the config declared every key (the latent step then used "median").
   legacy_defaults = {"svgd.kernel": "rbf", "svgd.bandwidth": "median"}
+  # The latent step's defaults for a config without the key (before every key was declared): to reopen older runs.
+  record_defaults = {
+    "svgd.latent_update": "sgd",
+    "svgd.repulsion_scale": 1.0,
+    "svgd.kernel_normalization": "mean",
+    "svgd.kernel_metric": "isotropic",
+  }
   resumable_keys = ("eval", "theta.file", "gibbs.file")
   # Where each key of the nested config was before the nesting (the runs' fingerprint names).
   legacy_key_names = config_lib.moved_keys(

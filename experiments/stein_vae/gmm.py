@@ -28,6 +28,7 @@ class GMMExperiment(SteinVAEExperiment):
   resumable_keys = ("eval",)  # eval.samples, eval.mode_samples, eval.plot
   legacy_key_names = keys.GMM_KEY_NAMES
   legacy_defaults = keys.GMM_LEGACY_DEFAULTS
+  record_defaults = keys.GMM_RECORD_DEFAULTS
 
   def check_specific(self, config):
     if config.observation not in gmm.OBSERVATION_MATRICES:

@@ -4,7 +4,8 @@ Runs made before the configs were nested (``model``, ``svgd``, ``optimizer``, ``
 with the flat names; each experiment's ``legacy_key_names`` is built from these tables so that a nested
 config has exactly the fingerprint of the flat one it replaces (docs/architecture.md, "Nested configs").
 The ``*_LEGACY_DEFAULTS`` are the keys a family's configs lacked before they declared every key, at the
-value the experiment used then (they enter the fingerprint only at another value).
+value the experiment used then (they enter the fingerprint only at another value); the ``*_RECORD_DEFAULTS``
+the values the experiment used for keys that run.json files older than the key lack, to reopen those runs.
 """
 
 from stein_jax.train import config as config_lib
@@ -70,3 +71,34 @@ TEXT_KEY_NAMES = {
   **config_lib.moved_keys(model=("text_model", "def_layers", "def_shape"), eval=_DENSITY_EVAL),
 }
 TEXT_LEGACY_DEFAULTS = {**SHARED_LEGACY_DEFAULTS, "svgd.birth_death_rate": 0.0, "svgd.birth_death_start": 0}
+
+
+# The defaults the experiments applied to a config without the key before every key was declared (the former
+# OPTIONAL_KEYS table and objectives.stein_vae.LATENT_STEP_DEFAULTS): what a run whose run.json lacks the key ran
+# with. Each experiment takes those of its keys.
+_HISTORIC_DEFAULTS = {
+  "model.encoder": "auto",
+  "model.learn_decoder": True,
+  "model.decoder_prior_std": 1.0,
+  "model.text_model": "softmax",
+  "model.def_layers": (200, 200, 50),
+  "model.def_shape": 1.0,
+  "svgd.latent_k": None,
+  "svgd.num_decoder": 1,
+  "svgd.latent_update": "sgd",
+  "svgd.bandwidth": "median",
+  "svgd.repulsion_scale": 1.0,
+  "svgd.kernel_normalization": "mean",
+  "svgd.kernel_metric": "isotropic",
+  "svgd.birth_death_rate": 0.0,
+  "svgd.birth_death_start": 0,
+  "svgd.bandwidth_anneal_steps": 0,
+  "svgd.bandwidth_anneal_factor": 1.0,
+  "optimizer.lr_decay": "constant",
+  "eval.mode_samples": None,
+  "eval.subset": "first",
+  "eval.valid_examples": 0,
+}
+GMM_RECORD_DEFAULTS = {p: v for p, v in _HISTORIC_DEFAULTS.items() if p in GMM_KEY_NAMES}
+MNIST_RECORD_DEFAULTS = {p: v for p, v in _HISTORIC_DEFAULTS.items() if p in MNIST_KEY_NAMES}
+TEXT_RECORD_DEFAULTS = {p: v for p, v in _HISTORIC_DEFAULTS.items() if p in TEXT_KEY_NAMES}

@@ -24,6 +24,7 @@ class MNISTExperiment(DatasetExperiment):
   resumable_keys = ("eval",)  # every evaluation key: test and valid subsets, samples, batch and chunk sizes
   legacy_key_names = keys.MNIST_KEY_NAMES
   legacy_defaults = keys.MNIST_LEGACY_DEFAULTS
+  record_defaults = keys.MNIST_RECORD_DEFAULTS
 
   def __init__(self, config):
     super().__init__(config)

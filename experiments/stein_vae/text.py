@@ -35,6 +35,7 @@ class TextExperiment(DatasetExperiment):
   resumable_keys = ("eval.samples", "eval.test_examples", "eval.batch_size", "eval.chunk_size")
   legacy_key_names = keys.TEXT_KEY_NAMES
   legacy_defaults = keys.TEXT_LEGACY_DEFAULTS
+  record_defaults = keys.TEXT_RECORD_DEFAULTS
 
   def __init__(self, config):
     super().__init__(config)

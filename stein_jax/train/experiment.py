@@ -68,12 +68,19 @@ class Experiment(abc.ABC):
       in the config: the experiment refuses a config that lacks a key, or that sets a moved key
       by its flat name, with a ``ConfigError`` naming it. ``resumable_keys`` and
       ``legacy_defaults`` name keys by their path.
+    record_defaults: keys (by path) that run.json files of runs older than the key lack, with the
+      value the experiment then used for a config without it (its defaults before the configs
+      declared every key). Only for reopening such a run (``runs.load_run``): filled in where the
+      record lacks the key and left out of the fingerprint check, as those runs' fingerprints never
+      held them. Unlike ``legacy_defaults`` they do not change a run's fingerprint, so a run of today
+      at the same value keeps the key in its fingerprint.
   """
 
   name: str = ""
   resumable_keys: tuple[str, ...] = ()
   legacy_defaults: Mapping[str, Any] = types.MappingProxyType({})
   legacy_key_names: Mapping[str, str] = types.MappingProxyType({})
+  record_defaults: Mapping[str, Any] = types.MappingProxyType({})
 
   def __init__(self, config: ml_collections.ConfigDict):
     if not self.name:
@@ -90,9 +97,25 @@ class Experiment(abc.ABC):
   def config_from_record(cls, record: Mapping[str, Any], defaults: Mapping[str, Any] | None = None) -> dict:
     """The config dict of a run of this experiment from its run.json's ``config`` (``config.config_from_record``).
 
-    ``defaults``: values (by path) for the resumable keys run.json leaves out.
+    ``defaults``: values (by path) for the resumable keys run.json leaves out; then
+    :attr:`record_defaults` fill the keys an older run.json lacks (see :meth:`unrecorded_keys`).
     """
-    return config_lib.config_from_record(record, cls.legacy_key_names, cls.legacy_defaults, defaults)
+    extra = {**(defaults or {}), **{p: v for p, v in cls.record_defaults.items() if p not in (defaults or {})}}
+    return config_lib.config_from_record(record, cls.legacy_key_names, cls.legacy_defaults, extra)
+
+  @classmethod
+  def unrecorded_keys(cls, record: Mapping[str, Any]) -> tuple[str, ...]:
+    """The fingerprint names :meth:`config_from_record` filled from :attr:`record_defaults` for ``record``.
+
+    Keys a run older than them never had in its fingerprint: the rebuilt run is checked without them.
+    """
+    names = cls.legacy_key_names
+    resumable = lambda p: any(p == r or p.startswith(r + ".") for r in cls.resumable_keys)
+    return tuple(
+      names.get(p, p)
+      for p in cls.record_defaults
+      if names.get(p, p) not in record and p not in cls.legacy_defaults and not resumable(p)
+    )
 
   def key_name(self, flat: str) -> str:
     """A fingerprint key's name in messages: its path in the (nested) config."""

@@ -76,9 +76,9 @@ def load_run(
     step: a checkpoint step; ``None``: the newest.
     experiment_type: ``experiment_type(name)``, the class ``build`` makes for ``name``: its
       ``legacy_key_names`` turn run.json's flat names back into the nested config's paths and its
-      ``legacy_defaults`` fill the keys a run.json written before they existed lacks
-      (:meth:`~stein_jax.train.experiment.Experiment.config_from_record`). ``None``: run.json's keys
-      are the config's, unchanged.
+      ``legacy_defaults`` and ``record_defaults`` fill the keys a run.json written before they existed
+      lacks (:meth:`~stein_jax.train.experiment.Experiment.config_from_record`). ``None``: run.json's
+      keys are the config's, unchanged.
 
   Raises:
     RunLoadError: no such directory, no run.json or checkpoint, an unsupported experiment, a
@@ -99,13 +99,16 @@ def load_run(
     )
   extra = defaults(name, run_dir) if defaults else {}
   stored = record.get("config", {})
+  unrecorded = ()
   if experiment_type is not None:
     cfg_dict = experiment_type(name).config_from_record(stored, extra)
+    unrecorded = experiment_type(name).unrecorded_keys(stored)
   else:
     cfg_dict = config_lib.config_from_record(stored, defaults=extra)
   cfg = ml_collections.ConfigDict(cfg_dict)
   experiment = build(name, cfg, run_dir)
-  defining = experiment.defining_config(cfg)
+  # Keys filled in for a run older than them were never part of its fingerprint.
+  defining = {k: v for k, v in experiment.defining_config(cfg).items() if k not in unrecorded}
   if experiment.name != name or config_lib.fingerprint(experiment.name, defining) != record.get("fingerprint"):
     diff = sorted(experiment.key_name(k) for k in set(stored) | set(defining) if stored.get(k) != defining.get(k))
     raise RunLoadError(
