@@ -225,7 +225,7 @@ def test_batch_norm_energy_frozen_statistics_and_the_batch_of_one_error():
   # One mean and one variance per channel of each normalised layer, kept with broadcastable shapes [1, ..., C].
   stats = ae.capture_norm_stats(module, params, x)
   assert all(leaf.shape[0] == 1 for leaf in jax.tree.leaves(stats))
-  with pytest.raises(ValueError, match=r"config.energy_batch_norm=True.*batch of 1"):
+  with pytest.raises(ValueError, match=r"config.model.energy_batch_norm=True.*batch of 1"):
     module.apply(params, x[:1])
   # Without batch norm nothing is captured and the energy is per image.
   plain, plain_params = _model()
@@ -254,7 +254,7 @@ def test_input_dropout_only_in_training_and_keyed():
   np.testing.assert_allclose(f, -np.sqrt(np.sum((xs - recon) ** 2, axis=(1, 2, 3))), rtol=1e-5)
   no_dropout = ae.AutoencoderEnergy(SHAPE, code_dim=5, width=4)
   np.testing.assert_array_equal(no_dropout.apply(params, x, train=True, rngs={"dropout": jax.random.key(1)}), base)
-  with pytest.raises(ValueError, match=r"config.input_dropout\) must be in \[0, 1\)"):
+  with pytest.raises(ValueError, match=r"config.model.input_dropout\) must be in \[0, 1\)"):
     ae.AutoencoderEnergy(SHAPE, code_dim=5, width=4, input_dropout=1.0).init(jax.random.key(0), x)
 
 

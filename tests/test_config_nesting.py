@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from experiments import amortized_svgd, pfa, stein_vae, steingan_rbm
+from experiments import amortized_svgd, pfa, stein_vae, steingan_images, steingan_rbm
 from stein_jax.train import ConfigError, WorkdirMismatchError
 from stein_jax.train import config as config_lib
 from stein_jax.train import loop
@@ -100,6 +100,17 @@ FLAT_FINGERPRINTS = [
     "",
     amortized_svgd.AmortizedSVGD,
     "2bb87ad78030fbab06ddada0d733476b54aba2cc61857657dd6aa04a24dfd853",
+  ),
+  *(
+    (module, setting, steingan_images.SteinGANImages, expected)
+    for module, setting, expected in (
+      ("steingan_cifar10", "", "bf710492c064f9f13daf5c643d0e0be2795bf7d1cf95ff518f37faef438beb71"),
+      ("steingan_cifar10", "cpu", "4b659ddb2a887a2439da5c0845f55eca86d76ba63ea41d32ec88896a8d5ea0d5"),
+      ("steingan_cifar10", "authors", "bb492f331b44d9758d2f6b14bb1814a27bc4b5cd1d4306dc3bd12485449a4e22"),
+      ("steingan_cifar10", "cpu_authors", "dac718ab0680dc6d87b27ef2036d460a364c579125f848c34ca32bc9e886ca15"),
+      ("steingan_celeba", "", "b2d53e8ec298d661bcc8bde32c6b28411146410aa4251626605cdff578e23e92"),
+      ("steingan_lsun", "", "3ba6e8b3e36123b2a7840328d7a93b759291d4a5677fdc89efacf18a2f815d3b"),
+    )
   ),
 ]
 

@@ -10,6 +10,7 @@ import json
 import os
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 
@@ -19,32 +20,29 @@ from experiments import steingan_images
 from stein_jax.objectives.steingan import adaptive_discount, authors_discount
 from stein_jax.evaluation import sample_quality as sq
 from stein_jax.models.dcgan import ConvClassifier
-from stein_jax.train import ConfigError, read_metrics, train_and_evaluate
+from stein_jax.train import ConfigError, WorkdirMismatchError, read_metrics, train_and_evaluate
+from stein_jax.train import config as config_lib
+from stein_jax.train import loop
 
 REAL_DATA_DIR = os.environ.get("STEIN_JAX_DATA_DIR", "").strip()
 
 
 def _config(**overrides):
+  """The tiny synthetic setting; ``overrides`` nested as the config (``svgd=dict(use_kernel=False)``)."""
   config = steingan_cifar10.get_config("cpu")
-  config.update(
-    dataset="synthetic",
-    image_size=8,
-    synthetic_classes=2,
-    batch_size=8,
-    code_dim=4,
-    energy_width=4,
-    generator_width=4,
-    num_steps=4,
-    eval_every=2,
-    checkpoint_every=2,
-    log_every=1,
-    eval_batches=1,
-    num_eval_samples=16,
-    num_accuracy_samples=0,
-    grid_columns=2,
-  )
+  config.update(dataset="synthetic", image_size=8, synthetic_classes=2, batch_size=8)
+  config.update(num_steps=4, eval_every=2, checkpoint_every=2, log_every=1)
+  config.model.update(code_dim=4, energy_width=4, generator_width=4)
+  config.eval.update(batches=1, num_score_samples=16, num_accuracy_samples=0, grid_columns=2)
   config.update(overrides)
   return config
+
+
+def _nested(path, value):
+  """``{"svgd": {"direction": value}}`` for ``path="svgd.direction"``."""
+  for part in reversed(path.split(".")):
+    value = {part: value}
+  return value
 
 
 def _fixed_classifier():
@@ -102,7 +100,7 @@ def test_weight_decay_is_coupled_l2_before_adam():
 
 @pytest.mark.parametrize(
   "options",
-  [{}, AUTHORS, dict(direction="row_sum", energy_batch_norm=True)],
+  [{}, AUTHORS, dict(svgd=dict(direction="row_sum"), model=dict(energy_batch_norm=True))],
   ids=["paper", "authors", "row_sum_batch_norm"],
 )
 @pytest.mark.slow
@@ -178,27 +176,28 @@ def test_bad_configs_are_refused_with_the_fix():
   "key, value, message",
   [
     ("discount_rule", "text", r"config.discount_rule must be one of \('paper', 'authors_code'\); got 'text'"),
-    ("bandwidth_rule", "median", r"config.bandwidth_rule must be one of \('paper', 'authors_code'\); got 'median'"),
-    ("direction", "svgd", r"config.direction must be one of \('paper', 'row_sum', 'nearest_neighbor'\); got 'svgd'"),
-    ("input_dropout", 1.0, r"config.input_dropout must be a float in \[0, 1\).*got 1.0"),
-    ("input_dropout", -0.1, r"config.input_dropout must be a float in \[0, 1\)"),
-    ("weight_decay", -1e-5, r"config.weight_decay must be a float >= 0.*got -1e-05"),
-    ("direction_norm_stats", "running", r"config.direction_norm_stats must be one of \('frozen', 'batch'\)"),
+    ("svgd.bandwidth_rule", "median", r"config.svgd.bandwidth_rule must be one of \('paper', 'authors_code'\)"),
+    ("svgd.direction", "svgd", r"config.svgd.direction must be one of \('paper', 'row_sum', 'nearest_neighbor'\)"),
+    ("model.input_dropout", 1.0, r"config.model.input_dropout must be a float in \[0, 1\).*got 1.0"),
+    ("model.input_dropout", -0.1, r"config.model.input_dropout must be a float in \[0, 1\)"),
+    ("optimizer.weight_decay", -1e-5, r"config.optimizer.weight_decay must be a float >= 0.*got -1e-05"),
+    ("svgd.direction_norm_stats", "running", r"config.svgd.direction_norm_stats must be one of \('frozen', 'batch'\)"),
   ],
 )
 def test_bad_authors_options_are_refused_naming_the_option(key, value, message):
   with pytest.raises(ConfigError, match=message):
-    SteinGANImages(_config(**{key: value}))
+    SteinGANImages(_config(**_nested(key, value)))
 
 
 def test_batch_norm_with_a_batch_of_one_and_label_every_layer_without_labels_are_refused():
-  with pytest.raises(ConfigError, match=r"config.energy_batch_norm=True .*config.batch_size >= 2; got batch_size=1"):
-    SteinGANImages(_config(energy_batch_norm=True, batch_size=1))
-  with pytest.raises(ConfigError, match=r"config.label_every_layer=True .*--config.joint_model=True"):
-    SteinGANImages(_config(label_every_layer=True, joint_model=False))
+  with pytest.raises(ConfigError, match=r"config.model.energy_batch_norm=True .*batch_size >= 2; got batch_size=1"):
+    SteinGANImages(_config(model=dict(energy_batch_norm=True), batch_size=1))
+  with pytest.raises(ConfigError, match=r"config.model.label_every_layer=True .*--config.joint_model=True"):
+    SteinGANImages(_config(model=dict(label_every_layer=True), joint_model=False))
+  authors = config_lib.flatten_config(ml_collections.ConfigDict(AUTHORS))
   for setting in ("authors", "cpu_authors"):
-    config = steingan_cifar10.get_config(setting)
-    assert {k: config[k] for k in AUTHORS} == AUTHORS
+    config = config_lib.flatten_config(steingan_cifar10.get_config(setting))
+    assert {k: config[k] for k in authors} == authors and len(authors) == 8
 
 
 @pytest.mark.parametrize("get_config", [steingan_celeba.get_config, steingan_lsun.get_config])
@@ -206,11 +205,44 @@ def test_celeba_and_lsun_configs_fail_with_the_registry_message_when_absent(tmp_
   from stein_jax.data import tfds as tfds_lib
 
   config = get_config()
-  assert config.image_size == 64 and not config.joint_model
+  assert config.image_size == 64 and not config.joint_model and config.model.energy_width == 32
   config.data_dir = str(tmp_path)  # an empty data directory
   monkeypatch.setattr(tfds_lib, "tfds_available", lambda: False)  # offline: no TFDS download attempt
   with pytest.raises(FileNotFoundError, match=config.dataset):
     SteinGANImages(config)
+
+
+# The nested configs' fingerprints (those of the flat configs they replace) are pinned in tests/test_config_nesting.py,
+# with the deletion of each grouped key; here the top-level keys and the two eval keys that lost their prefix.
+
+
+def test_a_missing_or_still_flat_key_is_named_before_any_data_is_read():
+  for key in steingan_images.checks.TOP_KEYS:
+    config = steingan_cifar10.get_config()
+    config.dataset = "lsun"  # not on disk: a config error must come first
+    del config[key]
+    with pytest.raises(ConfigError, match=f"the config lacks {key}"):
+      SteinGANImages(config)
+  for flat, path in (
+    ("use_kernel", "svgd.use_kernel"),
+    ("eval_batches", "eval.batches"),
+    ("num_eval_samples", "eval.num_score_samples"),
+  ):
+    config = _config()
+    config[flat] = 1  # an override still written with the old flat name
+    with pytest.raises(ConfigError, match=f"the key moved: set {path} instead of {flat}"):
+      SteinGANImages(config)
+
+
+def test_a_changed_key_of_a_workdir_is_named_by_its_path(tmp_path):
+  config = _config()
+  loop.check_workdir(str(tmp_path), SteinGANImages(config, classifier=_fixed_classifier()), config)
+  config.svgd.use_kernel, config.optimizer.adam_b1, config.eval.batches = False, 0.6, 3
+  with pytest.raises(WorkdirMismatchError) as info:
+    loop.check_workdir(str(tmp_path), SteinGANImages(config, classifier=_fixed_classifier()), config)
+  msg = str(info.value)
+  assert "svgd.use_kernel: true in the workdir, false now" in msg and "optimizer.adam_b1: 0.5" in msg
+  assert "batches" not in msg  # an evaluation key may change on resume
 
 
 def _separable(num, seed):

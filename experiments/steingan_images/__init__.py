@@ -11,17 +11,18 @@ Algorithm 2 with the stabilisation of sec. 5.2, one jitted step: the algorithm
 2. ``x- = G(xi, y)``, ``xi ~ Uniform([-1, 1]^100)``; the generator's labels are those of the real minibatch, a draw
    from the empirical label frequencies (and positives and negatives then share ``f(., y)``);
 3. the generator moves along the SVGD direction toward ``p(x | theta)`` (eq. (21)), kernel on the code ``E(x)`` with
-   ``h = 0.5 med / log m`` (``config.use_kernel=False``: the paper's "w/o kernel" ablation);
+   ``h = 0.5 med / log m`` (``config.svgd.use_kernel=False``: the paper's "w/o kernel" ablation);
 4. the energy (eq. (24), or the joint eq. (25)) takes the discounted contrastive step with ``gamma = 0.7``, raised to
    ``0.9`` when the real batch's energy exceeds the generated batch's (:func:`stein_jax.objectives.steingan.adaptive_discount`).
 
 The authors' public code differs from the paper's text in several places; each is an option (docs/steingan_images.md
-sec. 5): ``discount_rule``, ``bandwidth_rule``, ``direction`` ("paper" eq. (5), "row_sum", "nearest_neighbor"),
-``input_dropout``, ``energy_batch_norm``, ``label_every_layer``, ``weight_decay``. With batch normalisation in the
+sec. 5): ``discount_rule``, ``svgd.bandwidth_rule``, ``svgd.direction`` ("paper" eq. (5), "row_sum",
+"nearest_neighbor"), ``model.input_dropout``, ``model.energy_batch_norm``, ``model.label_every_layer``,
+``optimizer.weight_decay``. With batch normalisation in the
 energy, the energy's loss normalises the real and the generated batch each by its own statistics (with input
 dropout, one draw per batch), while the generator direction (score, code, kernel) uses the energy without dropout
 and with the generated batch's statistics frozen, so that ``f`` and ``E`` are per-image functions there
-(``direction_norm_stats="frozen"``), or, as the authors' graph, differentiates the batch's energy through its own
+(``svgd.direction_norm_stats="frozen"``), or, as the authors' graph, differentiates the batch's energy through its own
 statistics (``"batch"``).
 
 Evaluations log the mean energies of real test images and of generated ones, the classifier score of generated
@@ -31,9 +32,12 @@ were generated with. ``finalize`` writes ``figures/samples.png`` (a class-condit
 ``figures/energies.png``, and ``final.json`` with the train-on-generated test accuracy next to the paper's two
 baselines (the real training set, 500 real images duplicated 100 times), all at one classifier budget.
 
+The config is nested (``model``, ``svgd``, ``optimizer``, ``eval``; configs/steingan_cifar10.py) and declares every
+key; runs keep the fingerprints of the flat config it replaced (``checks.KEY_NAMES``, docs/architecture.md).
+
 The family is a package: this module (the experiment, its state and its generator), ``evaluation`` (the energies,
 the classifier score and the train-on-generated accuracy), ``figures`` (the sample grid and the curves), ``checks``
-(config validation, the optimiser) and ``__main__`` (the command line); the data sets are
+(the config's keys and their validation, the optimiser) and ``__main__`` (the command line); the data sets are
 :mod:`stein_jax.data.images`.
 """
 
@@ -54,11 +58,12 @@ from stein_jax.train import AlgorithmExperiment, AlgorithmState, ConfigError, re
 from stein_jax.train.state import train_state_layout
 
 from experiments.steingan_images import evaluation, figures
-from experiments.steingan_images.checks import BANDWIDTH_RULES, _adam, _validate
+from experiments.steingan_images.checks import BANDWIDTH_RULES, KEY_NAMES, _adam, _validate
 
 __all__ = [
   "BANDWIDTH_RULES",
   "ImageData",
+  "KEY_NAMES",
   "SteinGANImages",
   "_adam",
   "_validate",
@@ -82,15 +87,8 @@ class SteinGANImages(AlgorithmExperiment):
   """
 
   name = "steingan_images"
-  resumable_keys = (
-    "num_eval_samples",
-    "num_accuracy_samples",
-    "classifier_steps",
-    "classifier_width",
-    "classifier_cache_dir",
-    "grid_columns",
-    "eval_batches",
-  )
+  resumable_keys = ("eval",)  # every evaluation key (sample sizes, classifier budget, grid, cache) may change
+  legacy_key_names = KEY_NAMES  # where each key was before the nesting (the runs' fingerprint names)
 
   def __init__(self, config, classifier=None):
     super().__init__(config)
@@ -110,47 +108,48 @@ class SteinGANImages(AlgorithmExperiment):
         f"config.joint_model=True needs labels, but {config.dataset!r} has none; set " "--config.joint_model=False."
       )
     self.num_classes = self.data.num_classes if config.joint_model else 0
-    if config.label_every_layer and not self.num_classes:
+    if config.model.label_every_layer and not self.num_classes:
       raise ConfigError(
-        "config.label_every_layer=True feeds the label to every generator layer, which needs the "
+        "config.model.label_every_layer=True feeds the label to every generator layer, which needs the "
         "label-conditional model; set --config.joint_model=True (a labelled data set) or "
-        "--config.label_every_layer=False."
+        "--config.model.label_every_layer=False."
       )
     self.energy = ae.AutoencoderEnergy(
       want,
-      code_dim=config.code_dim,
-      width=config.energy_width,
+      code_dim=config.model.code_dim,
+      width=config.model.energy_width,
       num_classes=self.num_classes,
-      margin=config.margin,
-      batch_norm=bool(config.energy_batch_norm),
-      input_dropout=float(config.input_dropout),
+      margin=config.model.margin,
+      batch_norm=bool(config.model.energy_batch_norm),
+      input_dropout=float(config.model.input_dropout),
     )
     self.generator = dcgan.DCGANGenerator(
       config.image_size,
       config.channels,
-      config.generator_width,
+      config.model.generator_width,
       num_classes=self.num_classes,
-      label_every_layer=bool(config.label_every_layer),
+      label_every_layer=bool(config.model.label_every_layer),
     )
-    self.energy_tx = _adam(config.energy_learning_rate, config.adam_b1, config.weight_decay)
-    self.generator_tx = _adam(config.generator_learning_rate, config.adam_b1, config.weight_decay)
-    bandwidth = ae.default_code_bandwidth(config.bandwidth_scale)
-    if config.bandwidth_rule != "paper":
+    opt = config.optimizer
+    self.energy_tx = _adam(opt.energy_learning_rate, opt.adam_b1, opt.weight_decay)
+    self.generator_tx = _adam(opt.generator_learning_rate, opt.adam_b1, opt.weight_decay)
+    bandwidth = ae.default_code_bandwidth(config.svgd.bandwidth_scale)
+    if config.svgd.bandwidth_rule != "paper":
       bandwidth = ae.authors_code_bandwidth
     self.algorithm = autoencoder_steingan.make_trainer(
       self.energy,
       self.generator,
-      _adam(config.energy_learning_rate, config.adam_b1, config.weight_decay),
-      _adam(config.generator_learning_rate, config.adam_b1, config.weight_decay),
-      noise_dim=config.noise_dim,
+      _adam(opt.energy_learning_rate, opt.adam_b1, opt.weight_decay),
+      _adam(opt.generator_learning_rate, opt.adam_b1, opt.weight_decay),
+      noise_dim=config.model.noise_dim,
       bandwidth=bandwidth,
       discount=config.discount,
       discount_boosted=config.discount_boosted,
       discount_rule=config.discount_rule,
-      direction=config.direction,
-      direction_norm_stats=config.direction_norm_stats,
-      use_kernel=config.use_kernel,
-      step_size=config.step_size,
+      direction=config.svgd.direction,
+      direction_norm_stats=config.svgd.direction_norm_stats,
+      use_kernel=config.svgd.use_kernel,
+      step_size=config.svgd.step_size,
     )
     arrays = {"x": self.data.train_x} if self.num_classes == 0 else {"x": self.data.train_x, "y": self.data.train_y}
     self.batcher = Batcher(arrays, config.batch_size, config.seed)
@@ -187,7 +186,7 @@ class SteinGANImages(AlgorithmExperiment):
     final = {
       "step": int(jax.device_get(state.step)),
       "dataset": config.dataset,
-      "use_kernel": bool(config.use_kernel),
+      "use_kernel": bool(config.svgd.use_kernel),
       "energy_parameters": ae.count_parameters(params["energy"]),
       "generator_parameters": ae.count_parameters(params["generator"]),
     }
@@ -195,7 +194,7 @@ class SteinGANImages(AlgorithmExperiment):
     if records:
       final.update({k[5:]: r[k] for r in records[-1:] for k in r if k.startswith("eval/")})
     classifier = self.classifier()
-    if self.num_classes and config.num_accuracy_samples > 0 and classifier is not None:
+    if self.num_classes and config.eval.num_accuracy_samples > 0 and classifier is not None:
       final.update(evaluation.accuracy_record(self, params, classifier))
     if jax.process_index() == 0:
       with open(os.path.join(workdir, "final.json"), "w") as f:
@@ -225,7 +224,7 @@ class SteinGANImages(AlgorithmExperiment):
     m = config.batch_size
     out = []
     for start in range(0, num, m):
-      xi = rng.uniform(-1.0, 1.0, (m, config.noise_dim)).astype(np.float32)
+      xi = rng.uniform(-1.0, 1.0, (m, config.model.noise_dim)).astype(np.float32)
       y = None
       if labels is not None:
         y = np.resize(labels[start : start + m], m).astype(np.int32)  # pad the last batch by repetition

@@ -13,7 +13,7 @@ from stein_jax.evaluation import sample_quality
 
 def classifier_settings(config) -> dict:
   """The budget of every classifier (the score's and the accuracies'), so that all are comparable."""
-  return dict(width=config.classifier_width, num_steps=config.classifier_steps, batch_size=64, seed=0)
+  return dict(width=config.eval.classifier_width, num_steps=config.eval.classifier_steps, batch_size=64, seed=0)
 
 
 def score_classifier(config, data):
@@ -25,7 +25,7 @@ def score_classifier(config, data):
     data.test_x,
     data.test_y,
     num_classes=data.num_classes,
-    cache_dir=config.classifier_cache_dir,
+    cache_dir=config.eval.classifier_cache_dir,
     **classifier_settings(config),
   )
 
@@ -47,7 +47,7 @@ def eval_metrics(experiment, params) -> dict:
   """One evaluation: energies of test and generated images, the classifier score, coverage, spread, label accuracy."""
   config, data = experiment.config, experiment.data
   # A fixed random subset of the test split (its files may be sorted by class).
-  idx = np.sort(np.random.default_rng(0).permutation(len(data.test_x))[: config.eval_batches * config.batch_size])
+  idx = np.sort(np.random.default_rng(0).permutation(len(data.test_x))[: config.eval.batches * config.batch_size])
   real_labels = None if not experiment.num_classes else data.test_y[idx]
   fake, labels = experiment.generate(params, idx.size, seed=1)
   e_real, rec_real = energy_stats(experiment, params, data.test_x[idx], real_labels)
@@ -55,7 +55,7 @@ def eval_metrics(experiment, params) -> dict:
   out = {"energy_real": e_real, "energy_generated": e_fake, "reconstruction_real": rec_real}
   classifier = experiment.classifier()
   if classifier is not None:
-    samples, labels = experiment.generate(params, config.num_eval_samples, seed=2)
+    samples, labels = experiment.generate(params, config.eval.num_score_samples, seed=2)
     probs = sample_quality.predict_probabilities(classifier.apply_fn, classifier.params, samples)
     out["classifier_score"] = float(sample_quality.score_lib.inception_score(probs))
     # Diversity beside the score: classes holding >= 5 % of the samples, and their spread in [0, 1] pixels.
@@ -67,11 +67,11 @@ def eval_metrics(experiment, params) -> dict:
 
 
 def accuracy_record(experiment, params, classifier) -> dict:
-  """Test accuracy of a classifier trained on ``num_accuracy_samples`` generated images, beside the same classifier
+  """Test accuracy of a classifier trained on ``eval.num_accuracy_samples`` generated images, beside the same classifier
   trained on the real training set and on 500 real images duplicated 100 times (one budget for all three)."""
   config, data = experiment.config, experiment.data
   settings = classifier_settings(config)
-  samples, labels = experiment.generate(params, config.num_accuracy_samples, seed=3)
+  samples, labels = experiment.generate(params, config.eval.num_accuracy_samples, seed=3)
   record = {}
   record["train_on_generated_accuracy"] = sample_quality.train_on_samples_accuracy(
     samples, labels, data.test_x, data.test_y, num_classes=data.num_classes, **settings
@@ -85,10 +85,10 @@ def accuracy_record(experiment, params, classifier) -> dict:
     data.test_x,
     data.test_y,
     num_classes=data.num_classes,
-    cache_dir=config.classifier_cache_dir,
+    cache_dir=config.eval.classifier_cache_dir,
     **settings,
   )
   record["duplicate500_accuracy"] = duplicate.test_accuracy
-  record["num_accuracy_samples"] = int(config.num_accuracy_samples)
+  record["num_accuracy_samples"] = int(config.eval.num_accuracy_samples)
   record["classifier"] = dict(settings, architecture="ConvClassifier (DCGAN trunk + 2 dense)")
   return record

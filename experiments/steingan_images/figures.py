@@ -9,7 +9,7 @@ from stein_jax.train.figures import new_figure
 def plot_samples(experiment, params, workdir, step):
   """``figures/samples.png``: generated images beside real test images (one class per row for the joint model)."""
   config = experiment.config
-  cols = config.grid_columns
+  cols = config.eval.grid_columns
   if experiment.num_classes:
     labels = np.repeat(np.arange(experiment.data.num_classes, dtype=np.int32), cols)
     images, _ = experiment.generate(params, labels.size, seed=4, labels=labels)
@@ -27,7 +27,7 @@ def plot_samples(experiment, params, workdir, step):
   fig = new_figure(figsize=(2 * 0.35 * cols + 1, 0.35 * rows + 0.8))
   axes = fig.subplots(1, 2)
   axes[0].imshow(grid.squeeze(-1) if c == 1 else grid, cmap="gray" if c == 1 else None)
-  kind = "kernel" if config.use_kernel else "w/o kernel"
+  kind = "kernel" if config.svgd.use_kernel else "w/o kernel"
   axes[0].set_title(
     f"SteinGAN ({kind}), step {step}" + (": one class per row" if experiment.num_classes else ""), fontsize=8
   )

@@ -163,10 +163,10 @@ class EnergyBatchNorm(nn.Module):
     else:
       if x.shape[0] < 2:
         raise ValueError(
-          f"The autoencoder energy has batch normalisation (config.energy_batch_norm=True, "
+          f"The autoencoder energy has batch normalisation (config.model.energy_batch_norm=True, "
           f"AutoencoderEnergy(batch_norm=True)) and normalises by batch statistics, which need at least 2 images "
           f"per call; got a batch of {x.shape[0]}. Evaluate it on batches of >= 2, freeze the statistics of a batch "
-          f"(autoencoder_energy.freeze_norm_stats), or set --config.energy_batch_norm=False."
+          f"(autoencoder_energy.freeze_norm_stats), or set --config.model.energy_batch_norm=False."
         )
       mean, var = dcgan.batch_moments(x)
       if capturing:
@@ -240,7 +240,7 @@ class AutoencoderEnergy(nn.Module):
     dcgan.num_resolution_steps(self.image_shape[0])
     if not 0.0 <= self.input_dropout < 1.0:
       raise ValueError(
-        f"AutoencoderEnergy input_dropout (config.input_dropout) must be in [0, 1); got " f"{self.input_dropout}."
+        f"AutoencoderEnergy input_dropout (config.model.input_dropout) must be in [0, 1); got " f"{self.input_dropout}."
       )
     self.encoder = ConvEncoder(self.code_dim, self.width, self.batch_norm)
     self.decoder = ConvDecoder(tuple(self.image_shape), self.width, self.batch_norm)
