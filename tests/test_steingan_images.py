@@ -299,3 +299,32 @@ def test_cifar10_config_builds_on_real_data():
   batch = experiment.batch(0)
   assert batch["x"].shape == (32, 32, 32, 3) and batch["y"].shape == (32,)
   np.testing.assert_allclose(experiment.label_frequencies, 0.1, atol=1e-3)
+
+
+def test_max_train_examples_keeps_a_fixed_subset_of_every_class(monkeypatch):
+  # The CIFAR-10 JPEG archive is sorted by class: a first-N cut would keep class 0 only.
+  import types
+
+  from stein_jax.data import images as images_lib
+  from stein_jax.data import loading
+
+  y = np.repeat(np.arange(10), 50)
+  x = np.arange(500)[:, None, None, None] * np.ones((1, 2, 2, 3), np.int64)  # image i holds the value i
+
+  def fake_load(name, split, data_dir, scale=None, **kw):
+    assert "max_examples" not in kw
+    return types.SimpleNamespace(x=x, y=y, info={"class_names": tuple(map(str, range(10)))})
+
+  monkeypatch.setattr(loading, "load", fake_load)
+  images_lib.load_image_data.cache_clear()
+  try:
+    a = images_lib.load_image_data("cifar10", "/nowhere", 32, 60)
+    b = images_lib.load_image_data.__wrapped__("cifar10", "/nowhere", 32, 60)
+    full = images_lib.load_image_data("cifar10", "/nowhere", 32, None)
+  finally:
+    images_lib.load_image_data.cache_clear()
+  assert a.train_x.shape[0] == 60 and len(np.unique(a.train_y)) >= 8
+  np.testing.assert_array_equal(a.train_y, b.train_y)  # the same subset every time
+  np.testing.assert_array_equal(a.train_x[:, 0, 0, 0], np.sort(a.train_x[:, 0, 0, 0]))  # source order kept
+  np.testing.assert_array_equal(a.train_y, y[a.train_x[:, 0, 0, 0]])  # images keep their labels
+  assert full.train_x.shape[0] == 500

@@ -15,6 +15,7 @@ from stein_jax.data import loading
 DATASETS = ("cifar10", "celeb_a", "lsun", "synthetic")
 SYNTHETIC_DATA_SEED = 1234  # the synthetic data set does not change with a run's seed
 SYNTHETIC_TRAIN, SYNTHETIC_TEST = 2000, 500
+SUBSET_SEED = 20171202  # the training subset ``max_train_examples`` keeps (the same for every run)
 MAX_SYNTHETIC_CLASSES = 8
 
 
@@ -60,6 +61,9 @@ class ImageData:
 def load_image_data(dataset: str, data_dir, image_size: int, max_train_examples, synthetic_classes: int = 4):
   """The train and test images of ``dataset`` (cached per process); the test split of LSUN is its "valid".
 
+  ``max_train_examples`` keeps a fixed random subset of the training images (in their source order), not the
+  first ones: the CIFAR-10 and image-folder sources are sorted by class, so a first-N cut held a single class.
+
   Raises:
     ValueError: an unknown data set; the loader's errors for absent or corrupt data.
   """
@@ -71,6 +75,12 @@ def load_image_data(dataset: str, data_dir, image_size: int, max_train_examples,
     raise ValueError(f"dataset must be one of {DATASETS}; got {dataset!r}.")
   kwargs = {} if dataset == "cifar10" else {"image_size": image_size}
   test_split = "test" if dataset in ("cifar10", "celeb_a") else "valid"
-  train = loading.load(dataset, "train", data_dir, scale=None, max_examples=max_train_examples, **kwargs)
+  if max_train_examples is not None and max_train_examples < 1:
+    raise ValueError(f"max_train_examples must be a positive int or None, not {max_train_examples!r}.")
+  train = loading.load(dataset, "train", data_dir, scale=None, **kwargs)
   test = loading.load(dataset, test_split, data_dir, scale=None, **kwargs)
-  return ImageData(train.x, train.y, test.x, test.y, train.info.get("class_names"))
+  train_x, train_y = train.x, train.y
+  if max_train_examples is not None and max_train_examples < train_x.shape[0]:
+    keep = np.sort(np.random.default_rng(SUBSET_SEED).permutation(train_x.shape[0])[:max_train_examples])
+    train_x, train_y = train_x[keep], None if train_y is None else train_y[keep]
+  return ImageData(train_x, train_y, test.x, test.y, train.info.get("class_names"))
