@@ -8,8 +8,14 @@ One run (one method, one seed):
         --config.data_dir=/path/to/data --config.seed=1 --workdir=/tmp/rbm/cd10/seed1
 
 The part after ``:`` picks ``method`` ("steincd", "stein_sm", "cd1", "cd10", "mle"; default "steincd") together with
-the step sizes and learning rate chosen for it by the sweep of ``experiments/rbm_figure.py`` (docs/results/
+the step sizes and learning rate chosen for it by the sweep of ``experiments/rbm_figure/`` (docs/results/
 rbm_mnist.md). ``<data_dir>/mnist/`` holds the MNIST IDX files (docs/data.md).
+
+Groups: ``model`` (the RBM), ``svgd`` (SteinCD's SVGD step), ``langevin`` (CD-k's Langevin negatives), ``optimizer``,
+``eval`` (the sample figures); data, seed, schedule and ``method`` at the top. A key is set by its path:
+
+    python -m experiments.energy --config=configs/rbm_mnist.py:cd1 --config.langevin.step_size=0.1 \
+        --config.optimizer.learning_rate=3e-3 --workdir=/tmp/rbm/cd1_eps0.1
 
 All five methods and three seeds, the Fig. 1a curves and the table:
 
@@ -31,14 +37,14 @@ import ml_collections
 
 METHODS = ("steincd", "stein_sm", "cd1", "cd10", "mle")
 
-# Chosen by the sweep of experiments/rbm_figure.py --config.sweep=True (best valid/loglik after 1000 iterations, seed 0;
-# docs/results/rbm_mnist.md lists the grid). Same Adam, batch 100 and iteration budget for every method.
+# Chosen by the sweep of experiments/rbm_figure/ --config.sweep=True (best valid/loglik after 1000 iterations, seed 0;
+# docs/results/rbm_mnist.md lists the grid). Same Adam, batch 100 and iteration budget for every method. Keys by path.
 TUNED = {
-  "steincd": {"learning_rate": 3e-3, "svgd_step_size": 1.0},
-  "stein_sm": {"learning_rate": 3e-3},
-  "cd1": {"learning_rate": 1e-2, "langevin_step_size": 1.0},
-  "cd10": {"learning_rate": 1e-2, "langevin_step_size": 1.0},
-  "mle": {"learning_rate": 1e-2},
+  "steincd": {"optimizer.learning_rate": 3e-3, "svgd.step_size": 1.0},
+  "stein_sm": {"optimizer.learning_rate": 3e-3},
+  "cd1": {"optimizer.learning_rate": 1e-2, "langevin.step_size": 1.0},
+  "cd10": {"optimizer.learning_rate": 1e-2, "langevin.step_size": 1.0},
+  "mle": {"optimizer.learning_rate": 1e-2},
 }
 
 
@@ -65,22 +71,29 @@ def get_config(method: str = "steincd") -> ml_collections.ConfigDict:
   config.synthetic_dim = 16
   config.num_visible = 784  # the model's d; data of another dimension are refused with a clear error
   config.num_eval_train = 10_000
+  config.batch_size = 100  # Adam on batches of 100 (sec. 5.1)
 
   # Model: GaussianBernoulliRBM, exact log Z needs num_hidden <= MAX_EXACT_HIDDEN (24).
-  config.num_hidden = 10
-  config.init_scale = 0.01  # std of the initial B
+  config.model = ml_collections.ConfigDict()
+  config.model.num_hidden = 10
+  config.model.init_scale = 0.01  # std of the initial B
 
-  # Optimisation: Adam on batches of 100 (sec. 5.1).
-  config.batch_size = 100
-  config.learning_rate = 3e-3
-  config.svgd_step_size = 1.0  # epsilon of SteinCD (Algorithm 1); bandwidth med^2 / log m
-  config.langevin_step_size = 0.1  # epsilon of CD-k Langevin, x + eps/2 grad f + sqrt(eps) xi
+  # The rules' chains: SteinCD's SVGD step and CD-k's Langevin negatives.
+  config.svgd = ml_collections.ConfigDict()
+  config.svgd.step_size = 1.0  # epsilon of SteinCD (Algorithm 1); bandwidth med^2 / log m
+  config.langevin = ml_collections.ConfigDict()
+  config.langevin.step_size = 0.1  # epsilon of CD-k Langevin, x + eps/2 grad f + sqrt(eps) xi
+
+  config.optimizer = ml_collections.ConfigDict()
+  config.optimizer.learning_rate = 3e-3  # Adam
 
   # Figures: samples at the end (exact, and long Langevin chains from noise).
-  config.num_samples = 64
-  config.langevin_chain_steps = 2000
-  config.langevin_chain_step_size = 0.1
+  config.eval = ml_collections.ConfigDict()
+  config.eval.num_samples = 64
+  config.eval.langevin_chain_steps = 2000
+  config.eval.langevin_chain_step_size = 0.1
 
-  for key, value in TUNED[method].items():
-    config[key] = value
+  for path, value in TUNED[method].items():
+    group, key = path.split(".")
+    config[group][key] = value
   return config

@@ -1,6 +1,10 @@
 r"""Energy models on the platform: the Gaussian-Bernoulli RBM of Fig. 1a of Liu & Wang 2017 (sec. 5.1).
 
     python -m experiments.energy --config=configs/rbm_mnist.py:steincd --workdir=DIR [--config.data_dir=...]
+    python -m experiments.energy --config=configs/rbm_mnist.py:cd10 --config.langevin.step_size=0.1 --workdir=DIR
+
+The config is nested (``model``, ``svgd``, ``langevin``, ``optimizer``, ``eval``; docs/architecture.md, "Nested
+configs"); its runs keep the fingerprints of the flat config it replaced (``legacy_key_names``).
 
 ``config.method`` picks the training rule of ``stein_jax.objectives.energy``:
 
@@ -35,6 +39,7 @@ from stein_jax.targets import rbm as rbm_eval
 from stein_jax.models.energy import GaussianBernoulliRBM, energy_and_score
 from stein_jax.objectives import energy as energy_objectives
 from stein_jax.train import AlgorithmExperiment, AlgorithmState, read_metrics, run_main, save_figure
+from stein_jax.train import config as config_lib
 from stein_jax.train.state import params_opt_state_layout
 from stein_jax.data.energy_data import load_energy_data
 from stein_jax.train import figures as figures_lib
@@ -53,13 +58,13 @@ def rule_and_hyperparameters(config):
   """``(rule, hyper-parameters)`` of ``config.method``, a function of ``stein_jax.objectives.energy``."""
   method = config.method
   if method == "steincd":
-    return energy_objectives.get_energy_objective("steincd"), {"step_size": config.svgd_step_size}
+    return energy_objectives.get_energy_objective("steincd"), {"step_size": config.svgd.step_size}
   if method == "stein_sm":
     return energy_objectives.get_energy_objective("stein_score_matching"), {}
   if method in ("cd1", "cd10"):
     return energy_objectives.get_energy_objective("cd_langevin"), {
       "num_steps": 1 if method == "cd1" else 10,
-      "step_size": config.langevin_step_size,
+      "step_size": config.langevin.step_size,
     }
   if method == "mle":
     return energy_objectives.get_energy_objective("rbm_exact_mle"), {}
@@ -94,21 +99,35 @@ class EnergyExperiment(AlgorithmExperiment):
   """
 
   name = "energy_rbm"
-  resumable_keys = ("num_samples", "langevin_chain_steps", "langevin_chain_step_size", "num_eval_train")
+  resumable_keys = ("eval", "num_eval_train")  # the sample figures and the evaluated train subset
+  # Where each key of the nested config was before the nesting (the runs' fingerprint names). Every run.json of
+  # the flat configs holds all of the defining keys, so no legacy_defaults / record_defaults are needed.
+  legacy_key_names = config_lib.moved_keys(
+    model=("num_hidden", "init_scale"),
+    svgd={"step_size": "svgd_step_size"},
+    langevin={"step_size": "langevin_step_size"},
+    optimizer=("learning_rate",),
+    eval=("num_samples", "langevin_chain_steps", "langevin_chain_step_size"),
+  )
 
   def __init__(self, config):
     super().__init__(config)
     if config.method not in METHODS:
       raise ValueError(f"config.method must be one of {METHODS}; got {config.method!r}.")
-    if config.num_hidden > rbm_eval.MAX_EXACT_HIDDEN:
+    if config.model.num_hidden > rbm_eval.MAX_EXACT_HIDDEN:
       raise ValueError(
-        f"config.num_hidden={config.num_hidden} exceeds MAX_EXACT_HIDDEN={rbm_eval.MAX_EXACT_HIDDEN}: the exact "
+        f"config.model.num_hidden={config.model.num_hidden} exceeds MAX_EXACT_HIDDEN={rbm_eval.MAX_EXACT_HIDDEN}: the exact "
         "log-likelihood (and the 'mle' rule) enumerate all 2**num_hidden hidden states. Use at most "
         f"{rbm_eval.MAX_EXACT_HIDDEN} hidden units."
       )
     self.rule, self.hyperparameters = rule_and_hyperparameters(config)
     self.data = load_energy_data(
-      config.dataset, config.data_dir, config.preprocess, config.num_eval_train, config.synthetic_dim, config.num_hidden
+      config.dataset,
+      config.data_dir,
+      config.preprocess,
+      config.num_eval_train,
+      config.synthetic_dim,
+      config.model.num_hidden,
     )
     dim = self.data.train.shape[1]
     if dim != config.num_visible:
@@ -117,8 +136,10 @@ class EnergyExperiment(AlgorithmExperiment):
         f"{config.num_visible} visible units; set --config.num_visible={dim} or use data of dimension "
         f"{config.num_visible}."
       )
-    self.model = GaussianBernoulliRBM(config.num_hidden, weight_init=jax.nn.initializers.normal(config.init_scale))
-    self.tx = optax.adam(config.learning_rate)
+    self.model = GaussianBernoulliRBM(
+      config.model.num_hidden, weight_init=jax.nn.initializers.normal(config.model.init_scale)
+    )
+    self.tx = optax.adam(config.optimizer.learning_rate)
     self.algorithm = energy_objectives.make_trainer(self.rule, self.model.apply, self.tx, **self.hyperparameters)
     self.batcher = data_lib.Batcher(self.data.train, config.batch_size, config.seed)
     self._eval_sets = {
@@ -155,20 +176,20 @@ class EnergyExperiment(AlgorithmExperiment):
   def _plot_samples(self, variables, workdir):
     config = self.config
     rng = jax.random.fold_in(jax.random.key(config.seed), 7)
-    n = config.num_samples
+    n = config.eval.num_samples
     exact, _ = rbm_eval.sample(rng, variables, n)
     x0 = jax.random.normal(jax.random.fold_in(rng, 1), (n, config.num_visible))
     chains = langevin_chains(
       jax.random.fold_in(rng, 2),
       variables,
       x0,
-      num_steps=config.langevin_chain_steps,
-      step_size=config.langevin_chain_step_size,
+      num_steps=config.eval.langevin_chain_steps,
+      step_size=config.eval.langevin_chain_step_size,
     )
     mean = rbm_eval.rbm_mean(variables)
     panels = [
       ("exact samples", exact),
-      (f"Langevin, {config.langevin_chain_steps} steps from N(0, I)", chains),
+      (f"Langevin, {config.eval.langevin_chain_steps} steps from N(0, I)", chains),
       ("data (test)", self.data.test[:n]),
     ]
     side = int(round(config.num_visible**0.5))

@@ -17,30 +17,34 @@ from configs import rbm_mnist
 from experiments.energy import EnergyExperiment
 from stein_jax.targets import rbm as rbm_eval
 from stein_jax.train import NonFiniteLossError, read_metrics, train_and_evaluate
+from stein_jax.train import config as config_lib
 from tests import train_testutil as util
 
 DIM = 16
 
 
 def _config(method="steincd", **overrides):
+  """A tiny run of configs/rbm_mnist.py:<method>; ``overrides`` by path (``**{"langevin.step_size": 1.0}``)."""
   config = rbm_mnist.get_config(method)
-  config.update(
-    dataset="synthetic_rbm",
-    synthetic_dim=DIM,
-    num_visible=DIM,
-    num_hidden=4,
-    batch_size=50,
-    num_eval_train=200,
-    num_steps=20,
-    eval_every=10,
-    checkpoint_every=10,
-    log_every=5,
-    num_samples=16,
-    langevin_chain_steps=20,
-    learning_rate=1e-2,
+  config_lib.override(
+    config,
+    {
+      "dataset": "synthetic_rbm",
+      "synthetic_dim": DIM,
+      "num_visible": DIM,
+      "model.num_hidden": 4,
+      "batch_size": 50,
+      "num_eval_train": 200,
+      "num_steps": 20,
+      "eval_every": 10,
+      "checkpoint_every": 10,
+      "log_every": 5,
+      "eval.num_samples": 16,
+      "eval.langevin_chain_steps": 20,
+      "optimizer.learning_rate": 1e-2,
+    },
   )
-  config.update(overrides)
-  return config
+  return config_lib.override(config, overrides)
 
 
 def _run(config, workdir):
@@ -95,7 +99,7 @@ def test_wrong_data_dimension_is_a_clear_error(tmp_path):
 
 def test_too_many_hidden_units_names_the_limit():
   with pytest.raises(ValueError, match=f"MAX_EXACT_HIDDEN={rbm_eval.MAX_EXACT_HIDDEN}"):
-    EnergyExperiment(_config(num_hidden=rbm_eval.MAX_EXACT_HIDDEN + 1))
+    EnergyExperiment(_config(**{"model.num_hidden": rbm_eval.MAX_EXACT_HIDDEN + 1}))
 
 
 def test_unknown_method_is_refused():
@@ -109,7 +113,7 @@ def test_unknown_method_is_refused():
 
 def test_divergent_chain_stops_and_reports_the_step(tmp_path):
   # A Langevin step of 1000 multiplies x by about -499 per step: after 10 steps ||x||^2 overflows float32.
-  config = _config("cd10", langevin_step_size=1000.0)
+  config = _config("cd10", **{"langevin.step_size": 1000.0})
   with pytest.raises(NonFiniteLossError, match=r"non-finite training metric at step 1: .*train/loss=nan") as info:
     _run(config, tmp_path)
   assert info.value.step == 1
@@ -128,10 +132,10 @@ def test_command_line_reports_divergence_in_one_line(tmp_path):
     "--config.dataset=synthetic_rbm",
     f"--config.synthetic_dim={DIM}",
     f"--config.num_visible={DIM}",
-    "--config.num_hidden=4",
+    "--config.model.num_hidden=4",
     "--config.batch_size=50",
     "--config.num_steps=3",
-    "--config.langevin_step_size=1e30",
+    "--config.langevin.step_size=1e30",
   ]
   assert os.path.exists(main)
   proc = subprocess.run(cmd, cwd=util.REPO, env=util.subprocess_env(), capture_output=True, text=True, timeout=120)

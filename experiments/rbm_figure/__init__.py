@@ -57,18 +57,19 @@ __all__ = [
 
 DATASETS = ("mnist", "synthetic_rbm")
 
-# Grid of the sweep: learning rate for every method, times the step size of the method's chain.
+# Grid of the sweep: learning rate for every method, times the step size of the method's chain (keys by path).
 SWEEP_LEARNING_RATES = (1e-3, 3e-3, 1e-2)
 SWEEP_STEP_SIZES = {
-  "steincd": ("svgd_step_size", (1.0, 10.0, 100.0)),
-  "cd1": ("langevin_step_size", (0.01, 0.1, 1.0)),
-  "cd10": ("langevin_step_size", (0.01, 0.1, 1.0)),
+  "steincd": ("svgd.step_size", (1.0, 10.0, 100.0)),
+  "cd1": ("langevin.step_size", (0.01, 0.1, 1.0)),
+  "cd10": ("langevin.step_size", (0.01, 0.1, 1.0)),
 }
 
 
 def run_config(
   method: str, seed: int, num_steps: int, eval_every: int, data_dir: str | None, dataset: str = "mnist", **overrides
 ):
+  """The configs/rbm_mnist.py:<method> config of one run; ``overrides`` by path (``**{"svgd.step_size": 10.0}``)."""
   config = rbm_mnist.get_config(method)
   config.seed = seed
   config.num_steps = num_steps
@@ -80,8 +81,7 @@ def run_config(
   if dataset != "mnist":
     config.num_visible = config.synthetic_dim
     config.num_eval_train = 500
-  config.update(overrides)
-  return config
+  return config_lib.override(config, overrides)
 
 
 def run_one(config, workdir: str) -> tuple[list[dict], float]:
@@ -106,7 +106,7 @@ def sweep(
   for method in methods:
     key, step_sizes = SWEEP_STEP_SIZES.get(method, (None, (None,)))
     for lr, eps in itertools.product(SWEEP_LEARNING_RATES, step_sizes):
-      overrides = {"learning_rate": lr} | ({key: eps} if key else {})
+      overrides = {"optimizer.learning_rate": lr} | ({key: eps} if key else {})
       name = f"{method}/lr{lr:g}" + (f"_eps{eps:g}" if key else "")
       config = run_config(method, 0, num_steps, eval_every, data_dir, dataset, **overrides)
       try:

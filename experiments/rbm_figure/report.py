@@ -13,6 +13,7 @@ import platform
 import numpy as np
 
 from configs import rbm_mnist
+from experiments.energy import EnergyExperiment
 from stein_jax.train import save_figure
 from stein_jax.train.figures import new_figure
 
@@ -24,6 +25,8 @@ LABELS = {
   "mle": "exact MLE",
 }
 COLORS = {"steincd": "C3", "stein_sm": "C1", "cd1": "C0", "cd10": "C2", "mle": "k"}
+# TUNED's keys are paths; the table names them as the runs' run.json does (learning_rate, svgd_step_size, ...).
+_NAMES = EnergyExperiment.legacy_key_names
 
 
 def _curves(records_by_seed: list[list[dict]], key: str = "test/loglik"):
@@ -97,7 +100,7 @@ def write_table(root: str, results: dict, timings: dict, seeds, num_steps: int) 
     for i in columns:
       col = test[:, i]
       cells.append(f"{col.mean():.2f} ± {col.std():.2f}")
-    tuned = ", ".join(f"{k}={v:g}" for k, v in rbm_mnist.TUNED[method].items())
+    tuned = ", ".join(f"{_NAMES.get(k, k)}={v:g}" for k, v in rbm_mnist.TUNED[method].items())
     tail = test[:, -10:].mean(1)
     lines.append(
       f"| {LABELS[method]} | {tuned} | "
