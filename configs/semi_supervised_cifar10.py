@@ -40,55 +40,57 @@ def get_config(variant: str = "paper"):
     raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}.")
   config = semi_supervised_mnist.get_config("paper")
   config.dataset = "cifar10"
-  config.network = "resnet"
-  config.likelihood = "gaussian"
-  config.noise_std = 0.1
+  config.model.network = "resnet"
+  config.model.likelihood = "gaussian"
+  config.model.noise_std = 0.1
   config.labelled_fraction = 0.01
   config.valid_per_class = 500
   config.flip = True
-  config.resnet_stem = 32
-  config.resnet_stem_stride = 1
-  config.resnet_stages = (64, 128)
-  config.resnet_blocks = 2
-  config.noise_channels = 1
-  config.num_particles = 20  # the paper's M = 20 for ImageNet
-  config.k = 10  # and k = 10
+  config.model.resnet_stem = 32
+  config.model.resnet_stem_stride = 1
+  config.model.resnet_stages = (64, 128)
+  config.model.resnet_blocks = 2
+  config.model.noise_channels = 1
+  config.svgd.num_particles = 20  # the paper's M = 20 for ImageNet
+  config.svgd.k = 10  # and k = 10
   config.batch_size = 64
   config.labelled_batch_size = 16
   config.num_steps = 100 * 700  # 100 passes over ~45,000 images at 48 unlabelled a step
   config.eval_every = 7_000
   config.checkpoint_every = 1_400
   config.log_every = 350
-  config.eval_samples = 20
+  config.eval.samples = 20
   # The SVGD step eps of eq. (7) scaled by sigma^2: the Gaussian likelihood's latent score is
   # A^T (x - mean) / sigma^2, 1 / sigma^2 = 100 times a Bernoulli's (x - p) for the same
   # residual, so eps = 1 (MNIST) made the codes jump by ~500 in the first steps.
-  config.step_size = config.noise_std**2
+  config.svgd.step_size = config.model.noise_std**2
   if variant == "cpu":
-    config.resnet_stem = 16
-    config.resnet_stages = (32, 64)
-    config.resnet_blocks = 1
-    config.learning_rate = 1e-3  # as configs/semi_supervised_mnist.py:cnn_cpu: 2e-4 is too slow for tens of steps
-    config.num_particles = 4
-    config.k = 2
+    config.model.resnet_stem = 16
+    config.model.resnet_stages = (32, 64)
+    config.model.resnet_blocks = 1
+    config.optimizer.learning_rate = (
+      1e-3  # as configs/semi_supervised_mnist.py:cnn_cpu: 2e-4 is too slow for tens of steps
+    )
+    config.svgd.num_particles = 4
+    config.svgd.k = 2
     config.batch_size = 16
     config.labelled_batch_size = 4
     config.num_steps = 40
     config.eval_every = 40
     config.checkpoint_every = 20
     config.log_every = 10
-    config.valid_examples = 1000
-    config.test_examples = 1000
-    config.eval_samples = 4
-    config.eval_batch_size = 250
+    config.eval.valid_examples = 1000
+    config.eval.test_examples = 1000
+    config.eval.samples = 4
+    config.eval.batch_size = 250
   if variant == "imagenet":
     config.dataset = "imagenet2012"
     config.resize = 256
     config.crop = 224
-    config.resnet_stem = 32
-    config.resnet_stem_stride = 2
-    config.resnet_stages = (64, 128, 256, 256, 512)
-    config.resnet_blocks = 2
+    config.model.resnet_stem = 32
+    config.model.resnet_stem_stride = 2
+    config.model.resnet_stages = (64, 128, 256, 256, 512)
+    config.model.resnet_blocks = 2
     config.valid_per_class = 10
     config.num_steps = 20 * 26_000  # 20 passes over 1.25M images at 48 unlabelled a step
     config.eval_every = 26_000

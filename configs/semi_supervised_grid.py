@@ -8,7 +8,7 @@ Table 3, CNN column, at the CPU budget of docs/results/semi_supervised_mnist.md:
 The CIFAR-10 stand-in for Table 4 (labelled fractions):
     ... --config.experiment_config=configs/semi_supervised_cifar10.py:cpu --config.fractions='(0.01,0.1)' \
         --config.paper=imagenet --config.name=cifar --config.results_md=docs/results/semi_supervised_cifar10.md
-Extra settings for every run: --config.overrides='("num_steps=400","eval_every=400")'.
+Extra settings for every run (a nested key by its path): --config.overrides='("num_steps=400","model.label_weight=100.0")'.
 """
 
 import ml_collections

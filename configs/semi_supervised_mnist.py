@@ -30,7 +30,7 @@ VAE uses the Gaussian encoder with the same trunk.
 ``:cpu``: 16 latent particles, k = 8, 500 steps (half a pass over the unlabelled set),
 classification with 20 encoder samples; validation and test sets at full size.
 
-CNN column of Table 3 (sec. 5.3 (ii), ``--config.network=cnn`` or the variants below): two
+CNN column of Table 3 (sec. 5.3 (ii), ``--config.model.network=cnn`` or the variants below): two
 convolutions of 32 and 64 5x5 kernels, stride 2, leaky ReLU, a dense layer to z; the Stein
 encoder stacks x with a learned image of xi (``noise_channels``), the VAE's is the same network
 with a Gaussian head; the decoder mirrors it (stride-2 sub-pixel upsampling):
@@ -45,6 +45,14 @@ steps, classification with 4 encoder samples on the first 1,000 validation and 2
 0.2 s (Stein VAE), 3.7 s (Stein VIWAE, whose log q needs a 50 x 50 Jacobian per unlabelled code,
 50 passes through the network) and 0.06 s (VAE) on the shared 2-core CPU at load 8-9). The sweep over methods, N_rho and splits:
 ``python -m experiments.semi_supervised_grid --config=configs/semi_supervised_grid.py --workdir=DIR`` (configs/semi_supervised_grid.py).
+
+Groups (docs/architecture.md, "Nested configs"): ``model`` (the networks, likelihood and label weight), ``svgd``
+(M particles, k, the SVGD step), ``optimizer``, ``eval`` (encoder samples, batch, validation / test subsets, the
+linear probe; resumable); data, seed, schedule, ``method`` and the minibatch sizes at the top. A key is set by its
+path, and the runs keep the fingerprints of the flat config (``SemiSupervisedExperiment.legacy_key_names``):
+
+    ... --config=configs/semi_supervised_mnist.py:cnn_cpu --config.model.label_weight=100.0 \
+        --config.svgd.num_particles=16 --config.svgd.k=8 --config.eval.probe=True
 """
 
 import ml_collections
@@ -59,7 +67,7 @@ def get_config(variant: str = "paper"):
       f"variant must be one of {VARIANTS}, got {variant!r} (use --config=configs/semi_supervised_mnist.py:cpu)."
     )
   config = ml_collections.ConfigDict()
-  # Shared keys.
+  # Shared keys: seed, schedule, data and the method at the top.
   config.seed = 0
   config.num_steps = 200 * 1040  # 200 passes over ~49,900 unlabelled images at 48 a step
   config.eval_every = 10_400
@@ -71,8 +79,6 @@ def get_config(variant: str = "paper"):
   config.binarization = "dynamic"  # training images: "dynamic" or "fixed"
   config.labels_per_class = 10  # N_rho
   config.split_seed = 0
-  config.valid_examples = ml_collections.config_dict.placeholder(int)  # None: all 10,000
-  config.test_examples = ml_collections.config_dict.placeholder(int)  # None: all 10,000
   # Synthetic data (dataset="synthetic"): class prototypes with bit flips.
   config.synthetic = ml_collections.ConfigDict(
     dict(data_seed=7, num_classes=3, dim=20, flip=0.1, num_train=300, num_valid=60, num_test=60)
@@ -86,66 +92,76 @@ def get_config(variant: str = "paper"):
   config.resize = 256  # imagenet2012: images resized to this square ...
   config.crop = 224  # ... and seen as random crops of this side (central crop for evaluation)
   config.flip = False  # cifar10: random horizontal flips of the training images
-  config.likelihood = "auto"  # auto: bernoulli for binary images, gaussian for colour
-  config.noise_std = 0.1  # the Gaussian likelihood's standard deviation (pixels in [0, 1] units)
-  # Network: "fnn" (sec. 5.3 (i)), "cnn" (sec. 5.3 (ii)), "resnet" (Table 4).
-  config.network = "fnn"
-  config.conv_features = (32, 64)
-  config.conv_kernel = 5
-  config.noise_channels = 1  # channels of the xi image stacked with x (Stein encoders)
-  config.negative_slope = 0.01  # leaky ReLU (Maas et al. 2013, the paper's [16])
-  config.resnet_stem = 32
-  config.resnet_stem_stride = 1
-  config.resnet_stages = (64, 128)
-  config.resnet_blocks = 1
-  # Model (sec. 5.3, FNN).
-  config.latent_dim = 50
-  config.hidden = (600, 600)
-  config.activation = "softplus"
-  config.encoder = "auto"  # auto: "flow" for Stein, "gaussian" for VAE
-  config.num_coupling_layers = 4
-  config.coupling_hidden = 64
-  config.label_weight = 1.0  # 1 = the paper's p(x, y | z); see docs/semi_supervised.md
-  # Method.
+  # Method and minibatches.
   config.method = "stein_vae"  # "stein_vae" | "stein_viwae" | "vae"
-  config.num_particles = 100
-  config.k = 50
-  config.num_decoder = 1
-  config.decoder_prior_std = 1.0
   config.batch_size = 64
   config.labelled_batch_size = 16
-  config.learning_rate = 2e-4
-  config.step_size = 1.0
-  config.encoder_steps = 1
   config.vae_encoder_weighting = "batch"  # VAE encoder: "batch" (as the Stein encoder) | "data"
-  # Evaluation: error of argmax mean_j softmax(theta~ f(x, xi_j)).
-  config.eval_samples = 100
-  config.eval_batch_size = 500
+
+  # Model (sec. 5.3, FNN). Network: "fnn" (sec. 5.3 (i)), "cnn" (sec. 5.3 (ii)), "resnet" (Table 4).
+  config.model = ml_collections.ConfigDict()
+  config.model.network = "fnn"
+  config.model.latent_dim = 50
+  config.model.hidden = (600, 600)
+  config.model.activation = "softplus"
+  config.model.encoder = "auto"  # auto: "flow" for Stein, "gaussian" for VAE
+  config.model.num_coupling_layers = 4
+  config.model.coupling_hidden = 64
+  config.model.conv_features = (32, 64)
+  config.model.conv_kernel = 5
+  config.model.noise_channels = 1  # channels of the xi image stacked with x (Stein encoders)
+  config.model.negative_slope = 0.01  # leaky ReLU (Maas et al. 2013, the paper's [16])
+  config.model.resnet_stem = 32
+  config.model.resnet_stem_stride = 1
+  config.model.resnet_stages = (64, 128)
+  config.model.resnet_blocks = 1
+  config.model.likelihood = "auto"  # auto: bernoulli for binary images, gaussian for colour
+  config.model.noise_std = 0.1  # the Gaussian likelihood's standard deviation (pixels in [0, 1] units)
+  config.model.label_weight = 1.0  # 1 = the paper's p(x, y | z); see docs/semi_supervised.md
+  config.model.decoder_prior_std = 1.0
+
+  # The Stein updates: M latent particles, k of them for Stein VIWAE's bound, the SVGD step.
+  config.svgd = ml_collections.ConfigDict()
+  config.svgd.num_particles = 100
+  config.svgd.k = 50
+  config.svgd.num_decoder = 1
+  config.svgd.step_size = 1.0
+  config.svgd.encoder_steps = 1
+
+  config.optimizer = ml_collections.ConfigDict()
+  config.optimizer.learning_rate = 2e-4  # Adam
+
+  # Evaluation (resumable): error of argmax mean_j softmax(theta~ f(x, xi_j)).
+  config.eval = ml_collections.ConfigDict()
+  config.eval.samples = 100
+  config.eval.batch_size = 500
+  config.eval.valid_examples = ml_collections.config_dict.placeholder(int)  # None: all 10,000
+  config.eval.test_examples = ml_collections.config_dict.placeholder(int)  # None: all 10,000
   # A converged linear head on the frozen codes of the labelled images at every evaluation
   # (experiments/semi_supervised/probe.py): valid/probe_error, test/probe_error; penalty by validation error.
-  config.eval_probe = False
-  config.probe_l2s = (1e-4, 1e-3, 1e-2, 1e-1)
+  config.eval.probe = False
+  config.eval.probe_l2s = (1e-4, 1e-3, 1e-2, 1e-1)
   if variant in ("cnn", "cnn_cpu"):
-    config.network = "cnn"
+    config.model.network = "cnn"
   if variant == "cnn_cpu":
     config.num_steps = 250
     config.eval_every = 250
     config.checkpoint_every = 125
     config.log_every = 25
-    config.learning_rate = 1e-3  # 2e-4 left the label head at chance (log p(y|z) = -2.33) after 250 steps
-    config.num_particles = 4
-    config.k = 2
+    config.optimizer.learning_rate = 1e-3  # 2e-4 left the label head at chance (log p(y|z) = -2.33) after 250 steps
+    config.svgd.num_particles = 4
+    config.svgd.k = 2
     config.batch_size = 32
     config.labelled_batch_size = 8
-    config.eval_samples = 4
-    config.valid_examples = 1000
-    config.test_examples = 2000
+    config.eval.samples = 4
+    config.eval.valid_examples = 1000
+    config.eval.test_examples = 2000
   if variant == "cpu":
     config.num_steps = 500
     config.eval_every = 500
     config.checkpoint_every = 250
     config.log_every = 50
-    config.num_particles = 16
-    config.k = 8
-    config.eval_samples = 20
+    config.svgd.num_particles = 16
+    config.svgd.k = 8
+    config.eval.samples = 20
   return config

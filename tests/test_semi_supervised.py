@@ -24,6 +24,7 @@ from stein_jax.models import vae
 from stein_jax.objectives import semi_supervised as ss
 from stein_jax.objectives import stein_vae as sv
 from stein_jax.train import ConfigError, read_metrics, train_and_evaluate
+from stein_jax.train import config as config_lib
 from tests import reference
 
 DZ, DX, C, NOISE = 2, 3, 3, 0.7
@@ -351,12 +352,12 @@ def _config(**kw):
   c = semi_supervised_mnist.get_config("cpu")
   c.dataset = "synthetic"
   c.num_steps, c.eval_every, c.checkpoint_every, c.log_every = 3, 3, 3, 1
-  c.latent_dim, c.hidden = 2, (8,)
-  c.num_coupling_layers, c.coupling_hidden = 1, 4
-  c.num_particles, c.k = 4, 2
+  c.model.latent_dim, c.model.hidden = 2, (8,)
+  c.model.num_coupling_layers, c.model.coupling_hidden = 1, 4
+  c.svgd.num_particles, c.svgd.k = 4, 2
   c.batch_size, c.labelled_batch_size, c.labels_per_class = 8, 3, 2
-  c.eval_samples, c.eval_batch_size = 3, 25
-  c.update(kw)
+  c.eval.samples, c.eval.batch_size = 3, 25
+  config_lib.override(c, kw)  # keys by path: "svgd.k"
   return c
 
 
@@ -384,7 +385,7 @@ def test_bad_configs_are_config_errors():
     ({"labelled_batch_size": 8}, "labelled_batch_size must be in"),
     ({"labelled_batch_size": 7}, "exceeds the 6 labelled images"),
     ({"dataset": "imagenet32"}, "imagenet32 is not supported"),
-    ({"method": "stein_viwae", "k": 3}, "k to divide num_particles"),
+    ({"method": "stein_viwae", "svgd.k": 3}, "svgd.k to divide svgd.num_particles"),
   ]:
     with pytest.raises(ConfigError, match=needle):
       exp.SemiSupervisedExperiment(_config(**kw))
@@ -403,20 +404,27 @@ def test_bad_labels_are_clear_errors():
 def test_linear_probe_on_frozen_codes_is_logged_and_resumable(tmp_path):
   # Prototypes 3 bit flips in 100 apart, labels for 30 images per class: an untrained encoder already
   # maps them to codes a linear head separates, while the untrained head is near chance.
-  kw = dict(method="vae", latent_dim=8, labels_per_class=30, num_steps=2, eval_every=2, checkpoint_every=2)
+  kw = {
+    "method": "vae",
+    "model.latent_dim": 8,
+    "labels_per_class": 30,
+    "num_steps": 2,
+    "eval_every": 2,
+    "checkpoint_every": 2,
+  }
   config = _config(**kw)
   config.synthetic.update(dict(flip=0.03, num_valid=90, num_test=90))
   train_and_evaluate(exp.SemiSupervisedExperiment(config), config, str(tmp_path))
   assert not any("probe/l2" in r for r in read_metrics(str(tmp_path)))
-  config.eval_probe, config.num_steps, config.eval_every = True, 3, 3  # evaluation keys: the run resumes
+  config.eval.probe, config.num_steps, config.eval_every = True, 3, 3  # evaluation keys: the run resumes
   train_and_evaluate(exp.SemiSupervisedExperiment(config), config, str(tmp_path))
   rec = [r for r in read_metrics(str(tmp_path)) if "probe/l2" in r]
   assert [r["step"] for r in rec] == [3]
   rec = rec[0]
-  assert rec["probe/l2"] in config.probe_l2s
+  assert rec["probe/l2"] in config.eval.probe_l2s
   assert rec["test/probe_error"] < 10 and rec["valid/probe_error"] < 10 and rec["probe/labelled_error"] < 10
   assert rec["test/error"] > 30  # the jointly trained head after 3 steps
   final = json.loads((tmp_path / "final.json").read_text())
   assert final["test/probe_error"] == rec["test/probe_error"]
   with pytest.raises(ConfigError, match="probe_l2s must be a non-empty tuple"):
-    exp.SemiSupervisedExperiment(_config(probe_l2s=(0.1, -1.0)))
+    exp.SemiSupervisedExperiment(_config(**{"eval.probe_l2s": (0.1, -1.0)}))

@@ -26,6 +26,7 @@ from stein_jax.models import conv
 from stein_jax.objectives import semi_supervised as ss
 from stein_jax.objectives import stein_vae as sv
 from stein_jax.train import ConfigError, train_and_evaluate
+from stein_jax.train import config as config_lib
 
 KEY = jax.random.key(0)
 
@@ -269,21 +270,21 @@ def _cnn_config(**kw):
   c.dataset = "synthetic"
   c.synthetic.dim, c.synthetic.image_shape = 64, (8, 8, 1)
   c.num_steps, c.eval_every, c.checkpoint_every, c.log_every = 2, 2, 2, 1
-  c.latent_dim, c.conv_features = 3, (2, 4)
-  c.num_particles, c.k = 2, 2
+  c.model.latent_dim, c.model.conv_features = 3, (2, 4)
+  c.svgd.num_particles, c.svgd.k = 2, 2
   c.batch_size, c.labelled_batch_size, c.labels_per_class = 8, 3, 2
-  c.eval_samples, c.eval_batch_size = 2, 25
-  c.valid_examples = c.test_examples = None
-  c.update(kw)
+  c.eval.samples, c.eval.batch_size = 2, 25
+  c.eval.valid_examples = c.eval.test_examples = None
+  config_lib.override(c, kw)  # keys by path: "model.network"
   return c
 
 
 def test_bad_conv_configs_are_config_errors():
   for kw, needle in [
-    ({"synthetic": {"image_shape": (10, 8, 1)}}, "height of 10 cannot be mapped back"),
-    ({"synthetic": {"image_shape": (6, 6, 1), "dim": 36}}, r"height of 6 cannot be mapped back.*6 -> 3 -> 2"),
-    ({"network": "vgg"}, "network must be one of"),
-    ({"encoder": "flow"}, "encoder='flow' is the FNN's"),
+    ({"synthetic.image_shape": (10, 8, 1)}, "height of 10 cannot be mapped back"),
+    ({"synthetic.image_shape": (6, 6, 1), "synthetic.dim": 36}, r"height of 6 cannot be mapped back.*6 -> 3 -> 2"),
+    ({"model.network": "vgg"}, "model.network must be one of"),
+    ({"model.encoder": "flow"}, "model.encoder='flow' is the FNN's"),
     ({"labelled_fraction": 0.001}, "fewer than one labelled image per class"),
   ]:
     with pytest.raises(ConfigError, match=needle):
@@ -319,11 +320,11 @@ def _imagenet_config(**kw):
   c = semi_supervised_cifar10.get_config("imagenet")
   c.resize, c.crop = 12, 8
   c.num_steps, c.eval_every, c.checkpoint_every, c.log_every = 2, 2, 2, 1
-  c.latent_dim, c.resnet_stem, c.resnet_stages, c.resnet_stem_stride = 3, 2, (3, 4), 1
-  c.num_particles, c.k = 2, 2
+  c.model.latent_dim, c.model.resnet_stem, c.model.resnet_stages, c.model.resnet_stem_stride = 3, 2, (3, 4), 1
+  c.svgd.num_particles, c.svgd.k = 2, 2
   c.batch_size, c.labelled_batch_size, c.labelled_fraction = 8, 3, 0.2
-  c.eval_samples, c.eval_batch_size, c.valid_per_class = 2, 25, 2
-  c.update(kw)
+  c.eval.samples, c.eval.batch_size, c.valid_per_class = 2, 25, 2
+  config_lib.override(c, kw)  # keys by path: "model.network"
   return c
 
 

@@ -11,8 +11,8 @@ Each step sees ``labelled_batch_size`` labelled and ``batch_size - labelled_batc
 unlabelled images and takes one step of
 :mod:`stein_jax.objectives.semi_supervised` (``config.method``). Evaluations log
 ``valid/error`` and ``test/error`` (classification error, %, of argmax mean_j
-softmax(theta~ f_eta(x, xi_j)) over ``eval_samples`` encoder samples); with
-``eval_probe`` also the error of a converged linear head on the frozen codes (``probe``);
+softmax(theta~ f_eta(x, xi_j)) over ``eval.samples`` encoder samples); with
+``eval.probe`` also the error of a converged linear head on the frozen codes (``probe``);
 the last evaluation is written to ``WORKDIR/final.json``.
 
 Data sets: ``mnist`` and ``fashion_mnist`` through :func:`stein_jax.data.load`
@@ -102,7 +102,11 @@ class SemiSupervisedExperiment(AlgorithmExperiment):
   """
 
   name = "semi_supervised"
-  resumable_keys = ("eval_samples", "eval_batch_size", "valid_examples", "test_examples", "eval_probe", "probe_l2s")
+  resumable_keys = ("eval",)  # the evaluation group: error samples, batch, subsets and the probe
+  # Where each key of the nested config was before the nesting (the runs' fingerprint names), and the values the
+  # runs older than the convolutional and colour keys ran with (checks.py).
+  legacy_key_names = checks.KEY_NAMES
+  record_defaults = checks.RECORD_DEFAULTS
 
   def __init__(self, config):
     super().__init__(config)
@@ -119,7 +123,7 @@ class SemiSupervisedExperiment(AlgorithmExperiment):
     self._predict = jax.jit(lambda enc, dec, x, xi: ss.predict_proba(self.model, enc, dec, x, xi))
     self._last_eval = None
     self.probe = None
-    if config.eval_probe:
+    if config.eval.probe:
       x_l = probe_lib.labelled_inputs(config, d)
       self.probe = probe_lib.Probe(config, self.model, x_l, d.y_labelled, self.num_classes)
 
@@ -151,14 +155,14 @@ class SemiSupervisedExperiment(AlgorithmExperiment):
   def error(self, params, x, y) -> float:
     """Classification error (%) on x [T, dx] with ``eval_samples`` shared encoder samples."""
     cfg = self.config
-    xi = jax.random.normal(jax.random.key(cfg.seed + 777), (cfg.eval_samples, self.model.base.latent_dim))
+    xi = jax.random.normal(jax.random.key(cfg.seed + 777), (cfg.eval.samples, self.model.base.latent_dim))
     wrong = 0
-    for i in range(0, x.shape[0], cfg.eval_batch_size):
-      p = self._predict(params["enc"], params["dec"], jnp.asarray(x[i : i + cfg.eval_batch_size]), xi)
+    for i in range(0, x.shape[0], cfg.eval.batch_size):
+      p = self._predict(params["enc"], params["dec"], jnp.asarray(x[i : i + cfg.eval.batch_size]), xi)
       p = np.asarray(p)
       if not np.all(np.isfinite(p)):
         raise FloatingPointError("non-finite class probabilities at evaluation; lower the " "learning rate.")
-      wrong += int(np.sum(p.argmax(-1) != y[i : i + cfg.eval_batch_size]))
+      wrong += int(np.sum(p.argmax(-1) != y[i : i + cfg.eval.batch_size]))
     return 100.0 * wrong / x.shape[0]
 
   def evaluate(self, state, step, workdir):
@@ -184,16 +188,16 @@ class SemiSupervisedExperiment(AlgorithmExperiment):
       "step": step,
       "method": cfg.method,
       "dataset": cfg.dataset,
-      "network": cfg.network,
+      "network": cfg.model.network,
       "labels_per_class": cfg.labels_per_class,
       "labelled_fraction": cfg.labelled_fraction,
       "split_seed": cfg.split_seed,
       "seed": cfg.seed,
       "num_labelled": int(self.labelled_index.size),
       "num_unlabelled": int(self.unlabelled_index.size),
-      "num_particles": cfg.num_particles,
-      "k": cfg.k,
-      "eval_samples": cfg.eval_samples,
+      "num_particles": cfg.svgd.num_particles,
+      "k": cfg.svgd.k,
+      "eval_samples": cfg.eval.samples,
       **res,
     }
     if jax.process_index() == 0:

@@ -80,8 +80,8 @@ def load_colour(config) -> dict:
       return idx
     return idx[balanced_split(y[idx], max(1, limit // num_classes), _VALID_SPLIT_SEED + 1, num_classes)[0]]
 
-  held = subset(held, train.y, config.valid_examples)
-  keep = subset(np.arange(test.y.shape[0]), test.y, config.test_examples)
+  held = subset(held, train.y, config.eval.valid_examples)
+  keep = subset(np.arange(test.y.shape[0]), test.y, config.eval.test_examples)
   return {
     "train": (train.x[rest], train.y[rest].astype(np.int32)),
     "valid": (train.x[held], train.y[held].astype(np.int32)),
@@ -117,7 +117,7 @@ def load_data(config) -> SemiSupervisedData:
     num_classes = syn.num_classes
   else:
     parts = {}
-    for split, limit in (("train", None), ("valid", config.valid_examples), ("test", config.test_examples)):
+    for split, limit in (("train", None), ("valid", config.eval.valid_examples), ("test", config.eval.test_examples)):
       ds = data_lib.load(config.dataset, split, config.data_dir, max_examples=limit)
       if ds.y is None:
         raise ConfigError(f"invalid config: data set {config.dataset!r} has no labels.")

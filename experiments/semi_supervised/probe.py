@@ -38,12 +38,12 @@ class Probe:
     self.config, self.num_classes = config, num_classes
     self.x_labelled, self.y_labelled = x_labelled, np.asarray(y_labelled)
     base = model.base
-    self.xi = jax.random.normal(jax.random.key(config.seed + 777), (config.eval_samples, base.latent_dim))
+    self.xi = jax.random.normal(jax.random.key(config.seed + 777), (config.eval.samples, base.latent_dim))
     self._encode = jax.jit(lambda enc, x, xi: sv.encode(base, enc, x[:, None, :], xi[None]))
 
   def codes(self, enc_params, x) -> np.ndarray:
     """[T, S, dz] codes of x [T, dx] under the S = ``eval_samples`` draws of xi."""
-    b = self.config.eval_batch_size
+    b = self.config.eval.batch_size
     out = [np.asarray(self._encode(enc_params, jnp.asarray(x[i : i + b]), self.xi)) for i in range(0, len(x), b)]
     c = np.concatenate(out)
     if not np.all(np.isfinite(c)):
@@ -60,7 +60,7 @@ class Probe:
     rows, labels = c_l.reshape(-1, c_l.shape[-1]), np.repeat(self.y_labelled, s)
     c_v = self.codes(enc_params, x_valid)
     fits = []
-    for l2 in self.config.probe_l2s:
+    for l2 in self.config.eval.probe_l2s:
       probe = linear_probe.fit(rows, labels, self.num_classes, l2=float(l2))
       fits.append((self._error(probe, c_v, y_valid), float(l2), probe))
     valid_error, l2, probe = min(fits, key=lambda f: f[0])  # ties: the first (smallest) penalty listed
