@@ -1,10 +1,10 @@
-"""A converged linear head on the frozen codes (``eval_probe``): is the trained head or the codes the limit?
+"""A converged linear head on the frozen codes (``eval.probe``): is the trained head or the codes the limit?
 
 At a short budget the jointly trained head softmax(theta~ z + b) may lag codes that already separate the
-classes. With ``eval_probe=True`` every evaluation also fits multinomial logistic regression to convergence
+classes. With ``eval.probe=True`` every evaluation also fits multinomial logistic regression to convergence
 (:mod:`stein_jax.evaluation.linear_probe`) on the codes f_eta(x_l, xi_j) of the labelled training images only
-(one fixed binarization; the ``eval_samples`` draws of xi the head's evaluation uses, each a training row),
-with the penalty chosen from ``probe_l2s`` by validation error, and reports its validation and test error
+(one fixed binarization; the ``eval.samples`` draws of xi the head's evaluation uses, each a training row),
+with the penalty chosen from ``eval.probe_l2s`` by validation error, and reports its validation and test error
 (``valid/probe_error``, ``test/probe_error``, ``probe/l2``, ``probe/labelled_error``). It sees no label the
 model did not, so it is a semi-supervised classifier in its own right; its gap to ``test/error`` is the head's
 optimisation deficit, and its own error what the codes allow a linear head (docs/semi_supervised.md sec. 12).
@@ -42,7 +42,7 @@ class Probe:
     self._encode = jax.jit(lambda enc, x, xi: sv.encode(base, enc, x[:, None, :], xi[None]))
 
   def codes(self, enc_params, x) -> np.ndarray:
-    """[T, S, dz] codes of x [T, dx] under the S = ``eval_samples`` draws of xi."""
+    """[T, S, dz] codes of x [T, dx] under the S = ``eval.samples`` draws of xi."""
     b = self.config.eval.batch_size
     out = [np.asarray(self._encode(enc_params, jnp.asarray(x[i : i + b]), self.xi)) for i in range(0, len(x), b)]
     c = np.concatenate(out)
