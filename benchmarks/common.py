@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import resource
 import subprocess
 import sys
@@ -36,3 +37,18 @@ def run_case(module: str, args: list, timeout: float, max_error_chars: int = 300
   if proc.returncode != 0:
     return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1][:max_error_chars]}
   return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def machine(load_key: str = "load_average") -> dict:
+  """The machine a benchmark ran on (JAX's devices, CPUs, platform, versions and the load average under ``load_key``)."""
+  import jax  # pylint: disable=import-outside-toplevel  (callers choose the platform before JAX starts)
+
+  return {
+    "device": f"{jax.devices()[0].device_kind} x{jax.device_count()} ({jax.default_backend()})",
+    "backend": jax.default_backend(),
+    "devices": [str(dv) for dv in jax.devices()],
+    "cpus": os.cpu_count(),
+    "platform": platform.platform(),
+    "jax": jax.__version__,
+    load_key: list(os.getloadavg()),
+  }

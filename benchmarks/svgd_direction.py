@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 
@@ -151,17 +150,9 @@ def main(argv=None) -> None:
 
   import jax
 
-  device = f"{jax.devices()[0].device_kind} x{jax.device_count()} ({jax.default_backend()})"
   print(f"devices: {jax.devices()}; backend: {jax.default_backend()}", file=sys.stderr, flush=True)
-  machine = {
-    "device": device,
-    "backend": jax.default_backend(),
-    "devices": [str(dv) for dv in jax.devices()],
-    "cpus": os.cpu_count(),
-    "platform": platform.platform(),
-    "jax": jax.__version__,
-    "load_average": list(os.getloadavg()),
-  }
+  machine = common.machine("load_average")
+  device = machine["device"]
   rate_start = _subprocess(["--gflops"]).get("gflops")
   rows = []
   for name, n, d, batch, impls in CASES:

@@ -34,7 +34,6 @@ import csv
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -368,17 +367,9 @@ def main(argv=None) -> None:
   log = lambda msg: print(msg, file=sys.stderr, flush=True)
   ns = [int(v) for v in args.ns.split(",") if not args.max_n or int(v) <= args.max_n]
   dims = [int(v) for v in args.dims.split(",")]
-  device = f"{jax.devices()[0].device_kind} x{jax.device_count()} ({jax.default_backend()})"
   log(f"devices: {jax.devices()}; backend: {jax.default_backend()}")
-  machine = {
-    "device": device,
-    "backend": jax.default_backend(),
-    "devices": [str(dv) for dv in jax.devices()],
-    "cpus": os.cpu_count(),
-    "platform": platform.platform(),
-    "jax": jax.__version__,
-    "load_average_start": list(os.getloadavg()),
-  }
+  machine = common.machine("load_average_start")
+  device = machine["device"]
   start = time.time()
   rate_start = matmul_gflops()
   log(f"matmul {rate_start:.1f} GFLOP/s (float32, same run, start); load average {machine['load_average_start']}")

@@ -155,7 +155,7 @@ class SemiSupervisedExperiment(AlgorithmExperiment):
   def error(self, params, x, y) -> float:
     """Classification error (%) on x [T, dx] with ``eval_samples`` shared encoder samples."""
     cfg = self.config
-    xi = jax.random.normal(jax.random.key(cfg.seed + 777), (cfg.eval.samples, self.model.base.latent_dim))
+    xi = probe_lib.evaluation_noise(cfg, self.model.base.latent_dim)
     wrong = 0
     for i in range(0, x.shape[0], cfg.eval.batch_size):
       p = self._predict(params["enc"], params["dec"], jnp.asarray(x[i : i + cfg.eval.batch_size]), xi)

@@ -22,6 +22,11 @@ from stein_jax.objectives import stein_vae as sv
 from experiments.semi_supervised import data as ss_data
 
 
+def evaluation_noise(config, latent_dim: int):
+  """The ``eval.samples`` draws of xi [S, dz] every evaluation uses (the head's error and the probe alike)."""
+  return jax.random.normal(jax.random.key(config.seed + 777), (config.eval.samples, latent_dim))
+
+
 def labelled_inputs(config, d: ss_data.SemiSupervisedData) -> np.ndarray:
   """The labelled images as the encoder sees them at evaluation: binarized once, or the colour eval transform."""
   if d.colour:
@@ -38,7 +43,7 @@ class Probe:
     self.config, self.num_classes = config, num_classes
     self.x_labelled, self.y_labelled = x_labelled, np.asarray(y_labelled)
     base = model.base
-    self.xi = jax.random.normal(jax.random.key(config.seed + 777), (config.eval.samples, base.latent_dim))
+    self.xi = evaluation_noise(config, base.latent_dim)
     self._encode = jax.jit(lambda enc, x, xi: sv.encode(base, enc, x[:, None, :], xi[None]))
 
   def codes(self, enc_params, x) -> np.ndarray:
