@@ -279,6 +279,22 @@ def _cnn_config(**kw):
   return c
 
 
+@pytest.mark.parametrize("scale", [1.0, 0.1])
+def test_noise_scale_is_the_noise_images_initial_std(scale):
+  # The map's weights have variance scale^2 / dz (flax's variance_scaling undoes the truncation's shrinkage) and its
+  # bias starts at 0, so for xi ~ N(0, I) a noise pixel has variance sum_j w_j^2 ~ scale^2: the std over pixels and
+  # draws is scale to ~1 % (256 pixels of 50 weights each).
+  dz, shape = 50, (16, 16, 1)
+  enc = conv.ConvNoiseEncoder(dz, shape, noise_scale=scale)
+  p, _, _ = _init(enc, shape, dz)
+  xi = jax.random.normal(jax.random.key(3), (400, dz))
+  img = enc.apply(p, xi, method=enc.noise_image)
+  assert img.shape == (400, 16, 16, 1)
+  np.testing.assert_allclose(float(jnp.std(img)), scale, rtol=0.05)
+  with pytest.raises(ValueError, match="noise_scale must be a number > 0, got -1.0"):
+    _init(conv.ConvNoiseEncoder(dz, shape, noise_scale=-1.0), shape, dz)
+
+
 def test_bad_conv_configs_are_config_errors():
   for kw, needle in [
     ({"synthetic.image_shape": (10, 8, 1)}, "height of 10 cannot be mapped back"),
@@ -286,6 +302,7 @@ def test_bad_conv_configs_are_config_errors():
     ({"model.network": "vgg"}, "model.network must be one of"),
     ({"model.encoder": "flow"}, "model.encoder='flow' is the FNN's"),
     ({"labelled_fraction": 0.001}, "fewer than one labelled image per class"),
+    ({"model.noise_scale": 0.0}, "model.noise_scale must be a number > 0, got 0.0"),
   ]:
     with pytest.raises(ConfigError, match=needle):
       exp.SemiSupervisedExperiment(_cnn_config(**kw))

@@ -107,6 +107,7 @@ class SemiSupervisedExperiment(AlgorithmExperiment):
   # runs older than the convolutional and colour keys ran with (checks.py).
   legacy_key_names = checks.KEY_NAMES
   record_defaults = checks.RECORD_DEFAULTS
+  legacy_defaults = checks.LEGACY_DEFAULTS  # keys new since the nesting, at the value the older runs used
 
   def __init__(self, config):
     super().__init__(config)

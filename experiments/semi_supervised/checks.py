@@ -57,6 +57,11 @@ KEY_NAMES = config_lib.moved_keys(
     "probe_l2s": "probe_l2s",
   },
 )
+# Keys new since the nesting keep their own path; at these values they stay out of the fingerprint, so the runs
+# made before them (which ran at these values) resume.
+KEY_NAMES["model.noise_scale"] = "model.noise_scale"
+LEGACY_DEFAULTS = {"model.noise_scale": 1.0}
+
 # The runs made before the convolutional and colour paths (FNN on MNIST) have run.json files without these
 # keys; they ran with these values (the FNN, a Bernoulli likelihood, no colour preprocessing).
 RECORD_DEFAULTS = {
@@ -123,6 +128,8 @@ def check_config(config) -> None:
     problems.append(f"model.likelihood must be one of {LIKELIHOODS}, got {config.model.likelihood!r}")
   if not config.model.noise_std > 0:
     problems.append(f"model.noise_std must be > 0, got {config.model.noise_std!r}")
+  if not (isinstance(config.model.noise_scale, (int, float)) and config.model.noise_scale > 0):
+    problems.append(f"model.noise_scale must be a number > 0, got {config.model.noise_scale!r}")
   if config.model.encoder == "flow" and config.model.network != "fnn":
     problems.append(
       f"model.encoder='flow' is the FNN's; with network={config.model.network!r} use 'noise' or 'gaussian'"

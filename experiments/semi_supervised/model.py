@@ -40,7 +40,11 @@ def conv_networks(config):
   dz = config.model.latent_dim
   gaussian = encoder_kind(config) == "gaussian"
   out_c = 0
-  common = dict(noise_channels=config.model.noise_channels, negative_slope=config.model.negative_slope)
+  common = dict(
+    noise_channels=config.model.noise_channels,
+    noise_scale=config.model.noise_scale,
+    negative_slope=config.model.negative_slope,
+  )
   if config.model.network == "cnn":
     feats = tuple(config.model.conv_features)
     k = config.model.conv_kernel

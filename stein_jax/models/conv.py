@@ -124,6 +124,9 @@ class StackedNoiseEncoder(nn.Module):
     image_shape: (H, W, C) of the flattened images.
     noise_channels: channels of the noise image stacked with x (the linear map xi -> [H, W,
       noise_channels] is learned).
+    noise_scale: the initial standard deviation of each noise pixel (the map's weights are drawn
+      with variance noise_scale^2 / dz, so for xi ~ N(0, I) every pixel of the noise image starts
+      with standard deviation ~noise_scale; 1.0 is flax's default, LeCun-normal).
     stem_features, stem_kernel, stem_stride: the first convolution, on the C + noise_channels
       stacked channels.
     negative_slope: of the leaky ReLU.
@@ -135,6 +138,7 @@ class StackedNoiseEncoder(nn.Module):
   latent_dim: int
   image_shape: tuple = (28, 28, 1)
   noise_channels: int = 1
+  noise_scale: float = 1.0
   stem_features: int = 32
   stem_kernel: int = 5
   stem_stride: int = 2
@@ -154,6 +158,8 @@ class StackedNoiseEncoder(nn.Module):
     check_image_shape(self.image_shape, self.num_strided(), 2, name)
     if not (isinstance(self.noise_channels, int) and self.noise_channels >= 1):
       raise ValueError(f"{name}: noise_channels must be an int >= 1, got {self.noise_channels!r}.")
+    if not (isinstance(self.noise_scale, (int, float)) and self.noise_scale > 0):
+      raise ValueError(f"{name}: noise_scale must be a number > 0, got {self.noise_scale!r}.")
     h, w, c = self.image_shape
     stacked = 0 if self.gaussian else self.noise_channels
     self.stem = self.param(
@@ -163,7 +169,8 @@ class StackedNoiseEncoder(nn.Module):
     )
     self.stem_bias = self.param("stem_bias", nn.initializers.zeros, (self.stem_features,))
     if not self.gaussian:
-      self.noise_map = nn.Dense(h * w * self.noise_channels, name="noise_map")
+      init = nn.initializers.variance_scaling(float(self.noise_scale) ** 2, "fan_in", "truncated_normal")
+      self.noise_map = nn.Dense(h * w * self.noise_channels, kernel_init=init, name="noise_map")
     self.trunk = self.trunk_layers()
     self.head = nn.Dense(self.latent_dim * (2 if self.gaussian else 1), name="head")
 
