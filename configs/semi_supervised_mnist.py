@@ -110,9 +110,8 @@ def get_config(variant: str = "paper"):
   config.model.conv_features = (32, 64)
   config.model.conv_kernel = 5
   config.model.noise_channels = 1  # channels of the xi image stacked with x (Stein encoders)
-  config.model.noise_scale = (
-    1.0  # initial std of each noise-image pixel (flax's default init); see docs/semi_supervised.md
-  )
+  # The initial std of each noise-image pixel (1.0: flax's default init); docs/semi_supervised.md sec. 9.
+  config.model.noise_scale = 1.0
   config.model.negative_slope = 0.01  # leaky ReLU (Maas et al. 2013, the paper's [16])
   config.model.resnet_stem = 32
   config.model.resnet_stem_stride = 1
