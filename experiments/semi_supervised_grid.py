@@ -13,7 +13,9 @@ checkpoint, so the same command continues a sweep. SIGTERM is passed to the runn
 finishes its step and checkpoints) and stops the sweep. After every run the table of test errors
 (mean +- sd over the finished splits, with the paper's numbers beside them) is written to
 WORKDIR/table.md and, with ``config.results_md``, between the markers ``<!-- grid:NAME:begin -->`` and
-``<!-- grid:NAME:end -->`` of that file (NAME = ``config.name``).
+``<!-- grid:NAME:end -->`` of that file (NAME = ``config.name``), and the learning curves (every logged
+evaluation's test error against the step, one panel per cell, each split thin and the mean over splits
+thick; the linear probe's dashed) to WORKDIR/figures/curves.png, their means to WORKDIR/curves.md.
 
 Runs as subprocesses, not imports: an experiment never imports another.
 """
@@ -31,6 +33,8 @@ import numpy as np
 
 from stein_jax.train import config as config_lib
 from stein_jax.train import main as main_lib
+from stein_jax.train import read_metrics, save_figure
+from stein_jax.train.figures import new_figure
 
 METHODS = ("vae", "stein_vae", "stein_viwae")
 LABELS = {"vae": "VAE", "stein_vae": "Stein VAE", "stein_viwae": "Stein VIWAE"}
@@ -136,6 +140,86 @@ def table(root: str, methods, keys, splits, by_fraction: bool, paper: str) -> st
   return "\n".join(lines) + "\n\nPer run (valid / test error, %):\n\n" + "\n".join(f"* {r}" for r in per_run) + "\n"
 
 
+def learning_curves(root: str, methods, keys, by_fraction: bool) -> dict:
+  """``{(key, method): {split: {step: (test error, test probe error or None)}}}`` from each run's metrics.jsonl.
+
+  Every split found under ``root`` counts, finished or not (a run still going is drawn to its last evaluation).
+  """
+  out = {}
+  for key in keys:
+    for m in methods:
+      prefix = run_name(m, key, "", by_fraction)
+      found = sorted((d[len(prefix) :] for d in os.listdir(root) if d.startswith(prefix)), key=int)
+      per_split = {}
+      for s in found:
+        points = {
+          int(r["step"]): (r["test/error"], r.get("test/probe_error"))
+          for r in read_metrics(os.path.join(root, run_name(m, key, s, by_fraction)))
+          if "test/error" in r
+        }
+        if points:
+          per_split[s] = points
+      if per_split:
+        out[(key, m)] = per_split
+  return out
+
+
+def mean_curve(per_split: dict, index: int = 0) -> dict[int, float]:
+  """step -> mean over the splits evaluated at that step of entry ``index`` (0: error, 1: probe), skipping None."""
+  steps = sorted({t for pts in per_split.values() for t in pts})
+  out = {}
+  for t in steps:
+    vals = [pts[t][index] for pts in per_split.values() if t in pts and pts[t][index] is not None]
+    if vals:
+      out[t] = float(np.mean(vals))
+  return out
+
+
+def draw_curves(root: str, methods, keys, by_fraction: bool) -> list[str]:
+  """WORKDIR/figures/curves.png and the markdown of the mean test error per evaluated step (returned)."""
+  data = learning_curves(root, methods, keys, by_fraction)
+  if not data:
+    return []
+  shown = [k for k in keys if any((k, m) in data for m in methods)]
+  fig = new_figure(figsize=(4.2 * len(shown), 3.6))
+  axes = fig.subplots(1, len(shown), squeeze=False)[0]
+  for ax, key in zip(axes, shown):
+    for i, m in enumerate(methods):
+      if (key, m) not in data:
+        continue
+      runs = data[(key, m)]
+      for pts in runs.values():
+        steps = sorted(pts)
+        ax.plot(steps, [pts[t][0] for t in steps], "-", color=f"C{i}", alpha=0.25, lw=0.8)
+      mean = mean_curve(runs)
+      ax.plot(list(mean), list(mean.values()), "-o", ms=3, color=f"C{i}", label=f"{LABELS[m]} (n={len(runs)})")
+      probe = mean_curve(runs, 1)
+      if probe:
+        ax.plot(list(probe), list(probe.values()), "--", color=f"C{i}", alpha=0.8)
+    ax.set_title(f"labelled fraction {key}" if by_fraction else f"{key} labelled per class", fontsize=9)
+    ax.set_xlabel("training step")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+  axes[0].set_ylabel("test error (%); dashed: linear probe")
+  fig.tight_layout()
+  save_figure(fig, root, "curves")
+  lines = ["Mean test error (%) over the splits evaluated at each step (linear probe in brackets):", ""]
+  for key in shown:
+    cols = [m for m in methods if (key, m) in data]
+    means = {m: (mean_curve(data[(key, m)]), mean_curve(data[(key, m)], 1)) for m in cols}
+    steps = sorted({t for m in cols for t in means[m][0]})
+    lines += [f"{'fraction' if by_fraction else 'labelled per class'} {key}:", ""]
+    lines += ["| step | " + " | ".join(LABELS[m] for m in cols) + " |", "|---:|" + "---:|" * len(cols)]
+    for t in steps:
+      cells = []
+      for m in cols:
+        err, probe = means[m]
+        cells.append("-" if t not in err else f"{err[t]:.2f}" + (f" ({probe[t]:.2f})" if t in probe else ""))
+      lines.append(f"| {t} | " + " | ".join(cells) + " |")
+    lines.append("")
+  return lines
+
+
 def write_results(text: str, path: str, name: str) -> None:
   begin, end = f"<!-- grid:{name}:begin -->", f"<!-- grid:{name}:end -->"
   with open(path) as f:
@@ -229,6 +313,10 @@ def run_from_config(config, workdir: str) -> None:
       f.write(text)
     if config.results_md:
       write_results(text, config.results_md, config.name)
+    lines = draw_curves(workdir, list(METHODS), keys, by_fraction)
+    if lines:
+      with open(os.path.join(workdir, "curves.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

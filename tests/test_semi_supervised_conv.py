@@ -403,3 +403,33 @@ def test_grid_table_reads_finished_runs(tmp_path):
   md.write_text("a\n<!-- grid:x:begin -->\nold\n<!-- grid:x:end -->\nb\n")
   grid.write_results("new\n", str(md), "x")
   assert md.read_text() == "a\n<!-- grid:x:begin -->\nnew\n<!-- grid:x:end -->\nb\n"
+
+
+def test_grid_curves_average_the_splits_at_each_step(tmp_path):
+  # metrics.jsonl as the experiment writes it: training records, then evaluations with test/error (and the probe's).
+  logs = {
+    ("vae", 0): [(2, 30.0, None), (4, 20.0, None)],
+    ("vae", 1): [(2, 34.0, None), (4, 26.0, None)],
+    ("stein_vae", 0): [(2, 28.0, 25.0), (4, 18.0, 17.0), (6, 15.0, 14.0)],  # a longer run: the mean is its own
+  }
+  for (m, split), evals in logs.items():
+    d = tmp_path / grid.run_name(m, "10", str(split), False)
+    d.mkdir()
+    recs = [{"step": 1, "train/log_joint": -100.0}]
+    for step, err, probe in evals:
+      rec = {"step": step, "test/error": err, "valid/error": err}
+      if probe is not None:
+        rec["test/probe_error"] = probe
+      recs.append(rec)
+    (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+  data = grid.learning_curves(str(tmp_path), ["vae", "stein_vae"], ["10"], False)
+  assert sorted(data) == [("10", "stein_vae"), ("10", "vae")]
+  assert grid.mean_curve(data[("10", "vae")]) == {2: 32.0, 4: 23.0}
+  assert grid.mean_curve(data[("10", "vae")], 1) == {}
+  assert grid.mean_curve(data[("10", "stein_vae")], 1) == {2: 25.0, 4: 17.0, 6: 14.0}
+  lines = grid.draw_curves(str(tmp_path), ["vae", "stein_vae", "stein_viwae"], ["10"], False)
+  assert "| step | VAE | Stein VAE |" in lines
+  assert "| 4 | 23.00 | 18.00 (17.00) |" in lines
+  assert "| 6 | - | 15.00 (14.00) |" in lines
+  assert (tmp_path / "figures" / "curves.png").stat().st_size > 0
+  assert grid.draw_curves(str(tmp_path), ["vae"], ["60"], False) == []  # no runs of that cell: nothing drawn
