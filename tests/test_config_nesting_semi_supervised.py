@@ -127,14 +127,29 @@ def _config(spec):
 def _defining(config):
   cls = SemiSupervisedExperiment
   defining = config_lib.defining_config(config, cls.resumable_keys, cls.legacy_defaults, cls.legacy_key_names)
-  assert all("." not in k or k.startswith("synthetic.") for k in defining)  # run.json keeps the flat names
+  # run.json keeps the flat names; keys new since the nesting (their legacy default aside) keep their path.
+  assert all("." not in k or k.startswith("synthetic.") or k in cls.legacy_defaults for k in defining)
   return defining
 
 
 @pytest.mark.parametrize("spec,expected", FLAT_FINGERPRINTS)
 def test_every_setting_has_the_fingerprint_of_the_flat_config(spec, expected):
   config = _config(spec)
+  # The convolutional settings start the noise image at 0.1 since 2026-12-02; the flat configs' runs ran at
+  # flax's 1.0, and resume with --config.model.noise_scale=1.0 (below).
+  config.model.noise_scale = 1.0
   assert config_lib.fingerprint(SemiSupervisedExperiment.name, _defining(config)) == expected
+
+
+@pytest.mark.parametrize("spec,expected", FLAT_FINGERPRINTS)
+def test_the_noise_scale_default_of_the_conv_settings_is_in_their_fingerprint(spec, expected):
+  config = _config(spec)
+  fp = config_lib.fingerprint(SemiSupervisedExperiment.name, _defining(config))
+  if config.model.network == "fnn":  # no noise image: the default stays 1.0, the fingerprint the flat one
+    assert config.model.noise_scale == 1.0 and fp == expected
+  else:
+    assert config.model.noise_scale == 0.1 and fp != expected
+    assert _defining(config)["model.noise_scale"] == 0.1
 
 
 def test_the_grid_overrides_and_the_evaluation_group_keep_the_fingerprint():
@@ -222,3 +237,18 @@ def test_an_old_fnn_run_json_reopens_with_the_values_it_ran_with():
   defining = config_lib.defining_config(config, cls.resumable_keys, cls.legacy_defaults, cls.legacy_key_names)
   defining = {k: v for k, v in defining.items() if k not in unrecorded}
   assert config_lib.fingerprint(cls.name, defining) == config_lib.fingerprint(cls.name, OLD_FNN_RECORD)
+
+
+def test_a_cnn_run_made_at_noise_scale_one_is_named_when_resumed_at_the_new_default(tmp_path):
+  config = _config("mnist:cnn_cpu")
+  config.dataset = "synthetic"
+  config.synthetic.image_shape = (8, 8, 1)
+  config.model.noise_scale = 1.0  # how every CNN run before 2026-12-02 ran: out of its run.json
+  record = _defining(config)
+  assert "model.noise_scale" not in record
+  workdir, stored = _workdir(tmp_path, record)
+  experiment = SemiSupervisedExperiment(config)
+  assert loop.check_workdir(workdir, experiment, config)["fingerprint"] == stored  # resumes at 1.0
+  config.model.noise_scale = 0.1  # the default now
+  with pytest.raises(WorkdirMismatchError, match=r"model.noise_scale: 1.0 in the workdir \(unrecorded, the value"):
+    loop.check_workdir(workdir, SemiSupervisedExperiment(config), config)

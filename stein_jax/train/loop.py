@@ -141,6 +141,11 @@ def check_workdir(workdir: str, experiment: Experiment, config: ml_collections.C
     name = experiment.key_name(k)  # a moved key by its path in the nested config
     if k not in new:
       diffs.append(f"{name}: {_format_value(old[k])} in the workdir, absent now")
+    elif k not in old and k in (experiment.legacy_defaults or {}):  # a key newer than the run: it ran at that value
+      legacy = _format_value(experiment.legacy_defaults[k])
+      diffs.append(
+        f"{name}: {legacy} in the workdir (unrecorded, the value before the key), {_format_value(new[k])} now"
+      )
     elif k not in old:
       diffs.append(f"{name}: absent in the workdir, {_format_value(new[k])} now")
     elif old[k] != new[k]:
