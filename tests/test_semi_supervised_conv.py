@@ -293,6 +293,23 @@ def test_noise_scale_is_the_noise_images_initial_std(scale):
   np.testing.assert_allclose(float(jnp.std(img)), scale, rtol=0.05)
   with pytest.raises(ValueError, match="noise_scale must be a number > 0, got -1.0"):
     _init(conv.ConvNoiseEncoder(dz, shape, noise_scale=-1.0), shape, dz)
+  with pytest.raises(ValueError, match="noise_scale must be a number > 0, got True"):
+    _init(conv.ConvNoiseEncoder(dz, shape, noise_scale=True), shape, dz)
+
+
+def test_noise_scale_one_is_flax_default_dense_init():
+  # At 1.0 the map's kernel is flax's default Dense init (LeCun normal), so runs made before the key existed are the
+  # same network: the kernel drawn from the same key as a default nn.Dense of the same size is bit-identical.
+  dz, shape = 6, (8, 8, 1)
+  enc = conv.ConvNoiseEncoder(dz, shape, noise_scale=1.0)
+  p, _, _ = _init(enc, shape, dz)
+  kernel = p["params"]["noise_map"]["kernel"]
+  init = nn.initializers.lecun_normal()
+  key = jax.random.key(0)
+  np.testing.assert_array_equal(
+    nn.initializers.variance_scaling(1.0, "fan_in", "truncated_normal")(key, kernel.shape), init(key, kernel.shape)
+  )
+  assert kernel.shape == (dz, 8 * 8 * 1)
 
 
 def test_bad_conv_configs_are_config_errors():

@@ -128,7 +128,8 @@ def check_config(config) -> None:
     problems.append(f"model.likelihood must be one of {LIKELIHOODS}, got {config.model.likelihood!r}")
   if not config.model.noise_std > 0:
     problems.append(f"model.noise_std must be > 0, got {config.model.noise_std!r}")
-  if not (isinstance(config.model.noise_scale, (int, float)) and config.model.noise_scale > 0):
+  scale = config.model.noise_scale
+  if isinstance(scale, bool) or not (isinstance(scale, (int, float)) and scale > 0):
     problems.append(f"model.noise_scale must be a number > 0, got {config.model.noise_scale!r}")
   if config.model.encoder == "flow" and config.model.network != "fnn":
     problems.append(

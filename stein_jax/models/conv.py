@@ -158,7 +158,7 @@ class StackedNoiseEncoder(nn.Module):
     check_image_shape(self.image_shape, self.num_strided(), 2, name)
     if not (isinstance(self.noise_channels, int) and self.noise_channels >= 1):
       raise ValueError(f"{name}: noise_channels must be an int >= 1, got {self.noise_channels!r}.")
-    if not (isinstance(self.noise_scale, (int, float)) and self.noise_scale > 0):
+    if isinstance(self.noise_scale, bool) or not (isinstance(self.noise_scale, (int, float)) and self.noise_scale > 0):
       raise ValueError(f"{name}: noise_scale must be a number > 0, got {self.noise_scale!r}.")
     h, w, c = self.image_shape
     stacked = 0 if self.gaussian else self.noise_channels
