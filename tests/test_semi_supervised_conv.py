@@ -19,6 +19,7 @@ import pytest
 from configs import semi_supervised_cifar10, semi_supervised_mnist
 from experiments import semi_supervised as exp
 from experiments import semi_supervised_grid as grid
+from experiments.semi_supervised import model as ss_model
 from stein_jax import data as data_lib
 from stein_jax.algorithm import step_key
 from stein_jax.data import augment
@@ -295,6 +296,17 @@ def test_noise_scale_is_the_noise_images_initial_std(scale):
     _init(conv.ConvNoiseEncoder(dz, shape, noise_scale=-1.0), shape, dz)
   with pytest.raises(ValueError, match="noise_scale must be a number > 0, got True"):
     _init(conv.ConvNoiseEncoder(dz, shape, noise_scale=True), shape, dz)
+
+
+def test_noise_scale_leaves_the_vae_untouched():
+  # The VAE's Gaussian encoder has no noise image, so its runs at 1.0 and at 0.1 (the CNN default since
+  # 2026-12-02) are the same network from the same weights: Table 3's VAE column holds at either scale.
+  params = []
+  for scale in (1.0, 0.1):
+    enc, _, _ = ss_model.conv_networks(_cnn_config(method="vae", **{"model.noise_scale": scale}))
+    params.append(enc.init(KEY, jnp.zeros((2, 64)), jnp.zeros((1, 3))))  # latent_dim 3
+  assert "noise_map" not in params[0]["params"]
+  jax.tree.map(np.testing.assert_array_equal, params[0], params[1])
 
 
 def test_noise_scale_one_is_flax_default_dense_init():
