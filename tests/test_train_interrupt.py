@@ -70,9 +70,11 @@ def test_signal_saves_a_checkpoint_and_the_rerun_resumes_bit_identically(tmp_pat
 
 def test_second_sigint_exits_at_once(tmp_path):
   workdir = str(tmp_path / "run")
-  # A slow host-side batch (2 s a step): the first SIGINT waits for the step, the second must not.
+  # A slow host-side batch (6 s a step): the first SIGINT waits for the step, the second must not. The step starts
+  # as step 1's metrics land, so waiting for it would take ~5.7 s more; exiting at once takes the process's teardown
+  # (~1 s idle, 2.7 s seen with the 2 cores shared by three processes, which broke a 2-second version of this test).
   victim = subprocess.Popen(
-    util.toy_command(workdir, "step_sleep=2.0", "log_every=1"),
+    util.toy_command(workdir, "step_sleep=6.0", "log_every=1"),
     cwd=util.REPO,
     env=util.subprocess_env(),
     stdout=subprocess.DEVNULL,
@@ -86,7 +88,7 @@ def test_second_sigint_exits_at_once(tmp_path):
     start = time.time()
     os.kill(victim.pid, signal.SIGINT)
     victim.communicate(timeout=60)
-    assert time.time() - start < 1.9  # did not wait for the 2-second step to finish
+    assert time.time() - start < 4.5  # did not wait for the 6-second step to finish
   finally:
     if victim.poll() is None:
       victim.kill()
