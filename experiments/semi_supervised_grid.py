@@ -88,6 +88,12 @@ def read_final(workdir: str):
     return json.load(f)
 
 
+def found_splits(root: str, method: str, key: str, by_fraction: bool) -> list[str]:
+  """The split seeds of ``method``'s runs at ``key`` under ``root`` (their folder names), in numeric order."""
+  prefix = run_name(method, key, "", by_fraction)
+  return sorted((d[len(prefix) :] for d in os.listdir(root) if d.startswith(prefix)), key=int)
+
+
 def table(root: str, methods, keys, splits, by_fraction: bool, paper: str) -> str:
   """Markdown: one row per labels/fraction, test error mean +- sd over the finished splits per method.
 
@@ -106,9 +112,7 @@ def table(root: str, methods, keys, splits, by_fraction: bool, paper: str) -> st
     row = [key]
     for m in methods:
       errs, probes, walls, steps = [], [], [], set()
-      prefix = run_name(m, key, "", by_fraction)
-      found = sorted(d[len(prefix) :] for d in os.listdir(root) if d.startswith(prefix))
-      for s in splits if splits is not None else sorted(found, key=int):
+      for s in splits if splits is not None else found_splits(root, m, key, by_fraction):
         rec = read_final(os.path.join(root, run_name(m, key, s, by_fraction)))
         if rec is not None and rec.get("complete"):
           errs.append(rec["test/error"])
@@ -148,10 +152,8 @@ def learning_curves(root: str, methods, keys, by_fraction: bool) -> dict:
   out = {}
   for key in keys:
     for m in methods:
-      prefix = run_name(m, key, "", by_fraction)
-      found = sorted((d[len(prefix) :] for d in os.listdir(root) if d.startswith(prefix)), key=int)
       per_split = {}
-      for s in found:
+      for s in found_splits(root, m, key, by_fraction):
         points = {
           int(r["step"]): (r["test/error"], r.get("test/probe_error"))
           for r in read_metrics(os.path.join(root, run_name(m, key, s, by_fraction)))
@@ -181,6 +183,7 @@ def draw_curves(root: str, methods, keys, by_fraction: bool) -> list[str]:
   if not data:
     return []
   shown = [k for k in keys if any((k, m) in data for m in methods)]
+  means = {cell: (mean_curve(runs), mean_curve(runs, 1)) for cell, runs in data.items()}  # (error, probe)
   fig = new_figure(figsize=(4.2 * len(shown), 3.6))
   axes = fig.subplots(1, len(shown), squeeze=False)[0]
   for ax, key in zip(axes, shown):
@@ -191,9 +194,8 @@ def draw_curves(root: str, methods, keys, by_fraction: bool) -> list[str]:
       for pts in runs.values():
         steps = sorted(pts)
         ax.plot(steps, [pts[t][0] for t in steps], "-", color=f"C{i}", alpha=0.25, lw=0.8)
-      mean = mean_curve(runs)
+      mean, probe = means[(key, m)]
       ax.plot(list(mean), list(mean.values()), "-o", ms=3, color=f"C{i}", label=f"{LABELS[m]} (n={len(runs)})")
-      probe = mean_curve(runs, 1)
       if probe:
         ax.plot(list(probe), list(probe.values()), "--", color=f"C{i}", alpha=0.8)
     ax.set_title(f"labelled fraction {key}" if by_fraction else f"{key} labelled per class", fontsize=9)
@@ -206,14 +208,13 @@ def draw_curves(root: str, methods, keys, by_fraction: bool) -> list[str]:
   lines = ["Mean test error (%) over the splits evaluated at each step (linear probe in brackets):", ""]
   for key in shown:
     cols = [m for m in methods if (key, m) in data]
-    means = {m: (mean_curve(data[(key, m)]), mean_curve(data[(key, m)], 1)) for m in cols}
-    steps = sorted({t for m in cols for t in means[m][0]})
+    steps = sorted({t for m in cols for t in means[(key, m)][0]})
     lines += [f"{'fraction' if by_fraction else 'labelled per class'} {key}:", ""]
     lines += ["| step | " + " | ".join(LABELS[m] for m in cols) + " |", "|---:|" + "---:|" * len(cols)]
     for t in steps:
       cells = []
       for m in cols:
-        err, probe = means[m]
+        err, probe = means[(key, m)]
         cells.append("-" if t not in err else f"{err[t]:.2f}" + (f" ({probe[t]:.2f})" if t in probe else ""))
       lines.append(f"| {t} | " + " | ".join(cells) + " |")
     lines.append("")

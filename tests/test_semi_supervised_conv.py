@@ -310,8 +310,8 @@ def test_noise_scale_leaves_the_vae_untouched():
 
 
 def test_noise_scale_one_is_flax_default_dense_init():
-  # At 1.0 the map's kernel is flax's default Dense init (LeCun normal), so runs made before the key existed are the
-  # same network: the kernel drawn from the same key as a default nn.Dense of the same size is bit-identical.
+  # At 1.0 the map's kernel initializer is flax's default Dense one (LeCun normal), so runs made before the key
+  # existed are the same network: the two initializers draw bit-identical kernels of the map's shape from one key.
   dz, shape = 6, (8, 8, 1)
   enc = conv.ConvNoiseEncoder(dz, shape, noise_scale=1.0)
   p, _, _ = _init(enc, shape, dz)
